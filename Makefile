@@ -1,0 +1,47 @@
+# Anomalous sound detection study: `make help` lists the targets.
+# Every target creates or reuses .venv and installs what is missing first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA ?= data/synthetic
+SIZE ?= default
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-deps test report data bench clean clean-all
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  variables: DATA=$(DATA) (dataset root for 'make report'), PYTEST_ARGS"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP) system-deps ## create .venv and install Python and system dependencies
+
+system-deps: ## install the Debian packages PDF export needs (Chromium), if missing
+	@bash scripts/install_system_deps.sh
+
+test: setup ## run the test suite (fast unit tests + end-to-end runs on tiny data)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+data: $(STAMP) ## generate the embedded synthetic dataset into DATA (skipped if complete)
+	$(VENV)/bin/asd generate --out $(DATA) --size $(SIZE)
+
+report: setup ## run the whole study (notebooks 01-04) on DATA and export report/report.{html,pdf}
+	$(PY) -m asd.report --data $(DATA)
+
+bench: setup ## print the speed and memory benchmark table
+	$(PY) benchmarks/run_benchmarks.py
+
+clean: ## remove runs, results and the feature cache (keeps data and .venv)
+	rm -rf runs cache results report/executed
+
+clean-all: clean ## also remove generated data and .venv
+	rm -rf data $(VENV)

@@ -1,0 +1,181 @@
+"""The ``asd`` command line: generate data, train, evaluate, list models (and more).
+
+Run ``asd --help`` or ``asd COMMAND --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import ASDError
+
+logger = logging.getLogger("asd")
+
+#: Modules that add their own sub-commands through ``register_cli(subparsers)``.
+EXTENSIONS = ("asd.download",)
+
+
+def _add_generate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="write the embedded synthetic dataset (DCASE 2020 layout)",
+        description="Write a deterministic synthetic machine-sound dataset in the DCASE 2020 Task 2 "
+        "development layout: <out>/<machine_type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav, "
+        "16 kHz mono 16-bit, 10 s clips (ToyCar 11 s). The same seed gives byte-identical files.",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
+    parser.add_argument("--size", choices=("tiny", "default"), default="default", help="tiny: tests; default: the study")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.set_defaults(func=_run_generate)
+
+
+def _run_generate(args) -> int:
+    from .synth import generate_dataset
+
+    table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types, progress=not args.quiet)
+    counts = table.groupby(["machine_type", "split", "label"]).size().unstack(["split", "label"], fill_value=0)
+    print(f"{len(table)} clips in {args.out}")
+    print(counts.to_string())
+    return 0
+
+
+def _add_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fit one model per machine type on normal training clips",
+        description="Fit MODEL (see `asd models`) on the normal clips in ROOT/<machine_type>/train/, one model "
+        "per machine type, and save everything needed to score clips into RUN_DIR.",
+    )
+    parser.add_argument("--data", required=True, type=Path, metavar="ROOT", help="dataset root (DCASE 2020 or MIMII layout)")
+    parser.add_argument("--model", required=True, metavar="NAME", help="model name, see `asd models`")
+    parser.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file overriding the study's defaults")
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs (overrides the config for this model)")
+    parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    parser.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from .config import load_config
+    from .pipeline import train
+
+    config = load_config(args.config)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ASDError(f"--epochs must be at least 1, got {args.epochs}")
+        config.training.epochs[args.model] = args.epochs
+    run = train(
+        args.data,
+        model=args.model,
+        out=args.out,
+        config=config,
+        machine_types=args.machine_types,
+        cache_dir=False if args.no_cache else args.cache,
+        progress=not args.quiet,
+    )
+    print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
+    for item in run["skipped"]:
+        print(f"skipped {item['path']}: {item['problem']}")
+    return 0
+
+
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score test clips and compute AUC/pAUC per machine type and ID",
+        description="Score ROOT/<machine_type>/test/ clips with the models in RUN_DIR and write the DCASE "
+        "files (anomaly_score_<type>_id_XX.csv, result.csv) and a tidy results.csv into RESULTS_DIR.",
+    )
+    parser.add_argument("--data", required=True, type=Path, metavar="ROOT", help="dataset root")
+    parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
+    parser.add_argument("--out", type=Path, metavar="RESULTS_DIR", help="results folder (default RUN_DIR/results)")
+    parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    parser.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .metrics import type_means
+    from .pipeline import evaluate
+
+    results = evaluate(
+        args.data,
+        run_dir=args.run,
+        out=args.out,
+        machine_types=args.machine_types,
+        cache_dir=False if args.no_cache else args.cache,
+        progress=not args.quiet,
+    )
+    out = args.out or args.run / "results"
+    if results.empty:
+        print(f"no labelled test clips: scores written to {out}, no metrics")
+        return 0
+    print(results.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    means = type_means(results)
+    print()
+    print(means.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nmean over machine types: AUC {means.auc.mean():.4f}  pAUC {means.pauc.mean():.4f}")
+    print(f"results written to {out}")
+    return 0
+
+
+def _add_models(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the model names and their trainable parameter counts",
+        description="One line per model: its name, its trainable parameter count, and what it is.",
+    )
+    parser.set_defaults(func=_run_models)
+
+
+def _run_models(args) -> int:
+    from .detectors import DETECTORS
+
+    for name, detector_class in DETECTORS.items():
+        print(f"{name}\t{detector_class.n_trainable_parameters()}\t{detector_class.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asd",
+        description="Unsupervised anomalous sound detection (DCASE 2020 Task 2): data, models, AUC/pAUC tables.",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_generate, _add_train, _add_evaluate, _add_models):
+        add(subparsers)
+    import importlib
+
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).register_cli(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ASDError as exc:
+        print(f"asd {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

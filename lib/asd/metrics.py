@@ -1,0 +1,117 @@
+"""AUC and partial AUC as the DCASE 2020 Task 2 evaluator computes them.
+
+Both come from :func:`sklearn.metrics.roc_auc_score`. The partial AUC uses ``max_fpr=0.1``;
+scikit-learn then returns the **McClish-standardised** partial AUC,
+``0.5 * (1 + (A - A_min) / (A_max - A_min))`` with ``A`` the area under the ROC curve for
+FPR in [0, max_fpr], ``A_min = max_fpr**2 / 2`` (the chance diagonal) and ``A_max = max_fpr``.
+So a random detector scores 0.5, a perfect one 1.0, and a perfectly reversed one
+``0.5 * (1 - A_min / (A_max - A_min))`` (0.4737 for ``max_fpr=0.1``), not 0. This is the value
+the official DCASE 2020 evaluator and baseline report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the tidy results table (``results.csv``).
+RESULT_COLUMNS = ["model", "machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly"]
+
+
+def auc_pauc(y_true, y_score, *, max_fpr: float = 0.1) -> tuple[float, float]:
+    """AUC and McClish-standardised partial AUC (FPR <= ``max_fpr``) of one set of scores.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1}, shape ``(n_clips,)``
+        1 for anomalous clips.
+    y_score : array-like of float, shape ``(n_clips,)``
+        Higher = more anomalous.
+    max_fpr : float
+        Upper end of the false-positive-rate range of the partial AUC.
+
+    Returns
+    -------
+    (auc, pauc) : tuple of float
+        NaN for both when only one class is present (logged).
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
+    if not np.isfinite(y_score).all():
+        raise ValueError("scores contain NaN or infinite values")
+    if len(np.unique(y_true)) < 2:
+        logger.warning("AUC undefined: only one class among %d clips", len(y_true))
+        return math.nan, math.nan
+    return float(roc_auc_score(y_true, y_score)), float(roc_auc_score(y_true, y_score, max_fpr=max_fpr))
+
+
+def results_table(scores: pd.DataFrame, *, model: str, max_fpr: float = 0.1) -> pd.DataFrame:
+    """Tidy per-ID metrics from a table of labelled clip scores.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Columns ``machine_type``, ``machine_id``, ``label`` (``normal``/``anomaly``), ``score``.
+        Clips labelled otherwise (e.g. ``unknown``) are left out.
+    model : str
+        Written into the ``model`` column.
+
+    Returns
+    -------
+    DataFrame with columns :data:`RESULT_COLUMNS`, one row per machine type and ID.
+    """
+    labelled = scores[scores["label"].isin(["normal", "anomaly"])]
+    rows = []
+    for (machine_type, machine_id), group in labelled.groupby(["machine_type", "machine_id"], sort=True):
+        y_true = (group["label"] == "anomaly").to_numpy(int)
+        auc, pauc = auc_pauc(y_true, group["score"].to_numpy(), max_fpr=max_fpr)
+        rows.append(
+            {
+                "model": model,
+                "machine_type": machine_type,
+                "machine_id": machine_id,
+                "auc": auc,
+                "pauc": pauc,
+                "n_normal": int((y_true == 0).sum()),
+                "n_anomaly": int(y_true.sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def type_means(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean AUC and pAUC per model and machine type (the DCASE "Average" rows)."""
+    return results.groupby(["model", "machine_type"], sort=True)[["auc", "pauc"]].mean().reset_index()
+
+
+def overall_means(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model: mean over machine types of the per-type means (each type weighs the same)."""
+    return type_means(results).groupby("model", sort=True)[["auc", "pauc"]].mean().reset_index()
+
+
+def dcase_result_rows(results: pd.DataFrame) -> list[list]:
+    """Rows of the DCASE 2020 baseline's ``result.csv`` for one model.
+
+    Per machine type: its name, a header ``id, AUC, pAUC``, one row per ID, an ``Average`` row
+    and a blank row; at the end the overall average over machine types.
+    """
+    rows: list[list] = []
+    for machine_type, group in results.groupby("machine_type", sort=True):
+        rows.append([machine_type])
+        rows.append(["id", "AUC", "pAUC"])
+        for _, row in group.iterrows():
+            rows.append([f"id_{row.machine_id}", row.auc, row.pauc])
+        rows.append(["Average", group["auc"].mean(), group["pauc"].mean()])
+        rows.append([])
+    means = type_means(results)
+    rows.append(["All machine types"])
+    rows.append(["Average", means["auc"].mean(), means["pauc"].mean()])
+    return rows

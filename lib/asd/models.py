@@ -1,0 +1,132 @@
+"""Keras 3 model builders (Functional API, layers built in loops).
+
+``conv_ae``
+    The study's convolutional autoencoder on ``(64, 64, 1)`` standardised log-mel images.
+    Encoder Conv2D 32, 64, 64, 128 and decoder Conv2DTranspose 64, 64, 32, 1; every
+    convolution has kernel 3, stride 2, padding ``same`` and ReLU, and is followed by
+    BatchNormalization: ``64x64 -> 32 -> 16 -> 8 -> 4x4x128 -> 8 -> 16 -> 32 -> 64x64x1``.
+    259,971 trainable parameters. Trained with MSE; the MSE is also the anomaly score.
+    (The last layer is kept as the study built it, ReLU then BatchNormalization, so its output
+    can still take negative values through the BatchNormalization shift.)
+``dense_ae``
+    The DCASE 2020 Task 2 baseline: ``640-128-128-128-128-8-128-128-128-128-640``, each hidden
+    layer Dense + BatchNormalization + ReLU, linear output, on 5-frame log-mel vectors.
+``conv_vae``
+    The study's brief variant: the conv AE's encoder and decoder around a Gaussian latent,
+    trained with binary cross-entropy (inputs scaled to [0, 1]) plus the KL divergence.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+IMAGE_SHAPE = (64, 64, 1)
+ENCODER_FILTERS = (32, 64, 64, 128)
+DECODER_FILTERS = (64, 64, 32, 1)
+DENSE_HIDDEN = (128, 128, 128, 128)
+
+
+def _conv_block(x, filters: int, *, transpose: bool, name: str):
+    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
+    x = conv(filters, kernel_size=3, strides=2, padding="same", activation="relu", name=f"{name}_conv")(x)
+    return layers.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def _encoder(inputs):
+    x = inputs
+    for index, filters in enumerate(ENCODER_FILTERS, start=1):
+        x = _conv_block(x, filters, transpose=False, name=f"encoder_{index}")
+    return x
+
+
+def _decoder(x):
+    for index, filters in enumerate(DECODER_FILTERS, start=1):
+        x = _conv_block(x, filters, transpose=True, name=f"decoder_{index}")
+    return x
+
+
+def build_conv_ae(*, input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+    """The study's convolutional autoencoder (259,971 trainable parameters for 64x64x1)."""
+    inputs = keras.Input(shape=input_shape, name="log_mel_image")
+    outputs = _decoder(_encoder(inputs))
+    return keras.Model(inputs, outputs, name="conv_ae")
+
+
+def build_dense_ae(*, input_dim: int = 640, bottleneck: int = 8) -> keras.Model:
+    """The DCASE 2020 baseline's dense autoencoder on ``input_dim``-d frame vectors."""
+    inputs = keras.Input(shape=(input_dim,), name="frame_vector")
+    x = inputs
+    widths = [*DENSE_HIDDEN, bottleneck, *DENSE_HIDDEN]
+    for index, width in enumerate(widths, start=1):
+        x = layers.Dense(width, name=f"dense_{index}")(x)
+        x = layers.BatchNormalization(name=f"dense_{index}_bn")(x)
+        x = layers.ReLU(name=f"dense_{index}_relu")(x)
+    outputs = layers.Dense(input_dim, name="reconstruction")(x)
+    return keras.Model(inputs, outputs, name="dense_ae")
+
+
+@keras.saving.register_keras_serializable(package="asd")
+class GaussianSampling(layers.Layer):
+    """Reparameterised sample ``z = mean + exp(log_var / 2) * eps``; adds the KL term as a loss.
+
+    The KL divergence is divided by ``n_outputs`` (pixels of the reconstruction) so that it is
+    on the same per-pixel scale as the binary cross-entropy Keras averages.
+    """
+
+    def __init__(self, n_outputs: int = 4096, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_outputs = n_outputs
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        mean, log_var = inputs
+        kl = -0.5 * ops.mean(ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1))
+        self.add_loss(kl / self.n_outputs)
+        if not training:
+            return mean
+        epsilon = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * epsilon
+
+    def get_config(self):
+        return {**super().get_config(), "n_outputs": self.n_outputs, "seed": self.seed}
+
+
+def build_conv_vae(*, input_shape: tuple[int, int, int] = IMAGE_SHAPE, latent_dim: int = 64, seed: int = 0) -> keras.Model:
+    """Conv VAE: conv AE encoder -> (mean, log variance) -> sample -> conv AE decoder -> sigmoid.
+
+    Inputs must lie in [0, 1] (binary cross-entropy); at inference the latent mean is decoded.
+    """
+    inputs = keras.Input(shape=input_shape, name="log_mel_image_01")
+    encoded = layers.Flatten(name="encoder_flatten")(_encoder(inputs))
+    mean = layers.Dense(latent_dim, name="latent_mean")(encoded)
+    log_var = layers.Dense(latent_dim, name="latent_log_var")(encoded)
+    z = GaussianSampling(n_outputs=int(input_shape[0] * input_shape[1] * input_shape[2]), seed=seed, name="sampling")(
+        [mean, log_var]
+    )
+    side = input_shape[0] // 2 ** len(ENCODER_FILTERS)
+    x = layers.Dense(side * side * ENCODER_FILTERS[-1], activation="relu", name="latent_to_grid")(z)
+    x = layers.Reshape((side, side, ENCODER_FILTERS[-1]), name="grid")(x)
+    for index, filters in enumerate(DECODER_FILTERS[:-1], start=1):
+        x = _conv_block(x, filters, transpose=True, name=f"decoder_{index}")
+    outputs = layers.Conv2DTranspose(
+        input_shape[-1], kernel_size=3, strides=2, padding="same", activation="sigmoid", name="decoder_out"
+    )(x)
+    return keras.Model(inputs, outputs, name="conv_vae")
+
+
+def count_trainable_parameters(model: keras.Model) -> int:
+    """Number of trainable scalars (BatchNormalization's gamma and beta count; its moving stats do not)."""
+    return int(sum(int(ops.size(w)) for w in model.trainable_weights))
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and the backend, and ask TensorFlow for deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    try:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    except (ImportError, AttributeError):  # another Keras backend
+        pass
