@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from asd.config import StudyConfig
+from asd.detectors import DETECTORS, ConvAEDetector, ConvVAEDetector, DenseAEDetector, get_detector
+from asd.errors import UnknownModelError
+
+
+@pytest.fixture
+def images(rng):
+    return [rng.normal(-40, 10, (64, 64)).astype(np.float32) for _ in range(12)]
+
+
+@pytest.fixture
+def log_mels(rng):
+    return [rng.normal(-40, 10, (128, 40)).astype(np.float32) for _ in range(6)]
+
+
+def test_registry_has_the_studys_models():
+    assert {"conv_ae", "dense_ae", "conv_vae"} <= set(DETECTORS)
+    assert ConvAEDetector.n_trainable_parameters() == 259_971
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(UnknownModelError, match="unknown model 'resnet'.*conv_ae"):
+        get_detector("resnet")
+
+
+@pytest.mark.parametrize("detector_class", [ConvAEDetector, ConvVAEDetector])
+def test_image_detectors_fit_score_save_load(detector_class, images, quick_config, tmp_path):
+    detector = detector_class(quick_config)
+    history = detector.fit(images, ["00"] * len(images), progress=False)
+    assert list(history.epoch) == [1, 2] and "loss" in history and "val_loss" in history
+    scores = detector.score(images[:4])
+    assert scores.shape == (4,) and np.isfinite(scores).all() and (scores >= 0).all()
+    detector.save(tmp_path / "m")
+    assert {"model.keras", "normalization.json", "detector.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    loaded = detector_class.load(tmp_path / "m", quick_config)
+    np.testing.assert_allclose(loaded.score(images[:4]), scores, rtol=1e-5)
+
+
+def test_conv_ae_standardises_with_training_statistics(images, quick_config):
+    detector = ConvAEDetector(quick_config)
+    detector.fit(images, ["00"] * len(images), progress=False)
+    stacked = np.stack(images)
+    assert detector.standardizer.mean == pytest.approx(stacked.mean(), rel=1e-5)
+    inputs, outputs = detector.reconstruct(images[:2])
+    assert inputs.shape == outputs.shape == (2, 64, 64)
+
+
+def test_dense_ae_fit_score(log_mels, quick_config, tmp_path):
+    detector = DenseAEDetector(quick_config)
+    history = detector.fit(log_mels, ["00"] * len(log_mels), progress=False)
+    assert len(history) == 2
+    scores = detector.score(log_mels)
+    assert scores.shape == (6,)
+    # the clip score is the mean over its 36 frame vectors of the per-vector MSE
+    from asd.features import frame_vectors
+
+    vectors = frame_vectors(log_mels[0])
+    reconstruction = detector.model.predict(vectors, verbose=0)
+    assert scores[0] == pytest.approx(np.mean((vectors - reconstruction) ** 2), rel=1e-4)
+    detector.save(tmp_path / "d")
+    np.testing.assert_allclose(DenseAEDetector.load(tmp_path / "d", quick_config).score(log_mels), scores, rtol=1e-5)
+
+
+def test_training_is_deterministic(images, quick_config):
+    first = ConvAEDetector(quick_config)
+    first.fit(images, ["00"] * len(images), progress=False)
+    second = ConvAEDetector(quick_config)
+    second.fit(images, ["00"] * len(images), progress=False)
+    np.testing.assert_allclose(first.score(images), second.score(images), rtol=1e-5)

@@ -1,0 +1,91 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asd.metrics import RESULT_COLUMNS, auc_pauc, dcase_result_rows, overall_means, results_table, type_means
+
+# McClish-standardised pAUC of a perfectly reversed ranking, max_fpr = 0.1:
+# 0.5 * (1 + (0 - 0.005) / (0.1 - 0.005))
+REVERSED_PAUC = 0.5 * (1 - 0.005 / 0.095)
+
+
+def test_perfect_ranking_scores_one():
+    assert auc_pauc([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.8, 0.9]) == (1.0, 1.0)
+
+
+def test_reversed_ranking_gives_zero_auc_and_mcclish_floor():
+    auc, pauc = auc_pauc([0, 0, 0, 1, 1], [0.9, 0.8, 0.7, 0.2, 0.1])
+    assert auc == 0.0
+    assert pauc == pytest.approx(REVERSED_PAUC)
+    assert pauc == pytest.approx(0.47368, abs=1e-5)
+
+
+def test_all_ties_are_chance():
+    auc, pauc = auc_pauc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])
+    assert auc == 0.5
+    assert pauc == pytest.approx(0.5)
+
+
+def test_partial_tie_counts_half(rng):
+    # one anomaly tied with one normal, the other anomaly above everything: AUC = (1 + 1 + 1 + 0.5 + ...)/n
+    y_true = [0, 0, 1, 1]
+    scores = [0.1, 0.5, 0.5, 0.9]
+    auc, _ = auc_pauc(y_true, scores)
+    assert auc == pytest.approx((2 + 1.5) / 4)
+
+
+def test_single_class_gives_nan():
+    auc, pauc = auc_pauc([0, 0, 0], [0.1, 0.2, 0.3])
+    assert math.isnan(auc) and math.isnan(pauc)
+
+
+def test_nan_scores_are_rejected():
+    with pytest.raises(ValueError, match="NaN"):
+        auc_pauc([0, 1], [0.1, float("nan")])
+
+
+def test_shape_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="shape"):
+        auc_pauc([0, 1, 1], [0.1, 0.2])
+
+
+def _scores():
+    return pd.DataFrame(
+        {
+            "machine_type": ["fan"] * 8 + ["pump"] * 4,
+            "machine_id": ["00"] * 4 + ["02"] * 4 + ["00"] * 4,
+            "label": ["normal", "normal", "anomaly", "anomaly"] * 3,
+            "score": [0, 1, 2, 3] + [3, 2, 1, 0] + [0, 2, 1, 3],
+        }
+    )
+
+
+def test_results_table_per_id():
+    results = results_table(_scores(), model="m")
+    assert list(results.columns) == RESULT_COLUMNS
+    assert results[["machine_type", "machine_id"]].values.tolist() == [["fan", "00"], ["fan", "02"], ["pump", "00"]]
+    assert results.auc.tolist() == [1.0, 0.0, 0.75]
+    assert results.n_normal.tolist() == [2, 2, 2] and results.n_anomaly.tolist() == [2, 2, 2]
+
+
+def test_unknown_labels_are_left_out():
+    scores = _scores()
+    scores.loc[0, "label"] = "unknown"
+    assert results_table(scores, model="m").n_normal.tolist() == [1, 2, 2]
+
+
+def test_means_weigh_types_equally():
+    results = results_table(_scores(), model="m")
+    means = type_means(results)
+    assert means.auc.tolist() == [0.5, 0.75]
+    assert overall_means(results).auc.tolist() == [0.625]
+
+
+def test_dcase_rows_layout():
+    rows = dcase_result_rows(results_table(_scores(), model="m"))
+    assert rows[0] == ["fan"]
+    assert rows[1] == ["id", "AUC", "pAUC"]
+    assert rows[2][0] == "id_00" and rows[4][0] == "Average"
+    assert rows[-1][0] == "Average" and rows[-1][1] == pytest.approx(0.625)

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from asd.models import build_conv_ae, build_conv_vae, build_dense_ae, count_trainable_parameters
+
+
+def test_conv_ae_has_the_studys_parameter_count():
+    model = build_conv_ae()
+    assert count_trainable_parameters(model) == 259_971
+    assert model.input_shape == (None, 64, 64, 1) and model.output_shape == (None, 64, 64, 1)
+
+
+def test_conv_ae_layer_sequence():
+    model = build_conv_ae()
+    convs = [layer for layer in model.layers if "conv" in layer.name]
+    assert [layer.filters for layer in convs] == [32, 64, 64, 128, 64, 64, 32, 1]
+    assert all(layer.kernel_size == (3, 3) and layer.strides == (2, 2) and layer.padding == "same" for layer in convs)
+    assert sum("bn" in layer.name for layer in model.layers) == 8
+    bottleneck = model.get_layer("encoder_4_bn").output
+    assert tuple(bottleneck.shape[1:]) == (4, 4, 128)
+
+
+def test_dense_ae_is_the_dcase_baseline():
+    model = build_dense_ae()
+    dense = [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert dense == [128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
+    assert model.layers[-1].activation.__name__ == "linear"
+    # 640*128+128 + 3*(128*128+128) + 128*8+8 + 8*128+128 + 3*(128*128+128) + 128*640+640, plus BN gamma/beta
+    dense_params = 640 * 128 + 128 + 6 * (128 * 128 + 128) + 128 * 8 + 8 + 8 * 128 + 128 + 128 * 640 + 640
+    bn_params = 2 * (8 * 128 + 8)
+    assert count_trainable_parameters(model) == dense_params + bn_params
+
+
+def test_conv_vae_outputs_probabilities(rng):
+    model = build_conv_vae(latent_dim=8)
+    out = np.asarray(model(rng.uniform(0, 1, (2, 64, 64, 1)).astype("float32"), training=False))
+    assert out.shape == (2, 64, 64, 1)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_conv_vae_adds_kl_loss(rng):
+    model = build_conv_vae(latent_dim=8)
+    model(rng.uniform(0, 1, (2, 64, 64, 1)).astype("float32"), training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) >= 0
+
+
+def test_conv_vae_save_load_round_trip(tmp_path, rng):
+    import keras
+
+    model = build_conv_vae(latent_dim=8)
+    x = rng.uniform(0, 1, (2, 64, 64, 1)).astype("float32")
+    model.save(tmp_path / "vae.keras")
+    loaded = keras.models.load_model(tmp_path / "vae.keras", compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)), atol=1e-6)
+
+
+def test_conv_ae_other_image_size():
+    assert build_conv_ae(input_shape=(32, 32, 1)).output_shape == (None, 32, 32, 1)
