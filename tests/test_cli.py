@@ -1,0 +1,55 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from asd.cli import main
+
+
+def test_help_of_every_command(capsys):
+    for command in ("generate", "train", "evaluate", "models", "download"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+        assert "usage: asd " + command in capsys.readouterr().out
+
+
+def test_entry_point_is_installed():
+    result = subprocess.run([sys.executable, "-m", "asd.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "generate" in result.stdout and "evaluate" in result.stdout
+
+
+def test_models_lists_names_and_parameter_counts(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    counts = {line.split("\t")[0]: int(line.split("\t")[1]) for line in lines}
+    assert counts["conv_ae"] == 259_971
+    assert {"dense_ae", "conv_vae"} <= set(counts)
+
+
+def test_unknown_model_is_a_clear_error(tmp_path, tiny_root, capsys):
+    assert main(["train", "--data", str(tiny_root), "--model", "nope", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_missing_data_folder(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--model", "conv_ae", "--out", str(tmp_path / "r")]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_generate_train_evaluate_through_the_cli(tmp_path, capsys):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["-q", "generate", "--out", str(data), "--size", "tiny", "--machine-types", "pump", "valve"]) == 0
+    assert "clips in" in capsys.readouterr().out
+    for model in ("conv_ae", "dense_ae"):
+        args = ["--data", str(data), "--model", model, "--out", str(run / model), "--epochs", "1", "--cache", str(tmp_path / "cache")]
+        assert main(["-q", "train", *args]) == 0
+        assert main(["-q", "evaluate", "--data", str(data), "--run", str(run / model)]) == 0
+        printed = capsys.readouterr().out
+        assert "mean over machine types: AUC" in printed
+        results = pd.read_csv(run / model / "results" / "results.csv", dtype={"machine_id": str})
+        assert sorted(results.machine_type.unique()) == ["pump", "valve"]
+        assert results.model.unique().tolist() == [model]
+        assert len(results) == 8

@@ -1,0 +1,106 @@
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asd.errors import ASDError, LayoutError, UnknownModelError
+from asd.metrics import RESULT_COLUMNS
+from asd.pipeline import evaluate, load_detector, load_run, train
+
+
+@pytest.fixture
+def small_root(tiny_root, tmp_path):
+    """A writable copy of two machine types of the tiny dataset."""
+    root = tmp_path / "data"
+    for machine_type in ("fan", "ToyConveyor"):
+        shutil.copytree(tiny_root / machine_type, root / machine_type)
+    return root
+
+
+def test_train_and_evaluate_conv_ae(small_root, tmp_path, quick_config):
+    run_dir = tmp_path / "run"
+    run = train(small_root, model="conv_ae", out=run_dir, config=quick_config, cache_dir=tmp_path / "cache", progress=False)
+    assert run["machine_types"] == ["ToyConveyor", "fan"] or set(run["machine_types"]) == {"fan", "ToyConveyor"}
+    for machine_type in ("fan", "ToyConveyor"):
+        type_dir = run_dir / machine_type
+        assert {"model.keras", "normalization.json", "history.csv", "train_scores.csv"} <= {p.name for p in type_dir.iterdir()}
+        assert len(pd.read_csv(type_dir / "history.csv")) == 2
+    saved, config = load_run(run_dir)
+    assert saved["model"] == "conv_ae" and config == quick_config
+
+    results = evaluate(small_root, run_dir=run_dir, cache_dir=tmp_path / "cache", progress=False)
+    assert list(results.columns)[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
+    assert sorted(results.machine_type.unique()) == ["ToyConveyor", "fan"]
+    assert results.auc.between(0, 1).all() and results.pauc.between(0, 1).all()
+    out = run_dir / "results"
+    assert (out / "anomaly_score_fan_id_00.csv").is_file() and (out / "result.csv").is_file()
+    scores = pd.read_csv(out / "anomaly_score_fan_id_00.csv", header=None, names=["file_name", "score"])
+    assert scores.file_name.str.match(r"(normal|anomaly)_id_00_\d{8}\.wav").all()
+    assert "fan" in (out / "result.csv").read_text().splitlines()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv", dtype={"machine_id": str}), results, check_dtype=False)
+
+
+def test_same_command_twice_gives_same_scores(small_root, tmp_path, quick_config):
+    tables = []
+    for name in ("a", "b"):
+        train(small_root, model="conv_ae", out=tmp_path / name, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+        evaluate(small_root, run_dir=tmp_path / name, cache_dir=False, progress=False)
+        tables.append(pd.read_csv(tmp_path / name / "results" / "scores.csv"))
+    np.testing.assert_allclose(tables[0].score, tables[1].score, rtol=1e-5)
+
+
+def test_bad_clips_are_skipped_and_reported(small_root, tmp_path, quick_config):
+    (small_root / "fan" / "train" / "normal_id_00_00000098.wav").write_bytes(b"")
+    (small_root / "fan" / "test" / "anomaly_id_00_00000099.wav").write_bytes(b"RIFF....WAVEjunk")
+    run = train(small_root, model="conv_ae", out=tmp_path / "run", config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    assert [item["path"].endswith("normal_id_00_00000098.wav") for item in run["skipped"]] == [True]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["skipped"][0]["problem"] == "empty file (0 bytes)"
+    evaluate(small_root, run_dir=tmp_path / "run", cache_dir=False, progress=False)
+    skipped = pd.read_csv(tmp_path / "run" / "results" / "skipped.csv")
+    assert skipped.path.str.endswith("anomaly_id_00_00000099.wav").tolist() == [True]
+
+
+def test_all_training_clips_bad(tmp_path, quick_config):
+    (tmp_path / "d" / "fan" / "train").mkdir(parents=True)
+    (tmp_path / "d" / "fan" / "train" / "normal_id_00_00000000.wav").write_bytes(b"")
+    with pytest.raises(ASDError, match="none of the 1 training clips"):
+        train(tmp_path / "d", model="conv_ae", out=tmp_path / "run", config=quick_config, cache_dir=False, progress=False)
+
+
+def test_unknown_model_fails_before_any_work(small_root, tmp_path):
+    with pytest.raises(UnknownModelError, match="unknown model"):
+        train(small_root, model="nope", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_needs_a_finished_run(small_root, tmp_path):
+    with pytest.raises(LayoutError, match="not a finished run"):
+        evaluate(small_root, run_dir=tmp_path / "empty")
+
+
+def test_evaluation_labels_from_ground_truth(small_root, tmp_path, quick_config):
+    # turn the test clips into unlabeled evaluation-set names, then give the labels back
+    test_dir = small_root / "fan" / "test"
+    truth = []
+    for path in sorted(test_dir.glob("*.wav")):
+        label, rest = path.name.split("_", 1)
+        path.rename(test_dir / rest)
+        truth.append({"machine_type": "fan", "file_name": rest, "label": label})
+    run_dir = tmp_path / "run"
+    train(small_root, model="conv_ae", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    unlabeled = evaluate(small_root, run_dir=run_dir, cache_dir=False, progress=False)
+    assert unlabeled.empty and (run_dir / "results" / "anomaly_score_fan_id_00.csv").is_file()
+    labelled = evaluate(small_root, run_dir=run_dir, labels=pd.DataFrame(truth), cache_dir=False, progress=False)
+    assert set(labelled.machine_id) == {"00", "02", "04", "06"}
+
+
+def test_mimii_end_to_end(mimii_root, tmp_path, quick_config):
+    run_dir = tmp_path / "run"
+    train(mimii_root, model="conv_ae", out=run_dir, config=quick_config, cache_dir=tmp_path / "cache", progress=False)
+    results = evaluate(mimii_root, run_dir=run_dir, cache_dir=tmp_path / "cache", progress=False)
+    assert results[["machine_type", "machine_id", "n_normal", "n_anomaly"]].values.tolist() == [["fan", "00", 10, 20]]
+    assert 0 <= results.auc[0] <= 1
+    detector = load_detector(run_dir, "fan")
+    assert detector.name == "conv_ae"
