@@ -16,7 +16,7 @@ from .errors import ASDError
 logger = logging.getLogger("asd")
 
 #: Modules that add their own sub-commands through ``register_cli(subparsers)``.
-EXTENSIONS = ("asd.download",)
+EXTENSIONS = ("asd.download", "asd.scoring")
 
 
 def _add_generate(subparsers) -> None:
@@ -97,20 +97,32 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
     parser.add_argument("--out", type=Path, metavar="RESULTS_DIR", help="results folder (default RUN_DIR/results)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument(
+        "--ground-truth",
+        type=Path,
+        metavar="FILE",
+        help="labels of an evaluation set's unlabeled test/id_XX_*.wav clips (eval_data_list.csv); "
+        "default: ROOT/eval_data_list.csv when it exists",
+    )
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     parser.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
+    from .download import find_ground_truth
     from .metrics import type_means
     from .pipeline import evaluate
 
+    ground_truth = args.ground_truth or find_ground_truth(args.data)
+    if ground_truth is not None:
+        logger.info("labels of unlabeled clips from %s", ground_truth)
     results = evaluate(
         args.data,
         run_dir=args.run,
         out=args.out,
         machine_types=args.machine_types,
+        labels=ground_truth,
         cache_dir=False if args.no_cache else args.cache,
         progress=not args.quiet,
     )

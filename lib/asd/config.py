@@ -109,7 +109,7 @@ class StudyConfig:
     baseline: BaselineFeatureConfig = field(default_factory=BaselineFeatureConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     max_fpr: float = 0.1  #: partial-AUC range, as DCASE 2020
-    machine_types: list[str] = field(default_factory=lambda: list(MACHINE_TYPES))
+    machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])
     seed: int = 0
 

@@ -50,6 +50,14 @@ class Detector:
         """Anomaly score per clip, shape ``(n_clips,)``; higher is more anomalous."""
         raise NotImplementedError
 
+    def training_scores(self, features: Sequence[np.ndarray], machine_ids: Sequence[str]) -> np.ndarray:
+        """Scores of the clips just fitted on, shape ``(n_clips,)`` (``train_scores.csv``, thresholds).
+
+        By default :meth:`score`. Detectors that memorise their training clips (nearest
+        neighbours) override it with leave-one-out scores, like those of new normal clips.
+        """
+        return self.score(features, machine_ids)
+
     def save(self, directory: str | os.PathLike) -> None:
         raise NotImplementedError
 
@@ -227,19 +235,63 @@ class DenseAEDetector(_KerasDetector):
         return build_dense_ae(input_dim=config.baseline.n_mels * config.baseline.frames)
 
     def fit(self, features, machine_ids, *, progress=True):
-        frames = self.config.baseline.frames
-        vectors = np.concatenate([frame_vectors(f, frames=frames) for f in features])
-        return self._train(vectors, None, loss="mse", batch_size=self.config.training.dense_batch_size, progress=progress)
+        """Train on every frame vector of ``features``, streamed in batches (bounded memory).
+
+        The vectors are cut from the log-mels batch by batch (:mod:`asd.streaming`) instead of
+        being stacked into one ``(n_vectors, 640)`` matrix; the split into training and
+        validation vectors and the per-epoch order are seeded by ``config.training.seed``.
+        Memory-mapped log-mels (a feature pack) have their pages released as the stream moves on.
+        """
+        import keras
+
+        from .models import set_seed
+        from .streaming import frame_vector_batches
+
+        training = self.config.training
+        set_seed(training.seed)
+        train_batches, validation_batches = frame_vector_batches(
+            features,
+            frames=self.config.baseline.frames,
+            batch_size=training.dense_batch_size,
+            validation_split=training.validation_split,
+            seed=training.seed,
+        )
+        self.model = self.build(self.config)
+        self.model.compile(optimizer=keras.optimizers.Adam(training.learning_rate), loss="mse")
+        epochs = training.epochs_for(self.name)
+        history = self.model.fit(
+            train_batches,
+            validation_data=validation_batches,
+            epochs=epochs,
+            shuffle=False,  # the batches are reshuffled, seeded, at every epoch end
+            verbose=0,
+            callbacks=[_TqdmEpochs(epochs, desc=f"train {self.name}", disable=not progress)],
+        )
+        for batches in (train_batches, validation_batches):
+            if batches is not None:
+                batches.release()
+        frame = pd.DataFrame(history.history)
+        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+        return frame
 
     def score(self, features, machine_ids=None, *, clips_per_batch: int = 64):
+        from .featurepack import release_pages
+
         frames = self.config.baseline.frames
         scores = []
         for start in range(0, len(features), clips_per_batch):
-            vectors = [frame_vectors(f, frames=frames) for f in features[start : start + clips_per_batch]]
-            stacked = np.concatenate(vectors)
-            reconstruction = self._predict(stacked, self.config.training.dense_batch_size)
-            errors = np.mean((stacked - reconstruction) ** 2, axis=1)
+            chunk = features[start : start + clips_per_batch]
+            vectors = [frame_vectors(f, frames=frames) for f in chunk]
+            release_pages(chunk)  # memory-mapped log-mels: read once, hand the pages back
             bounds = np.cumsum([len(v) for v in vectors])[:-1]
+            stacked = np.concatenate(vectors)
+            del vectors
+            # predict_on_batch: model.predict would build a new input pipeline per call. Rows in
+            # slices of at most 8 training batches bound what Keras holds (~10 kB per row).
+            slices = np.array_split(stacked, -(-len(stacked) // (8 * self.config.training.dense_batch_size)))
+            errors = np.concatenate(
+                [np.mean((rows - np.asarray(self.model.predict_on_batch(rows))) ** 2, axis=1) for rows in slices]
+            )
             scores.extend(float(np.mean(part)) for part in np.split(errors, bounds))
         return np.asarray(scores)
 
@@ -285,3 +337,8 @@ def get_detector(name: str) -> type[Detector]:
         return DETECTORS[name]
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(DETECTORS)}") from None
+
+
+# Detectors defined in their own modules register themselves on import (issue #5); imported
+# last so that they can subclass Detector without a circular-import problem.
+from . import embedding, id_classifier  # noqa: E402,F401

@@ -18,10 +18,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from .thresholds import precision_recall_f1
+
 logger = logging.getLogger(__name__)
 
-#: Columns of the tidy results table (``results.csv``).
-RESULT_COLUMNS = ["model", "machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly"]
+#: Columns of the tidy results table (``results.csv``). The first seven are a contract;
+#: precision/recall/f1 (anomaly class, at the decision thresholds) are appended after them.
+RESULT_COLUMNS = ["model", "machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly", "precision", "recall", "f1"]
 
 
 def auc_pauc(y_true, y_score, *, max_fpr: float = 0.1) -> tuple[float, float]:
@@ -59,7 +62,9 @@ def results_table(scores: pd.DataFrame, *, model: str, max_fpr: float = 0.1) -> 
     Parameters
     ----------
     scores : DataFrame
-        Columns ``machine_type``, ``machine_id``, ``label`` (``normal``/``anomaly``), ``score``.
+        Columns ``machine_type``, ``machine_id``, ``label`` (``normal``/``anomaly``), ``score``,
+        and optionally ``decision`` (``anomaly``/``normal`` at a threshold, see
+        :mod:`asd.thresholds`); without it precision, recall and F1 are NaN.
         Clips labelled otherwise (e.g. ``unknown``) are left out.
     model : str
         Written into the ``model`` column.
@@ -73,6 +78,10 @@ def results_table(scores: pd.DataFrame, *, model: str, max_fpr: float = 0.1) -> 
     for (machine_type, machine_id), group in labelled.groupby(["machine_type", "machine_id"], sort=True):
         y_true = (group["label"] == "anomaly").to_numpy(int)
         auc, pauc = auc_pauc(y_true, group["score"].to_numpy(), max_fpr=max_fpr)
+        if "decision" in group:
+            precision, recall, f1 = precision_recall_f1(y_true, (group["decision"] == "anomaly").to_numpy())
+        else:
+            precision = recall = f1 = math.nan
         rows.append(
             {
                 "model": model,
@@ -82,6 +91,9 @@ def results_table(scores: pd.DataFrame, *, model: str, max_fpr: float = 0.1) -> 
                 "pauc": pauc,
                 "n_normal": int((y_true == 0).sum()),
                 "n_anomaly": int(y_true.sum()),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
             }
         )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -8,13 +8,15 @@ Run folder (``asd train --out RUN_DIR``)::
         model.keras, normalization.json, detector.json   (what the detector saves)
         history.csv                  training history, one row per epoch
         train_scores.csv             scores of the training clips (for decision thresholds)
+        thresholds.json              per-ID decision thresholds fitted on train_scores.csv (asd.thresholds)
 
 Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)::
 
     anomaly_score_<machine_type>_id_XX.csv   DCASE format: file name, score (no header)
     result.csv                               DCASE format: AUC/pAUC per ID, averages
-    results.csv                              tidy: model, machine_type, machine_id, auc, pauc, n_normal, n_anomaly
-    scores.csv                               every scored clip with its label and score
+    results.csv                              tidy: model, machine_type, machine_id, auc, pauc, n_normal, n_anomaly,
+                                             precision, recall, f1 (decisions at the thresholds.json thresholds)
+    scores.csv                               every scored clip with its label, score, threshold and decision
     skipped.csv                              clips that could not be read, and why (only if any)
 
 Every file is written atomically; a machine type's folder is complete once its
@@ -46,6 +48,7 @@ from .detectors import Detector, get_detector
 from .errors import ASDError, LayoutError
 from .extraction import extract_features
 from .metrics import dcase_result_rows, results_table
+from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +91,9 @@ def train(
     """
     config = config or StudyConfig()
     detector_class = get_detector(model)  # fails early on an unknown name
-    machine_types = list(machine_types or config.machine_types)
-    table = discover_clips(data_root, machine_types=machine_types)
+    machine_types = machine_types or config.machine_types
+    table = discover_clips(data_root, machine_types=list(machine_types) if machine_types else None)
+    machine_types = sorted(table.machine_type.unique())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config.to_yaml(out / "config.yaml")
@@ -117,6 +121,7 @@ def train(
             on_error="skip",
             progress=progress,
             description=f"{machine_type} train features",
+            mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
         )
         run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
         if not extracted.features:
@@ -132,10 +137,11 @@ def train(
             {
                 "file_name": [Path(p).name for p in extracted.paths],
                 "machine_id": ids,
-                "score": detector.score(extracted.features, ids),
+                "score": detector.training_scores(extracted.features, ids),
             }
         )
         write_csv_atomic(type_dir / "train_scores.csv", train_scores)
+        save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores))
         run["n_train_clips"][machine_type] = len(extracted.features)
     write_text_atomic(out / "run.json", json.dumps(run, indent=2))
     return run
@@ -164,7 +170,7 @@ def evaluate(
     run_dir: str | os.PathLike,
     out: str | os.PathLike | None = None,
     machine_types: Sequence[str] | None = None,
-    labels: pd.DataFrame | None = None,
+    labels: pd.DataFrame | str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -178,9 +184,10 @@ def evaluate(
         A folder written by :func:`train`.
     out : path-like, optional
         Results folder (default ``run_dir/results``).
-    labels : DataFrame, optional
-        Ground truth for unlabeled (evaluation-set) clips: columns ``machine_type``,
-        ``file_name``, ``label``. Clips still unlabeled get scores but no metrics.
+    labels : DataFrame or path-like, optional
+        Ground truth for unlabeled (evaluation-set) clips: a table with columns ``machine_type``,
+        ``file_name``, ``label``, or an ``eval_data_list.csv`` (see
+        :func:`asd.download.load_ground_truth`). Clips still unlabeled get scores but no metrics.
 
     Returns
     -------
@@ -196,7 +203,9 @@ def evaluate(
     if table.empty:
         raise LayoutError(f"{data_root}: no test clips for {', '.join(machine_types)}")
     if labels is not None:
-        table = _attach_labels(table, labels)
+        from .download import apply_ground_truth
+
+        table = apply_ground_truth(table, labels)
     cache = _cache(cache_dir)
     all_scores, skipped = [], []
     for machine_type in machine_types:
@@ -216,20 +225,15 @@ def evaluate(
         skipped += [{"path": p, "problem": why} for p, why in extracted.failed]
         scored = clips.set_index("path").loc[extracted.paths].reset_index()
         scored["score"] = detector.score(extracted.features, scored["machine_id"].tolist()) if len(scored) else []
+        thresholds = load_thresholds(Path(run_dir) / machine_type)
+        scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
+        scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
         all_scores.append(scored)
     scores = pd.concat(all_scores, ignore_index=True)
     scores.insert(0, "model", model)
     results = results_table(scores, model=model, max_fpr=config.max_fpr)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
-
-
-def _attach_labels(table: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    known = labels.set_index(["machine_type", "file_name"])["label"]
-    keys = list(zip(table.machine_type, table.file_name))
-    table = table.copy()
-    table["label"] = [known.get(key, label) if label == "unknown" else label for key, label in zip(keys, table.label)]
-    return table
 
 
 def write_results(out: str | os.PathLike, *, scores: pd.DataFrame, results: pd.DataFrame, skipped: list[dict]) -> None:

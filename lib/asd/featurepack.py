@@ -1,0 +1,170 @@
+"""Feature packs: the features of many clips in one memory-mapped float32 file.
+
+``extract_features(..., mmap=True)`` (what ``asd train`` uses) writes the features of a list
+of clips, in order, into one pack beside the feature cache and returns read-only
+``numpy.memmap`` views of it instead of arrays in memory::
+
+    <cache root>/packs/<key>.f32     every clip's float32 features, C order, one after another
+    <cache root>/packs/<key>.json    offsets and shapes, and the clips that failed (by input position)
+
+The key hashes the feature namespace and every clip's (path, size, mtime), like the per-clip
+cache entries, so a pack is reused until a clip or the configuration changes. The data live in
+the operating system's page cache, not in the process: the kernel reads pages in when they are
+used and may drop them under memory pressure, and :func:`release_pages` hands pages a consumer
+is done with back at once (``madvise(MADV_DONTNEED)``; the next access faults them back in from
+the page cache). This keeps training on the 4,000 11 s clips of a DCASE machine type well
+within 1.5 GB (see ``docs/benchmarks.md``): the frame-vector stream (:mod:`asd.streaming`) and
+the dense autoencoder's scoring release what they have read.
+
+One pack uses one file descriptor and one mapping, however many clips it holds (a memory map
+per cache entry would need one open file per clip).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import mmap
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .atomic import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+PACK_FOLDER = "packs"
+_VERSION = 1
+
+
+def pack_key(namespace: str, paths: Sequence[str | os.PathLike]) -> str:
+    """Hash of the namespace and each clip's (absolute path, size, mtime); missing files count too."""
+    digest = hashlib.sha1(f"v{_VERSION}|{namespace}\n".encode())
+    for path in paths:
+        resolved = Path(path).resolve()
+        try:
+            stat = resolved.stat()
+            digest.update(f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{resolved}|missing\n".encode())
+    return digest.hexdigest()[:20]
+
+
+@dataclass
+class FeaturePack:
+    """A loaded pack: the clips that have features (as memmap views) and those that failed."""
+
+    paths: list[str] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  #: (path, problem), in input order
+
+
+class PackWriter:
+    """Append clips' features to a new pack; :meth:`finish` publishes it and maps it.
+
+    Parameters
+    ----------
+    root : path-like
+        The feature cache root (the pack goes into ``root/packs/``).
+    key : str
+        :func:`pack_key` of the clips in the order they are added.
+    """
+
+    def __init__(self, root: str | os.PathLike, key: str):
+        self.folder = Path(root) / PACK_FOLDER
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        fd, name = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.tmp-", suffix=".f32")
+        self._tmp = Path(name)
+        self._handle = os.fdopen(fd, "wb")
+        self._clips: list[list] = []  # [input position, offset (values), shape]
+        self._failed: list[list] = []  # [input position, problem]
+        self._offset = 0
+
+    def add(self, position: int, features: np.ndarray) -> None:
+        """Append the features of the clip at ``position`` in the input list (float32, C order)."""
+        values = np.ascontiguousarray(features, dtype=np.float32)
+        self._handle.write(memoryview(values).cast("B"))
+        self._clips.append([int(position), self._offset, list(values.shape)])
+        self._offset += values.size
+
+    def add_failure(self, position: int, problem: str) -> None:
+        """Record the clip at ``position`` that could not be read (replayed when the pack is reused)."""
+        self._failed.append([int(position), problem])
+
+    def abandon(self) -> None:
+        """Drop the unfinished pack (an error stopped the extraction)."""
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def finish(self, paths: Sequence[str]) -> FeaturePack:
+        """Rename the data into place, write the index (its presence marks a complete pack), map it."""
+        self._handle.close()
+        data = self.folder / f"{self.key}.f32"
+        os.replace(self._tmp, data)
+        index = {"version": _VERSION, "dtype": "float32", "n_values": self._offset, "clips": self._clips, "failed": self._failed}
+        write_text_atomic(self.folder / f"{self.key}.json", json.dumps(index))
+        pack = load_pack(self.folder.parent, self.key, paths)
+        if pack is None:  # pragma: no cover - we just wrote it
+            raise OSError(f"feature pack {data} could not be read back")
+        return pack
+
+
+def load_pack(root: str | os.PathLike, key: str, paths: Sequence[str]) -> FeaturePack | None:
+    """The pack ``key`` under cache ``root`` as memmap views, or None if absent or unusable.
+
+    ``paths`` is the input list the pack was keyed on (:func:`pack_key`): the result names
+    clips as they are written there.
+    """
+    folder = Path(root) / PACK_FOLDER
+    try:
+        index = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        data = folder / f"{key}.f32"
+        if index.get("version") != _VERSION or data.stat().st_size != 4 * int(index["n_values"]):
+            raise ValueError("size does not match the index")
+        positions = [entry[0] for entry in index["clips"]] + [entry[0] for entry in index["failed"]]
+        if sorted(positions) != list(range(len(paths))):
+            raise ValueError("does not cover the clips asked for")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        logger.warning("ignoring unusable feature pack %s (%s)", folder / key, exc)
+        return None
+    pack = FeaturePack(failed=[(str(paths[position]), problem) for position, problem in index["failed"]])
+    if index["n_values"]:
+        values = np.memmap(data, dtype=np.float32, mode="r")
+        for position, offset, shape in index["clips"]:
+            pack.paths.append(str(paths[position]))
+            pack.features.append(values[offset : offset + int(np.prod(shape))].reshape(shape))
+    return pack
+
+
+def release_pages(arrays: Iterable[np.ndarray]) -> None:
+    """Unmap the pages of memory-mapped arrays from this process (they stay in the page cache).
+
+    Arrays that are not ``numpy.memmap`` views are ignored. Reading a released array again is
+    correct, only slower (the pages fault back in). Pages shared with a neighbouring clip are
+    released too and come back the same way.
+    """
+    for array in arrays:
+        buffer = getattr(array, "_mmap", None)
+        if buffer is None or not isinstance(array, np.memmap) or array.size == 0:
+            continue
+        start = array.__array_interface__["data"][0] - _base_address(buffer)
+        first = start - start % mmap.PAGESIZE
+        try:
+            buffer.madvise(mmap.MADV_DONTNEED, first, start + array.nbytes - first)
+        except (AttributeError, OSError, ValueError):  # platform without madvise: nothing to do
+            return
+
+
+def _base_address(buffer: mmap.mmap) -> int:
+    """Address of the first byte of a mapping."""
+    return np.frombuffer(buffer, dtype=np.uint8, count=1).__array_interface__["data"][0]

@@ -1,0 +1,245 @@
+"""The report: helpers (fast) and the whole papermill chain on the tiny dataset (slow)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from asd import report
+from asd.config import MACHINE_TYPES, StudyConfig
+from asd.errors import UnknownModelError
+
+NOTEBOOKS = [*report.NOTEBOOKS, "report"]
+EXPECTED_FIGURES = [
+    "01_clip_counts.png",
+    "01_waveforms.png",
+    "01_log_mel.png",
+    "01_image_vs_fine.png",
+    "02_learning_curves.png",
+    "03_roc_curves.png",
+    "03_score_distributions.png",
+    "04_reconstruction_pump_id00.png",
+    "04_reconstruction_ToyCar_id03.png",
+    "04_error_by_band_pump_id00.png",
+    "04_error_by_band_ToyCar_id03.png",
+]
+
+
+# -- fast: helpers -----------------------------------------------------------------------------
+
+
+def test_notebooks_start_with_a_parameters_cell_of_literals():
+    import ast
+
+    for path in [*(report.NOTEBOOKS_DIR / f"{n}.ipynb" for n in report.NOTEBOOKS), report.REPORT_NOTEBOOK]:
+        nb = nbformat.read(path, as_version=4)
+        first = nb.cells[0]
+        assert first.cell_type == "code" and "parameters" in first.metadata.get("tags", []), path.name
+        for node in ast.parse(first.source).body:
+            assert isinstance(node, ast.Assign), f"{path.name}: parameters cell holds only assignments"
+            ast.literal_eval(node.value)  # literals only
+        assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), f"{path.name} is committed with outputs"
+
+
+def test_papermill_sees_every_parameter():
+    import ast
+
+    import papermill as pm
+
+    for path in [*(report.NOTEBOOKS_DIR / f"{n}.ipynb" for n in report.NOTEBOOKS), report.REPORT_NOTEBOOK]:
+        source = nbformat.read(path, as_version=4).cells[0].source
+        names = [node.targets[0].id for node in ast.parse(source).body]
+        assert list(pm.inspect_notebook(str(path))) == names, path.name
+
+
+def test_study_config_epochs():
+    config = report.study_config()
+    assert config.training.epochs_for("conv_ae") == report.REPORT_EPOCHS["conv_ae"]
+    config = report.study_config(epochs={"conv_ae": 7}, seed=3)
+    assert config.training.epochs_for("conv_ae") == 7 and config.training.seed == 3
+    quick = report.study_config(epochs={"conv_ae": 7}, quick=True)
+    assert {quick.training.epochs_for(m) for m in ("conv_ae", "dense_ae", "anything")} == {report.QUICK_EPOCHS}
+
+
+def test_study_config_from_file_keeps_the_study_epochs(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  batch_size: 16\n")
+    config = report.study_config(config_file=path)
+    assert config.training.batch_size == 16
+    assert config.training.epochs_for("conv_ae") == StudyConfig().training.epochs_for("conv_ae")
+
+
+def test_resolve_models():
+    from asd.detectors import DETECTORS
+
+    assert report.resolve_models("all") == list(DETECTORS)
+    assert report.resolve_models([]) == list(DETECTORS)
+    assert report.resolve_models("conv_ae, dense_ae,conv_ae") == ["conv_ae", "dense_ae"]
+    with pytest.raises(UnknownModelError, match="known models"):
+        report.resolve_models(["nope"])
+
+
+def test_parse_epochs():
+    assert report._parse_epochs("conv_ae=3,dense_ae=2") == {"conv_ae": 3, "dense_ae": 2}
+    assert report._parse_epochs(None) == {}
+    with pytest.raises(report.ReportError):
+        report._parse_epochs("conv_ae=0")
+
+
+def test_missing_user_data_folder_is_an_error(tmp_path, capsys):
+    with pytest.raises(report.ReportError, match="not found"):
+        report.ensure_data(tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()  # nothing generated for a user folder
+    assert report.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_count_pdf_pages_without_pypdf(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pypdf(name, *args, **kwargs):
+        if name == "pypdf":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pypdf)
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Pages /Count 2 >>\n2 0 obj << /Type /Page >>\n3 0 obj <</Type/Page/Parent 1 0 R>>\n")
+    assert report.count_pdf_pages(pdf) == 2
+
+
+def test_table_html_formats_and_escapes():
+    frame = pd.DataFrame({"name": ["a<b", "c"], "auc": [0.51234, np.nan], "n": [1200, 3]}).set_index("name")
+    html = report.table_html(frame, highlight_max=True)
+    assert "a&lt;b" in html and "<b>0.512</b>" in html and "&ndash;" in html and "<b>1,200</b>" in html
+    assert '<td class="num">' in html
+    auto = report.table_html(pd.DataFrame({"v": [64.0, 3.906]}), digits=None, index=False)
+    assert ">64<" in auto and ">3.91<" in auto
+
+
+def _comparison():
+    from asd.plots import comparison_table
+
+    rows = []
+    for model, base in (("conv_ae", 0.45), ("dense_ae", 0.6), ("embedding_knn", 0.9)):
+        for machine_type in ("fan", "pump"):
+            rows.append({"model": model, "machine_type": machine_type, "machine_id": "00", "auc": base, "pauc": base - 0.05, "f1": base / 2})
+    return comparison_table(pd.DataFrame(rows))
+
+
+def test_results_paragraph_numbers_come_from_the_table():
+    text = report.results_paragraph(_comparison())
+    assert "`embedding_knn` has the highest AUC (0.900" in text
+    assert "below chance (AUC < 0.5) on fan, pump" in text
+    assert "(`dense_ae`, 0.600) is behind" in text and "by 0.300 AUC" in text
+    assert "F1 ranges from 0.225 (`conv_ae`) to 0.450 (`embedding_knn`)" in text
+    assert "No labelled test clips" in report.results_paragraph(pd.DataFrame())
+
+
+def test_conclusion_and_data_statement():
+    summary = pd.DataFrame([
+        {"machine_type": "pump", "machine_id": "00", "label": "anomaly", "clips": 4, "mean_mse": 1.1, "median_mse": 1.0, "max_mse": 2.0, "top5_share": 0.2},
+        {"machine_type": "pump", "machine_id": "00", "label": "normal", "clips": 4, "mean_mse": 1.0, "median_mse": 1.0, "max_mse": 1.5, "top5_share": 0.1},
+    ])
+    text = report.conclusion_paragraph(summary)
+    assert "pump id 00" in text and "(ratio 1.10)" in text and "1.500, is above the median anomalous error (1.000)" in text
+    assert "not in this data" in report.conclusion_paragraph(summary.iloc[0:0])
+    info = {"data_kind": "synthetic", "data_root": "/d", "data_fingerprint": "abc123", "commit": "f00", "dirty": True,
+            "models": ["conv_ae"], "epochs": {"conv_ae": 2}, "quick": True, "config_fingerprint": "cfg", "seed": 0}
+    statement = report.data_statement(info)
+    assert "synthetic" in statement and "`abc123`" in statement and "`f00` with uncommitted changes" in statement
+    assert "quick build" in statement
+    assert "real recordings" in report.data_statement({**info, "data_kind": "real"})
+
+
+def test_detection_rates():
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, shift in (("normal", 0.0), ("anomaly", 100.0)):
+        for value in rng.normal(shift, 1.0, 50):
+            rows.append({"model": "m", "machine_type": "fan", "machine_id": "00", "label": label, "score": value})
+    rates = report.detection_rates(pd.DataFrame(rows))
+    assert rates.loc["m", "fan"] == 1.0 and rates.loc["m", "mean"] == 1.0
+
+
+def test_image_and_training_paragraphs():
+    from asd.plots import image_resolution
+
+    text = report.image_paragraph(image_resolution(StudyConfig()))
+    assert "156 ms apart" in text and "64 mel bands against 128" in text and "4,096 values per clip" in text
+    assert "learning rate 0.001" in report.training_paragraph(StudyConfig())
+
+
+# -- slow: the whole chain ---------------------------------------------------------------------
+
+
+def _errors(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_report_end_to_end_on_tiny_data(tiny_root, tmp_path):
+    out, figures, work = tmp_path / "report", tmp_path / "figures", tmp_path / "work"
+    pdf = report.find_chromium() is not None
+    info = report.build(
+        tiny_root, out=out, figures=figures, work=work, cache_dir=tmp_path / "cache", quick=True, pdf=pdf, log=lambda *a: None
+    )
+    for name in NOTEBOOKS:
+        executed = out / "executed" / f"{name}.ipynb"
+        assert executed.is_file(), name
+        assert _errors(executed) == [], name
+    for name in EXPECTED_FIGURES:
+        assert (figures / name).is_file() and (figures / name).stat().st_size > 1000, name
+
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html  # self-contained, nothing to fetch
+    assert "In [" not in html and "import " not in html  # code cells hidden
+    models = info["models"]
+    assert set(models) >= {"conv_ae", "dense_ae", "conv_vae"}
+    # The comparison tables: every model is a row, every machine type a column.
+    for metric in ("AUC", "pAUC"):
+        caption = html.index(f"<b>Table", html.index(f"{metric} per detector and machine type") - 200)
+        table = html[caption : html.index("</table>", caption)]
+        for model in models:
+            assert f'<th class="text">{model}</th>' in table, (metric, model)
+        for machine_type in MACHINE_TYPES:
+            assert f">{machine_type}</th>" in table, (metric, machine_type)
+    assert info["data_fingerprint"] in html and "synthetic" in html
+    assert "data:audio/wav;base64," in html and "data:image/png;base64," in html
+
+    build_info = json.loads((out / "build_info.json").read_text())
+    assert build_info["wall_seconds"] > 0 and build_info["data_fingerprint"] == info["data_fingerprint"]
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", build_info["commit"])
+    if pdf:
+        assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+        assert build_info["pdf_pages"] == report.count_pdf_pages(out / "report.pdf") >= 5
+
+
+@pytest.mark.slow
+def test_failing_notebook_keeps_the_previous_report(tiny_root, tmp_path):
+    out, figures = tmp_path / "report", tmp_path / "figures"
+    out.mkdir()
+    figures.mkdir()
+    (out / "report.html").write_text("previous")
+    (figures / "01_clip_counts.png").write_bytes(b"previous")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("data_root = ''"), nbformat.v4.new_code_cell("raise RuntimeError('boom in cell two')")])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, notebooks / f"{report.NOTEBOOKS[0]}.ipynb")
+    with pytest.raises(report.ReportError, match="boom in cell two") as failure:
+        report.build(tiny_root, out=out, figures=figures, work=tmp_path / "work", notebooks_dir=notebooks, models=["conv_ae"], log=lambda *a: None)
+    assert report.NOTEBOOKS[0] in str(failure.value) and "RuntimeError" in str(failure.value)
+    assert (out / "report.html").read_text() == "previous"
+    assert (figures / "01_clip_counts.png").read_bytes() == b"previous"
+    assert not (out / "report.pdf").exists() and not (out / "build_info.json").exists()

@@ -1,0 +1,151 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from asd.cli import main
+from asd.errors import ASDError
+from asd.pipeline import train
+from asd.scoring import COLUMNS, collect_wav_files, infer_machine, score_paths
+
+
+@pytest.fixture(scope="module")
+def knn_run(tiny_root, tmp_path_factory) -> Path:
+    """embedding_knn trained on the tiny fan and valve data (fast, no Keras)."""
+    run_dir = tmp_path_factory.mktemp("score") / "run"
+    train(tiny_root, model="embedding_knn", out=run_dir, machine_types=["fan", "valve"], cache_dir=False, progress=False)
+    return run_dir
+
+
+@pytest.fixture
+def new_recordings(tiny_root, tmp_path) -> Path:
+    """A folder of recordings as they might arrive: good ones, an empty file, a garbage file, a NaN file."""
+    folder = tmp_path / "incoming" / "fan" / "test"
+    folder.mkdir(parents=True)
+    for name in ("normal_id_00_00000000.wav", "anomaly_id_02_00000001.wav"):
+        shutil.copy(tiny_root / "fan" / "test" / name, folder / name)
+    nested = tmp_path / "incoming" / "fan" / "test" / "later"
+    nested.mkdir()
+    shutil.copy(tiny_root / "fan" / "test" / "normal_id_04_00000001.wav", nested / "normal_id_04_00000001.wav")
+    (folder / "empty_id_00_00000009.wav").write_bytes(b"")
+    (folder / "garbage_id_00_00000010.wav").write_bytes(np.random.default_rng(0).bytes(4000))
+    nan_samples = np.zeros(16000, dtype=np.float32)
+    nan_samples[100] = np.nan
+    sf.write(folder / "nan_id_00_00000011.wav", nan_samples, 16000, subtype="FLOAT")
+    (folder / ".hidden.wav").write_bytes(b"")  # hidden: never read
+    return tmp_path / "incoming"
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("data/fan/test/anomaly_id_02_00000007.wav", ("fan", "02")),
+        ("data/fan/train/normal_id_00_00000000.wav", ("fan", "00")),
+        ("eval/valve/test/id_04_00000003.wav", ("valve", "04")),
+        ("mimii/fan/id_06/abnormal/00000001.wav", ("fan", "06")),
+        ("somewhere/id_04/rec.wav", (None, "04")),
+        ("recording.wav", (None, None)),
+        ("fan/valid_ids.wav", ("fan", None)),
+    ],
+)
+def test_infer_machine(path, expected):
+    assert infer_machine(path, ["fan", "valve"]) == expected
+
+
+def test_collect_wav_files(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "x.wav").write_bytes(b"")
+    (tmp_path / "a" / "b" / "y.WAV").write_bytes(b"")
+    (tmp_path / "a" / "notes.txt").write_text("hi")
+    (tmp_path / "a" / ".h.wav").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    files, problems = collect_wav_files([tmp_path / "a", tmp_path / "a" / "x.wav", tmp_path / "missing.wav", tmp_path / "empty"])
+    assert [p.name for p in files] == ["y.WAV", "x.wav"]  # sorted by path, no duplicate
+    assert [(Path(p).name, why) for p, why in problems] == [("missing.wav", "file not found"), ("empty", "folder holds no .wav file")]
+
+
+def test_score_paths_reports_bad_files_and_scores_the_rest(knn_run, new_recordings):
+    table = score_paths(knn_run, [new_recordings])
+    assert list(table.columns) == COLUMNS
+    by_name = {Path(p).name: row for p, row in zip(table.path, table.itertuples())}
+    assert set(by_name) == {
+        "normal_id_00_00000000.wav",
+        "anomaly_id_02_00000001.wav",
+        "normal_id_04_00000001.wav",
+        "empty_id_00_00000009.wav",
+        "garbage_id_00_00000010.wav",
+        "nan_id_00_00000011.wav",
+    }
+    good = table[table.problem == ""]
+    assert len(good) == 3 and (good.machine_type == "fan").all()
+    assert sorted(good.machine_id) == ["00", "02", "04"]
+    assert np.isfinite(good.score).all() and np.isfinite(good.threshold).all()
+    assert (good.anomalous == np.where(good.score > good.threshold, "yes", "no")).all()
+    assert "empty" in by_name["empty_id_00_00000009.wav"].problem
+    assert "decode" in by_name["garbage_id_00_00000010.wav"].problem
+    assert "NaN" in by_name["nan_id_00_00000011.wav"].problem
+
+
+def test_scores_match_evaluate(knn_run, tiny_root):
+    """Scoring a clip with `asd score` gives the score `asd evaluate` gives it."""
+    from asd.pipeline import evaluate
+
+    evaluate(tiny_root, run_dir=knn_run, out=knn_run / "results", cache_dir=False, progress=False)
+    expected = pd.read_csv(knn_run / "results" / "scores.csv", dtype={"machine_id": str})
+    table = score_paths(knn_run, [tiny_root / "valve" / "test"])
+    merged = table.assign(path=table.path.astype(str)).merge(expected, on="path", suffixes=("", "_evaluate"))
+    assert len(merged) == len(expected[expected.machine_type == "valve"])
+    np.testing.assert_allclose(merged.score, merged.score_evaluate, rtol=1e-9)
+    np.testing.assert_allclose(merged.threshold, merged.threshold_evaluate, rtol=1e-12)
+    assert (merged.anomalous.map({"yes": "anomaly", "no": "normal"}) == merged.decision).all()
+
+
+def test_explicit_machine_type_and_id(knn_run, tiny_root, tmp_path):
+    plain = tmp_path / "rec.wav"
+    shutil.copy(tiny_root / "valve" / "test" / "normal_id_02_00000000.wav", plain)
+    unknown = score_paths(knn_run, [plain])
+    assert unknown.problem[0].startswith("machine type unknown")
+    given = score_paths(knn_run, [plain], machine_type="valve", machine_id="2")
+    assert (given.machine_type[0], given.machine_id[0], given.problem[0]) == ("valve", "02", "")
+    no_id = score_paths(knn_run, [plain], machine_type="valve")
+    assert no_id.machine_id[0] == "" and np.isfinite(no_id.score[0])  # scored against every valve ID
+    with pytest.raises(ASDError, match="no model for machine type 'pump'"):
+        score_paths(knn_run, [plain], machine_type="pump")
+
+
+def test_cli_score_writes_csv_and_reports_bad_files(knn_run, new_recordings, tmp_path, capsys):
+    out = tmp_path / "scores.csv"
+    assert main(["-q", "score", "--run", str(knn_run), str(new_recordings), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "3 scored" in captured.out and "3 not scored" in captured.out
+    assert "empty_id_00_00000009.wav: empty file" in captured.err
+    assert "garbage_id_00_00000010.wav: cannot decode" in captured.err
+    written = pd.read_csv(out, dtype={"machine_id": str}, keep_default_na=False)
+    assert list(written.columns) == COLUMNS and len(written) == 6
+    assert set(written.anomalous) <= {"yes", "no", ""} and (written.anomalous == "").sum() == 3
+    assert (written.problem != "").sum() == 3
+
+
+def test_cli_score_fails_only_when_nothing_is_scored(knn_run, new_recordings, capsys):
+    bad = new_recordings / "fan" / "test" / "empty_id_00_00000009.wav"
+    assert main(["-q", "score", "--run", str(knn_run), str(bad), str(new_recordings / "missing.wav")]) == 1
+    err = capsys.readouterr().err
+    assert "empty file" in err and "file not found" in err
+
+
+def test_cli_score_on_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "x.wav").write_bytes(b"")
+    assert main(["-q", "score", "--run", str(tmp_path), str(tmp_path / "x.wav")]) == 2
+    assert "not a finished run" in capsys.readouterr().err
+
+
+def test_asd_models_lists_the_new_detectors(capsys):
+    assert main(["models"]) == 0
+    lines = {line.split("\t")[0]: line.split("\t") for line in capsys.readouterr().out.splitlines()}
+    for name in ("id_classifier", "embedding_knn", "embedding_mahalanobis"):
+        assert name in lines
+    assert int(lines["id_classifier"][1]) > 10_000
+    assert int(lines["embedding_knn"][1]) == 0
