@@ -87,7 +87,7 @@ class TrainingConfig:
     """Optimiser settings shared by every Keras model; ``epochs`` per model name."""
 
     epochs: dict[str, int] = field(
-        default_factory=lambda: {"conv_ae": 30, "conv_vae": 30, "dense_ae": 10}
+        default_factory=lambda: {"conv_ae": 30, "conv_vae": 30, "dense_ae": 10, "id_classifier": 6}
     )
     default_epochs: int = 20
     batch_size: int = 32

@@ -16,6 +16,10 @@ float32 path of :mod:`asd.fastfeatures`. A clip's features are the same, bit for
 the number of workers and whether they come from the cache, and equal those of
 :func:`asd.features.log_mel_image` / :func:`asd.features.baseline_log_mel` within float32
 round-off.
+
+Memory: with ``mmap=True`` the features come back as read-only memory-mapped views of one
+feature pack per list of clips (:mod:`asd.featurepack`), held by the operating system's page
+cache rather than by the process; ``asd train`` uses this.
 """
 
 from __future__ import annotations

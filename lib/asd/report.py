@@ -59,7 +59,7 @@ DEFAULT_WORK = RUNS_DIR / "report"
 #: Epochs of ``make report`` (the study itself trained longer: ``StudyConfig().training.epochs``).
 #: Chosen so that the whole build on the default synthetic data stays within 10 minutes on 2 CPU
 #: cores (see docs/report.md for the measured times).
-REPORT_EPOCHS: dict[str, int] = {"conv_ae": 30, "conv_vae": 20, "dense_ae": 5, "id_classifier": 10}
+REPORT_EPOCHS: dict[str, int] = {"conv_ae": 20, "conv_vae": 10, "dense_ae": 3, "id_classifier": 5}
 #: Epochs of every trainable model with ``--quick``.
 QUICK_EPOCHS = 1
 #: The reconstruction figures of the study: (machine type, machine ID).
@@ -646,19 +646,24 @@ def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, l
 
 
 def ensure_data(data: str | os.PathLike, *, log=print) -> tuple[Path, str]:
-    """The dataset root, generated first when it is the default folder; and its kind
-    (``"synthetic"`` when it holds the generator's manifest, else ``"real"``)."""
+    """The dataset root and its kind (``"synthetic"`` when it holds the generator's manifest,
+    else ``"real"``).
+
+    The default folder (:data:`DEFAULT_DATA`) is handed to :func:`asd.synth.generate_dataset`,
+    which writes it when it is missing, incomplete or from another generator version and
+    returns at once otherwise. Any other folder must exist.
+    """
     root = project_path(data)
     is_default = root.resolve() == DEFAULT_DATA.resolve()
     from .synth import MANIFEST_NAME
 
-    if is_default and not (root / MANIFEST_NAME).is_file():
+    if is_default:
         from .synth import generate_dataset
 
-        log(f"generating the default synthetic dataset into {root} ...")
         start = time.perf_counter()
         generate_dataset(root, size="default", progress=False)
-        log(f"  done in {time.perf_counter() - start:.0f} s")
+        if time.perf_counter() - start > 5:
+            log(f"  generated the default synthetic dataset into {root} in {time.perf_counter() - start:.0f} s")
     if not root.is_dir():
         raise ReportError(f"{root}: dataset folder not found (only the default {DEFAULT_DATA} is generated automatically)")
     return root, ("synthetic" if (root / MANIFEST_NAME).is_file() else "real")
@@ -709,7 +714,9 @@ def build(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    log("[data] checking the dataset ...")
     data_root, data_kind = ensure_data(data, log=log)
+    data_seconds = time.perf_counter() - wall_start
     model_names = resolve_models(models)
     config = study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file)
     workdir = WorkDir(work)
@@ -731,7 +738,7 @@ def build(
         "cache_dir": str(project_path(cache_dir)) if cache_dir else "",
     }
     executed = out / "executed"
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"data": data_seconds}
     for index, name in enumerate(NOTEBOOKS, start=1):
         log(f"[{index}/{len(NOTEBOOKS) + 1}] {name} ...")
         timings[name] = run_notebook(notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
@@ -757,7 +764,7 @@ def build(
         "config": config.to_dict(),
         "config_fingerprint": config.fingerprint(),
         "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "notebook_seconds": {k: round(v, 1) for k, v in timings.items()},
+        "step_seconds": {k: round(v, 1) for k, v in timings.items()},
     }
     write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
 
@@ -773,7 +780,8 @@ def build(
         if pdf:
             html_to_pdf(html, staging / "report.pdf")
             pages = count_pdf_pages(staging / "report.pdf")
-        log(f"  exported in {time.perf_counter() - start:.0f} s" + (f" ({pages} PDF pages)" if pages else ""))
+        timings["export"] = time.perf_counter() - start - timings["report"]
+        log(f"  done in {time.perf_counter() - start:.0f} s" + (f" ({pages} PDF pages)" if pages else ""))
         # Everything succeeded: publish.
         info["figures"] = _copy_figures(workdir.figures, figures)
         for name in ("report.html", "report.pdf") if pdf else ("report.html",):
@@ -783,7 +791,7 @@ def build(
     info["html_bytes"] = (out / "report.html").stat().st_size
     info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf else None
     info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
-    info["notebook_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
     info["host_cpus"] = os.cpu_count()
     write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
     return info

@@ -414,6 +414,11 @@ class _Clip:
         t = self.ctrl_t
         return depth * sum(np.sin(2 * np.pi * t / p + ph) for p, ph in zip(periods, phases)) / 3.0
 
+    def fluctuation(self, rate: float) -> np.ndarray:
+        """Random control signal, shape ``(m,)``: unit-variance Gaussian knots at ``rate`` Hz, linearly joined."""
+        knots = self.rng.standard_normal(int(self.duration * rate) + 2)
+        return np.interp(self.ctrl_t, np.arange(knots.size) / rate, knots)
+
     def gate(self, starts, ends, *, ramp: float = 0.02) -> np.ndarray:
         """0/1 envelope, shape ``(n,)``: 1 between each start and end (s), linear ramps of ``ramp`` s."""
         t = self.ctrl_t
@@ -834,6 +839,7 @@ def _sign_site(rng: np.random.Generator, machine_type: str, machine_id: str) -> 
         "hum_amps": _harmonics(6, rng.uniform(3.0, 6.0), rng),
         "hum_db": rng.uniform(-6.0, 0.0),
         "event_rate": rng.uniform(0.1, 0.3),
+        "busy_db": rng.uniform(4.0, 8.0),
     }
 
 
@@ -844,6 +850,9 @@ def _background(site: dict, c: _Clip) -> np.ndarray:
         _tilt(f, 2.0) ** 2 + site["pink"] * _tilt(f, 1.0) ** 2 + site["room"] * _peak(f, site["room_hz"], site["room_hz"]) ** 2
     ) * _rolloff(f, site["rolloff_hz"]))
     hum = c.tone(site["hum_hz"] * (1.0 + c.wander(0.005)), site["hum_amps"]) * c.up(1.0 + c.wander(0.3, period=(3.0, 8.0)))
+    # how busy the factory is during this clip: the ambience swells and fades (log-normal envelope)
+    busy_db = rng.uniform(0.0, site["busy_db"])
+    bed *= c.up(_db(busy_db * c.fluctuation(rng.uniform(1.0, 4.0))))
     out = _mix((0.0, bed), (site["hum_db"], hum))
     for when in _poisson_times(rng, c.duration, site["event_rate"]):
         level = float(_db(rng.uniform(-14.0, -2.0)))  # RMS over the event, relative to the bed
@@ -859,6 +868,19 @@ def _background(site: dict, c: _Clip) -> np.ndarray:
         end = min(c.n, start + event.size)
         out[start:end] += event[: end - start]
     return out
+
+
+#: Per-clip spectral tilt (dB per decade, pivot 1 kHz) and gain (dB) ranges of the recording
+#: chain: microphone placement and gain differ a little between recording sessions.
+TILT_DB_PER_DECADE = 2.5
+GAIN_JITTER_DB = 2.0
+
+
+def _tilt_eq(x: np.ndarray, sr: int, db_per_decade: float) -> np.ndarray:
+    """``x`` through a gentle tilt filter: ``db_per_decade`` dB per decade about 1 kHz (flat below 20 Hz)."""
+    f = _freqs(x.size, sr)
+    gain = (np.maximum(f, 20.0) / 1000.0) ** (db_per_decade / 20.0)
+    return np.fft.irfft(np.fft.rfft(x) * gain, x.size)
 
 
 @lru_cache(maxsize=64)
@@ -948,7 +970,8 @@ def generate_clip(
     snr_db = site["snr_db"] + rng.uniform(-1.5, 1.5)
     background = _background(site, clip) * float(_db(-snr_db))
     normal_rms = np.sqrt(1.0 + 10.0 ** (-snr_db / 10.0))  # RMS of a normal clip's mix
-    mix = (sound + background) * float(_db(site["level_dbfs"] + rng.uniform(-1.5, 1.5))) / normal_rms
+    mix = _tilt_eq(sound + background, clip.sr, rng.uniform(-TILT_DB_PER_DECADE, TILT_DB_PER_DECADE))
+    mix *= float(_db(site["level_dbfs"] + rng.uniform(-GAIN_JITTER_DB, GAIN_JITTER_DB))) / normal_rms
     peak = float(np.abs(mix).max())
     if peak > 0.95:
         mix *= 0.95 / peak

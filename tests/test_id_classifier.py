@@ -1,0 +1,141 @@
+import json
+
+import numpy as np
+import pytest
+
+from asd.config import StudyConfig
+from asd.data import discover_clips
+from asd.detectors import DETECTORS
+from asd.embedding import EmbeddingKNNDetector
+from asd.extraction import extract_features
+from asd.id_classifier import FALLBACK_MODE, IDClassifierDetector, build_id_classifier, cut_patches, pool_mels
+
+
+@pytest.fixture
+def one_epoch():
+    config = StudyConfig()
+    config.training.epochs["id_classifier"] = 1
+    return config
+
+
+@pytest.fixture(scope="module")
+def fan_features(tiny_root):
+    """Baseline log-mels of the tiny fan data: (train features, train IDs, test features, test IDs)."""
+    config = StudyConfig()
+    table = discover_clips(tiny_root, machine_types=["fan"])
+    train, test = table[table.split == "train"], table[table.split == "test"]
+    extract = lambda clips: extract_features(clips.path.tolist(), kind="baseline", config=config, progress=False).features
+    return extract(train), train.machine_id.tolist(), extract(test), test.machine_id.tolist()
+
+
+@pytest.fixture(scope="module")
+def trained(fan_features):
+    """One classifier fitted for one epoch on the tiny fan data (4 IDs), and its history."""
+    config = StudyConfig()
+    config.training.epochs["id_classifier"] = 1
+    detector = IDClassifierDetector(config)
+    history = detector.fit(fan_features[0], fan_features[1], progress=False)
+    return detector, history
+
+
+def test_pool_mels_averages_adjacent_bands():
+    log_mel = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_allclose(pool_mels(log_mel, 2), [[1.5, 2.5, 3.5], [7.5, 8.5, 9.5]])
+    assert pool_mels(log_mel, 1) is not None and pool_mels(log_mel, 1).shape == (4, 3)
+
+
+def test_cut_patches_covers_the_clip():
+    log_mel = np.arange(2 * 313, dtype=np.float32).reshape(2, 313)
+    patches = cut_patches(log_mel, frames=64, hop=32)
+    assert patches.shape == (9, 2, 64)  # starts 0, 32, ..., 224, and 249 for the tail
+    np.testing.assert_array_equal(patches[0], log_mel[:, :64])
+    np.testing.assert_array_equal(patches[-1], log_mel[:, -64:])
+
+
+def test_cut_patches_tiles_a_short_clip():
+    log_mel = np.arange(20, dtype=np.float32).reshape(1, 20)
+    patches = cut_patches(log_mel, frames=64, hop=32)
+    assert patches.shape == (1, 1, 64)
+    np.testing.assert_array_equal(patches[0, 0, 20:40], log_mel[0])
+
+
+def test_network_shape_and_parameters():
+    model = build_id_classifier(input_shape=(64, 64, 1), n_classes=3)
+    assert model.output_shape == (None, 3)
+    assert any("depthwise" in layer.name for layer in model.layers)
+    assert any(layer.name.endswith("_add") for layer in model.layers)  # residual connections
+    with pytest.raises(ValueError, match="at least 2 IDs"):
+        build_id_classifier(n_classes=1)
+
+
+def test_registered_with_its_parameter_count():
+    assert DETECTORS["id_classifier"] is IDClassifierDetector
+    assert IDClassifierDetector.feature_kind == "baseline"
+    assert 10_000 < IDClassifierDetector.n_trainable_parameters() < 200_000
+
+
+def test_fit_score_save_load(trained, fan_features, one_epoch, tmp_path):
+    detector, history = trained
+    train_features, train_ids, test_features, test_ids = fan_features
+    assert list(history.epoch) == [1] and {"loss", "accuracy"} <= set(history.columns)
+    assert detector.ids == sorted(set(train_ids)) and len(detector.ids) == 4
+    scores = detector.score(test_features, test_ids)
+    assert scores.shape == (len(test_ids),) and np.isfinite(scores).all() and (scores >= 0).all()
+    # per clip: mean over patches of -log p(own ID)
+    log_p = detector.log_probabilities(test_features[:1])[0]
+    assert log_p.shape == (9, 4)
+    np.testing.assert_allclose(np.exp(log_p).sum(axis=1), 1.0, rtol=1e-6)
+    assert scores[0] == pytest.approx(-log_p[:, detector.ids.index(test_ids[0])].mean())
+    np.testing.assert_array_equal(detector.training_scores(train_features, train_ids), detector.score(train_features, train_ids))
+
+    detector.save(tmp_path / "m")
+    assert {"model.keras", "normalization.json", "detector.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    loaded = IDClassifierDetector.load(tmp_path / "m", one_epoch)
+    np.testing.assert_array_equal(loaded.score(test_features, test_ids), scores)
+
+
+def test_unknown_id_is_scored_against_the_most_likely_id(trained, fan_features):
+    detector, _ = trained
+    test_features = fan_features[2]
+    unknown = detector.score(test_features[:3], None)
+    log_p = detector.log_probabilities(test_features[:3])
+    np.testing.assert_allclose(unknown, [-lp.max(axis=1).mean() for lp in log_p])
+    np.testing.assert_allclose(detector.score(test_features[:3], ["05"] * 3), unknown)
+
+
+def test_same_seed_same_scores(trained, fan_features, one_epoch):
+    train_features, train_ids, test_features, test_ids = fan_features
+    again = IDClassifierDetector(one_epoch)
+    again.fit(train_features, train_ids, progress=False)
+    np.testing.assert_allclose(again.score(test_features, test_ids), trained[0].score(test_features, test_ids), rtol=1e-5)
+
+
+def test_single_id_falls_back_to_embedding_knn(fan_features, one_epoch, tmp_path, caplog):
+    train_features, train_ids, test_features, test_ids = fan_features
+    only = [i for i, m in enumerate(train_ids) if m == "00"]
+    features, ids = [train_features[i] for i in only], [train_ids[i] for i in only]
+    detector = IDClassifierDetector(one_epoch)
+    with caplog.at_level("WARNING"):
+        history = detector.fit(features, ids, progress=False)
+    assert "only one machine ID" in caplog.text
+    assert detector.mode == FALLBACK_MODE and history["mode"].iloc[0] == FALLBACK_MODE
+
+    knn = EmbeddingKNNDetector(one_epoch)
+    knn.fit(features, ids, progress=False)
+    test = [f for f, m in zip(test_features, test_ids) if m == "00"]
+    np.testing.assert_array_equal(detector.score(test, ["00"] * len(test)), knn.score(test, ["00"] * len(test)))
+    np.testing.assert_array_equal(detector.training_scores(features, ids), knn.training_scores(features, ids))
+
+    detector.save(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "detector.json").read_text())["mode"] == FALLBACK_MODE
+    loaded = IDClassifierDetector.load(tmp_path / "m", one_epoch)
+    np.testing.assert_array_equal(loaded.score(test, ["00"] * len(test)), detector.score(test, ["00"] * len(test)))
+
+
+def test_mimii_single_id_through_the_pipeline(mimii_root, tmp_path, one_epoch):
+    from asd.pipeline import evaluate, train
+
+    train(mimii_root, model="id_classifier", out=tmp_path / "run", config=one_epoch, machine_types=["fan"], cache_dir=False, progress=False)
+    assert json.loads((tmp_path / "run" / "fan" / "detector.json").read_text())["mode"] == FALLBACK_MODE
+    results = evaluate(mimii_root, run_dir=tmp_path / "run", cache_dir=False, progress=False)
+    assert results.auc.between(0, 1).all() and len(results) == 1
