@@ -552,3 +552,73 @@ def test_cli_module_registers_download():
     parser = cli.build_parser()
     args = parser.parse_args(["download", "--to", "x", "--sets", "dev,additional"])
     assert args.func is dl._run_download
+
+
+# -- download -> train -> evaluate, end to end ------------------------------------------------
+
+
+def _zip_folder(folder: Path, *, rename=lambda rel: rel) -> bytes:
+    """Zip every file under ``folder`` with paths relative to its parent (``fan/train/...``)."""
+    return make_zip({rename(p.relative_to(folder.parent).as_posix()): p.read_bytes() for p in sorted(folder.rglob("*.wav"))})
+
+
+def test_download_train_evaluate_on_locally_served_archives(server, tmp_path, capsys):
+    """The good path of a user: `asd download` dev + additional + eval from a mirror, then
+    `asd train` and `asd evaluate` on the development set and on the labelled evaluation set."""
+    import pandas as pd
+
+    from asd import cli
+    from asd.synth import generate_dataset
+
+    source = tmp_path / "source"
+    generate_dataset(source, size="tiny", seed=3, machine_types=["fan"], progress=False)
+    fan = source / "fan"
+    # Development archive: the generated fan folder as DCASE ships it.
+    server.files["dev_data_fan.zip"] = _zip_folder(fan)
+    # Evaluation: the same recordings under the unlabelled names of the evaluation set, their
+    # training clips as the "additional" archive, and the ground-truth list.
+    eval_names, truth = {}, ["fan"]
+    for index, clip in enumerate(sorted((fan / "test").glob("*.wav"))):
+        label, machine_id = clip.name.split("_id_")[0], clip.name.split("_id_")[1][:2]
+        eval_name = f"id_{machine_id}_{index:08d}.wav"
+        eval_names[f"fan/test/{clip.name}"] = f"fan/test/{eval_name}"
+        truth.append(f"{eval_name},{clip.name},{int(label == 'anomaly')}")
+    server.files["eval_data_test_fan.zip"] = make_zip(
+        {eval_names[f"fan/test/{p.name}"]: p.read_bytes() for p in sorted((fan / "test").glob("*.wav"))}
+    )
+    server.files["eval_data_train_fan.zip"] = make_zip({f"fan/train/{p.name}": p.read_bytes() for p in sorted((fan / "train").glob("*.wav"))})
+    server.files["eval_data_list.csv"] = ("\n".join(truth) + "\n").encode()
+    sums = tmp_path / "MD5SUMS"
+    sums.write_text("".join(f"{md5(data)}  {name}\n" for name, data in server.files.items() if name.endswith(".zip")))
+
+    to = tmp_path / "dcase"
+    assert cli.main(["-q", "download", "--to", str(to), "--machine-types", "fan", "--sets", "dev,additional,eval",
+                     "--base-url", server.url, "--checksums", str(sums), "--allow-unverified", "--timeout", "5"]) == 0
+    assert len(list((to / "dev" / "fan" / "train").glob("normal_id_*.wav"))) == 4 * 6
+    assert len(list((to / "eval" / "fan" / "test").glob("id_*.wav"))) == 4 * 4
+
+    run = tmp_path / "run"
+    assert cli.main(["-q", "train", "--data", str(to / "dev"), "--model", "embedding_mahalanobis", "--out", str(run), "--no-cache"]) == 0
+    assert (run / "fan").is_dir()
+
+    # Development set: labelled by file name.
+    assert cli.main(["-q", "evaluate", "--data", str(to / "dev"), "--run", str(run), "--out", str(tmp_path / "dev_results"), "--no-cache"]) == 0
+    dev = pd.read_csv(tmp_path / "dev_results" / "results.csv")
+    assert sorted(dev["machine_id"].astype(str).str.zfill(2)) == ["00", "02", "04", "06"]
+    assert dev[["auc", "pauc"]].notna().all().all() and (dev["n_normal"] == 2).all() and (dev["n_anomaly"] == 2).all()
+
+    # Evaluation set: unlabelled names, labels from the downloaded ground truth (found beside the data).
+    # The evaluation IDs' normal training clips came with the "additional" archive.
+    eval_run = tmp_path / "eval_run"
+    assert cli.main(["-q", "train", "--data", str(to / "eval"), "--model", "embedding_mahalanobis", "--out", str(eval_run), "--no-cache"]) == 0
+    capsys.readouterr()
+    assert cli.main(["-q", "evaluate", "--data", str(to / "eval"), "--run", str(eval_run), "--out", str(tmp_path / "eval_results"), "--no-cache"]) == 0
+    assert "mean over machine types" in capsys.readouterr().out
+    evaluated = pd.read_csv(tmp_path / "eval_results" / "results.csv")
+    assert len(evaluated) == 4 and (evaluated["n_normal"] == 2).all() and (evaluated["n_anomaly"] == 2).all()
+    # Same recordings, same training clips: the evaluation set's metrics equal the development set's.
+    merged = dev.merge(evaluated, on=["model", "machine_type", "machine_id"], suffixes=("_dev", "_eval"))
+    np.testing.assert_allclose(merged["auc_eval"], merged["auc_dev"])
+    np.testing.assert_allclose(merged["pauc_eval"], merged["pauc_dev"])
+    scores = sorted(p.name for p in (tmp_path / "eval_results").glob("anomaly_score_fan_id_*.csv"))
+    assert scores == [f"anomaly_score_fan_id_{m}.csv" for m in ("00", "02", "04", "06")]

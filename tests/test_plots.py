@@ -292,6 +292,33 @@ def test_reconstruction_figure_and_errors(rng):
     assert plots.plot_error_by_band({"normal": bands[:1], "anomaly": bands[1:]}, title="t").axes[0].get_yscale() == "log"
 
 
+def test_reconstruction_figure_with_recalibrated_columns(rng):
+    inputs = rng.normal(size=(2, 8, 8)).astype(np.float32)
+    fig = plots.plot_reconstructions(inputs, inputs * 0.5, ["a", "b"], recalibrated=inputs * 0.9)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 10 and titles[3] == "re-estimated BN" and titles[4].startswith("its error (mean 0.0")
+    with pytest.raises(ValueError, match="recalibrated"):
+        plots.plot_reconstructions(inputs, inputs, ["a", "b"], recalibrated=inputs[:1])
+
+
+def test_recalibrate_batchnorm_uses_the_training_statistics(rng):
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input(shape=(4, 4, 1))
+    outputs = keras.layers.BatchNormalization(name="bn")(inputs)
+    model = keras.Model(inputs, outputs)  # running mean 0, variance 1: the identity at inference
+    train = rng.normal(3.0, 2.0, size=(64, 4, 4)).astype(np.float32)
+    fixed = plots.recalibrate_batchnorm(model, train)
+    assert float(model.get_layer("bn").moving_mean.numpy()[0]) == 0.0  # the original is untouched
+    assert float(fixed.get_layer("bn").moving_mean.numpy()[0]) == pytest.approx(train.mean(), rel=1e-4)
+    assert fixed.get_layer("bn").momentum == model.get_layer("bn").momentum
+    normalised = plots.reconstruct_images(fixed, train)
+    assert normalised.mean() == pytest.approx(0.0, abs=1e-3) and normalised.std() == pytest.approx(1.0, abs=1e-2)
+    check = plots.batchnorm_check(fixed, {"train": (train, plots.reconstruct_images(model, train))}).iloc[0]
+    assert check["clips"] == "train" and check["n"] == 64
+    assert check["mse_running"] == pytest.approx(0.0, abs=1e-4)  # identity: the input reproduced
+    assert check["mse_recalibrated"] > 1.0 and check["input_variance"] == pytest.approx(train.var(), rel=1e-4)
+
+
 def test_top_share():
     errors = np.zeros((2, 10, 10))
     errors[0, 0, :5] = 1.0  # all error in 5 of 100 pixels

@@ -150,14 +150,46 @@ def test_conclusion_and_data_statement():
         {"machine_type": "pump", "machine_id": "00", "label": "normal", "clips": 4, "mean_mse": 1.0, "median_mse": 1.0, "max_mse": 1.5, "top5_share": 0.1},
     ])
     text = report.conclusion_paragraph(summary)
-    assert "pump id 00" in text and "(ratio 1.10)" in text and "1.500, is above the median anomalous error (1.000)" in text
+    assert text.startswith("- **pump id 00.**") and "(ratio 1.10)" in text and "1.500, is above the median anomalous error (1.000)" in text
     assert "not in this data" in report.conclusion_paragraph(summary.iloc[0:0])
+    checks = pd.DataFrame([
+        {"machine_type": "pump", "machine_id": "00", "clips": "train normal", "n": 50, "mse_running": 0.6, "mse_recalibrated": 0.02, "input_variance": 0.7, "optimizer_steps": 120},
+        {"machine_type": "pump", "machine_id": "00", "clips": "test normal", "n": 20, "mse_running": 0.6, "mse_recalibrated": 0.02, "input_variance": 0.7, "optimizer_steps": 120},
+        {"machine_type": "pump", "machine_id": "00", "clips": "test anomaly", "n": 20, "mse_running": 0.6, "mse_recalibrated": 0.12, "input_variance": 0.7, "optimizer_steps": 120},
+    ])
+    text = report.conclusion_paragraph(summary, checks)
+    assert "have not converged: after 120 optimisation steps" in text and "carry 30% of their initial values" in text
+    assert "6.0 times that of new normal clips" in text and "does not generalise" not in text
+    converged = checks.assign(mse_running=checks["mse_recalibrated"], mse_recalibrated=[0.02, 0.2, 0.21])
+    text = report.conclusion_paragraph(summary, converged)
+    assert "not converged" not in text
+    assert "new normal clips are still reconstructed 10.0 times worse" in text
+    assert "Anomalous clips are not reconstructed markedly worse" in text
     info = {"data_kind": "synthetic", "data_root": "/d", "data_fingerprint": "abc123", "commit": "f00", "dirty": True,
             "models": ["conv_ae"], "epochs": {"conv_ae": 2}, "quick": True, "config_fingerprint": "cfg", "seed": 0}
     statement = report.data_statement(info)
     assert "synthetic" in statement and "`abc123`" in statement and "`f00` with uncommitted changes" in statement
     assert "quick build" in statement
     assert "real recordings" in report.data_statement({**info, "data_kind": "real"})
+
+
+def test_closing_paragraph():
+    assert report.closing_paragraph(_comparison()) == (
+        "In this build the reconstruction models reach mean AUCs of 0.450 to 0.600, "
+        "the detectors that do not reconstruct their input 0.900."
+    )
+
+
+def test_optimizer_steps():
+    config = StudyConfig()
+    config.training.epochs["conv_ae"] = 10
+    assert report.optimizer_steps(200, config, "conv_ae") == 10 * 6  # 180 clips after the split, batch 32
+    assert report.optimizer_steps(5, config, "conv_ae") == 10  # no validation split under 10 clips
+
+
+def test_trains_in_epochs():
+    assert report.trains_in_epochs("conv_ae") and report.trains_in_epochs("dense_ae")
+    assert not report.trains_in_epochs("embedding_knn")
 
 
 def test_detection_rates():

@@ -18,7 +18,7 @@ from asd.errors import ConfigError, LayoutError
 
 FILE_NAME = re.compile(r"^(?P<label>normal|anomaly)_id_(?P<id>\d{2})_(?P<index>\d{8})\.wav$")
 #: Two types keep the dataset tests fast and still cover the 11 s ToyCar clips.
-TYPES = ["ToyCar", "valve"]
+TYPES = ["ToyCar", "ToyConveyor"]
 
 
 @pytest.fixture(scope="module")
@@ -184,18 +184,18 @@ def test_manifest(tiny):
 
 def test_clip_rng_reproduces_a_file(tiny):
     root, table = tiny
-    row = table[(table.label == "anomaly") & (table.machine_type == "valve")].iloc[0]
+    row = table[(table.label == "anomaly") & (table.machine_type == "ToyConveyor")].iloc[0]
     index = int(FILE_NAME.match(Path(row.path).name)["index"])
-    rng = synth.clip_rng(0, "valve", row.machine_id, "test", "anomaly", index)
-    x = synth.generate_clip("valve", row.machine_id, anomaly=row.fault, rng=rng)
+    rng = synth.clip_rng(0, "ToyConveyor", row.machine_id, "test", "anomaly", index)
+    x = synth.generate_clip("ToyConveyor", row.machine_id, anomaly=row.fault, rng=rng)
     on_disk, _ = sf.read(row.path, dtype="float64")
     assert np.abs(on_disk - x * 32767 / 32768).max() < 2.0 / 32768
 
 
 def test_same_seed_same_bytes_any_worker_count(tiny, tmp_path):
     root, table = tiny
-    again = synth.generate_dataset(tmp_path / "b", size="tiny", seed=0, machine_types=["valve"], progress=False, workers=2)
-    mine = table[table.machine_type == "valve"]
+    again = synth.generate_dataset(tmp_path / "b", size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=2)
+    mine = table[table.machine_type == "ToyConveyor"]
     assert len(again) == len(mine)
     for a, b in zip(mine.path, again.path):
         assert open(a, "rb").read() == open(b, "rb").read()
@@ -206,8 +206,8 @@ def test_same_seed_same_bytes_any_worker_count(tiny, tmp_path):
 
 def test_different_seed_different_files(tiny, tmp_path):
     root, table = tiny
-    other = synth.generate_dataset(tmp_path / "c", size="tiny", seed=1, machine_types=["valve"], progress=False, workers=1)
-    mine = table[table.machine_type == "valve"]
+    other = synth.generate_dataset(tmp_path / "c", size="tiny", seed=1, machine_types=["ToyConveyor"], progress=False, workers=1)
+    mine = table[table.machine_type == "ToyConveyor"]
     assert [Path(p).name for p in mine.path] == [Path(p).name for p in other.path]
     assert all(open(a, "rb").read() != open(b, "rb").read() for a, b in zip(mine.path, other.path))
     assert other.attrs["fingerprint"] != table.attrs["fingerprint"]
@@ -223,14 +223,14 @@ def test_complete_dataset_is_not_regenerated(tiny, monkeypatch):
     monkeypatch.setattr(synth, "_run_jobs", fail)
     again = synth.generate_dataset(root, size="tiny", seed=0, machine_types=TYPES, progress=False)
     pd.testing.assert_frame_equal(again, table)
-    subset = synth.generate_dataset(root, size="tiny", seed=0, machine_types=["valve"], progress=False)
-    assert set(subset.machine_type) == {"valve"} and len(subset) == (table.machine_type == "valve").sum()
+    subset = synth.generate_dataset(root, size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False)
+    assert set(subset.machine_type) == {"ToyConveyor"} and len(subset) == (table.machine_type == "ToyConveyor").sum()
     assert {p: (root / p).stat().st_mtime_ns for p in table.path} == mtimes
 
 
 def test_regenerates_after_an_interruption_or_a_change(tmp_path, monkeypatch):
     root = tmp_path / "d"
-    reference = synth.generate_dataset(tmp_path / "ref", size="tiny", seed=0, machine_types=["slider"], progress=False, workers=1)
+    reference = synth.generate_dataset(tmp_path / "ref", size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=1)
     # an interrupted run leaves some clips, no manifest, and the unfinished-run marker
     make_clip, calls = synth._make_clip, []
 
@@ -242,19 +242,19 @@ def test_regenerates_after_an_interruption_or_a_change(tmp_path, monkeypatch):
 
     monkeypatch.setattr(synth, "_make_clip", crash_after_five)
     with pytest.raises(KeyboardInterrupt):
-        synth.generate_dataset(root, size="tiny", seed=0, machine_types=["slider"], progress=False, workers=1)
+        synth.generate_dataset(root, size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=1)
     monkeypatch.undo()
     assert synth.read_manifest(root) is None and (root / synth._INCOMPLETE_NAME).exists()
     assert len(list(root.rglob("*.wav"))) == 5
     # the next call makes everything again, identical to an uninterrupted run
-    second = synth.generate_dataset(root, size="tiny", seed=0, machine_types=["slider"], progress=False, workers=1)
+    second = synth.generate_dataset(root, size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=1)
     assert second.attrs["fingerprint"] == reference.attrs["fingerprint"]
     assert not (root / synth._INCOMPLETE_NAME).exists()
     # another machine type in the same folder: the old files go, so the folder matches the manifest
-    third = synth.generate_dataset(root, size="tiny", seed=0, machine_types=["pump"], progress=False, workers=1)
-    assert not list((root / "slider").rglob("*.wav"))
+    third = synth.generate_dataset(root, size="tiny", seed=0, machine_types=["valve"], progress=False, workers=1)
+    assert not list((root / "ToyConveyor").rglob("*.wav"))
     assert sorted(str(p) for p in root.rglob("*.wav")) == sorted(third.path)
-    assert json.loads((root / synth.MANIFEST_NAME).read_text())["machine_types"] == ["pump"]
+    assert json.loads((root / synth.MANIFEST_NAME).read_text())["machine_types"] == ["valve"]
 
 
 def test_refuses_a_folder_with_foreign_clips(tmp_path):

@@ -19,7 +19,8 @@ Input
     The DCASE baseline's log-mel spectrogram (``"baseline"`` features: 128 mel bands, hop
     32 ms, dB), pairs of adjacent bands averaged (``mel_pool=2``) to 64 bands, standardised
     with one mean and standard deviation of the training spectrograms, cut into
-    ``64 x 64``-frame patches (2.0 s) every ``patch_hop=32`` frames: 8 patches per 10 s clip.
+    ``64 x 64``-frame patches (2.0 s) every ``patch_hop=32`` frames, the last one aligned to
+    the end: 9 patches per 10 s clip (313 frames).
     This is a finer time resolution than the study's 64x64 image (156 ms hop), which is what
     resolves click and impulse timing.
 Network (:func:`build_id_classifier`, Keras 3 Functional, MobileNetV2-style)
@@ -36,12 +37,15 @@ Training
     Every patch of every training clip is used each epoch; classes are weighted inversely to
     their patch counts, so an ID with fewer clips is not ignored.
 
-When it does not work
-    If the IDs of a machine type can be told apart by cues a fault does not touch (a different
-    background or SNR per ID, as in the synthetic dataset), the classifier reaches 100 %
-    training accuracy within an epoch or two from those cues alone and stays certain of the
-    right ID for anomalous clips too: the score then separates nothing (AUC about 0.5). See
-    ``docs/detectors.md`` for the numbers.
+How well it works here
+    On the default synthetic data it reaches AUC 0.61-0.89 (mean 0.79), well above the
+    study's autoencoder but below :mod:`asd.embedding`. The IDs of a synthetic machine type
+    differ in many details of the machine itself (speed, blade or vane count, harmonics,
+    resonances), so the network is sure of the right ID for most anomalous clips too: the
+    median p(own ID) of anomalous test clips is above 0.99 and 74-97 % of them stay above 0.9.
+    The information is in the network (a Mahalanobis distance on its pooled 128-d patch
+    embedding separated fan 0.97 and valve 0.85-0.88), but the softmax, trained only to tell
+    IDs apart, ignores whatever does not help with that. See ``docs/detectors.md``.
 
 One machine ID only (e.g. the MIMII fan id_00 sample)
     With a single ID there is nothing to discriminate: every patch is trivially "its own ID",

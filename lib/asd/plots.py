@@ -134,7 +134,7 @@ def plot_clip_counts(table: pd.DataFrame):
         left += counts[part].to_numpy()
     ax.invert_yaxis()
     ax.set_xlabel("clips")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set_title("Clips per machine type and split")
     fig.tight_layout()
     return fig
@@ -518,7 +518,8 @@ def plot_roc_curves(scores: pd.DataFrame, *, models: Sequence[str] | None = None
 def plot_score_distributions(scores: pd.DataFrame, *, models: Sequence[str] | None = None, bins: int = 30):
     """Histograms of the anomaly scores of normal and anomalous test clips: rows models,
     columns machine types. Each panel has its own score range (scores are not comparable
-    across models or types), so the axes carry no ticks: what matters is the overlap."""
+    across models or types), so the axes carry no ticks: what matters is the overlap. Positive
+    scores spanning more than a factor of 5 get logarithmic bins and axis (counts, not densities)."""
     plt = _plt()
     labelled = scores[scores["label"].isin(["normal", "anomaly"])]
     types = sorted(labelled["machine_type"].unique())
@@ -529,16 +530,22 @@ def plot_score_distributions(scores: pd.DataFrame, *, models: Sequence[str] | No
             ax = axes[r, c]
             part = labelled[(labelled["model"] == model) & (labelled["machine_type"] == machine_type)]
             values = part["score"].to_numpy(float)
+            values = values[np.isfinite(values)]
             if len(values):
-                edges = np.histogram_bin_edges(values[np.isfinite(values)], bins=bins)
+                low, high = float(values.min()), float(values.max())
+                spread = low > 0 and high / low > 5  # distances: anomalies far out, show both on a log axis
+                edges = np.geomspace(low, high, bins + 1) if spread else np.histogram_bin_edges(values, bins=bins)
                 for label in ("normal", "anomaly"):
-                    ax.hist(part.loc[part["label"] == label, "score"], bins=edges, color=LABEL_COLORS[label], alpha=0.55, density=True, label=label)
+                    ax.hist(part.loc[part["label"] == label, "score"], bins=edges, color=LABEL_COLORS[label], alpha=0.55, density=not spread, label=label)
+                if spread:
+                    ax.set_xscale("log")
+                    ax.minorticks_off()
             ax.set_yticks([])
             ax.set_xticks([])
             if r == 0:
                 ax.set_title(machine_type, fontsize=8)
             if c == 0:
-                ax.set_ylabel(model, fontsize=7)
+                ax.set_ylabel(model.replace("_", "_\n", 1) if len(model) > 12 else model, fontsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -598,6 +605,65 @@ def reconstruct_clips(detector, paths: Sequence[str], *, cache=None) -> tuple[np
     return detector.reconstruct(extracted.features)
 
 
+def recalibrate_batchnorm(model, train_inputs: np.ndarray):
+    """A copy of an image autoencoder whose BatchNormalization layers hold the exact statistics
+    of ``train_inputs`` (model inputs ``(n_clips, n_mels, n_frames)`` of its training clips)
+    instead of the running averages accumulated in training; the original model is unchanged.
+
+    Scoring normalises with the running averages (momentum 0.99); after few optimisation steps
+    they have not converged, and the scored reconstructions differ from what the model learned.
+    """
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    layers = [layer for layer in clone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0  # one pass in training mode sets the statistics of this batch
+    clone(np.asarray(train_inputs, dtype=np.float32)[..., np.newaxis], training=True)
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    return clone
+
+
+def reconstruct_images(model, inputs: np.ndarray) -> np.ndarray:
+    """Reconstructions ``(n_clips, n_mels, n_frames)`` of model inputs by a Keras image autoencoder (inference mode)."""
+    inputs = np.asarray(inputs, dtype=np.float32)
+    return np.asarray(model(inputs[..., np.newaxis], training=False))[..., 0]
+
+
+def batchnorm_check(recalibrated_model, groups: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Reconstruction MSE as scored and with re-estimated batch-normalisation statistics.
+
+    Parameters
+    ----------
+    recalibrated_model : keras.Model
+        The autoencoder after :func:`recalibrate_batchnorm`.
+    groups : mapping name -> (inputs, outputs)
+        Clips to check: model inputs and the reconstructions as scored.
+
+    Returns
+    -------
+    DataFrame with ``clips`` (the group name), ``n``, ``mse_running`` (as scored),
+    ``mse_recalibrated`` and ``input_variance``.
+    """
+    rows = []
+    for name, (inputs, outputs) in groups.items():
+        inputs = np.asarray(inputs, dtype=np.float32)
+        fixed = reconstruct_images(recalibrated_model, inputs)
+        rows.append(
+            {
+                "clips": name,
+                "n": len(inputs),
+                "mse_running": float(np.mean((inputs - np.asarray(outputs)) ** 2)),
+                "mse_recalibrated": float(np.mean((inputs - fixed) ** 2)),
+                "input_variance": float(np.var(inputs)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def reconstruction_errors(inputs: np.ndarray, outputs: np.ndarray, clips: pd.DataFrame) -> pd.DataFrame:
     """Per clip: ``clips``' ``machine_type``, ``machine_id``, ``label``, ``file_name`` plus ``mse``
     (the conv AE's anomaly score) and ``top5_share`` (:func:`top_share`)."""
@@ -614,39 +680,49 @@ def plot_reconstructions(
     titles: Sequence[str],
     *,
     scores: Sequence[float] | None = None,
+    recalibrated: np.ndarray | None = None,
     suptitle: str = "",
 ):
     """Rows of clips: model input, the autoencoder's reconstruction (same colour scale) and the
-    squared error map, all ``(n_mels, n_frames)`` in the model's (standardised) units."""
+    squared error map, all ``(n_mels, n_frames)`` in the model's (standardised) units.
+
+    With ``recalibrated`` (reconstructions by the same model with re-estimated batch-normalisation
+    statistics, :func:`recalibrate_batchnorm`), two more columns show it and its error map.
+    """
     plt = _plt()
     inputs, outputs = np.asarray(inputs), np.asarray(outputs)
     if inputs.shape != outputs.shape or inputs.ndim != 3:
         raise ValueError(f"expected inputs and outputs of the same (n_clips, n_mels, n_frames) shape, got {inputs.shape} and {outputs.shape}")
+    if recalibrated is not None and np.shape(recalibrated) != inputs.shape:
+        raise ValueError(f"recalibrated has shape {np.shape(recalibrated)}, expected {inputs.shape}")
     errors = (inputs - outputs) ** 2
     n = len(inputs)
-    fig, axes = plt.subplots(n, 3, figsize=(7.2, 1.9 * n + 0.4), squeeze=False)
+    ncols = 3 if recalibrated is None else 5
+    fig, axes = plt.subplots(n, ncols, figsize=(7.4, (1.9 if ncols == 3 else 1.55) * n + 0.5), squeeze=False)
     err_max = float(np.percentile(errors, 99.5)) or 1.0
     for r in range(n):
         low = float(min(inputs[r].min(), outputs[r].min()))
         high = float(max(inputs[r].max(), outputs[r].max()))
-        for c, (values, name, cmap, vmin, vmax) in enumerate(
-            (
-                (inputs[r], "original", "magma", low, high),
-                (outputs[r], "reconstruction", "magma", low, high),
-                (errors[r], "squared error", "viridis", 0.0, err_max),
-            )
-        ):
+        panels = [
+            (inputs[r], "original", "magma", low, high),
+            (outputs[r], "reconstruction", "magma", low, high),
+            (errors[r], "squared error" + (f" (mean {scores[r]:.3f})" if scores is not None else ""), "viridis", 0.0, err_max),
+        ]
+        if recalibrated is not None:
+            fixed = np.asarray(recalibrated[r])
+            panels += [
+                (fixed, "re-estimated BN", "magma", low, high),
+                ((inputs[r] - fixed) ** 2, f"its error (mean {np.mean((inputs[r] - fixed) ** 2):.3f})", "viridis", 0.0, err_max),
+            ]
+        for c, (values, name, cmap, vmin, vmax) in enumerate(panels):
             ax = axes[r, c]
             shown = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
-            label = name
-            if c == 2 and scores is not None:
-                label += f" (mean {scores[r]:.3f})"
-            ax.set_title(label, fontsize=8)
-            ax.tick_params(labelsize=6)
+            ax.set_title(name, fontsize=7 if ncols == 5 else 8)
+            ax.tick_params(labelsize=5 if ncols == 5 else 6)
             if c == 0:
-                ax.set_ylabel(titles[r], fontsize=8)
-            if c >= 1:
-                fig.colorbar(shown, ax=ax, pad=0.02, fraction=0.05).ax.tick_params(labelsize=6)
+                ax.set_ylabel(titles[r], fontsize=7)
+            if c in (0, 2, 4) if ncols == 5 else c >= 1:
+                fig.colorbar(shown, ax=ax, pad=0.02, fraction=0.06).ax.tick_params(labelsize=5)
     for ax in axes[-1]:
         ax.set_xlabel("frame", fontsize=7)
     if suptitle:

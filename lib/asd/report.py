@@ -2,8 +2,9 @@
 
 Steps (each notebook is executed with papermill into ``<out>/executed/``)::
 
-    data        DIR, generated first (asd.synth, size "default") when DIR is the default
-                data folder (data/synthetic) and incomplete; any other missing folder is an error
+    data        DIR; the default data folder (data/synthetic) is (re)generated first by
+                asd.synth (size "default") when missing, incomplete or from another generator
+                version; any other missing folder is an error
     01-04       notebooks/01_data_exploration ... 04_reconstruction_figures: they read DIR and
                 what earlier notebooks wrote, and write into the work folder (runs/report/):
                     runs/<model>/       asd.pipeline.train output per model
@@ -56,10 +57,10 @@ REPORT_NOTEBOOK = REPORT_DIR / "report.ipynb"
 #: Where ``make report`` generates the embedded synthetic dataset.
 DEFAULT_DATA = DATA_DIR / "synthetic"
 DEFAULT_WORK = RUNS_DIR / "report"
-#: Epochs of ``make report`` (the study itself trained longer: ``StudyConfig().training.epochs``).
-#: Chosen so that the whole build on the default synthetic data stays within 10 minutes on 2 CPU
+#: Epochs of ``make report``: the study's 30 for its conv AE, fewer than ``StudyConfig()`` for the
+#: others, so that the whole build on the default synthetic data stays within 10 minutes on 2 CPU
 #: cores (see docs/report.md for the measured times).
-REPORT_EPOCHS: dict[str, int] = {"conv_ae": 20, "conv_vae": 10, "dense_ae": 3, "id_classifier": 5}
+REPORT_EPOCHS: dict[str, int] = {"conv_ae": 30, "conv_vae": 10, "dense_ae": 3, "id_classifier": 5}
 #: Epochs of every trainable model with ``--quick``.
 QUICK_EPOCHS = 1
 #: The reconstruction figures of the study: (machine type, machine ID).
@@ -90,6 +91,14 @@ def resolve_models(models: str | Sequence[str] | None) -> list[str]:
     for name in models:
         get_detector(name)  # UnknownModelError names the known ones
     return list(dict.fromkeys(models))
+
+
+def trains_in_epochs(model: str) -> bool:
+    """Whether a detector is trained by gradient descent in epochs (it has trainable parameters)
+    rather than fitted in one step; decided without building a model."""
+    from .detectors import Detector, get_detector
+
+    return get_detector(model).n_trainable_parameters.__func__ is not Detector.n_trainable_parameters.__func__
 
 
 def study_config(
@@ -385,11 +394,12 @@ def results_paragraph(comparison: pd.DataFrame, *, reconstruction_models: Sequen
 #: Why reconstruction autoencoders and the other detectors differ (03_evaluation and the report).
 WHY_DETECTORS_DIFFER = """\
 **Why the detectors differ.** The three autoencoders score a clip by how badly they reproduce it.
-That works only if the decoder fails on anomalies, but a decoder that has learned to reproduce the
-varied normal sounds of a machine type (several machines, background noise, transient events) also
-reproduces most of an anomalous clip, and the error it leaves is dominated by what is unpredictable
-in *every* clip: noise texture and background events. The mean over all pixels (or frame vectors)
-then mixes a small, localised fault with that large, shared error. The other detectors ask a
+That works only if the decoder fails on anomalies and not on normal clips, but a decoder that has
+learned to reproduce the varied normal sounds of a machine type (several machines, background
+noise, transient events) tends to reproduce most of an anomalous clip too, and the error it leaves
+is dominated by what is unpredictable in *every* clip: noise texture and background events. The
+mean over all pixels (or frame vectors) then mixes a small, localised fault with that large,
+shared error. The other detectors ask a
 different question. The machine-ID classifier (`id_classifier`) learns what tells the machines of a
 type apart (rotation speed, harmonics, resonances, click timing) and flags clips that no longer
 sound like their own machine; nothing rewards it for reproducing the input. The embedding detectors
@@ -454,27 +464,107 @@ def detection_rates(scores: pd.DataFrame, *, fpr: float = 0.1) -> pd.DataFrame:
     return frame.reindex(list(dict.fromkeys(labelled["model"])))
 
 
-def conclusion_paragraph(summary: pd.DataFrame, comparison: pd.DataFrame | None = None) -> str:
-    """Markdown: what the reconstruction figures show, with the numbers of ``summary``
-    (:func:`asd.plots.reconstruction_summary` over every test clip of the shown IDs)."""
+def optimizer_steps(n_clips: int, config: StudyConfig, model: str) -> int:
+    """Gradient steps of an image autoencoder on one machine type: epochs times the batches of
+    the clips left after Keras' validation split."""
+    import math
+
+    t = config.training
+    n_fit = math.ceil(n_clips * (1.0 - t.validation_split)) if n_clips * t.validation_split >= 1 else n_clips
+    return t.epochs_for(model) * math.ceil(n_fit / t.batch_size)
+
+
+def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None = None, *, momentum: float = 0.99) -> str:
+    """Markdown: what the reconstructions of this build show.
+
+    Every number comes from ``summary`` (:func:`asd.plots.reconstruction_summary` over every test
+    clip of the shown machines) and ``batchnorm`` (rows of :func:`asd.plots.batchnorm_check` per
+    machine and group of clips, ``train normal`` / ``test normal`` / ``test anomaly``, with
+    ``optimizer_steps``); an interpretation sentence appears only when the numbers support it
+    (a factor of 2 between errors, or anomalous within 25% of normal).
+    """
     if summary.empty:
         return "The reconstruction cases are not in this data, so no reconstruction statistics are available."
-    sentences = []
+    items = []
     for (machine_type, machine_id), group in summary.groupby(["machine_type", "machine_id"], sort=False):
         by_label = group.set_index("label")
         if not {"normal", "anomaly"} <= set(by_label.index):
             continue
+        sentences: list[str] = []
+        items.append((f"{machine_type} id {machine_id}", sentences))
         n, a = by_label.loc["normal"], by_label.loc["anomaly"]
         ratio = a["mean_mse"] / n["mean_mse"] if n["mean_mse"] else float("nan")
         sentences.append(
-            f"For {machine_type} id {machine_id} the mean reconstruction error of the anomalous test clips is "
+            f"The mean reconstruction error of the anomalous test clips is "
             f"{_fmt(a['mean_mse'])} against {_fmt(n['mean_mse'])} for the normal ones (ratio {_fmt(ratio, 2)}); "
             f"the largest normal error, {_fmt(n['max_mse'])}, is "
-            f"{'above' if n['max_mse'] > a['median_mse'] else 'below'} the median anomalous error ({_fmt(a['median_mse'])}). "
-            f"The 5% worst pixels hold {_fmt(100 * a['top5_share'], 0)}% of an anomalous clip's error and "
+            f"{'above' if n['max_mse'] > a['median_mse'] else 'below'} the median anomalous error ({_fmt(a['median_mse'])}), "
+            f"and the 5% worst pixels hold {_fmt(100 * a['top5_share'], 0)}% of an anomalous clip's error and "
             f"{_fmt(100 * n['top5_share'], 0)}% of a normal clip's."
         )
-    return " ".join(sentences)
+        if batchnorm is None or batchnorm.empty:
+            continue
+        rows = batchnorm[(batchnorm["machine_type"] == machine_type) & (batchnorm["machine_id"] == machine_id)].set_index("clips")
+        if not {"train normal", "test normal", "test anomaly"} <= set(rows.index):
+            continue
+        train, new, bad = rows.loc["train normal"], rows.loc["test normal"], rows.loc["test anomaly"]
+        sentences.append(
+            f"As scored, the autoencoder's error is {_fmt(train['mse_running'])} on its own training clips of this machine, "
+            f"{_fmt(new['mse_running'])} on new normal clips and {_fmt(bad['mse_running'])} on anomalous ones; with the "
+            f"batch-normalisation statistics re-estimated on the training clips it is {_fmt(train['mse_recalibrated'])}, "
+            f"{_fmt(new['mse_recalibrated'])} and {_fmt(bad['mse_recalibrated'])} (the images have variance "
+            f"{_fmt(new['input_variance'])})."
+        )
+        if train["mse_running"] > 2 * train["mse_recalibrated"]:
+            steps = int(train["optimizer_steps"])
+            sentences.append(
+                f"The running statistics used for scoring have not converged: after {steps} optimisation steps, running averages "
+                f"with momentum {momentum:g} still carry {100 * momentum ** steps:.0f}% of their initial values, so every "
+                f"batch-normalisation layer rescales its inputs wrongly"
+                + (
+                    " and the autoencoder reproduces its own training clips hardly better than new ones"
+                    if train["mse_running"] >= 0.8 * new["mse_running"]
+                    else ""
+                )
+                + "."
+            )
+        if new["mse_recalibrated"] > 2 * train["mse_recalibrated"]:
+            sentences.append(
+                f"With the statistics repaired, new normal clips are still reconstructed "
+                f"{new['mse_recalibrated'] / train['mse_recalibrated']:.1f} times worse than the training clips: the "
+                f"autoencoder has learned its training images rather than what makes a sound normal, so any unseen clip, "
+                f"normal or not, gets a high error."
+            )
+        if bad["mse_recalibrated"] > 1.5 * new["mse_recalibrated"] and train["mse_running"] > 2 * train["mse_recalibrated"]:
+            sentences.append(
+                f"With re-estimated statistics the anomalous clips' error is {bad['mse_recalibrated'] / new['mse_recalibrated']:.1f} "
+                f"times that of new normal clips: the autoencoder did learn to reproduce normal clips better than anomalous ones, "
+                f"and the scoring with unconverged statistics hides it."
+            )
+        if abs(bad["mse_recalibrated"] / new["mse_recalibrated"] - 1) < 0.25:
+            sentences.append(
+                f"Anomalous clips are not reconstructed markedly worse than new normal ones "
+                f"({_fmt(bad['mse_recalibrated'])} against {_fmt(new['mse_recalibrated'])} with re-estimated statistics)."
+            )
+    return "\n".join(f"- **{name}.** " + " ".join(sentences) for name, sentences in items)
+
+
+def closing_paragraph(comparison: pd.DataFrame, *, reconstruction_models: Sequence[str] = ("conv_ae", "dense_ae", "conv_vae")) -> str:
+    """Markdown: the mean AUC range of the reconstruction models against the other detectors."""
+    if comparison.empty:
+        return ""
+    auc = comparison["AUC"]["mean"]
+    recon = [m for m in reconstruction_models if m in auc.index]
+    others = [m for m in auc.index if m not in recon]
+
+    def span(models):
+        values = auc[models]
+        return _fmt(values.min()) if len(values) == 1 else f"{_fmt(values.min())} to {_fmt(values.max())}"
+
+    text = f"In this build the reconstruction models reach mean AUCs of {span(recon)}" if recon else ""
+    if recon and others:
+        text += f", the detectors that do not reconstruct their input {span(others)}"
+    return text + "." if text else ""
 
 
 # -- building ----------------------------------------------------------------------------
@@ -547,14 +637,15 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 300) -> Path:
 
 #: Print-friendly style of the exported report (no JavaScript, no external resources).
 REPORT_CSS = """
-@page { size: A4; margin: 16mm 15mm 16mm 15mm; }
+@page { size: A4; margin: 16mm 15mm 16mm 15mm;
+        @bottom-center { content: counter(page) " / " counter(pages); font-size: 8pt; color: #666; } }
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 10.5pt; line-height: 1.45;
        color: #1a1a1a; max-width: 185mm; margin: 0 auto; padding: 0 4mm; }
 h1 { font-size: 19pt; margin: 0.2em 0 0.4em; }
 h2 { font-size: 14.5pt; margin: 1.2em 0 0.4em; border-bottom: 1px solid #bbb; padding-bottom: 2px; break-after: avoid; }
 h3 { font-size: 12pt; margin: 1em 0 0.3em; break-after: avoid; }
-p, li { text-align: justify; }
+p { text-align: justify; }
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 0.9em; background: #f3f3f3; padding: 0 2px; }
 pre { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; background: #f6f6f6; padding: 6px; white-space: pre-wrap; }
 img { max-width: 100%; height: auto; display: block; margin: 0.3em auto; }
@@ -563,7 +654,7 @@ div.table.keep { break-inside: avoid; }
 div.table .caption { break-after: avoid; }
 table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 8.5pt; break-inside: auto; }
 th, td { border-bottom: 1px solid #ddd; padding: 2px 6px; vertical-align: top; }
-thead th { background: #f0f0f0; border-bottom: 1px solid #999; }
+thead th { background: #f0f0f0; border-bottom: 1px solid #999; white-space: normal; overflow-wrap: anywhere; }
 tbody th { font-weight: normal; background: #fafafa; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .text { text-align: left; }
@@ -669,6 +760,16 @@ def ensure_data(data: str | os.PathLike, *, log=print) -> tuple[Path, str]:
     return root, ("synthetic" if (root / MANIFEST_NAME).is_file() else "real")
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (kernels, workers)."""
+    import resource
+
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
 def _copy_figures(source: Path, target: Path) -> list[str]:
     """Copy the staged PNGs to ``target`` (atomically each); remove report figures there that
     this build did not produce (names ``NN_*.png``)."""
@@ -706,7 +807,7 @@ def build(
 
     Returns the content of ``<out>/build_info.json``.
     """
-    wall_start = time.perf_counter()
+    wall_start, cpu_start, load_start = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
     out, figures, notebooks_dir = project_path(out), project_path(figures), project_path(notebooks_dir)
     report_notebook = project_path(report_notebook)
     # The kernels inherit these. One OpenBLAS thread: its spinning worker threads made small
@@ -719,6 +820,9 @@ def build(
     data_seconds = time.perf_counter() - wall_start
     model_names = resolve_models(models)
     config = study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file)
+    config.models = list(model_names)
+    if machine_types:
+        config.machine_types = list(machine_types)
     workdir = WorkDir(work)
     for folder in (workdir.runs, workdir.results, workdir.tables, workdir.figures):
         shutil.rmtree(folder, ignore_errors=True)
@@ -730,12 +834,13 @@ def build(
         "work_dir": str(workdir.root),
         "figures_dir": str(workdir.figures),
         "models": model_names,
-        "epochs": {name: config.training.epochs_for(name) for name in model_names},
+        "epochs": {name: config.training.epochs_for(name) for name in model_names if trains_in_epochs(name)},
         "config_file": str(project_path(config_file)) if config_file else "",
         "machine_types": list(machine_types or []),
         "quick": bool(quick),
         "seed": int(seed),
         "cache_dir": str(project_path(cache_dir)) if cache_dir else "",
+        "cases": [list(case) for case in RECONSTRUCTION_CASES],
     }
     executed = out / "executed"
     timings: dict[str, float] = {"data": data_seconds}
@@ -791,6 +896,8 @@ def build(
     info["html_bytes"] = (out / "report.html").stat().st_size
     info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf else None
     info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
+    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
+    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
     info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
     info["host_cpus"] = os.cpu_count()
     write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)

@@ -21,71 +21,126 @@ seed; the seed changes the recordings.
 
 How a clip is made
 ------------------
-``machine`` (normal parts scaled to unit RMS) + fault components at a level relative to it
-+ ``background`` (unit RMS, scaled to the ID's SNR +- 1.5 dB), then one gain (the ID's level
-+- 1.5 dB). The gain is computed from the expected RMS of a *normal* clip, so a fault adds
-the energy it adds, which is small: faults change the spectral shape and the temporal pattern
-(shifted or extra harmonics, new narrow-band tones, changed impulse rates, altered click timing)
-far more than the loudness. The background is a factory ambience per ID (pink/brown noise with a
-room resonance, a distant machine's hum) plus random transient events (air bursts, distant
-impacts) that make every normal clip's time-frequency image unpredictable in detail.
+``machine`` (its normal parts scaled to unit RMS) + the fault's components at a level relative
+to it + ``background`` (unit RMS, scaled to the machine ID's SNR +- 1.5 dB), then a gentle
+spectral tilt (+-2 dB per decade about 1 kHz, the recording chain) and one gain (the ID's level,
+-38..-28 dBFS RMS, +- 2 dB). The gain is computed from the expected RMS of a *normal* clip, so a
+fault adds the energy it adds, which is small next to these variations: faults change the
+spectral shape and the temporal pattern (shifted or extra harmonics, new narrow-band components,
+changed impulse rates, altered click timing) far more than the loudness. Peaks are kept below
+0.95 full scale.
 
-Each anomalous clip has one fault with a severity drawn uniformly from [0, 1]; the fault's
-strength grows linearly with it from barely audible (0) to obvious (1). The fault of the
-``i``-th anomalous clip of ID ``XX`` is ``FAULTS[type][(i + int(XX)) % n_faults]``.
+The background is a factory ambience per machine ID: brown plus pink noise with a room
+resonance (0.15-0.6 kHz) and a roll-off (3-7 kHz), a distant machine's hum (40-120 Hz, six
+harmonics, slowly swelling), and transient events, 0.1-0.3 per second: band-noise bursts
+(0.2-1.5 s, centred 0.15-5 kHz; an air blow-off, a passing cart) and distant impacts, each -14 to
+-2 dB relative to the ambience. The events make every normal clip's time-frequency image
+different in detail.
+
+Each anomalous clip has one fault with a severity ``s`` drawn uniformly from [0, 1]; the fault's
+strength grows linearly with it from hard to hear (0) to obvious (1). The fault of the ``i``-th
+anomalous test clip of ID ``XX`` is ``FAULTS[type][(i + int(XX)) % len(FAULTS[type])]``.
 
 Machine and fault models
 ------------------------
 Levels in dB are RMS over the clip relative to the normal machine sound (unit RMS); ``s`` is the
-severity in [0, 1]. SNR is machine to background, per machine ID as listed (MIMII used 6, 0 and
--6 dB), +- 1.5 dB per clip.
+severity; ``sd`` a per-clip standard deviation. The SNR (machine to background, dB) is fixed per
+machine ID, using MIMII's three values.
 
-=========== =========== ==================================================== ==================================================================== ============
-type        IDs (SNR)   normal sound model                                   fault models (what they mimic) and strength vs severity s            clip, level
-=========== =========== ==================================================== ==================================================================== ============
-fan         00 (+6 dB)  rotation 14-24 Hz, 4-9 blades; blade-pass harmonics  ``imbalance``: 1x/2x/3x rotation tones at -26+18s dB and rotation      10 s
-            02 (0 dB)   (1-2 dB/harmonic tilt, ID-specific ripple); airflow  AM (depth 0.03+0.25s) -- mass imbalance, the MIMII fan fault.
-            04 (+6 dB)  noise (pink + duct resonance 0.5-1.8 kHz) modulated  ``voltage_change``: speed x(1 +- (0.03+0.09s)) -- supply voltage change.
-            06 (-6 dB)  at blade-pass; motor hum at 2x line frequency.       ``clogging``: duct resonance moves up x(1.15+0.5s) and narrows, a
-                        Per clip: speed +-0.6 %, slow drift +-0.2 %, levels  whistle tone (1.2-3.6 kHz) at -34+24s dB -- clogged filter/inlet.
-                        +-1 dB.                                              ``bearing_damage``: resonance (2.5-6 kHz) excited by impacts at 3-5.2x
-                                                                             rotation, at -34+22s dB -- outer-race bearing defect.
-pump        00 (0 dB)   motor rotation (2 or 4 poles, 2-5 % slip), impeller  ``clogging``: vane-pass harmonics +1+9s dB, slip up (speed -(0.5+2.5s) %),  10 s
-            02 (+6 dB)  vane-pass harmonics (5-8 vanes, 2-3 dB/harmonic),    rotation AM 0.05+0.3s -- clogged impeller/inlet.
-            04 (-6 dB)  motor hum at 2x line frequency, fluid noise (brown   ``leakage``: narrow-band hiss 2-6 kHz at -36+24s dB -- a leaking seal.
-            06 (+6 dB)  + flow resonance 0.2-0.8 kHz) with slow turbulent    ``contamination``: crackle of particle impacts (15-60 /s) exciting
-                        AM. Per clip: slip +-0.3 %, levels +-1-1.5 dB.       1.5-5 kHz modes, at -34+22s dB -- contaminated fluid.
-slider      00 (+6 dB)  back-and-forth strokes (cycle 0.9-2.2 s, 50-80 %     ``rail_damage``: an impact (3-6 kHz modes) each time the carriage      10 s
-            02 (-6 dB)  moving): servo whine 250-700 Hz proportional to      passes a dent, at -30+20s dB, plus rattle -- damaged rail.
-            04 (0 dB)   speed, friction noise (0.8-3.5 kHz) proportional to  ``no_grease``: friction noise up (+1+6s dB, x1.2-1.7 higher) and a
-            06 (+6 dB)  speed, end-stop clicks (damped modes). Per clip:     stick-slip squeal (1.5-4 kHz) in 40-90 % of strokes at -32+20s dB.
-                        period +-1.5 %, stroke jitter 1 %, levels +-1 dB.    ``loose_belt``: stroke timing jitter 3-13 %, whine wobble 1-5 %,
-                                                                             belt-slap thuds at reversals -26+16s dB -- loose timing belt.
-valve       00 (-6 dB)  solenoid valve cycles (1.2-3 s): opening and closing ``contamination``: leak hiss while closed -30+20s dB (rel. to the    10 s
-            02 (+6 dB)  clicks (ID-specific damped modes 1-6 kHz), optional  open-state hiss x(-)), closing click damped and lowered -- debris
-            04 (0 dB)   pilot click, flow hiss and 100 Hz solenoid buzz      prevents the seat from sealing.
-            06 (-6 dB)  while open. Per clip: period +-1 %, click timing     ``irregular_timing``: actuation jitter (2+12s % of the cycle), missed/
-                        +-3 ms, click level +-1 dB.                          double actuations (5+30s %), sticking buzz -26+16s dB -- sticky valve.
-                                                                             ``extra_clicks``: spurious debris clicks (0.3+2.5 /s, higher modes)
-                                                                             and closing bounce, -24+16s dB -- chatter.
-ToyCar      01 (-6 dB)  toy DC motor whine (140-260 Hz rotation, harmonics   ``bearing_damage``: band noise 4.5-7.5 kHz pulsed at 2.5-4.2x motor     11 s
-            02 (+6 dB)  to 7 kHz, commutator and body-resonance emphasis),   rotation, -36+22s dB. ``shaft_damage`` (bent shaft): speed/amplitude
-            03 (0 dB)   speed wandering slowly +-3 %; gear-mesh tone         wobble at wheel rate (FM 0.4+2.5s %, AM 0.1+0.4s). ``gear_damage``:
-            04 (-6 dB)  (8-12 teeth) with harmonic; rolling noise AM at      chipped tooth: clicks once per gear turn and mesh sidebands, -32+20s dB.
-                        wheel rate. Per clip: speed +-1 %, levels +-1 dB.    ``excessive_voltage``: speed x(1.06+0.24s) -- over-voltage.
-ToyConveyor 01 (0 dB)   geared motor hum (40-90 Hz harmonics), gear-mesh     ``belt_damage``: a slap (broadband burst) per belt turn -24+18s dB and  10 s
-            02 (-6 dB)  whine, belt seam thump per belt turn (0.6-1.6 s),    scraping noise -- torn belt. ``pulley_damage``: metallic ticks at
-            03 (+6 dB)  roller ticks (2-4 rollers, 2-8 Hz), belt friction    pulley rate and hum AM, -32+20s dB -- damaged/eccentric pulley.
-                        noise. Per clip: speed +-1 %, levels +-1 dB.         ``voltage_change``: speed x(1 +- (0.05+0.15s)) -- supply voltage.
-=========== =========== ==================================================== ==================================================================== ============
+=========== ================ ================== ================================================================
+type        IDs (SNR dB)     model              [what it mimics] what is synthesised; strength vs severity s
+=========== ================ ================== ================================================================
+fan         00 (-6)          normal             Rotation 14-24 Hz, 4/5/6/7/9 blades: 25 blade-pass harmonics
+            02 (0)                              (0.8-1.6 dB/harmonic, ID-specific ripple) 0..+4 dB over the
+            04 (+6)                             airflow; airflow noise (pink-ish + duct resonance 0.5-1.8 kHz
+            06 (-6)                             that scales with speed) chopped at blade-pass (AM 0.1-0.3);
+                                                motor hum at twice the line frequency. Per clip: speed sd 0.6 %,
+                                                drift 0.2 %, component levels sd 1 dB.
+                             imbalance          [mass imbalance / loose mounting (MIMII fan: unbalanced)] AM at
+                                                rotation rate (depth 0.05+0.3s); rotation harmonics 1x-8x plus a
+                                                panel knock once per turn (0.3-1.2 kHz modes); -9+12s dB
+                             voltage_change     [supply voltage change] speed x(1 +- (0.06+0.10s)): every
+                                                harmonic and the duct resonance move; airflow +-(1.5+2.5s) dB;
+                                                6-16 % speed
+                             clogging           [clogged filter / inlet] duct resonance x(1.15+0.5s) and
+                                                narrower; whistle tone 1.2-3.6 kHz with slow wander; -14+14s dB
+                             bearing_damage     [outer-race bearing defect] 2.5-6 kHz resonance rung by impacts
+                                                at 3-5.2x rotation (2 % jitter); -14+14s dB
 
-Background (all types): per-ID pink/brown mix with a room resonance (150-600 Hz) and roll-off,
-a distant machine's hum (40-120 Hz harmonics) and 0.1-0.3 transient events per second (band-noise
-bursts 0.2-1.5 s, 150 Hz-5 kHz; distant impacts), each -6..+6 dB relative to the background RMS.
-Clip level: the ID's level (-38..-28 dBFS RMS) +- 1.5 dB; peaks are kept below 0.95 full scale.
+pump        00 (+6)          normal             Induction motor (2 or 4 poles, 50/60 Hz, 2-5 % slip); impeller
+            02 (-6)                             vane-pass harmonics (5-8 vanes, 2-3 dB/harmonic) -2..+3 dB;
+            04 (0)                              motor hum at twice the line frequency; fluid noise (brown + flow
+            06 (+6)                             resonance 0.2-0.8 kHz + hiss 1-4 kHz) with turbulent AM (+-20
+                                                %). Per clip: speed sd 0.3 %, flow level sd 1.5 dB, tones sd 1
+                                                dB.
+                             clogging           [clogged impeller / suction] more load: speed -(1+3s) %, vane-
+                                                pass harmonics +(3+8s) dB, rotation-rate roughness (AM
+                                                0.05+0.3s); +3..+11 dB tones
+                             leakage            [leaking seal] fluctuating jet hiss, band 2-6 kHz (30 % wide);
+                                                -20+16s dB
+                             contamination      [particles in the fluid] crackle: Poisson impacts 15-60 /s on
+                                                1.5-5 kHz modes; -20+16s dB
 
-The generator was calibrated against the detectors of the study (see ``docs/synthetic_data.md``):
-results on it are evidence about these synthetic sounds, not about the real recordings.
+slider      00 (0)           normal             Back-and-forth strokes (cycle 0.9-2.2 s, moving 50-80 % of each
+            02 (+6)                             stroke, half-sine speed): servo whine 250-700 Hz proportional to
+            04 (-6)                             speed, friction noise (0.8-3.5 kHz) proportional to speed, end-
+            06 (0)                              stop clicks (two damped modes 0.8-4 kHz) at each reversal. Per
+                                                clip: cycle sd 1.5 %, stroke jitter 1 %, levels sd 1 dB.
+                             rail_damage        [damaged rail] an impact (3-6 kHz modes) and rattle each time
+                                                the carriage passes the dent (same position every stroke);
+                                                -18+16s dB
+                             no_grease          [lack of grease] friction +(2+6s) dB and x(1.2+0.5s) higher;
+                                                stick-slip squeal 1.5-4 kHz on (40+50s) % of strokes; -20+16s dB
+                             loose_belt         [loose timing belt] stroke timing jitter 1 % -> (4+10s) %; whine
+                                                wobble (1+4s) % at 6-12 Hz; belt slap (0.15-0.4 kHz modes) at
+                                                reversals; -16+12s dB
+
+valve       00 (-6)          normal             Solenoid valve cycling every 1.2-3 s, open 25-60 % of the cycle:
+            02 (0)                              opening and closing clicks (three damped modes 1-6 kHz, 3-15
+            04 (+6)                             ms), half the IDs with a pilot click; flow hiss (1-5 kHz) and
+            06 (-6)                             100 Hz solenoid buzz while open. Per clip: cycle sd 1 %, click
+                                                timing sd 3 ms, click level sd 1 dB.
+                             contamination      [debris on the seat (leak, cushioned closing)] leak hiss while
+                                                closed; closing click lower (modes x(0.85-0.15s)), weaker
+                                                x(1-0.5s), longer; -26+18s dB
+                             irregular_timing   [sticky valve] late actuation (spread (2+12s) % of the cycle),
+                                                (5+30s) % missed and (5+30s) % repeated actuations; armature
+                                                buzz after closing; -10+12s dB
+                             extra_clicks       [chattering / debris knocking] spurious clicks (0.3+2.5s per s,
+                                                modes x1.35) and bounces after each closing; -12+12s dB
+
+ToyCar      01 (0)           normal             Toy DC motor whine: 140-260 Hz rotation, 40 harmonics (0.5-1
+            02 (-6)                             dB/harmonic, every 6th +6-12 dB for the commutator, body
+            03 (+6)                             resonance 1.5-4 kHz), speed wandering +-3 % over 2-5 s; gear
+            04 (0)                              mesh (8-12 teeth) -10..-4 dB; rolling noise (0.3-1 kHz) with AM
+                                                at wheel rate. Per clip: speed sd 1 %, levels sd 1 dB. 11 s
+                                                clips.
+                             bearing_damage     [bearing damage] noise band 4.5-7.5 kHz pulsed at 2.5-4.2x motor
+                                                rotation; -18+16s dB
+                             shaft_damage       [bent shaft / axle] speed wobble (1+3s) % and AM (0.1+0.4s) once
+                                                per wheel turn; a knock per wheel turn (0.5-1.5 kHz); -14+12s dB
+                             gear_damage        [chipped gear tooth] gear-mesh AM (0.3+0.6s) once per gear turn
+                                                (sidebands); a click per gear turn (2-5 kHz); -15+14s dB
+                             excessive_voltage  [over-voltage] speed x(1.05+0.2s): all harmonics, mesh and rates
+                                                move up; 5-25 % speed
+
+ToyConveyor 01 (-6)          normal             Geared motor hum (40-90 Hz, 40 harmonics), gear-mesh whine
+            02 (+6)                             (10-19 teeth) -12..-6 dB, belt-seam thump once per belt turn
+            03 (0)                              (0.6-1.6 s, 0.1-0.3 kHz), 2-4 rollers ticking at 2-8 Hz (2-5 kHz
+                                                modes), belt friction noise (0.5-2 kHz). Per clip: speed sd 1 %,
+                                                levels sd 1 dB.
+                             belt_damage        [torn belt] a slap (band noise burst 1.5-4 kHz) once per belt
+                                                turn plus scraping noise; -14+12s dB
+                             pulley_damage      [damaged / eccentric pulley] hum AM (0.1+0.4s) at the pulley
+                                                rate (3-7 Hz) and a metallic clank (3-6 kHz) per pulley turn;
+                                                -16+14s dB
+                             voltage_change     [supply voltage change] speed x(1 +- (0.08+0.14s)): hum, mesh,
+                                                belt and roller rates move together; 8-22 % speed
+=========== ================ ================== ================================================================
+
+The generator was calibrated with the detectors of the study in mind (see
+``docs/synthetic_data.md``, which also reports how they score on it): results on these sounds are
+evidence about these sounds, not about the real recordings.
 """
 
 from __future__ import annotations
@@ -100,21 +155,22 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
-from scipy.signal import oaconvolve
 
 from .atomic import write_text_atomic
 from .audio import write_clip
 from .config import DEV_MACHINE_IDS, MACHINE_TYPES
 from .errors import ConfigError, LayoutError
 
+if TYPE_CHECKING:  # pandas is imported where a table is built: worker processes start faster
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever a change alters any generated sample; recorded in the manifest.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 SAMPLE_RATE = 16000
 #: Clip duration in seconds per machine type (ToyADMOS clips are 11 s, MIMII clips 10 s).
 CLIP_SECONDS: dict[str, float] = {t: (11.0 if t == "ToyCar" else 10.0) for t in MACHINE_TYPES}
@@ -185,7 +241,7 @@ def clip_rng(seed: int, machine_type: str, machine_id: str, split: str, label: s
 
 
 # ---------------------------------------------------------------------------------------------
-# Signal building blocks (float64; a clip has ``n`` samples at ``sr`` Hz)
+# Signal building blocks (float64, noise float32; a clip has ``n`` samples at ``sr`` Hz)
 # ---------------------------------------------------------------------------------------------
 #: Rate (Hz) of the control signals: speeds, frequencies and slow envelopes are computed on this
 #: grid and interpolated to the audio rate, which is much cheaper than computing them per sample.
@@ -328,7 +384,8 @@ def _pulses(n: int, sr: int, times, amps, kernel: np.ndarray) -> np.ndarray:
             out[i:end] += a * kernel[: end - i]
         return out
     np.add.at(out, index, amps)
-    return oaconvolve(out, kernel)[:n]
+    size = -(-(n + kernel.size - 1) // 4096) * 4096  # a multiple of 4096: a fast FFT length
+    return np.fft.irfft(np.fft.rfft(out, size) * np.fft.rfft(kernel, size), size)[:n]
 
 
 def _decay_envelope(n: int, sr: int, times, amps, decay: float) -> np.ndarray:
@@ -413,11 +470,6 @@ class _Clip:
         phases = self.rng.uniform(0.0, 2 * np.pi, size=3)
         t = self.ctrl_t
         return depth * sum(np.sin(2 * np.pi * t / p + ph) for p, ph in zip(periods, phases)) / 3.0
-
-    def fluctuation(self, rate: float) -> np.ndarray:
-        """Random control signal, shape ``(m,)``: unit-variance Gaussian knots at ``rate`` Hz, linearly joined."""
-        knots = self.rng.standard_normal(int(self.duration * rate) + 2)
-        return np.interp(self.ctrl_t, np.arange(knots.size) / rate, knots)
 
     def gate(self, starts, ends, *, ramp: float = 0.02) -> np.ndarray:
         """0/1 envelope, shape ``(n,)``: 1 between each start and end (s), linear ramps of ``ramp`` s."""
@@ -680,7 +732,7 @@ def _render_valve(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
         base = _extra(base, leak, -26.0 + 18.0 * s)
     elif fault == "irregular_timing":  # the armature sticks half-way and buzzes after closing
         stuck = c.tone(100.0, _db([0.0, -2.0, -4.0, -8.0, -10.0, -14.0])) * c.gate(closes, closes + rng.uniform(0.1, 0.4))
-        base = _extra(base, stuck, -12.0 + 12.0 * s)
+        base = _extra(base, stuck, -10.0 + 12.0 * s)
     elif fault == "extra_clicks":  # debris chatter between actuations and a bouncing closure
         times = _poisson_times(rng, c.duration, 0.3 + 2.5 * s)
         debris = _ring(c.sr, p["open_modes"] * 1.35, p["decays"] * 0.6, [1.0, 0.8, 0.6])
@@ -839,7 +891,6 @@ def _sign_site(rng: np.random.Generator, machine_type: str, machine_id: str) -> 
         "hum_amps": _harmonics(6, rng.uniform(3.0, 6.0), rng),
         "hum_db": rng.uniform(-6.0, 0.0),
         "event_rate": rng.uniform(0.1, 0.3),
-        "busy_db": rng.uniform(4.0, 8.0),
     }
 
 
@@ -850,9 +901,6 @@ def _background(site: dict, c: _Clip) -> np.ndarray:
         _tilt(f, 2.0) ** 2 + site["pink"] * _tilt(f, 1.0) ** 2 + site["room"] * _peak(f, site["room_hz"], site["room_hz"]) ** 2
     ) * _rolloff(f, site["rolloff_hz"]))
     hum = c.tone(site["hum_hz"] * (1.0 + c.wander(0.005)), site["hum_amps"]) * c.up(1.0 + c.wander(0.3, period=(3.0, 8.0)))
-    # how busy the factory is during this clip: the ambience swells and fades (log-normal envelope)
-    busy_db = rng.uniform(0.0, site["busy_db"])
-    bed *= c.up(_db(busy_db * c.fluctuation(rng.uniform(1.0, 4.0))))
     out = _mix((0.0, bed), (site["hum_db"], hum))
     for when in _poisson_times(rng, c.duration, site["event_rate"]):
         level = float(_db(rng.uniform(-14.0, -2.0)))  # RMS over the event, relative to the bed
@@ -872,7 +920,7 @@ def _background(site: dict, c: _Clip) -> np.ndarray:
 
 #: Per-clip spectral tilt (dB per decade, pivot 1 kHz) and gain (dB) ranges of the recording
 #: chain: microphone placement and gain differ a little between recording sessions.
-TILT_DB_PER_DECADE = 2.5
+TILT_DB_PER_DECADE = 2.0
 GAIN_JITTER_DB = 2.0
 
 
@@ -897,9 +945,11 @@ def describe_machines(machine_types: list[str] | tuple[str, ...] | None = None) 
     """One row per development machine ID: what the generator makes of it.
 
     Columns: ``machine_type``, ``machine_id``, ``snr_db`` (machine to background, dB),
-    ``level_dbfs`` (RMS of a normal clip before the +-1.5 dB per-clip gain), ``clip_seconds``,
-    ``faults`` (comma-separated fault model names).
+    ``level_dbfs`` (RMS of a normal clip before the per-clip gain of +-``GAIN_JITTER_DB``),
+    ``clip_seconds``, ``faults`` (comma-separated fault model names).
     """
+    import pandas as pd
+
     rows = []
     for machine_type in machine_types or MACHINE_TYPES:
         for machine_id in DEV_MACHINE_IDS[machine_type]:
@@ -1034,6 +1084,8 @@ def _default_workers() -> int:
 
 
 def _table(rows: list[dict], out_dir: Path) -> pd.DataFrame:
+    import pandas as pd
+
     table = pd.DataFrame(
         [{**{k: r[k] for k in TABLE_COLUMNS if k != "path"}, "path": str(out_dir / r["relpath"])} for r in rows],
         columns=TABLE_COLUMNS,
