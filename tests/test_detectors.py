@@ -70,3 +70,19 @@ def test_training_is_deterministic(images, quick_config):
     second = ConvAEDetector(quick_config)
     second.fit(images, ["00"] * len(images), progress=False)
     np.testing.assert_allclose(first.score(images), second.score(images), rtol=1e-5)
+
+
+def test_config_batchnorm_momentum_reaches_every_autoencoder_and_survives_saving(tmp_path):
+    config = StudyConfig()
+    config.training.batchnorm_momentum = 0.9
+    for detector_class in (ConvAEDetector, ConvVAEDetector, DenseAEDetector):
+        model = detector_class.build(config)
+        momenta = {layer.momentum for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"}
+        assert momenta == {0.9}, detector_class.name
+    model = ConvAEDetector.build(config)
+    model.save(tmp_path / "model.keras")
+    import keras
+
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert loaded.get_layer("decoder_4_bn").momentum == 0.9
+    assert StudyConfig().training.batchnorm_momentum == 0.99  # the study's (Keras') default

@@ -95,6 +95,10 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     validation_split: float = 0.1
     seed: int = 0
+    #: BatchNormalization running-statistics momentum of the autoencoders (conv_ae, conv_vae,
+    #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.models` for why 0.9
+    #: suits small training sets. (The ID classifier has its own, ``asd.id_classifier.BN_MOMENTUM``.)
+    batchnorm_momentum: float = 0.99
 
     def epochs_for(self, model: str) -> int:
         return int(self.epochs.get(model, self.default_epochs))

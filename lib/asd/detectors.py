@@ -166,7 +166,9 @@ class ConvAEDetector(_KerasDetector):
     def build(cls, config: StudyConfig):
         from .models import build_conv_ae
 
-        return build_conv_ae(input_shape=(config.image.n_mels, config.image.n_frames, 1))
+        return build_conv_ae(
+            input_shape=(config.image.n_mels, config.image.n_frames, 1), batchnorm_momentum=config.training.batchnorm_momentum
+        )
 
     def _inputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return self.standardizer.transform(np.stack(images))[..., np.newaxis]
@@ -201,7 +203,11 @@ class ConvVAEDetector(ConvAEDetector):
     def build(cls, config: StudyConfig):
         from .models import build_conv_vae
 
-        return build_conv_vae(input_shape=(config.image.n_mels, config.image.n_frames, 1), seed=config.training.seed)
+        return build_conv_vae(
+            input_shape=(config.image.n_mels, config.image.n_frames, 1),
+            seed=config.training.seed,
+            batchnorm_momentum=config.training.batchnorm_momentum,
+        )
 
     def _inputs(self, images):
         standardised = super()._inputs(images)
@@ -232,7 +238,9 @@ class DenseAEDetector(_KerasDetector):
     def build(cls, config: StudyConfig):
         from .models import build_dense_ae
 
-        return build_dense_ae(input_dim=config.baseline.n_mels * config.baseline.frames)
+        return build_dense_ae(
+            input_dim=config.baseline.n_mels * config.baseline.frames, batchnorm_momentum=config.training.batchnorm_momentum
+        )
 
     def fit(self, features, machine_ids, *, progress=True):
         """Train on every frame vector of ``features``, streamed in batches (bounded memory).

@@ -8,6 +8,13 @@
     259,971 trainable parameters. Trained with MSE; the MSE is also the anomaly score.
     (The last layer is kept as the study built it, ReLU then BatchNormalization, so its output
     can still take negative values through the BatchNormalization shift.)
+
+Every builder takes ``batchnorm_momentum``, the momentum of the BatchNormalization layers'
+running mean and variance, which are what the model uses at inference. Keras' default, 0.99,
+is the study's; it needs several hundred optimiser steps to forget its initial values
+(0.99**180 = 16 % left after the 180 steps of 30 epochs on 180 images), so on small training
+sets the scoring model differs from the trained one. 0.9 converges within about 50 steps
+(``training.batchnorm_momentum`` in :class:`asd.config.TrainingConfig`).
 ``dense_ae``
     The DCASE 2020 Task 2 baseline: ``640-128-128-128-128-8-128-128-128-128-640``, each hidden
     layer Dense + BatchNormalization + ReLU, linear output, on 5-frame log-mel vectors.
@@ -22,45 +29,59 @@ import keras
 from keras import layers, ops
 
 IMAGE_SHAPE = (64, 64, 1)
+#: Keras' default BatchNormalization momentum, as the study used it.
+DEFAULT_BATCHNORM_MOMENTUM = 0.99
 ENCODER_FILTERS = (32, 64, 64, 128)
 DECODER_FILTERS = (64, 64, 32, 1)
 DENSE_HIDDEN = (128, 128, 128, 128)
 
 
-def _conv_block(x, filters: int, *, transpose: bool, name: str):
+def _conv_block(x, filters: int, *, transpose: bool, momentum: float, name: str):
     conv = layers.Conv2DTranspose if transpose else layers.Conv2D
     x = conv(filters, kernel_size=3, strides=2, padding="same", activation="relu", name=f"{name}_conv")(x)
-    return layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
 
 
-def _encoder(inputs):
+def _encoder(inputs, *, momentum: float):
     x = inputs
     for index, filters in enumerate(ENCODER_FILTERS, start=1):
-        x = _conv_block(x, filters, transpose=False, name=f"encoder_{index}")
+        x = _conv_block(x, filters, transpose=False, momentum=momentum, name=f"encoder_{index}")
     return x
 
 
-def _decoder(x):
+def _decoder(x, *, momentum: float):
     for index, filters in enumerate(DECODER_FILTERS, start=1):
-        x = _conv_block(x, filters, transpose=True, name=f"decoder_{index}")
+        x = _conv_block(x, filters, transpose=True, momentum=momentum, name=f"decoder_{index}")
     return x
 
 
-def build_conv_ae(*, input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def _check_momentum(momentum: float) -> float:
+    if not 0.0 <= float(momentum) < 1.0:
+        raise ValueError(f"batchnorm_momentum must be in [0, 1), got {momentum!r}")
+    return float(momentum)
+
+
+def build_conv_ae(
+    *, input_shape: tuple[int, int, int] = IMAGE_SHAPE, batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM
+) -> keras.Model:
     """The study's convolutional autoencoder (259,971 trainable parameters for 64x64x1)."""
+    momentum = _check_momentum(batchnorm_momentum)
     inputs = keras.Input(shape=input_shape, name="log_mel_image")
-    outputs = _decoder(_encoder(inputs))
+    outputs = _decoder(_encoder(inputs, momentum=momentum), momentum=momentum)
     return keras.Model(inputs, outputs, name="conv_ae")
 
 
-def build_dense_ae(*, input_dim: int = 640, bottleneck: int = 8) -> keras.Model:
+def build_dense_ae(
+    *, input_dim: int = 640, bottleneck: int = 8, batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM
+) -> keras.Model:
     """The DCASE 2020 baseline's dense autoencoder on ``input_dim``-d frame vectors."""
+    momentum = _check_momentum(batchnorm_momentum)
     inputs = keras.Input(shape=(input_dim,), name="frame_vector")
     x = inputs
     widths = [*DENSE_HIDDEN, bottleneck, *DENSE_HIDDEN]
     for index, width in enumerate(widths, start=1):
         x = layers.Dense(width, name=f"dense_{index}")(x)
-        x = layers.BatchNormalization(name=f"dense_{index}_bn")(x)
+        x = layers.BatchNormalization(momentum=momentum, name=f"dense_{index}_bn")(x)
         x = layers.ReLU(name=f"dense_{index}_relu")(x)
     outputs = layers.Dense(input_dim, name="reconstruction")(x)
     return keras.Model(inputs, outputs, name="dense_ae")
@@ -93,13 +114,20 @@ class GaussianSampling(layers.Layer):
         return {**super().get_config(), "n_outputs": self.n_outputs, "seed": self.seed}
 
 
-def build_conv_vae(*, input_shape: tuple[int, int, int] = IMAGE_SHAPE, latent_dim: int = 64, seed: int = 0) -> keras.Model:
+def build_conv_vae(
+    *,
+    input_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    latent_dim: int = 64,
+    seed: int = 0,
+    batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM,
+) -> keras.Model:
     """Conv VAE: conv AE encoder -> (mean, log variance) -> sample -> conv AE decoder -> sigmoid.
 
     Inputs must lie in [0, 1] (binary cross-entropy); at inference the latent mean is decoded.
     """
+    momentum = _check_momentum(batchnorm_momentum)
     inputs = keras.Input(shape=input_shape, name="log_mel_image_01")
-    encoded = layers.Flatten(name="encoder_flatten")(_encoder(inputs))
+    encoded = layers.Flatten(name="encoder_flatten")(_encoder(inputs, momentum=momentum))
     mean = layers.Dense(latent_dim, name="latent_mean")(encoded)
     log_var = layers.Dense(latent_dim, name="latent_log_var")(encoded)
     z = GaussianSampling(n_outputs=int(input_shape[0] * input_shape[1] * input_shape[2]), seed=seed, name="sampling")(
@@ -109,7 +137,7 @@ def build_conv_vae(*, input_shape: tuple[int, int, int] = IMAGE_SHAPE, latent_di
     x = layers.Dense(side * side * ENCODER_FILTERS[-1], activation="relu", name="latent_to_grid")(z)
     x = layers.Reshape((side, side, ENCODER_FILTERS[-1]), name="grid")(x)
     for index, filters in enumerate(DECODER_FILTERS[:-1], start=1):
-        x = _conv_block(x, filters, transpose=True, name=f"decoder_{index}")
+        x = _conv_block(x, filters, transpose=True, momentum=momentum, name=f"decoder_{index}")
     outputs = layers.Conv2DTranspose(
         input_shape[-1], kernel_size=3, strides=2, padding="same", activation="sigmoid", name="decoder_out"
     )(x)
