@@ -148,3 +148,19 @@ def test_pipeline_on_two_machine_types(tiny_root, tmp_path):
     results = evaluate(tiny_root, run_dir=run_dir, cache_dir=False, progress=False)
     assert sorted(results.machine_type.unique()) == ["fan", "valve"]
     assert results.auc.between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_embedding_detectors_beat_the_conv_ae_on_real_mimii_fan(mimii_root, tmp_path):
+    """Issue 5's real-data target: on the shared MIMII fan id_00 clips, with the study's config, both embedding
+    detectors separate abnormal clips clearly and better than the study's conv AE (measured: 0.915 and 0.905 vs 0.580)."""
+    cache = tmp_path / "cache"
+    auc = {}
+    for name in ("conv_ae", "embedding_knn", "embedding_mahalanobis"):
+        train(mimii_root, model=name, out=tmp_path / name, cache_dir=cache, progress=False)
+        results = evaluate(mimii_root, run_dir=tmp_path / name, cache_dir=cache, progress=False)
+        assert results[["machine_type", "machine_id", "n_normal", "n_anomaly"]].values.tolist() == [["fan", "00", 10, 20]]
+        auc[name] = float(results.auc.iloc[0])
+    for name in ("embedding_knn", "embedding_mahalanobis"):
+        assert auc[name] >= 0.85, auc
+        assert auc[name] > auc["conv_ae"] + 0.1, auc
