@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -47,3 +48,19 @@ def quick_config():
     config.training.epochs = {name: 2 for name in config.training.epochs}
     config.training.default_epochs = 2
     return config
+
+
+@pytest.fixture
+def clip_table() -> pd.DataFrame:
+    """A clip table as :func:`asd.data.discover_clips` returns it (paths need not exist): fan ids 00 and 02,
+    pump id 00; 3 normal training clips and 2 normal + 2 anomalous test clips each."""
+    rows = []
+    for machine_type, ids in (("fan", ("00", "02")), ("pump", ("00",))):
+        for machine_id in ids:
+            for i in range(3):
+                rows.append((f"/x/{machine_type}/train/normal_id_{machine_id}_{i:08d}.wav", f"normal_id_{machine_id}_{i:08d}.wav", machine_type, machine_id, "train", "normal"))
+            for label in ("normal", "anomaly"):
+                for i in range(2):
+                    name = f"{label}_id_{machine_id}_{i:08d}.wav"
+                    rows.append((f"/x/{machine_type}/test/{name}", name, machine_type, machine_id, "test", label))
+    return pd.DataFrame(rows, columns=["path", "file_name", "machine_type", "machine_id", "split", "label"])

@@ -479,8 +479,8 @@ def optimizer_steps(n_clips: int, config: StudyConfig, model: str) -> int:
 def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None = None, *, momentum: float = 0.99) -> str:
     """Markdown: what the reconstructions of this build show.
 
-    Every number comes from ``summary`` (:func:`asd.plots.reconstruction_summary` over every test
-    clip of the shown machines) and ``batchnorm`` (rows of :func:`asd.plots.batchnorm_check` per
+    Every number comes from ``summary`` (:func:`asd.reconstruction.reconstruction_summary` over every test
+    clip of the shown machines) and ``batchnorm`` (rows of :func:`asd.reconstruction.batchnorm_check` per
     machine and group of clips, ``train normal`` / ``test normal`` / ``test anomaly``, with
     ``optimizer_steps``); an interpretation sentence appears only when the numbers support it
     (a factor of 2 between errors, or anomalous within 25% of normal).
