@@ -8,6 +8,12 @@
     259,971 trainable parameters. Trained with MSE; the MSE is also the anomaly score.
     (The last layer is kept as the study built it, ReLU then BatchNormalization, so its output
     can still take negative values through the BatchNormalization shift.)
+``dense_ae``
+    The DCASE 2020 Task 2 baseline: ``640-128-128-128-128-8-128-128-128-128-640``, each hidden
+    layer Dense + BatchNormalization + ReLU, linear output, on 5-frame log-mel vectors.
+``conv_vae``
+    The study's brief variant: the conv AE's encoder and decoder around a Gaussian latent,
+    trained with binary cross-entropy (inputs scaled to [0, 1]) plus the KL divergence.
 
 Every builder takes ``batchnorm_momentum``, the momentum of the BatchNormalization layers'
 running mean and variance, which are what the model uses at inference. Keras' default, 0.99,
@@ -15,12 +21,6 @@ is the study's; it needs several hundred optimiser steps to forget its initial v
 (0.99**180 = 16 % left after the 180 steps of 30 epochs on 180 images), so on small training
 sets the scoring model differs from the trained one. 0.9 converges within about 50 steps
 (``training.batchnorm_momentum`` in :class:`asd.config.TrainingConfig`).
-``dense_ae``
-    The DCASE 2020 Task 2 baseline: ``640-128-128-128-128-8-128-128-128-128-640``, each hidden
-    layer Dense + BatchNormalization + ReLU, linear output, on 5-frame log-mel vectors.
-``conv_vae``
-    The study's brief variant: the conv AE's encoder and decoder around a Gaussian latent,
-    trained with binary cross-entropy (inputs scaled to [0, 1]) plus the KL divergence.
 """
 
 from __future__ import annotations
