@@ -167,7 +167,6 @@ def top_share(errors: np.ndarray, fraction: float = 0.05) -> np.ndarray:
     return np.where(totals > 0, flat[:, :k].sum(axis=1) / np.where(totals > 0, totals, 1), 0.0)
 
 
-
 @dataclass
 class MachineReconstructions:
     """What :func:`reconstruct_machine` measured on one machine (type and ID)."""
