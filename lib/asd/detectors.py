@@ -38,6 +38,10 @@ class Detector:
     name: ClassVar[str]
     feature_kind: ClassVar[str]  #: "image" or "baseline" (see asd.extraction)
     summary: ClassVar[str] = ""
+    #: True when fitting runs in epochs (``config.training.epochs[name]`` applies).
+    trains_in_epochs: ClassVar[bool] = False
+    #: True when the score is a reconstruction error of the detector's input (autoencoders).
+    reconstructs_input: ClassVar[bool] = False
 
     def __init__(self, config: StudyConfig):
         self.config = config
@@ -79,6 +83,8 @@ class _KerasDetector(Detector):
 
     model_file = "model.keras"
     state_file = "detector.json"
+    trains_in_epochs = True
+    reconstructs_input = True
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)

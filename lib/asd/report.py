@@ -96,11 +96,11 @@ def resolve_models(models: str | Sequence[str] | None) -> list[str]:
 
 
 def trains_in_epochs(model: str) -> bool:
-    """Whether a detector is trained by gradient descent in epochs (it has trainable parameters)
-    rather than fitted in one step; decided without building a model."""
-    from .detectors import Detector, get_detector
+    """Whether a detector is trained by gradient descent in epochs rather than fitted in one step
+    (the detector class's ``trains_in_epochs`` attribute)."""
+    from .detectors import get_detector
 
-    return get_detector(model).n_trainable_parameters.__func__ is not Detector.n_trainable_parameters.__func__
+    return bool(get_detector(model).trains_in_epochs)
 
 
 def study_config(
