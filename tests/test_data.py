@@ -73,7 +73,7 @@ def test_empty_machine_folder(tmp_path):
 
 def test_not_a_dataset(tmp_path):
     (tmp_path / "photos").mkdir()
-    with pytest.raises(LayoutError, match="DCASE 2020 layout"):
+    with pytest.raises(LayoutError, match="no clips found in a layout asd reads: DCASE 2020"):
         discover_clips(tmp_path)
     with pytest.raises(LayoutError, match="not found"):
         discover_clips(tmp_path / "missing")

@@ -5,11 +5,11 @@ No test touches the internet: archives are small zips made here and served from 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.server
 import io
 import json
+import shutil
 import stat
 import threading
 import zipfile
@@ -20,7 +20,10 @@ import pytest
 import soundfile as sf
 
 from asd import download as dl
-from asd.download import ArchiveError, DownloadError, GroundTruthError
+from asd.config import MACHINE_TYPES
+from asd.data import find_ground_truth, load_ground_truth
+from asd.download import ArchiveError, DownloadError, dataset as dl_dataset, transfer as dl_transfer
+from asd.errors import ConfigError
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -149,7 +152,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(monkeypatch):
-    monkeypatch.setattr(dl, "RETRY_WAIT_S", 0.0)
+    monkeypatch.setattr(dl_transfer, "RETRY_WAIT_S", 0.0)
     monkeypatch.delenv(dl.ENV_BASE_URL, raising=False)
 
 
@@ -171,7 +174,7 @@ def nothing_extracted(to: Path) -> bool:
 
 
 def test_table_covers_every_set_and_machine_type():
-    for machine_type in dl.MACHINE_TYPES:
+    for machine_type in MACHINE_TYPES:
         for set_name, pattern in (("dev", "dev_data_{}.zip"), ("additional", "eval_data_train_{}.zip"), ("eval", "eval_data_test_{}.zip")):
             archive = dl.ARCHIVES[pattern.format(machine_type)]
             assert archive.set == set_name and archive.machine_type == machine_type
@@ -195,9 +198,9 @@ def test_plan_validates_sets_and_machine_types():
     names = [a.name for a in dl.plan_downloads(machine_types=["fan", "ToyCar"], sets="dev, eval")]
     assert names == ["dev_data_ToyCar.zip", "dev_data_fan.zip", "eval_data_test_ToyCar.zip", "eval_data_test_fan.zip", "eval_data_list.csv"]
     assert len(dl.plan_downloads()) == 6
-    with pytest.raises(dl.ConfigError, match="unknown set 'train'"):
+    with pytest.raises(ConfigError, match="unknown set 'train'"):
         dl.plan_downloads(sets="dev,train")
-    with pytest.raises(dl.ConfigError, match="unknown machine type"):
+    with pytest.raises(ConfigError, match="unknown machine type"):
         dl.plan_downloads(machine_types=["gearbox"])
 
 
@@ -206,7 +209,7 @@ def test_read_md5sums(tmp_path):
     path.write_text(f"# mirror sums\n{'a' * 32}  dev_data_fan.zip\n{'B' * 32} *sub/eval_data_list.csv\n")
     assert dl.read_md5sums(path) == {"dev_data_fan.zip": "a" * 32, "eval_data_list.csv": "b" * 32}
     path.write_text("not a checksum line\n")
-    with pytest.raises(dl.ConfigError, match="MD5SUMS:1"):
+    with pytest.raises(ConfigError, match="MD5SUMS:1"):
         dl.read_md5sums(path)
 
 
@@ -278,7 +281,7 @@ def test_file_without_known_md5_is_refused_unless_allowed(server, tmp_path):
     assert by_name["eval_data_list.csv"]["verified"] is False
     assert by_name["eval_data_list.csv"]["md5"] == md5(truth.encode())
     assert (tmp_path / "eval" / "fan" / "test" / "id_01_00000001.wav").is_file()
-    gt = dl.load_ground_truth(dl.find_ground_truth(tmp_path / "eval"))
+    gt = load_ground_truth(find_ground_truth(tmp_path / "eval"))
     assert list(gt["label"]) == ["normal", "anomaly"]
 
 
@@ -386,7 +389,7 @@ def test_archive_without_the_machine_type_folder_is_refused(server, tmp_path):
 
 def test_interrupted_extraction_leaves_nothing_that_looks_complete(server, tmp_path, monkeypatch):
     server.files["dev_data_fan.zip"] = make_zip(DEV_FAN)
-    real_copy = dl.shutil.copyfileobj
+    real_copy = shutil.copyfileobj
     calls = {"n": 0}
 
     def flaky_copy(src, dst, *args):
@@ -395,14 +398,14 @@ def test_interrupted_extraction_leaves_nothing_that_looks_complete(server, tmp_p
             raise OSError("disk went away")
         return real_copy(src, dst, *args)
 
-    monkeypatch.setattr(dl.shutil, "copyfileobj", flaky_copy)
+    monkeypatch.setattr(shutil, "copyfileobj", flaky_copy)
     with pytest.raises(OSError, match="disk went away"):
         fetch_fan(server, tmp_path)
     assert nothing_extracted(tmp_path)
     assert not dl.is_complete(tmp_path, dl.ARCHIVES["dev_data_fan.zip"])
     assert not list((tmp_path / "dev").glob(".tmp-*"))
 
-    monkeypatch.setattr(dl.shutil, "copyfileobj", real_copy)
+    monkeypatch.setattr(shutil, "copyfileobj", real_copy)
     server.requests.clear()
     assert fetch_fan(server, tmp_path)[0]["status"] == "done"
     assert server.gets() == [], "the verified archive from the first run is reused"
@@ -423,7 +426,7 @@ def test_half_moved_data_without_marker_is_replaced(server, tmp_path):
 
 def test_not_enough_disk_space_is_a_clear_error_before_fetching(server, tmp_path, monkeypatch):
     server.files["dev_data_fan.zip"] = make_zip(DEV_FAN)
-    monkeypatch.setattr(dl.shutil, "disk_usage", lambda path: dl.shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(DownloadError, match="not enough free disk space") as err:
         fetch_fan(server, tmp_path)
     assert "only 1.0 kB free" in str(err.value)
@@ -432,90 +435,27 @@ def test_not_enough_disk_space_is_a_clear_error_before_fetching(server, tmp_path
 
 
 def test_space_estimate_uses_the_table_when_the_server_gives_no_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(dl, "remote_size", lambda url, timeout=30.0: None)
+    monkeypatch.setattr(dl_dataset, "remote_size", lambda url, timeout=30.0: None)
     seen = {}
 
     def fake_check(folder, needed, *, what):
         seen["needed"] = needed
         raise DownloadError("stop")
 
-    monkeypatch.setattr(dl, "check_free_space", fake_check)
+    monkeypatch.setattr(dl_dataset, "check_free_space", fake_check)
     with pytest.raises(DownloadError, match="stop"):
         dl.download_dataset(tmp_path, machine_types=["fan", "pump"], progress=False)
     fan, pump = dl.ARCHIVES["dev_data_fan.zip"].size, dl.ARCHIVES["dev_data_pump.zip"].size
     assert seen["needed"] == int(fan * dl.EXTRACTED_RATIO) + int(pump * dl.EXTRACTED_RATIO) + max(fan, pump)
 
 
-# -- ground truth -------------------------------------------------------------------------
-
-GROUND_TRUTH = """ToyCar
-id_05_00000000.wav,anomaly_id_05_00000012.wav,1
-id_05_00000001.wav,normal_id_05_00000040.wav,0
-id_07_00000000.wav,normal_id_07_00000003.wav,0
-fan
-id_01_00000000.wav,anomaly_id_01_00000000.wav,1
-id_01_00000001.wav,normal_id_01_00000007.wav,0
-"""
-
-
-def test_load_ground_truth_reads_the_dcase2020_format(tmp_path):
-    path = tmp_path / "eval_data_list.csv"
-    path.write_text(GROUND_TRUTH)
-    gt = dl.load_ground_truth(path)
-    assert list(gt.columns) == ["machine_type", "machine_id", "file_name", "label"]
-    assert gt.values.tolist() == [
-        ["ToyCar", "05", "id_05_00000000.wav", "anomaly"],
-        ["ToyCar", "05", "id_05_00000001.wav", "normal"],
-        ["ToyCar", "07", "id_07_00000000.wav", "normal"],
-        ["fan", "01", "id_01_00000000.wav", "anomaly"],
-        ["fan", "01", "id_01_00000001.wav", "normal"],
-    ]
-
-
-@pytest.mark.parametrize(
-    "text, problem",
-    [
-        ("id_05_00000000.wav,normal_id_05_00000000.wav,0\n", ":1: clip listed before any machine-type line"),
-        ("ToyCar\nid_05_00000000.wav,normal_id_05_00000000.wav,2\n", ":2: label must be 0"),
-        ("ToyCar\nid_05_00000000.wav,anomaly_id_05_00000000.wav,0\n", ":2: label 0 contradicts"),
-        ("ToyCar\nclip.wav,normal_id_05_00000000.wav,0\n", ":2: 'clip.wav' is not a clip name"),
-        ("ToyCar\n", "no clips listed"),
-    ],
-)
-def test_load_ground_truth_names_the_bad_line(tmp_path, text, problem):
-    path = tmp_path / "eval_data_list.csv"
-    path.write_text(text)
-    with pytest.raises(GroundTruthError) as err:
-        dl.load_ground_truth(path)
-    assert problem in str(err.value) and str(path) in str(err.value)
-
-
-def test_apply_ground_truth_labels_the_evaluation_clips(tmp_path):
-    import pandas as pd
-
-    path = tmp_path / "eval_data_list.csv"
-    path.write_text(GROUND_TRUTH)
-    clips = pd.DataFrame(
-        {
-            "machine_type": ["fan", "fan", "fan", "ToyCar"],
-            "file_name": ["normal_id_01_00000000.wav", "id_01_00000000.wav", "id_01_00000001.wav", "id_06_00000000.wav"],
-            "split": ["train", "test", "test", "test"],
-            "label": ["normal", "unknown", "unknown", "unknown"],
-        }
-    )
-    labelled = dl.apply_ground_truth(clips, path)
-    assert list(labelled["label"]) == ["normal", "anomaly", "normal", "unknown"]
-    assert list(clips["label"]) == ["normal", "unknown", "unknown", "unknown"], "input left untouched"
-
-
 # -- command line -------------------------------------------------------------------------
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="asd")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    dl.register_cli(parser.add_subparsers(dest="command", required=True))
-    return parser
+    from asd import cli
+
+    return cli.build_parser()
 
 
 def test_cli_defaults_and_help():
@@ -551,7 +491,7 @@ def test_cli_module_registers_download():
 
     parser = cli.build_parser()
     args = parser.parse_args(["download", "--to", "x", "--sets", "dev,additional"])
-    assert args.func is dl._run_download
+    assert args.func is cli._run_download
 
 
 # -- download -> train -> evaluate, end to end ------------------------------------------------

@@ -16,7 +16,7 @@ from .errors import ASDError
 logger = logging.getLogger("asd")
 
 #: Modules that add their own sub-commands through ``register_cli(subparsers)``.
-EXTENSIONS = ("asd.download", "asd.scoring")
+EXTENSIONS = ("asd.scoring",)
 
 
 def _add_generate(subparsers) -> None:
@@ -110,7 +110,7 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from .download import find_ground_truth
+    from .data import find_ground_truth
     from .metrics import type_means
     from .pipeline import evaluate
 
@@ -156,6 +156,63 @@ def _run_models(args) -> int:
     return 0
 
 
+def _add_download(subparsers) -> None:
+    from .config import MACHINE_TYPES
+    from .download import ENV_BASE_URL, help_text
+
+    parser = subparsers.add_parser(
+        "download",
+        help="fetch the real DCASE 2020 Task 2 data (Zenodo), verified and extracted",
+        description=help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--to", required=True, type=Path, metavar="DIR", help="download folder (DIR/dev, DIR/eval)")
+    parser.add_argument(
+        "--machine-types", nargs="+", metavar="TYPE", default=list(MACHINE_TYPES), choices=list(MACHINE_TYPES),
+        help=f"machine types to fetch (default: all: {' '.join(MACHINE_TYPES)})",
+    )
+    parser.add_argument("--sets", default="dev", metavar="SETS", help="comma-separated, of dev, additional, eval (default: dev)")
+    parser.add_argument(
+        "--base-url", metavar="URL", default=None,
+        help=f"flat mirror: fetch URL/<archive name> instead of Zenodo (default: ${ENV_BASE_URL})",
+    )
+    parser.add_argument(
+        "--checksums", type=Path, metavar="FILE",
+        help="md5sum-style file ('<md5>  <name>' lines) overriding or adding to the built-in sums",
+    )
+    parser.add_argument(
+        "--allow-unverified", action="store_true", help="fetch files without a known md5 (the ground-truth list) anyway"
+    )
+    parser.add_argument("--keep-archives", action="store_true", help="keep the zip files in DIR/.downloads")
+    parser.add_argument("--retries", type=int, default=5, metavar="N", help="resume attempts after a broken transfer (default 5)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds to wait on a silent connection (default 60)")
+    parser.set_defaults(func=_run_download)
+
+
+def _run_download(args) -> int:
+    from .download import ARCHIVES, download_dataset, read_md5sums
+
+    checksums = read_md5sums(args.checksums) if getattr(args, "checksums", None) else None
+    summary = download_dataset(
+        args.to,
+        machine_types=args.machine_types,
+        sets=args.sets,
+        base_url=args.base_url,
+        checksums=checksums,
+        progress=not getattr(args, "quiet", False),
+        allow_unverified=args.allow_unverified,
+        keep_archives=args.keep_archives,
+        retries=args.retries,
+        timeout=args.timeout,
+    )
+    for item in summary:
+        note = "" if item["verified"] else "  (not verified: no published md5)"
+        print(f"{item['status']:8s} {item['name']:34s} -> {item['path']}{note}")
+    roots = sorted({str(Path(args.to) / ARCHIVES[i["name"]].set_dir) for i in summary})
+    print(f"data in {', '.join(roots)} (licence: CC BY-NC-SA 4.0, non-commercial use only)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asd",
@@ -164,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_generate, _add_train, _add_evaluate, _add_models):
+    for add in (_add_generate, _add_train, _add_evaluate, _add_models, _add_download):
         add(subparsers)
     import importlib
 
