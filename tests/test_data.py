@@ -1,11 +1,24 @@
+import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from asd.audio import write_clip
-from asd.data import COLUMNS, detect_layout, discover_clips, mimii_split, summarize_clips
-from asd.errors import LayoutError
+from asd.data import (
+    COLUMNS,
+    GroundTruthError,
+    apply_ground_truth,
+    detect_layout,
+    discover_clips,
+    find_ground_truth,
+    is_machine_folder,
+    load_ground_truth,
+    mimii_split,
+    summarize_clips,
+)
+from asd.errors import ConfigError, LayoutError
 
 
 def _touch_wav(path: Path):
@@ -114,3 +127,256 @@ def test_tiny_synthetic_layout(tiny_root):
     summary = summarize_clips(table)
     assert ("train", "normal") in summary.columns and ("test", "anomaly") in summary.columns
     assert len(summary) == 4 + 3 + 4 * 4
+
+
+# -- your own recordings: any layout ----------------------------------------------------------
+
+
+def _clips(table: pd.DataFrame, root: Path) -> list[tuple]:
+    """(relative path, machine type, ID, split, label) per row, for compact assertions."""
+    return [
+        (Path(p).relative_to(root).as_posix(), t, i, s, lab)
+        for p, t, i, s, lab in table[["path", "machine_type", "machine_id", "split", "label"]].itertuples(index=False)
+    ]
+
+
+def test_flat_folder_of_any_names_is_one_machine(tmp_path):
+    root = tmp_path / "compressor"
+    for name in ("rec_001.wav", "2024-05-01 morning.WAV", "b.wav"):
+        _touch_wav(root / name)
+    (root / "notes.txt").write_text("not a clip")
+    assert is_machine_folder(root) and detect_layout(root) == "folders"
+    table = discover_clips(root)
+    assert list(table.columns) == COLUMNS
+    assert _clips(table, root) == [
+        ("2024-05-01 morning.WAV", "compressor", "00", "train", "normal"),
+        ("b.wav", "compressor", "00", "train", "normal"),
+        ("rec_001.wav", "compressor", "00", "train", "normal"),
+    ]
+    assert table.attrs["layout"] == "folders" and table.attrs["skipped"] == []
+    named = discover_clips(root, machine_type="press_7", machine_id=3)
+    assert set(named.machine_type) == {"press_7"} and set(named.machine_id) == {"03"}
+    assert set(discover_clips(root, machine_id="id_12").machine_id) == {"12"}
+
+
+def test_one_folder_per_machine_in_every_form(tmp_path):
+    root = tmp_path / "plant"
+    _touch_wav(root / "compressor" / "rec_001.wav")
+    _touch_wav(root / "compressor" / "rec_002.wav")
+    _touch_wav(root / "pump" / "train" / "a.wav")
+    _touch_wav(root / "pump" / "test" / "b.wav")
+    _touch_wav(root / "pump" / "test" / "normal" / "c.wav")
+    _touch_wav(root / "pump" / "test" / "abnormal" / "d.wav")
+    _touch_wav(root / "press" / "id_03" / "x.wav")
+    _touch_wav(root / "press" / "ID_4" / "monday" / "y.wav")  # other folder names do not matter
+    (root / "docs").mkdir()  # no WAV: not a machine folder
+    assert not is_machine_folder(root) and detect_layout(root) == "folders"
+    table = discover_clips(root)
+    assert _clips(table, root) == [
+        ("compressor/rec_001.wav", "compressor", "00", "train", "normal"),
+        ("compressor/rec_002.wav", "compressor", "00", "train", "normal"),
+        ("press/ID_4/monday/y.wav", "press", "04", "train", "normal"),
+        ("press/id_03/x.wav", "press", "03", "train", "normal"),
+        ("pump/test/abnormal/d.wav", "pump", "00", "test", "anomaly"),
+        ("pump/test/b.wav", "pump", "00", "test", "unknown"),
+        ("pump/test/normal/c.wav", "pump", "00", "test", "normal"),
+        ("pump/train/a.wav", "pump", "00", "train", "normal"),
+    ]
+    assert table.attrs["layouts"] == {"compressor": "folders", "press": "folders", "pump": "folders"}
+    # machine_type= in a folder of machine folders reads that folder only
+    assert set(discover_clips(root, machine_type="pump").machine_type) == {"pump"}
+    with pytest.raises(LayoutError, match="no folder for machine type.*gearbox"):
+        discover_clips(root, machine_type="gearbox")
+
+
+def test_one_machine_folder_with_splits_and_ids(tmp_path):
+    root = tmp_path / "compressor"
+    _touch_wav(root / "train" / "rec_001.wav")
+    _touch_wav(root / "train" / "anomaly" / "bad.wav")  # anomalies never train: skipped
+    _touch_wav(root / "test" / "rec_900.wav")
+    table = discover_clips(root)
+    assert _clips(table, root) == [
+        ("test/rec_900.wav", "compressor", "00", "test", "unknown"),
+        ("train/rec_001.wav", "compressor", "00", "train", "normal"),
+    ]
+    assert [(Path(i["path"]).name, i["problem"]) for i in table.attrs["skipped"]] == [
+        ("bad.wav", "an anomalous clip in train/ (training uses normal clips only)")
+    ]
+    with pytest.raises(LayoutError, match="no folder for machine type.*fan"):
+        discover_clips(root, machine_types=["fan"])
+
+
+def test_normal_and_anomaly_folders_without_split_are_split_like_mimii(tmp_path):
+    root = tmp_path / "valve"
+    for i in range(6):
+        _touch_wav(root / "normal" / f"n{i}.wav")
+    for i in range(2):
+        _touch_wav(root / "anomaly" / f"a{i}.wav")
+    table = discover_clips(root)
+    counts = table.groupby(["split", "label"]).size().to_dict()
+    assert counts == {("test", "anomaly"): 2, ("test", "normal"): 2, ("train", "normal"): 4}
+    assert sorted(table[(table.split == "test") & (table.label == "normal")].file_name) == ["n4.wav", "n5.wav"]
+
+
+def test_mimii_style_folders_with_other_file_names(tmp_path):
+    root = tmp_path / "mine"
+    for i in range(4):
+        _touch_wav(root / "blower" / "id_02" / "normal" / f"take_{i}.wav")
+    _touch_wav(root / "blower" / "id_02" / "abnormal" / "rattle.wav")
+    assert detect_layout(root) == "mimii"
+    table = discover_clips(root)
+    assert table.attrs["layout"] == "mimii" and set(table.machine_id) == {"02"}
+    assert table.groupby(["split", "label"]).size().to_dict() == {
+        ("test", "anomaly"): 1, ("test", "normal"): 1, ("train", "normal"): 3
+    }
+
+
+def test_one_dcase_machine_folder_and_mixed_layouts(dcase_root, tmp_path):
+    fan = discover_clips(dcase_root / "fan")  # the machine's own folder, DCASE names
+    assert set(fan.machine_type) == {"fan"} and fan.attrs["layout"] == "dcase" and len(fan) == 10
+    _touch_wav(dcase_root / "compressor" / "rec.wav")
+    mixed = discover_clips(dcase_root)
+    assert mixed.attrs["layout"] == "dcase+folders"
+    assert mixed[mixed.machine_type == "compressor"].split.tolist() == ["train"]
+
+
+def test_machine_type_and_id_values_are_checked(tmp_path):
+    _touch_wav(tmp_path / "m" / "a.wav")
+    with pytest.raises(ConfigError, match="machine_id"):
+        discover_clips(tmp_path / "m", machine_id="pump-a")
+    with pytest.raises(ConfigError, match="machine_type"):
+        discover_clips(tmp_path / "m", machine_type="../x")
+
+
+def test_nothing_matching_lists_the_layouts_in_one_line(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"")
+    with pytest.raises(LayoutError) as err:
+        discover_clips(tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    for layout in ("DCASE 2020", "MIMII", "one folder per machine", "one machine's folder"):
+        assert layout in message
+
+
+# -- weak messages: a file for a folder, things that look like clips -----------------------------
+
+
+def test_data_that_is_a_file_says_so(tmp_path):
+    clip = tmp_path / "rec.wav"
+    _touch_wav(clip)
+    with pytest.raises(LayoutError, match=r"rec.wav: a file, not a folder"):
+        discover_clips(clip)
+    with pytest.raises(LayoutError, match="a file, not a folder"):
+        detect_layout(clip)
+
+
+def test_cli_train_with_data_that_is_a_file(tmp_path, capsys):
+    from asd import cli
+
+    clip = tmp_path / "rec.wav"
+    _touch_wav(clip)
+    assert cli.main(["-q", "train", "--data", str(clip), "--model", "embedding_mahalanobis",
+                     "--out", str(tmp_path / "run"), "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a file, not a folder" in err and str(clip) in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links")
+def test_things_that_look_like_clips_are_skipped_with_the_reason(dcase_root, tmp_path, caplog):
+    train = dcase_root / "fan" / "train"
+    (train / "normal_id_00_00000007.wav").mkdir()  # a folder named like a clip
+    (train / "normal_id_00_00000008.wav").symlink_to(tmp_path / "gone.wav")  # dangling
+    (train / "normal_id_00_00000009.wav").symlink_to(train / "normal_id_00_00000009.wav")  # loops
+    with caplog.at_level("WARNING"):
+        table = discover_clips(dcase_root)
+    assert len(table) == 15
+    problems = {Path(i["path"]).name: i["problem"] for i in table.attrs["skipped"]}
+    assert problems["normal_id_00_00000007.wav"] == "a folder named like a WAV file, not a clip"
+    assert problems["normal_id_00_00000008.wav"].startswith("broken symbolic link")
+    assert problems["normal_id_00_00000009.wav"].startswith("symbolic link loop")
+    assert sorted(Path(p).name for p in table.attrs["ignored"]) == sorted(problems)
+    assert "broken symbolic link" in caplog.text and "symbolic link loop" in caplog.text
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links")
+def test_folder_link_loops_are_skipped_not_followed_forever(tmp_path):
+    machine = tmp_path / "plant" / "compressor"
+    _touch_wav(machine / "day1" / "a.wav")
+    (machine / "day1" / "again").symlink_to(machine)  # leads back up
+    (machine / "alias").symlink_to(machine / "day1")  # a second path to the same recordings
+    table = discover_clips(tmp_path / "plant")
+    assert table.file_name.tolist() == ["a.wav"] and set(table.machine_type) == {"compressor"}
+    problems = {Path(i["path"]).name: i["problem"] for i in table.attrs["skipped"]}
+    assert problems["again"].startswith("symbolic link loop")
+    assert problems["alias"].startswith("a second path to a folder already read")
+
+
+# -- ground truth -------------------------------------------------------------------------
+
+GROUND_TRUTH = """ToyCar
+id_05_00000000.wav,anomaly_id_05_00000012.wav,1
+id_05_00000001.wav,normal_id_05_00000040.wav,0
+id_07_00000000.wav,normal_id_07_00000003.wav,0
+fan
+id_01_00000000.wav,anomaly_id_01_00000000.wav,1
+id_01_00000001.wav,normal_id_01_00000007.wav,0
+"""
+
+
+def test_load_ground_truth_reads_the_dcase2020_format(tmp_path):
+    path = tmp_path / "eval_data_list.csv"
+    path.write_text(GROUND_TRUTH)
+    gt = load_ground_truth(path)
+    assert list(gt.columns) == ["machine_type", "machine_id", "file_name", "label"]
+    assert gt.values.tolist() == [
+        ["ToyCar", "05", "id_05_00000000.wav", "anomaly"],
+        ["ToyCar", "05", "id_05_00000001.wav", "normal"],
+        ["ToyCar", "07", "id_07_00000000.wav", "normal"],
+        ["fan", "01", "id_01_00000000.wav", "anomaly"],
+        ["fan", "01", "id_01_00000001.wav", "normal"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("id_05_00000000.wav,normal_id_05_00000000.wav,0\n", ":1: clip listed before any machine-type line"),
+        ("ToyCar\nid_05_00000000.wav,normal_id_05_00000000.wav,2\n", ":2: label must be 0"),
+        ("ToyCar\nid_05_00000000.wav,anomaly_id_05_00000000.wav,0\n", ":2: label 0 contradicts"),
+        ("ToyCar\nclip.wav,normal_id_05_00000000.wav,0\n", ":2: 'clip.wav' is not a clip name"),
+        ("ToyCar\n", "no clips listed"),
+    ],
+)
+def test_load_ground_truth_names_the_bad_line(tmp_path, text, problem):
+    path = tmp_path / "eval_data_list.csv"
+    path.write_text(text)
+    with pytest.raises(GroundTruthError) as err:
+        load_ground_truth(path)
+    assert problem in str(err.value) and str(path) in str(err.value)
+
+
+def test_apply_ground_truth_labels_the_evaluation_clips(tmp_path):
+    path = tmp_path / "eval_data_list.csv"
+    path.write_text(GROUND_TRUTH)
+    clips = pd.DataFrame(
+        {
+            "machine_type": ["fan", "fan", "fan", "ToyCar"],
+            "file_name": ["normal_id_01_00000000.wav", "id_01_00000000.wav", "id_01_00000001.wav", "id_06_00000000.wav"],
+            "split": ["train", "test", "test", "test"],
+            "label": ["normal", "unknown", "unknown", "unknown"],
+        }
+    )
+    labelled = apply_ground_truth(clips, path)
+    assert list(labelled["label"]) == ["normal", "anomaly", "normal", "unknown"]
+    assert list(clips["label"]) == ["normal", "unknown", "unknown", "unknown"], "input left untouched"
+
+
+
+
+def test_find_ground_truth_and_a_folder_in_its_place(tmp_path):
+    assert find_ground_truth(tmp_path) is None
+    (tmp_path / "eval_data_list.csv").mkdir()
+    assert find_ground_truth(tmp_path) is None
+    with pytest.raises(GroundTruthError, match="a folder, not a ground-truth file"):
+        load_ground_truth(tmp_path / "eval_data_list.csv")

@@ -421,6 +421,40 @@ def test_half_moved_data_without_marker_is_replaced(server, tmp_path):
     assert sorted(p.name for p in stale.iterdir()) == ["normal_id_00_00000000.wav", "normal_id_00_00000001.wav"]
 
 
+@pytest.mark.parametrize("link", ["dev/fan/train", "dev/fan", "dev", ".downloads"])
+def test_symlinked_target_folder_is_refused_in_one_line(server, tmp_path, capsys, link):
+    """A folder download writes into is a symbolic link: exit 2, one line, nothing through the link."""
+    from asd import cli
+
+    archive = make_zip(DEV_FAN)
+    server.files["dev_data_fan.zip"] = archive
+    sums = tmp_path / "MD5SUMS"
+    sums.write_text(f"{md5(archive)}  dev_data_fan.zip\n")
+    to, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("someone else's")
+    (to / link).parent.mkdir(parents=True, exist_ok=True)
+    (to / link).symlink_to(elsewhere, target_is_directory=True)
+
+    rc = cli.main(["-q", "download", "--to", str(to), "--machine-types", "fan", "--base-url", server.url,
+                   "--checksums", str(sums), "--timeout", "5"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert f"{to / link} is a symbolic link" in err and "Traceback" not in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"], "nothing written through the link"
+    assert server.requests == [], "refused before anything is fetched"
+    assert (to / link).is_symlink()
+
+
+def test_download_folder_itself_may_be_a_link(server, tmp_path):
+    server.files["dev_data_fan.zip"] = make_zip(DEV_FAN)
+    real = tmp_path / "big_disk"
+    real.mkdir()
+    (tmp_path / "data").symlink_to(real, target_is_directory=True)
+    assert fetch_fan(server, tmp_path / "data")[0]["status"] == "done"
+    assert (real / "dev" / "fan" / "train" / "normal_id_00_00000000.wav").is_file()
+
+
 # -- disk space ---------------------------------------------------------------------------
 
 

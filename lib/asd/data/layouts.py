@@ -368,7 +368,7 @@ def _walk(folder: Path, parts: tuple[str, ...], ancestors: tuple[str, ...], seen
     seen.add(real)
     files, dirs = _scan(folder, skipped)
     out += [(path, parts) for path in files]
-    for sub in dirs:
+    for sub in sorted(dirs, key=lambda d: (d.is_symlink(), d.name)):  # real folders before links to them
         _walk(sub, parts + (sub.name,), ancestors + (real,), seen, skipped, out)
 
 
