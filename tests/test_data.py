@@ -16,6 +16,7 @@ from asd.data import (
     is_machine_folder,
     load_ground_truth,
     mimii_split,
+    one_class_tests,
     summarize_clips,
 )
 from asd.errors import ConfigError, LayoutError
@@ -380,3 +381,16 @@ def test_find_ground_truth_and_a_folder_in_its_place(tmp_path):
     assert find_ground_truth(tmp_path) is None
     with pytest.raises(GroundTruthError, match="a folder, not a ground-truth file"):
         load_ground_truth(tmp_path / "eval_data_list.csv")
+
+
+def test_one_class_test_split_names_machine_type_and_id(dcase_root):
+    table = discover_clips(dcase_root)
+    assert one_class_tests(table) == []
+    (dcase_root / "fan" / "test" / "anomaly_id_02_00000000.wav").unlink()
+    lines = one_class_tests(discover_clips(dcase_root))
+    assert lines == [
+        "fan id 02: the test split holds only normal clips (1); "
+        "AUC and pAUC need both normal and anomalous clips and are undefined for it"
+    ]
+    unlabelled = discover_clips(dcase_root).assign(label="unknown")
+    assert one_class_tests(unlabelled) == [], "unlabelled clips are not a class"

@@ -27,6 +27,7 @@ __all__ = [
     "discover_clips",
     "is_machine_folder",
     "mimii_split",
+    "one_class_tests",
     "summarize_clips",
 ]
 
@@ -424,6 +425,37 @@ def mimii_split(normal: list[Path], anomaly: list[Path]) -> tuple[list[Path], li
     train = normal[:cut]
     test = [(p, "normal") for p in normal[cut:]] + [(p, "anomaly") for p in sorted(anomaly)]
     return train, test
+
+
+def one_class_tests(table: pd.DataFrame) -> list[str]:
+    """One line per machine type and ID whose labelled test clips are all of one class.
+
+    AUC and pAUC need normal and anomalous test clips; a test split holding one class (all
+    normal recordings of your own machine, or a ground truth that lists one class) leaves them
+    undefined. Each line names the machine type and ID, the class and the clip count, so the
+    caller can warn before the metrics come out as NaN. Unlabelled (``unknown``) clips are not
+    counted.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A clip table (:func:`discover_clips`), labels filled in.
+
+    Returns
+    -------
+    list of str
+        Empty when every machine type and ID with labelled test clips has both classes.
+    """
+    test = table[(table["split"] == "test") & table["label"].isin(["normal", "anomaly"])]
+    lines = []
+    for (machine_type, machine_id), group in test.groupby(["machine_type", "machine_id"], sort=True):
+        labels = sorted(set(group["label"]))
+        if len(labels) == 1:
+            lines.append(
+                f"{machine_type} id {machine_id}: the test split holds only {labels[0]} clips ({len(group)}); "
+                f"AUC and pAUC need both normal and anomalous clips and are undefined for it"
+            )
+    return lines
 
 
 def summarize_clips(table: pd.DataFrame) -> pd.DataFrame:
