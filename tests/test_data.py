@@ -394,3 +394,24 @@ def test_one_class_test_split_names_machine_type_and_id(dcase_root):
     ]
     unlabelled = discover_clips(dcase_root).assign(label="unknown")
     assert one_class_tests(unlabelled) == [], "unlabelled clips are not a class"
+
+
+def test_asd_train_on_a_flat_folder_of_own_recordings(tiny_root, tmp_path, capsys):
+    """The user path of issue "your own machine": a flat folder of WAVs with any names trains."""
+    import json
+    import shutil
+
+    from asd import cli
+
+    machine = tmp_path / "compressor"
+    machine.mkdir()
+    for index, clip in enumerate(sorted((tiny_root / "fan" / "train").glob("normal_id_00_*.wav"))):
+        shutil.copy(clip, machine / f"rec_{index:03d}.wav")
+    (machine / "broken.wav").symlink_to(tmp_path / "nowhere.wav")
+    run = tmp_path / "run"
+    assert cli.main(["-q", "train", "--data", str(machine), "--model", "embedding_mahalanobis",
+                     "--out", str(run), "--no-cache"]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["machine_types"] == ["compressor"] and info["data_layout"] == "folders"
+    assert info["n_train_clips"] == {"compressor": len(list(machine.glob("rec_*.wav")))}
+    assert str(machine / "broken.wav") in info["ignored"]

@@ -260,7 +260,7 @@ def discover_clips(
         machine_type = _check_type_name(machine_type)
     skipped: list[dict] = []
     if is_machine_folder(root):
-        name = machine_type or _check_type_name(root.resolve().name)
+        name = machine_type or root.resolve().name or "machine"
         if machine_types is not None and list(machine_types) != [name]:
             raise LayoutError(
                 f"{root}: no folder for machine type(s) {', '.join(t for t in machine_types if t != name) or 'none'} "
