@@ -351,6 +351,22 @@ def test_audio_player_embeds_the_first_seconds(tmp_path):
     assert len(player.data) < 16000 * 2 + 100  # about one second of 16-bit audio
 
 
+def test_captions_number_tables_figures_and_label_players(tmp_path, monkeypatch):
+    import IPython.display
+
+    from asd.audio import write_clip
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    doc = report.Captions()
+    doc.table(pd.DataFrame({"a": [1]}), "First `t`.")
+    doc.figure(tmp_path / "missing.png", "Nothing.")
+    doc.audio(write_clip(tmp_path / "a.wav", 0.1 * np.sin(np.arange(16000) / 5.0)), "**pump** clip")
+    assert "<b>Table 1.</b> First <code>t</code>." in shown[0]
+    assert "Figure not available" in shown[1] and doc.n_figures == 0
+    assert '<div class="audio-item"><b><b>pump</b> clip</b>' in shown[2] and "data:audio/wav;base64," in shown[2]
+
+
 # -- slow: the whole chain ---------------------------------------------------------------------
 
 
@@ -427,3 +443,10 @@ def test_failing_notebook_keeps_the_previous_report(tiny_root, tmp_path):
     assert (out / "report.html").read_text() == "previous"
     assert (figures / "01_clip_counts.png").read_bytes() == b"previous"
     assert not (out / "report.pdf").exists() and not (out / "build_info.json").exists()
+
+
+def test_asd_report_subcommand():
+    from asd.cli import build_parser
+
+    args = build_parser().parse_args(["report", "--data", "somewhere", "--no-pdf", "--quick"])
+    assert args.func.__name__ == "_run_report" and args.no_pdf and args.quick and str(args.data) == "somewhere"

@@ -84,7 +84,7 @@ def _read(path, config: StudyConfig) -> np.ndarray:
 
 
 def plot_waveforms(examples: pd.DataFrame, config: StudyConfig | None = None):
-    """Waveforms of :func:`pick_examples`: one row per machine type, normal left, anomaly right."""
+    """Waveforms of :func:`asd.tables.pick_examples`: one row per machine type, normal left, anomaly right."""
     plt = _plt()
     config = config or StudyConfig()
     types = list(dict.fromkeys(examples["machine_type"]))
@@ -119,7 +119,7 @@ def fine_log_mel(samples: np.ndarray, config: StudyConfig | None = None) -> np.n
 
 
 def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
-    """Fine log-mel spectrograms (:func:`fine_log_mel`) of :func:`pick_examples`, same grid as
+    """Fine log-mel spectrograms (:func:`fine_log_mel`) of :func:`asd.tables.pick_examples`, same grid as
     :func:`plot_waveforms`; both clips of a row share one colour scale."""
     plt = _plt()
     config = config or StudyConfig()

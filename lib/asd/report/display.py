@@ -76,8 +76,6 @@ class Captions:
         """An embedded audio player with a label; both are hidden when printed (PDF)."""
         from IPython.display import HTML, display
 
-        from ..plots import audio_player
-
         player = audio_player(path, config, seconds=seconds)._repr_html_()
         display(HTML(f'<div class="audio-item"><b>{_inline_markdown(label)}</b><br>{player}</div>'))
 
