@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synthetic
 SIZE ?= default
 PYTEST_ARGS ?=
+PDF ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system-deps test report data bench clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
-	@echo "  variables: DATA=$(DATA) (dataset root for 'make report'), PYTEST_ARGS"
+	@echo "  variables: DATA=$(DATA) (dataset root for 'make report'; other than data/synthetic it builds reports/<data-name>/),"
+	@echo "             PDF=$(PDF) (PDF=0: 'make report' writes the HTML only and needs no Chromium), SIZE, PYTEST_ARGS"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,8 +36,8 @@ test: setup ## run the test suite (fast unit tests + end-to-end runs on tiny dat
 data: $(STAMP) ## generate the embedded synthetic dataset into DATA (skipped if complete)
 	$(VENV)/bin/asd generate --out $(DATA) --size $(SIZE)
 
-report: setup ## run the whole study (notebooks 01-04) on DATA and export report/report.{html,pdf}
-	$(PY) -m asd.report --data $(DATA)
+report: $(STAMP) $(if $(filter 0,$(PDF)),,system-deps) ## run the study (notebooks 01-04) on DATA, export report.html (+ .pdf unless PDF=0)
+	$(PY) -m asd.report --data $(DATA) $(if $(filter 0,$(PDF)),--no-pdf,)
 
 bench: setup ## print the speed and memory benchmark table
 	$(PY) benchmarks/run_benchmarks.py

@@ -1,4 +1,4 @@
-"""Unit tests of asd.plots: tables and figures from small hand-made inputs (matplotlib Agg)."""
+"""Unit tests of asd.plots: figures from small hand-made inputs (matplotlib Agg)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from asd import plots  # noqa: E402
+from asd import plots, tables  # noqa: E402
 from asd.audio import write_clip  # noqa: E402
 from asd.config import StudyConfig  # noqa: E402
 
@@ -37,16 +37,6 @@ def wav_examples(tmp_path, rng):
     return pd.DataFrame(rows)
 
 
-def _results():
-    rows = []
-    for model, base in (("conv_ae", 0.6), ("embedding_knn", 0.8)):
-        for machine_type in ("fan", "pump"):
-            for k, machine_id in enumerate(("00", "02")):
-                rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "auc": base + 0.1 * k,
-                             "pauc": base - 0.1, "n_normal": 10, "n_anomaly": 10, "precision": 0.5, "recall": 0.5, "f1": 0.5 + 0.1 * k})
-    return pd.DataFrame(rows)
-
-
 def _scores(rng):
     rows = []
     for model in ("conv_ae", "embedding_knn"):
@@ -56,55 +46,6 @@ def _scores(rng):
                     for value in rng.normal(shift, 1.0, 10):
                         rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "label": label, "score": value})
     return pd.DataFrame(rows)
-
-
-# -- data exploration ------------------------------------------------------------------------
-
-
-def test_clip_counts_per_id_and_type(clip_table):
-    counts = plots.clip_counts(clip_table)
-    assert list(counts.columns) == ["machine_type", "machine_id", "train normal", "test normal", "test anomaly", "total"]
-    assert len(counts) == 3
-    assert counts["total"].tolist() == [7, 7, 7]
-    by_type = plots.clip_counts_by_type(clip_table).set_index("machine_type")
-    assert by_type.loc["fan", "ids"] == 2 and by_type.loc["fan", "train normal"] == 6
-    assert by_type.loc["pump", "total"] == 7
-
-
-def test_clip_counts_of_empty_table(clip_table):
-    assert plots.clip_counts(clip_table.iloc[:0]).empty
-
-
-def test_pick_examples_one_normal_one_anomaly_per_type_same_id(clip_table):
-    examples = plots.pick_examples(clip_table, seed=0)
-    assert sorted(examples["machine_type"]) == ["fan", "fan", "pump", "pump"]
-    for _, group in examples.groupby("machine_type"):
-        assert sorted(group["label"]) == ["anomaly", "normal"]
-        assert group["machine_id"].nunique() == 1
-    assert examples.equals(plots.pick_examples(clip_table, seed=0))  # deterministic
-
-
-def test_pick_examples_skips_type_without_anomalies(clip_table):
-    table = clip_table[~((clip_table.machine_type == "pump") & (clip_table.label == "anomaly"))]
-    assert set(plots.pick_examples(table)["machine_type"]) == {"fan"}
-
-
-def test_audio_facts_reads_headers(wav_examples):
-    table = wav_examples.assign(split="test")
-    facts = plots.audio_facts(table).set_index("machine_type")
-    assert facts.loc["fan", "sample_rate_hz"] == "16000"
-    assert facts.loc["fan", "median_s"] == pytest.approx(10.0)
-    assert facts.loc["valve", "unreadable"] == 0
-    assert plots.audio_facts(table, max_per_type=1).loc[0, "headers_read"] == 1
-
-
-def test_image_resolution_table():
-    table = plots.image_resolution(StudyConfig()).set_index("property")
-    image, fine = table["64x64 image"], table["fine log-mel"]
-    assert image["mel bands (0 to Nyquist)"] == 64 and fine["mel bands (0 to Nyquist)"] == 128
-    assert image["hop between frames (ms)"] == pytest.approx(156.2, abs=0.1)
-    assert image["values per clip"] == 64 * 64
-    assert fine["frames in a 10 s clip"] == 313
 
 
 def test_exploration_figures(wav_examples, tmp_path):
@@ -134,16 +75,6 @@ def test_save_figure_is_deterministic(tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
-def test_audio_player_embeds_the_first_seconds(wav_examples):
-    player = plots.audio_player(wav_examples.path[0], seconds=1.0)
-    html = player._repr_html_()
-    assert "data:audio/wav;base64," in html
-    assert len(player.data) < 16000 * 2 + 100  # about one second of 16-bit audio
-
-
-# -- training ------------------------------------------------------------------------------
-
-
 def test_load_histories_and_learning_curves(tmp_path):
     for model, frame in (
         ("conv_ae", pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.5]})),
@@ -154,7 +85,7 @@ def test_load_histories_and_learning_curves(tmp_path):
             frame.to_csv(tmp_path / model / machine_type / "history.csv", index=False)
     (tmp_path / "empty" / "fan").mkdir(parents=True)
     (tmp_path / "empty" / "fan" / "history.csv").write_text("")
-    histories = plots.load_histories({m: tmp_path / m for m in ("conv_ae", "embedding_knn", "empty")})
+    histories = tables.load_histories({m: tmp_path / m for m in ("conv_ae", "embedding_knn", "empty")})
     assert list(histories.columns) == ["model", "machine_type", "epoch", "metric", "value"]
     assert set(histories["model"]) == {"conv_ae", "embedding_knn"}
     fig = plots.plot_learning_curves(histories)
@@ -166,64 +97,6 @@ def test_load_histories_and_learning_curves(tmp_path):
 def test_learning_curves_without_any_history():
     fig = plots.plot_learning_curves(pd.DataFrame(columns=["model", "machine_type", "epoch", "metric", "value"]))
     assert fig.axes[0].get_title() == "(no training curves)"
-
-
-def test_architecture_table_counts_trainable_parameters():
-    keras = pytest.importorskip("keras")
-    inputs = keras.Input(shape=(4,))
-    outputs = keras.layers.Dense(3, name="dense")(inputs)
-    table = plots.architecture_table(keras.Model(inputs, outputs))
-    assert table["layer"].tolist()[-1] == "dense"
-    assert table["trainable parameters"].sum() == 4 * 3 + 3
-    assert table["output shape"].tolist()[-1] == "3"
-
-
-# -- evaluation ----------------------------------------------------------------------------
-
-
-def test_load_results_sets_the_model_column(tmp_path, rng):
-    results, scores = _results(), _scores(rng)
-    for model in ("conv_ae", "embedding_knn"):
-        (tmp_path / model).mkdir()
-        results[results.model == model].assign(model="renamed").to_csv(tmp_path / model / "results.csv", index=False)
-        scores[scores.model == model].to_csv(tmp_path / model / "scores.csv", index=False)
-    loaded, loaded_scores = plots.load_results({m: tmp_path / m for m in ("conv_ae", "embedding_knn")})
-    assert set(loaded["model"]) == {"conv_ae", "embedding_knn"}
-    assert loaded["machine_id"].tolist()[:2] == ["00", "02"]  # IDs stay strings
-    assert len(loaded_scores) == len(scores)
-
-
-def test_dcase_table_layout():
-    table = plots.dcase_table(_results(), "conv_ae")
-    assert list(table.columns) == ["AUC", "pAUC", "F1"]
-    assert table.index.tolist() == [
-        ("fan", "id_00"), ("fan", "id_02"), ("fan", "Average"),
-        ("pump", "id_00"), ("pump", "id_02"), ("pump", "Average"),
-        ("All machine types", "Average"),
-    ]
-    assert table.loc[("fan", "Average"), "AUC"] == pytest.approx(0.65)
-    assert table.loc[("All machine types", "Average"), "AUC"] == pytest.approx(0.65)
-
-
-def test_comparison_table_every_model_and_type():
-    table = plots.comparison_table(_results(), models=["embedding_knn", "conv_ae"])
-    assert table.index.tolist() == ["embedding_knn", "conv_ae"]
-    assert table.columns.get_level_values(0).unique().tolist() == ["AUC", "pAUC", "precision", "recall", "F1"]
-    assert table["AUC"].columns.tolist() == ["fan", "pump", "mean"]
-    assert table.loc["conv_ae", ("AUC", "mean")] == pytest.approx(0.65)
-    assert plots.best_models(table).to_dict() == {"fan": "embedding_knn", "pump": "embedding_knn", "mean": "embedding_knn"}
-
-
-def test_comparison_table_without_f1_columns():
-    table = plots.comparison_table(_results().drop(columns=["precision", "recall", "f1"]))
-    assert table.columns.get_level_values(0).unique().tolist() == ["AUC", "pAUC"]
-
-
-def test_per_id_table_models_side_by_side():
-    table = plots.per_id_table(_results(), "auc", models=["embedding_knn", "conv_ae"])
-    assert table.columns.tolist() == ["embedding_knn", "conv_ae"]
-    assert table.loc[("pump", "Average"), "conv_ae"] == pytest.approx(0.65)
-    assert table.index[-1] == ("All machine types", "Average")
 
 
 def test_roc_and_score_distribution_figures(rng, tmp_path):
@@ -244,9 +117,6 @@ def test_roc_curves_skip_single_class_groups(rng):
     assert len(fig.axes[1].get_lines()) == 1  # only the diagonal
 
 
-# -- reconstructions ---------------------------------------------------------------------------
-
-
 def test_reconstruction_figures(rng):
     inputs = rng.normal(size=(3, 8, 8)).astype(np.float32)
     outputs = inputs * 0.5
@@ -265,3 +135,32 @@ def test_reconstruction_figure_with_recalibrated_columns(rng):
     assert len(titles) == 10 and titles[3] == "re-estimated BN" and titles[4].startswith("its error (mean 0.0")
     with pytest.raises(ValueError, match="recalibrated"):
         plots.plot_reconstructions(inputs, inputs, ["a", "b"], recalibrated=inputs[:1])
+
+
+# -- this build's data beside real reference clips ----------------------------------------------
+
+
+def _comparison(wav_examples):
+    return pd.concat([wav_examples.assign(source="data"), wav_examples.assign(source="real")], ignore_index=True)
+
+
+def test_data_vs_real_figures(wav_examples, tmp_path):
+    clips = _comparison(wav_examples)
+    fig = plots.plot_comparison_log_mels(clips)
+    images = [ax for ax in fig.axes if ax.images]
+    assert len(images) == 2 * 4  # two machine types x (data, real) x (normal, anomaly)
+    assert "real" in images[2].get_title() and "anomaly" in images[1].get_title()
+    levels, spectra = tables.levels_and_spectra(clips)
+    fig = plots.plot_levels(levels)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["fan", "valve"]
+    fig = plots.plot_long_term_spectra(spectra)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["fan", "valve"] and len(panels[0].get_lines()) == 4
+    assert plots.save_figure(fig, tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_fine_log_mel_is_the_features_baseline_log_mel(rng):
+    from asd.features import baseline_log_mel
+
+    samples = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    np.testing.assert_array_equal(plots.fine_log_mel(samples), baseline_log_mel(samples))

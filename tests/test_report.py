@@ -1,4 +1,5 @@
-"""The report: helpers (fast) and the whole papermill chain on the tiny dataset (slow)."""
+"""The report: helpers, prose templates and the build (fast), and the whole papermill chain on the
+smallest configuration that still runs every notebook, the report notebook and the export (slow)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asd import report
-from asd.config import MACHINE_TYPES, StudyConfig
+from asd import metrics, report, tables
+from asd.config import PROJECT_ROOT, StudyConfig
 from asd.errors import UnknownModelError
+from asd.report.builder import _parse_epochs
+
+#: The end-to-end build: the two machine types of the study's reconstruction figures, one
+#: detector that trains in epochs and reconstructs its input (the study's, which notebook 04
+#: needs) and one fitted in one step that does not; one epoch (``quick``).
+E2E_MACHINE_TYPES = sorted({case[0] for case in report.RECONSTRUCTION_CASES})
+E2E_MODELS = [report.STUDY_MODEL, "embedding_knn"]
+CHROMIUM = report.find_chromium()
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not found: PDF export untested (install it with scripts/install_system_deps.sh, or build with PDF=0)")
 
 NOTEBOOKS = [*report.NOTEBOOKS, "report"]
 EXPECTED_FIGURES = [
@@ -21,6 +31,9 @@ EXPECTED_FIGURES = [
     "01_waveforms.png",
     "01_log_mel.png",
     "01_image_vs_fine.png",
+    "01_data_vs_real_log_mel.png",
+    "01_data_vs_real_levels.png",
+    "01_data_vs_real_spectra.png",
     "02_learning_curves.png",
     "03_roc_curves.png",
     "03_score_distributions.png",
@@ -86,10 +99,10 @@ def test_resolve_models():
 
 
 def test_parse_epochs():
-    assert report._parse_epochs("conv_ae=3,dense_ae=2") == {"conv_ae": 3, "dense_ae": 2}
-    assert report._parse_epochs(None) == {}
+    assert _parse_epochs("conv_ae=3,dense_ae=2") == {"conv_ae": 3, "dense_ae": 2}
+    assert _parse_epochs(None) == {}
     with pytest.raises(report.ReportError):
-        report._parse_epochs("conv_ae=0")
+        _parse_epochs("conv_ae=0")
 
 
 def test_missing_user_data_folder_is_an_error(tmp_path, capsys):
@@ -126,13 +139,11 @@ def test_table_html_formats_and_escapes():
 
 
 def _comparison():
-    from asd.plots import comparison_table
-
     rows = []
     for model, base in (("conv_ae", 0.45), ("dense_ae", 0.6), ("embedding_knn", 0.9)):
         for machine_type in ("fan", "pump"):
             rows.append({"model": model, "machine_type": machine_type, "machine_id": "00", "auc": base, "pauc": base - 0.05, "f1": base / 2})
-    return comparison_table(pd.DataFrame(rows))
+    return tables.comparison_table(pd.DataFrame(rows))
 
 
 def test_results_paragraph_numbers_come_from_the_table():
@@ -198,16 +209,162 @@ def test_detection_rates():
     for label, shift in (("normal", 0.0), ("anomaly", 100.0)):
         for value in rng.normal(shift, 1.0, 50):
             rows.append({"model": "m", "machine_type": "fan", "machine_id": "00", "label": label, "score": value})
-    rates = report.detection_rates(pd.DataFrame(rows))
+    rates = metrics.detection_rates(pd.DataFrame(rows))
     assert rates.loc["m", "fan"] == 1.0 and rates.loc["m", "mean"] == 1.0
 
 
 def test_image_and_training_paragraphs():
-    from asd.plots import image_resolution
-
-    text = report.image_paragraph(image_resolution(StudyConfig()))
+    text = report.image_paragraph(tables.image_resolution(StudyConfig()))
     assert "156 ms apart" in text and "64 mel bands against 128" in text and "4,096 values per clip" in text
     assert "learning rate 0.001" in report.training_paragraph(StudyConfig())
+
+
+def test_data_statement_names_the_data_relative_to_the_project_root():
+    info = {"data_kind": "real", "data_root": str(PROJECT_ROOT / "data" / "mine"), "models": ["conv_ae"], "epochs": {}}
+    statement = report.data_statement(info)
+    assert "at `data/mine`" in statement and str(PROJECT_ROOT) not in statement
+    outside = report.data_statement({**info, "data_root": "/somewhere/else/dev_data"})
+    assert "at `dev_data`" in outside and "/somewhere" not in outside
+    assert "epochs: defaults" in statement
+
+
+def test_display_path_and_data_name():
+    assert report.display_path("data/synthetic") == "data/synthetic"
+    assert report.display_path(PROJECT_ROOT.parent / "shared" / "x") == "../shared/x"
+    assert report.data_name("/recordings/My Pumps (2024)") == "my-pumps-2024"
+
+
+def test_report_folders_keep_other_data_away_from_the_committed_report():
+    from asd.config import FIGURES_DIR, REPORT_DIR
+
+    default = report.report_folders(report.DEFAULT_DATA)
+    assert default == {"out": REPORT_DIR, "figures": FIGURES_DIR, "work": report.DEFAULT_WORK}
+    other = report.report_folders("/recordings/dev_data")
+    assert other["out"] == report.REPORTS_DIR / "dev_data"
+    assert other["figures"] == other["out"] / "figures" and other["work"] == other["out"] / "runs"
+    committed = {REPORT_DIR, FIGURES_DIR, report.DEFAULT_WORK}
+    assert not any(path == c or c in path.parents for path in other.values() for c in committed)
+
+
+def test_interactive_notebook_runs_use_their_own_work_folder():
+    import ast
+
+    for path in (report.NOTEBOOKS_DIR / f"{n}.ipynb" for n in report.NOTEBOOKS):
+        source = nbformat.read(path, as_version=4).cells[0].source
+        values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(source).body}
+        assert report.project_path(values["work_dir"]) == report.INTERACTIVE_WORK, path.name
+        assert report.INTERACTIVE_WORK in report.project_path(values["figures_dir"]).parents, path.name
+
+
+def test_build_options_from_the_command_line(monkeypatch, tmp_path, capsys):
+    from asd.report import builder as build_module
+
+    seen = {}
+
+    def fake_build(data, **kwargs):
+        seen.update(kwargs, data=data)
+        return {"wall_seconds": 1.0, "pdf_pages": None}
+
+    monkeypatch.setattr(build_module, "build", fake_build)
+    assert report.main(["--data", str(tmp_path), "--no-pdf", "--quick", "--models", "conv_ae"]) == 0
+    assert seen["pdf"] is False and seen["quick"] is True and seen["models"] == "conv_ae"
+    assert seen["out"] is None and seen["work"] is None  # build() derives them from the data
+    assert f"reports/{tmp_path.name.lower()}/report.html" in capsys.readouterr().out
+
+
+def test_recommended_model_is_one_constant_with_a_fallback(monkeypatch):
+    from asd.detectors import DETECTORS
+
+    assert report.RECOMMENDED_MODEL == "multistat"
+    if report.RECOMMENDED_MODEL in DETECTORS:
+        assert report.recommended_model() == report.RECOMMENDED_MODEL
+    monkeypatch.setattr(report.study, "RECOMMENDED_MODEL", "no_such_detector")
+    fallback = report.recommended_model()
+    assert fallback in DETECTORS and not report.reconstructs_input(fallback)
+    assert report.recommended_model(["conv_ae"]) == "conv_ae"
+
+
+def test_templates_join_sentences_and_keep_list_items():
+    from asd.report import prose
+
+    assert set(p.name for p in prose.TEMPLATES_DIR.glob("*.md.j2")) >= {
+        "results.md.j2", "closing.md.j2", "conclusion.md.j2", "data_statement.md.j2", "image.md.j2", "training.md.j2", "synthetic_vs_real.md.j2"}
+    text = report.training_paragraph(StudyConfig())
+    assert "\n" not in text and "  " not in text
+    assert report.conclusion_paragraph(pd.DataFrame(columns=["machine_type", "machine_id", "label"])).startswith("The reconstruction cases are not")
+
+
+def test_report_prose_names_no_detector_lists():
+    """Which detectors reconstruct their input comes from the registry, not from names in the code."""
+    import inspect
+
+    from asd.report import builder, display, prose
+
+    for module in (builder, display, prose):
+        source = inspect.getsource(module)
+        assert '("conv_ae", "dense_ae", "conv_vae")' not in source
+        assert "embedding_mahalanobis" not in source and '"id_classifier"' not in source and '"dense_ae"' not in source
+
+
+def test_embedding_description_matches_the_embedding():
+    """The report describes the embedding's statistics as asd.embedding computes them."""
+    from asd.embedding import STATISTICS
+
+    text = "".join(c.source for c in nbformat.read(report.REPORT_NOTEBOOK, as_version=4).cells if c.cell_type == "markdown")
+    assert "spread and maximum" not in text
+    assert set(STATISTICS) == {"mean", "delta"}
+    assert "mean level and how much\nit changes from frame to frame" in text
+
+
+def test_synthetic_vs_real_paragraph():
+    levels = pd.DataFrame({"source": ["data", "real", "data"], "machine_type": ["fan", "fan", "pump"], "rms_dbfs": [-30.0, -40.0, -20.0]})
+    text = report.synthetic_vs_real_paragraph(levels, real_root=PROJECT_ROOT.parent / "shared" / "r", data_types=["fan", "pump"], real_types=["fan"])
+    assert "`../shared/r`" in text and "for fan:" in text and "No real reference clips are available for pump." in text
+    assert "fan -30.0 against -40.0" in text
+    missing = report.synthetic_vs_real_paragraph(levels.iloc[0:0], real_root="", data_types=["fan"], real_types=[])
+    assert "are not on this machine" in missing
+
+
+def test_css_is_a_file_and_lands_in_the_page(tmp_path):
+    css = report.report_css()
+    assert "@page" in css and ".audio-item" in css
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    nbformat.write(nb, tmp_path / "r.ipynb")
+    html = report.export_html(tmp_path / "r.ipynb", tmp_path / "r.html", title="t").read_text()
+    assert "@page" in html and "<script" not in html
+
+
+@needs_chromium
+def test_html_to_pdf(tmp_path):
+    html = tmp_path / "p.html"
+    html.write_text("<html><body><h1>Page</h1></body></html>")
+    pdf = report.html_to_pdf(html, tmp_path / "p.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-" and report.count_pdf_pages(pdf) == 1
+
+
+def test_audio_player_embeds_the_first_seconds(tmp_path):
+    from asd.audio import write_clip
+
+    path = write_clip(tmp_path / "a.wav", 0.1 * np.sin(np.arange(48000) / 5.0))
+    player = report.audio_player(path, seconds=1.0)
+    assert "data:audio/wav;base64," in player._repr_html_()
+    assert len(player.data) < 16000 * 2 + 100  # about one second of 16-bit audio
+
+
+def test_captions_number_tables_figures_and_label_players(tmp_path, monkeypatch):
+    import IPython.display
+
+    from asd.audio import write_clip
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    doc = report.Captions()
+    doc.table(pd.DataFrame({"a": [1]}), "First `t`.")
+    doc.figure(tmp_path / "missing.png", "Nothing.")
+    doc.audio(write_clip(tmp_path / "a.wav", 0.1 * np.sin(np.arange(16000) / 5.0)), "**pump** clip")
+    assert "<b>Table 1.</b> First <code>t</code>." in shown[0]
+    assert "Figure not available" in shown[1] and doc.n_figures == 0
+    assert '<div class="audio-item"><b><b>pump</b> clip</b>' in shown[2] and "data:audio/wav;base64," in shown[2]
 
 
 # -- slow: the whole chain ---------------------------------------------------------------------
@@ -221,39 +378,50 @@ def _errors(path: Path) -> list[str]:
 @pytest.mark.slow
 def test_report_end_to_end_on_tiny_data(tiny_root, tmp_path):
     out, figures, work = tmp_path / "report", tmp_path / "figures", tmp_path / "work"
-    pdf = report.find_chromium() is not None
+    lines = []
     info = report.build(
-        tiny_root, out=out, figures=figures, work=work, cache_dir=tmp_path / "cache", quick=True, pdf=pdf, log=lambda *a: None
+        tiny_root, out=out, figures=figures, work=work, cache_dir=tmp_path / "cache", quick=True, pdf=CHROMIUM is not None,
+        models=E2E_MODELS, machine_types=E2E_MACHINE_TYPES, log=lines.append,
     )
     for name in NOTEBOOKS:
         executed = out / "executed" / f"{name}.ipynb"
         assert executed.is_file(), name
         assert _errors(executed) == [], name
+    real_present = report.REAL_REFERENCE.is_dir()
     for name in EXPECTED_FIGURES:
+        if "_vs_real_" in name and not real_present:
+            continue
         assert (figures / name).is_file() and (figures / name).stat().st_size > 1000, name
 
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<script" not in html  # self-contained, nothing to fetch
     assert "In [" not in html and "import " not in html  # code cells hidden
-    models = info["models"]
-    assert set(models) >= {"conv_ae", "dense_ae", "conv_vae"}
-    # The comparison tables: every model is a row, every machine type a column.
+    assert info["models"] == E2E_MODELS and info["machine_types"] == E2E_MACHINE_TYPES
+    # The comparison tables: every model is a row, every machine type of the build a column.
     for metric in ("AUC", "pAUC"):
-        caption = html.index(f"<b>Table", html.index(f"{metric} per detector and machine type") - 200)
+        caption = html.index("<b>Table", html.index(f"{metric} per detector and machine type") - 200)
         table = html[caption : html.index("</table>", caption)]
-        for model in models:
+        for model in E2E_MODELS:
             assert f'<th class="text">{model}</th>' in table, (metric, model)
-        for machine_type in MACHINE_TYPES:
+        for machine_type in E2E_MACHINE_TYPES:
             assert f">{machine_type}</th>" in table, (metric, machine_type)
     assert info["data_fingerprint"] in html and "synthetic" in html
+    assert str(tiny_root) not in html and str(PROJECT_ROOT) not in html  # no absolute paths of the build machine
     assert "data:audio/wav;base64," in html and "data:image/png;base64," in html
+    assert "score rank 1 by" in html  # the listening section plays the top-scored clips
+    assert ("beside real recordings" in html) and (("Median RMS level" in html) == real_present)
+    assert "Recommended detector" in html and f"<code>{info['recommended_model']}</code>" in html
 
     build_info = json.loads((out / "build_info.json").read_text())
     assert build_info["wall_seconds"] > 0 and build_info["data_fingerprint"] == info["data_fingerprint"]
+    assert list(build_info["step_seconds"]) == ["data", *report.NOTEBOOKS, "report", "export"]
+    assert any(line.startswith("time per step:") for line in lines)
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", build_info["commit"])
-    if pdf:
+    if CHROMIUM is not None:
         assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
         assert build_info["pdf_pages"] == report.count_pdf_pages(out / "report.pdf") >= 5
+    else:
+        assert not (out / "report.pdf").exists() and build_info["pdf_pages"] is None
 
 
 @pytest.mark.slow
@@ -275,3 +443,10 @@ def test_failing_notebook_keeps_the_previous_report(tiny_root, tmp_path):
     assert (out / "report.html").read_text() == "previous"
     assert (figures / "01_clip_counts.png").read_bytes() == b"previous"
     assert not (out / "report.pdf").exists() and not (out / "build_info.json").exists()
+
+
+def test_asd_report_subcommand():
+    from asd.cli import build_parser
+
+    args = build_parser().parse_args(["report", "--data", "somewhere", "--no-pdf", "--quick"])
+    assert args.func.__name__ == "_run_report" and args.no_pdf and args.quick and str(args.data) == "somewhere"

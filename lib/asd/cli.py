@@ -213,6 +213,25 @@ def _run_download(args) -> int:
     return 0
 
 
+def _add_report(subparsers) -> None:
+    from .report.builder import add_arguments
+
+    parser = subparsers.add_parser(
+        "report",
+        help="run the study's notebooks on a dataset and export the report (HTML, PDF)",
+        description="Run notebooks 01-04 and report/report.ipynb with papermill and export report.html and report.pdf "
+        "(the default data: report/; any other data folder: reports/<data-name>/). Same as `python -m asd.report`.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> int:
+    from .report.builder import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asd",
@@ -221,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_generate, _add_train, _add_evaluate, _add_models, _add_download):
+    for add in (_add_generate, _add_train, _add_evaluate, _add_models, _add_download, _add_report):
         add(subparsers)
     import importlib
 

@@ -127,3 +127,27 @@ def dcase_result_rows(results: pd.DataFrame) -> list[list]:
     rows.append(["All machine types"])
     rows.append(["Average", means["auc"].mean(), means["pauc"].mean()])
     return rows
+
+
+def detection_rates(scores: pd.DataFrame, *, fpr: float = 0.1) -> pd.DataFrame:
+    """True-positive rate at a false-alarm rate, per model and machine type.
+
+    For each machine ID, the share of its anomalous test clips scored above the ``1 - fpr``
+    quantile of its normal test clips' scores; averaged over the IDs of a machine type.
+    ``scores`` has columns ``model``, ``machine_type``, ``machine_id``, ``label`` and ``score``.
+    Returns one row per model (in order of appearance), one column per machine type (sorted)
+    and ``mean`` (over machine types); an empty frame when no ID has both labels.
+    """
+    labelled = scores[scores["label"].isin(["normal", "anomaly"])]
+    rows = []
+    for (model, machine_type, _), group in labelled.groupby(["model", "machine_type", "machine_id"], sort=False):
+        normal = group.loc[group["label"] == "normal", "score"]
+        anomaly = group.loc[group["label"] == "anomaly", "score"]
+        if len(normal) and len(anomaly):
+            rows.append({"model": model, "machine_type": machine_type, "tpr": float((anomaly > normal.quantile(1 - fpr)).mean())})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows).groupby(["model", "machine_type"], sort=False)["tpr"].mean().unstack("machine_type")
+    frame = frame.reindex(columns=sorted(frame.columns))
+    frame["mean"] = frame.mean(axis=1)
+    return frame.reindex(list(dict.fromkeys(labelled["model"])))

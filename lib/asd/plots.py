@@ -1,14 +1,14 @@
-"""Figures and tables of the study, shared by the notebooks (``notebooks/``) and the report.
+"""Figures of the study, shared by the notebooks (``notebooks/``) and the report: matplotlib only.
 
-Every function takes data (a clip table, a results table, feature arrays) and returns a pandas
-DataFrame or a matplotlib Figure, so it can be tested without a notebook. Figures are made with
+Every function takes data (a clip table, a results table, feature arrays) and returns a
+matplotlib Figure, so it can be tested without a notebook; the tables behind them are in
+:mod:`asd.tables`. Figures are made with
 ``matplotlib.pyplot.subplots`` (they show inline in a notebook) and written with
 :func:`save_figure` (PNG, modest dpi, no timestamp in the metadata, written atomically).
 
-Sections: data exploration (counts, audio facts, example clips, waveforms, log-mel spectrograms,
-the 64x64 image against a finer spectrogram), training (model table, learning curves),
-evaluation (DCASE tables, the detector x machine type comparison, ROC curves, score
-distributions) and reconstructions (original / reconstruction / error map, error per mel band;
+Sections: data exploration (counts, waveforms, log-mel spectrograms, the 64x64 image against a
+finer spectrogram, this build's data beside real reference clips), training (learning curves),
+evaluation (ROC curves, score distributions) and reconstructions (original / reconstruction / error map, error per mel band;
 the numbers behind them come from :mod:`asd.reconstruction`).
 """
 
@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
 from .config import StudyConfig
+from .tables import clip_counts_by_type
 
 #: Resolution of saved PNGs: enough to read, small enough to commit.
 DPI = 100
 #: Colours of the two labels in every figure.
 LABEL_COLORS = {"normal": "#1f77b4", "anomaly": "#d62728"}
-#: Metrics shown in the comparison table, in this order, when the results have them.
-COMPARISON_METRICS = ("auc", "pauc", "precision", "recall", "f1")
-METRIC_NAMES = {"auc": "AUC", "pauc": "pAUC", "precision": "precision", "recall": "recall", "f1": "F1"}
 
 
 def _plt():
@@ -60,68 +58,6 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = DPI) -> Path:
 # -- data exploration ----------------------------------------------------------------------
 
 
-def clip_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """Clips per machine type and ID: columns ``train normal``, ``test normal``, ``test anomaly``
-    (and ``test unknown`` for unlabeled evaluation clips), ``total``; a ``total`` row per type
-    is not added (see :func:`clip_counts_by_type`)."""
-    if table.empty:
-        return pd.DataFrame(columns=["machine_type", "machine_id", "total"])
-    keys = table["split"] + " " + table["label"]
-    counts = table.assign(column=keys).groupby(["machine_type", "machine_id", "column"]).size().unstack(fill_value=0)
-    order = [c for c in ("train normal", "test normal", "test anomaly", "test unknown") if c in counts.columns]
-    counts = counts.reindex(columns=order, fill_value=0)
-    counts["total"] = counts.sum(axis=1)
-    counts.columns.name = None
-    return counts.reset_index()
-
-
-def clip_counts_by_type(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`clip_counts` summed over machine IDs, with the number of IDs per type."""
-    counts = clip_counts(table)
-    numeric = [c for c in counts.columns if c not in ("machine_type", "machine_id")]
-    by_type = counts.groupby("machine_type")[numeric].sum()
-    by_type.insert(0, "ids", counts.groupby("machine_type")["machine_id"].nunique())
-    return by_type.reset_index()
-
-
-def audio_facts(table: pd.DataFrame, *, max_per_type: int | None = None) -> pd.DataFrame:
-    """Per machine type: sample rates, channel counts and clip durations read from the headers.
-
-    Columns ``machine_type``, ``clips``, ``headers_read``, ``sample_rate_hz`` (distinct values),
-    ``channels``, ``min_s``, ``median_s``, ``max_s``, ``unreadable``. With ``max_per_type``
-    only that many headers per type are read (evenly spaced over the sorted paths).
-    """
-    from .audio import clip_info
-    from .errors import AudioError
-
-    rows = []
-    for machine_type, group in table.groupby("machine_type", sort=True):
-        paths = sorted(group["path"])
-        if max_per_type is not None and len(paths) > max_per_type:
-            paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_per_type).astype(int)]
-        infos, bad = [], 0
-        for path in paths:
-            try:
-                infos.append(clip_info(path))
-            except AudioError:
-                bad += 1
-        durations = np.array([i["duration"] for i in infos]) if infos else np.array([np.nan])
-        rows.append(
-            {
-                "machine_type": machine_type,
-                "clips": len(group),
-                "headers_read": len(paths),
-                "sample_rate_hz": ", ".join(str(r) for r in sorted({i["sample_rate"] for i in infos})),
-                "channels": ", ".join(str(c) for c in sorted({i["channels"] for i in infos})),
-                "min_s": float(np.nanmin(durations)),
-                "median_s": float(np.nanmedian(durations)),
-                "max_s": float(np.nanmax(durations)),
-                "unreadable": bad,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def plot_clip_counts(table: pd.DataFrame):
     """Horizontal stacked bars: train normal, test normal and test anomaly clips per machine type."""
     plt = _plt()
@@ -141,29 +77,6 @@ def plot_clip_counts(table: pd.DataFrame):
     return fig
 
 
-def pick_examples(table: pd.DataFrame, *, machine_types: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
-    """One normal and one anomalous test clip per machine type, from the same machine ID.
-
-    The ID is the first (sorted) one that has both labels; within it the clips are drawn with
-    ``seed``. Machine types without labelled anomalies are left out. Columns ``machine_type``,
-    ``machine_id``, ``label``, ``file_name``, ``path``.
-    """
-    rng = np.random.default_rng(seed)
-    test = table[(table["split"] == "test") & table["label"].isin(["normal", "anomaly"])]
-    rows = []
-    for machine_type in machine_types or sorted(test["machine_type"].unique()):
-        clips = test[test["machine_type"] == machine_type]
-        for machine_id in sorted(clips["machine_id"].unique()):
-            group = clips[clips["machine_id"] == machine_id]
-            if set(group["label"]) >= {"normal", "anomaly"}:
-                for label in ("normal", "anomaly"):
-                    candidates = group[group["label"] == label].sort_values("path")
-                    row = candidates.iloc[int(rng.integers(len(candidates)))]
-                    rows.append({k: row[k] for k in ("machine_type", "machine_id", "label", "file_name", "path")})
-                break
-    return pd.DataFrame(rows, columns=["machine_type", "machine_id", "label", "file_name", "path"])
-
-
 def _read(path, config: StudyConfig) -> np.ndarray:
     from .audio import read_clip
 
@@ -171,7 +84,7 @@ def _read(path, config: StudyConfig) -> np.ndarray:
 
 
 def plot_waveforms(examples: pd.DataFrame, config: StudyConfig | None = None):
-    """Waveforms of :func:`pick_examples`: one row per machine type, normal left, anomaly right."""
+    """Waveforms of :func:`asd.tables.pick_examples`: one row per machine type, normal left, anomaly right."""
     plt = _plt()
     config = config or StudyConfig()
     types = list(dict.fromkeys(examples["machine_type"]))
@@ -198,19 +111,15 @@ def plot_waveforms(examples: pd.DataFrame, config: StudyConfig | None = None):
 
 def fine_log_mel(samples: np.ndarray, config: StudyConfig | None = None) -> np.ndarray:
     """A finer log-mel spectrogram for display: the DCASE baseline's 128 bands, 1024-point FFT,
-    32 ms hop, in dB (``power_to_db``, same reference as the study's image)."""
-    import librosa
+    32 ms hop, in dB (:func:`asd.features.baseline_log_mel`), shape ``(n_mels, n_frames)``."""
+    from .features import baseline_log_mel
 
     config = config or StudyConfig()
-    b = config.baseline
-    power = librosa.feature.melspectrogram(
-        y=samples, sr=config.audio.sample_rate, n_fft=b.n_fft, hop_length=b.hop_length, n_mels=b.n_mels, power=b.power
-    )
-    return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
+    return baseline_log_mel(samples, sample_rate=config.audio.sample_rate, config=config.baseline)
 
 
 def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
-    """Fine log-mel spectrograms (:func:`fine_log_mel`) of :func:`pick_examples`, same grid as
+    """Fine log-mel spectrograms (:func:`fine_log_mel`) of :func:`asd.tables.pick_examples`, same grid as
     :func:`plot_waveforms`; both clips of a row share one colour scale."""
     plt = _plt()
     config = config or StudyConfig()
@@ -237,33 +146,6 @@ def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
     for ax in axes[-1]:
         ax.set_xlabel("time (s)", fontsize=8)
     return fig
-
-
-def image_resolution(config: StudyConfig | None = None) -> pd.DataFrame:
-    """What the study's 64x64 image keeps against the finer (baseline) log-mel: one row per
-    property, columns ``64x64 image`` and ``fine log-mel``."""
-    config = config or StudyConfig()
-    rate = config.audio.sample_rate
-    image, fine = config.image, config.baseline
-
-    def describe(n_mels, n_fft, hop, frames):
-        return {
-            "mel bands (0 to Nyquist)": n_mels,
-            "FFT window (ms)": round(1000 * n_fft / rate, 1),
-            "hop between frames (ms)": round(1000 * hop / rate, 1),
-            "frequency resolution of the FFT (Hz)": round(rate / n_fft, 2),
-            "frames in a 10 s clip": frames if frames else 1 + 10 * rate // hop,
-            "seconds covered": round(((frames or 1 + 10 * rate // hop) - 1) * hop / rate, 2),
-            "values per clip": n_mels * (frames or 1 + 10 * rate // hop),
-        }
-
-    rows = {
-        "64x64 image": describe(image.n_mels, image.n_fft, image.hop_length, image.n_frames),
-        "fine log-mel": describe(fine.n_mels, fine.n_fft, fine.hop_length, None),
-    }
-    frame = pd.DataFrame(rows)
-    frame.index.name = "property"
-    return frame.reset_index()
 
 
 def plot_image_vs_fine(path, config: StudyConfig | None = None, *, title: str = ""):
@@ -296,75 +178,7 @@ def plot_image_vs_fine(path, config: StudyConfig | None = None, *, title: str = 
     return fig
 
 
-def audio_player(path, config: StudyConfig | None = None, *, seconds: float | None = 4.0):
-    """An embedded audio player (``IPython.display.Audio``; its WAV data is base64 in the HTML).
-
-    Only the first ``seconds`` (``None``: the whole clip) of the study's channel, to keep the
-    exported report small.
-    """
-    from IPython.display import Audio
-
-    config = config or StudyConfig()
-    samples = _read(path, config)
-    if seconds is not None:
-        samples = samples[: int(seconds * config.audio.sample_rate)]
-    return Audio(samples, rate=config.audio.sample_rate, normalize=True, embed=True)
-
-
 # -- training ----------------------------------------------------------------------------
-
-
-def model_table(models: Sequence[str], config: StudyConfig | None = None) -> pd.DataFrame:
-    """One row per model: features it reads, trainable parameters, epochs, description."""
-    from .detectors import get_detector
-
-    config = config or StudyConfig()
-    rows = []
-    for name in models:
-        detector = get_detector(name)
-        rows.append(
-            {
-                "model": name,
-                "features": detector.feature_kind,
-                "trainable parameters": int(detector.n_trainable_parameters(config)),
-                "epochs": config.training.epochs_for(name) if detector.n_trainable_parameters(config) else "-",
-                "description": detector.summary,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def architecture_table(model) -> pd.DataFrame:
-    """Layers of a Keras model: name, type, output shape, trainable parameters."""
-    rows = []
-    for layer in model.layers:
-        try:
-            shape = tuple(layer.output.shape)[1:]
-        except (AttributeError, ValueError):
-            shape = ()
-        params = int(sum(int(np.prod(w.shape)) for w in layer.trainable_weights))
-        rows.append({"layer": layer.name, "type": type(layer).__name__, "output shape": "x".join(str(s) for s in shape), "trainable parameters": params})
-    return pd.DataFrame(rows)
-
-
-def load_histories(run_dirs: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
-    """Every ``<run>/<machine_type>/history.csv`` in long form: ``model``, ``machine_type``,
-    ``epoch``, ``metric``, ``value`` (runs whose detector has no history contribute nothing)."""
-    frames = []
-    for model, run_dir in run_dirs.items():
-        for history in sorted(Path(run_dir).glob("*/history.csv")):
-            try:
-                frame = pd.read_csv(history)
-            except pd.errors.EmptyDataError:
-                continue
-            if frame.empty or "epoch" not in frame.columns:
-                continue
-            long = frame.melt(id_vars="epoch", var_name="metric", value_name="value")
-            long.insert(0, "machine_type", history.parent.name)
-            long.insert(0, "model", model)
-            frames.append(long)
-    columns = ["model", "machine_type", "epoch", "metric", "value"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def plot_learning_curves(histories: pd.DataFrame, *, metrics: Sequence[str] = ("loss", "val_loss")):
@@ -404,80 +218,6 @@ def plot_learning_curves(histories: pd.DataFrame, *, metrics: Sequence[str] = ("
 
 
 # -- evaluation ----------------------------------------------------------------------------
-
-
-def load_results(results_dirs: Mapping[str, str | os.PathLike]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``results.csv`` and ``scores.csv`` of several results folders, concatenated.
-
-    ``results_dirs`` maps a model name to the folder ``asd.pipeline.evaluate`` wrote; the
-    ``model`` column of each file is set from the key. Machine IDs are read as strings.
-    """
-    results, scores = [], []
-    for model, folder in results_dirs.items():
-        folder = Path(folder)
-        frame = pd.read_csv(folder / "results.csv", dtype={"machine_id": str})
-        results.append(frame.assign(model=model))
-        frame = pd.read_csv(folder / "scores.csv", dtype={"machine_id": str})
-        scores.append(frame.assign(model=model))
-    return pd.concat(results, ignore_index=True), pd.concat(scores, ignore_index=True)
-
-
-def dcase_table(results: pd.DataFrame, model: str | None = None) -> pd.DataFrame:
-    """The DCASE 2020 layout for one model: per machine type its IDs (``id_XX``) and an
-    ``Average`` row, AUC and pAUC (and F1 when the results have it); a final
-    ``All machine types / Average`` row (mean of the type averages)."""
-    if model is not None:
-        results = results[results["model"] == model]
-    metrics = [m for m in ("auc", "pauc", "f1") if m in results.columns]
-    rows = []
-    for machine_type, group in results.groupby("machine_type", sort=True):
-        for _, row in group.sort_values("machine_id").iterrows():
-            rows.append({"machine type": machine_type, "id": f"id_{row['machine_id']}", **{METRIC_NAMES[m]: row[m] for m in metrics}})
-        rows.append({"machine type": machine_type, "id": "Average", **{METRIC_NAMES[m]: group[m].mean() for m in metrics}})
-    means = results.groupby("machine_type")[metrics].mean()
-    rows.append({"machine type": "All machine types", "id": "Average", **{METRIC_NAMES[m]: means[m].mean() for m in metrics}})
-    return pd.DataFrame(rows).set_index(["machine type", "id"])
-
-
-def comparison_table(results: pd.DataFrame, *, metrics: Iterable[str] = COMPARISON_METRICS, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every detector x machine type: the mean over machine IDs of each metric the results have.
-
-    Index: model (in ``models`` order, else first-seen order); columns: a MultiIndex
-    ``(metric name, machine type)`` plus ``(metric name, "mean")``, the mean over machine types.
-    """
-    metrics = [m for m in metrics if m in results.columns]
-    order = list(models) if models is not None else list(dict.fromkeys(results["model"]))
-    means = results.groupby(["model", "machine_type"], sort=True)[metrics].mean()
-    blocks = {}
-    for metric in metrics:
-        block = means[metric].unstack("machine_type")
-        block["mean"] = block.mean(axis=1)
-        blocks[METRIC_NAMES[metric]] = block
-    table = pd.concat(blocks, axis=1).reindex([m for m in order if m in means.index.get_level_values(0)])
-    table.columns.names = ["metric", "machine type"]
-    table.index.name = "model"
-    return table
-
-
-def per_id_table(results: pd.DataFrame, metric: str = "auc", *, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """One metric per machine type and ID (rows, with an ``Average`` row per type) and model
-    (columns): the DCASE 2020 layout with the models side by side."""
-    order = list(models) if models is not None else list(dict.fromkeys(results["model"]))
-    values = results.pivot_table(index=["machine_type", "machine_id"], columns="model", values=metric, aggfunc="mean")
-    values = values.reindex(columns=[m for m in order if m in values.columns])
-    rows = []
-    for machine_type, block in values.groupby(level=0, sort=True):
-        for (_, machine_id), row in block.iterrows():
-            rows.append({"machine type": machine_type, "id": f"id_{machine_id}", **row.to_dict()})
-        rows.append({"machine type": machine_type, "id": "Average", **block.mean().to_dict()})
-    type_means = values.groupby(level=0).mean()
-    rows.append({"machine type": "All machine types", "id": "Average", **type_means.mean().to_dict()})
-    return pd.DataFrame(rows).set_index(["machine type", "id"])
-
-
-def best_models(comparison: pd.DataFrame, metric: str = "AUC") -> pd.Series:
-    """For each machine type (and ``mean``), the model with the highest ``metric``."""
-    return comparison[metric].idxmax()
 
 
 def plot_roc_curves(scores: pd.DataFrame, *, models: Sequence[str] | None = None):
@@ -633,4 +373,91 @@ def plot_error_by_band(band_errors: Mapping[str, np.ndarray], *, title: str = ""
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+# -- this build's data beside real reference clips -----------------------------------------------
+
+SOURCE_NAMES = {"data": "this build's data", "real": "real (DCASE 2020 dev)"}
+
+
+def plot_comparison_log_mels(clips: pd.DataFrame, config: StudyConfig | None = None):
+    """Log-mel spectrograms (:func:`fine_log_mel`) of one normal and one anomalous test clip per
+    source and machine type of :func:`asd.tables.comparison_clips`: one row per machine type,
+    columns data normal, data anomaly, real normal, real anomaly, one colour scale per row."""
+    plt = _plt()
+    config = config or StudyConfig()
+    types = list(dict.fromkeys(clips["machine_type"]))
+    columns = [(s, lab) for s in ("data", "real") for lab in ("normal", "anomaly")]
+    fig, axes = plt.subplots(max(len(types), 1), 4, figsize=(9.5, 1.45 * max(len(types), 1) + 0.6), squeeze=False, layout="constrained")
+    hop_s = config.baseline.hop_length / config.audio.sample_rate
+    for r, machine_type in enumerate(types):
+        mels = {}
+        for source, label in columns:
+            pick = clips[(clips["machine_type"] == machine_type) & (clips["source"] == source) & (clips["label"] == label)]
+            if len(pick):
+                mels[(source, label)] = (pick.iloc[0], fine_log_mel(_read(pick.iloc[0]["path"], config), config))
+        if not mels:
+            continue
+        low = min(float(np.percentile(m, 1)) for _, m in mels.values())
+        high = max(float(m.max()) for _, m in mels.values())
+        for c, key in enumerate(columns):
+            ax = axes[r, c]
+            ax.tick_params(labelsize=6)
+            if key not in mels:
+                ax.set_axis_off()
+                continue
+            clip, mel = mels[key]
+            ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
+                      extent=(0, mel.shape[1] * hop_s, 0, mel.shape[0]))
+            ax.set_title(f"{machine_type} id {clip['machine_id']}, {key[1]}\n{SOURCE_NAMES[key[0]]}", fontsize=7)
+        axes[r, 0].set_ylabel("mel band", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)", fontsize=7)
+    return fig
+
+
+def plot_long_term_spectra(spectra: pd.DataFrame):
+    """Long-term spectra of :func:`asd.tables.levels_and_spectra`: one panel per machine type,
+    mean level per mel band, this build's data (solid) against the real clips (dashed),
+    normal in blue and anomalous in red."""
+    plt = _plt()
+    types = list(dict.fromkeys(spectra["machine_type"]))
+    n_cols = min(3, max(len(types), 1))
+    n_rows = -(-max(len(types), 1) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.3 * n_rows + 0.4), squeeze=False, layout="constrained")
+    for ax, machine_type in zip(axes.flat, types):
+        part = spectra[spectra["machine_type"] == machine_type]
+        for (source, label), group in part.groupby(["source", "label"], sort=False):
+            ax.plot(group["band"], group["level_db"], color=LABEL_COLORS.get(label, "gray"),
+                    linestyle="-" if source == "data" else "--", linewidth=1, label=f"{SOURCE_NAMES.get(source, source)}, {label}")
+        ax.set_title(machine_type, fontsize=9)
+        ax.set_xlabel("mel band", fontsize=8)
+        ax.set_ylabel("mean level (dB)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(types):]:
+        ax.set_axis_off()
+    if types:
+        axes.flat[0].legend(fontsize=6)
+    return fig
+
+
+def plot_levels(levels: pd.DataFrame):
+    """RMS level (dBFS) of every clip of :func:`asd.tables.levels_and_spectra`, per machine type:
+    this build's data (circles) against the real clips (triangles), coloured by label."""
+    plt = _plt()
+    types = list(dict.fromkeys(levels["machine_type"]))
+    fig, ax = plt.subplots(figsize=(7.0, 2.6), layout="constrained")
+    for x, machine_type in enumerate(types):
+        part = levels[levels["machine_type"] == machine_type]
+        for offset, source, marker in ((-0.15, "data", "o"), (0.15, "real", "^")):
+            for label in ("normal", "anomaly"):
+                values = part[(part["source"] == source) & (part["label"] == label)]["rms_dbfs"]
+                ax.scatter(np.full(len(values), x + offset), values, marker=marker, s=18, color=LABEL_COLORS[label], alpha=0.8,
+                           label=f"{SOURCE_NAMES[source]}, {label}" if x == 0 else None)
+    ax.set_xticks(range(len(types)), types, fontsize=8)
+    ax.set_ylabel("RMS level (dBFS)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if types:
+        ax.legend(fontsize=6, ncol=2)
     return fig

@@ -1,0 +1,61 @@
+"""The study's report: the build and the helpers its notebooks call.
+
+Modules (each imports only the ones above it in this list, and the layers below the report)::
+
+    study     what the report builds and where: models (the detector registry), epochs, the
+              config, the recommended detector, the work folder (WorkDir), the report folders
+              of a dataset, paths relative to the project root
+    display   what the notebooks display: numbered figures and tables, audio players, HTML tables
+    prose     sentences that depend on numbers, rendered from templates/*.md.j2 (Jinja2)
+    export    the executed report notebook -> one HTML page (report.css) -> PDF (Chromium)
+    builder   papermill over notebooks 01-04 and report/report.ipynb, then export; per-step times;
+              the command line (``asd report``, ``python -m asd.report``)
+
+Static prose is in the Markdown cells of ``report/report.ipynb``; this package holds no words
+that depend on numbers outside ``templates/``.
+"""
+
+from .builder import NOTEBOOKS, NOTEBOOKS_DIR, REAL_REFERENCE, REPORT_NOTEBOOK, build, ensure_data, git_commit, main, run_notebook
+from .display import Captions, audio_player, table_html
+from .export import ReportError, count_pdf_pages, export_html, find_chromium, html_to_pdf, report_css
+from .prose import (
+    closing_paragraph,
+    conclusion_paragraph,
+    data_statement,
+    image_paragraph,
+    results_paragraph,
+    synthetic_vs_real_paragraph,
+    training_paragraph,
+)
+from .study import (
+    DEFAULT_DATA,
+    DEFAULT_WORK,
+    INTERACTIVE_WORK,
+    QUICK_EPOCHS,
+    RECOMMENDED_MODEL,
+    RECONSTRUCTION_CASES,
+    REPORT_EPOCHS,
+    REPORTS_DIR,
+    STUDY_MODEL,
+    WorkDir,
+    data_name,
+    display_path,
+    optimizer_steps,
+    project_path,
+    reconstructs_input,
+    recommended_model,
+    report_folders,
+    resolve_models,
+    study_config,
+    trains_in_epochs,
+)
+
+__all__ = [
+    "Captions", "DEFAULT_DATA", "DEFAULT_WORK", "INTERACTIVE_WORK", "NOTEBOOKS", "NOTEBOOKS_DIR", "QUICK_EPOCHS",
+    "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_EPOCHS", "REPORT_NOTEBOOK",
+    "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "closing_paragraph", "conclusion_paragraph",
+    "count_pdf_pages", "data_name", "data_statement", "display_path", "ensure_data", "export_html", "find_chromium",
+    "git_commit", "html_to_pdf", "image_paragraph", "main", "optimizer_steps", "project_path", "reconstructs_input",
+    "recommended_model", "report_css", "report_folders", "resolve_models", "results_paragraph", "run_notebook",
+    "study_config", "synthetic_vs_real_paragraph", "table_html", "trains_in_epochs", "training_paragraph",
+]

@@ -1,0 +1,402 @@
+"""Build the study's report with one command: ``asd report --data DIR`` (``make report``;
+``python -m asd.report`` is the same command).
+
+Steps (each notebook is executed with papermill into ``<out>/executed/``; the time of every
+step is printed and recorded in ``build_info.json``)::
+
+    data        DIR; the default data folder (data/synthetic) is (re)generated first by
+                asd.synth (size "default") when missing, incomplete or from another generator
+                version; any other missing folder is an error
+    01-04       notebooks/01_data_exploration ... 04_reconstruction_figures: they read DIR and
+                what earlier notebooks wrote, and write into the work folder:
+                    runs/<model>/       asd.pipeline.train output per model
+                    results/<model>/    asd.pipeline.evaluate output per model
+                    tables/*.csv        tables for the report
+                    figures/*.png       figures (copied to the figures folder once the build succeeded)
+                    build.json          what the report states: data, fingerprint, commit, config
+    report      report/report.ipynb (the write-up) executed against the work folder
+    export      exported to HTML without code cells (nbconvert) and printed to PDF (headless
+                Chromium; skipped with ``pdf=False``, ``make report PDF=0``)
+
+Where it goes (:func:`asd.report.study.report_folders`): the default synthetic data builds the
+committed report (``report/``, ``figures/``, ``runs/report/``); any other data folder builds
+``reports/<data-name>/`` and leaves the committed report alone.
+
+Nothing visible changes until every step succeeded: a failing notebook stops the build with the
+failing cell's error, and ``report.html``, ``report.pdf``, ``build_info.json`` and the figures
+keep their previous versions (everything is built into temporary files and renamed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..atomic import atomic_path, write_text_atomic
+from ..config import PROJECT_ROOT
+from ..errors import ASDError
+from .export import ReportError, count_pdf_pages, export_html, html_to_pdf
+from .study import (
+    DEFAULT_DATA,
+    QUICK_EPOCHS,
+    RECONSTRUCTION_CASES,
+    REPORT_EPOCHS,
+    STUDY_MODEL,
+    WorkDir,
+    display_path,
+    project_path,
+    recommended_model,
+    report_folders,
+    resolve_models,
+    study_config,
+    trains_in_epochs,
+)
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+#: The study's notebooks, in the order they run.
+NOTEBOOKS = ("01_data_exploration", "02_training", "03_evaluation", "04_reconstruction_figures")
+#: The write-up, executed after the notebooks and exported.
+REPORT_NOTEBOOK = PROJECT_ROOT / "report" / "report.ipynb"
+#: The real reference clips notebook 01 shows beside the build's data when they are present.
+REAL_REFERENCE = PROJECT_ROOT.parent / "shared" / "data" / "dcase2020-dev-lite"
+TITLE = "Anomalous sound detection with autoencoders (DCASE 2020 Task 2)"
+
+__all__ = ["NOTEBOOKS", "NOTEBOOKS_DIR", "REPORT_NOTEBOOK", "REAL_REFERENCE", "build", "ensure_data", "git_commit", "main", "run_notebook"]
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
+    """The checked-out commit and whether tracked files differ from it (``("unknown", False)``
+    outside a git checkout)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+    return commit, bool(status.strip())
+
+
+def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, log=print) -> float:
+    """Execute ``source`` with papermill into ``target`` (only the parameters it declares).
+
+    Returns the wall time in seconds; raises :class:`ReportError` with the failing cell's error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    declared = pm.inspect_notebook(str(source))
+    params = {k: v for k, v in parameters.items() if k in declared}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(source),
+            str(target),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(source.parent),
+            start_timeout=120,
+        )
+    except PapermillExecutionError as exc:
+        trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback or []))
+        raise ReportError(
+            f"{source.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n{trace}\n"
+            f"(executed copy with the error: {target})"
+        ) from None
+    return time.perf_counter() - start
+
+
+def ensure_data(data: str | os.PathLike, *, log=print) -> tuple[Path, str]:
+    """The dataset root and its kind (``"synthetic"`` when it holds the generator's manifest,
+    else ``"real"``).
+
+    The default folder (:data:`DEFAULT_DATA`) is handed to :func:`asd.synth.generate_dataset`,
+    which writes it when it is missing, incomplete or from another generator version and
+    returns at once otherwise. Any other folder must exist.
+    """
+    root = project_path(data)
+    is_default = root.resolve() == DEFAULT_DATA.resolve()
+    from ..synth import MANIFEST_NAME
+
+    if is_default:
+        from ..synth import generate_dataset
+
+        start = time.perf_counter()
+        generate_dataset(root, size="default", progress=False)
+        if time.perf_counter() - start > 5:
+            log(f"  generated the default synthetic dataset into {display_path(root)} in {time.perf_counter() - start:.0f} s")
+    if not root.is_dir():
+        raise ReportError(f"{root}: dataset folder not found (only the default {display_path(DEFAULT_DATA)} is generated automatically)")
+    return root, ("synthetic" if (root / MANIFEST_NAME).is_file() else "real")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (kernels, workers)."""
+    import resource
+
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
+def _copy_figures(source: Path, target: Path) -> list[str]:
+    """Copy the staged PNGs to ``target`` (atomically each); remove report figures there that
+    this build did not produce (names ``NN_*.png``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in source.glob("*.png"))
+    for name in names:
+        with atomic_path(target / name) as tmp:
+            shutil.copyfile(source / name, tmp)
+            tmp.chmod(0o644)
+    for stale in target.glob("[0-9][0-9]_*.png"):
+        if stale.name not in names:
+            stale.unlink()
+    return names
+
+
+def build(
+    data: str | os.PathLike = DEFAULT_DATA,
+    *,
+    out: str | os.PathLike | None = None,
+    figures: str | os.PathLike | None = None,
+    work: str | os.PathLike | None = None,
+    quick: bool = False,
+    models: str | Sequence[str] | None = None,
+    epochs: Mapping[str, int] | None = None,
+    config_file: str | os.PathLike | None = None,
+    machine_types: Sequence[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    pdf: bool = True,
+    real_root: str | os.PathLike | None = REAL_REFERENCE,
+    notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+    report_notebook: str | os.PathLike = REPORT_NOTEBOOK,
+    log=print,
+) -> dict:
+    """Run notebooks 01-04 and the report notebook; export ``report.html`` (and ``report.pdf``).
+
+    Parameters
+    ----------
+    data : path-like
+        Dataset root (DCASE 2020 or MIMII layout); relative paths start at the project root.
+    out, figures, work : path-like, optional
+        Report folder (HTML, PDF, ``build_info.json``, ``executed/``), figures folder and work
+        folder; default :func:`~asd.report.study.report_folders` of ``data``.
+    quick : bool
+        Every trainable model :data:`~asd.report.study.QUICK_EPOCHS` epoch(s): a smoke test.
+    models : str or list of str, optional
+        Detector names (default: every registered detector).
+    machine_types : list of str, optional
+        Only these machine types of the data.
+    pdf : bool
+        Print the PDF with headless Chromium; ``False`` builds the HTML only.
+    real_root : path-like, optional
+        Real reference clips notebook 01 compares the data with (skipped when absent).
+    log : callable
+        Receives the progress lines (one string each).
+
+    Returns
+    -------
+    dict
+        The content of ``<out>/build_info.json``, with ``step_seconds`` (wall seconds per step).
+    """
+    wall_start, cpu_start, load_start = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
+    folders = report_folders(data)
+    out = project_path(out) if out is not None else folders["out"]
+    figures = project_path(figures) if figures is not None else folders["figures"]
+    work = project_path(work) if work is not None else folders["work"]
+    notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
+    # The kernels inherit these. One OpenBLAS thread: its spinning worker threads made small
+    # linear algebra (covariances, 384x384) far slower on a busy 2-core machine.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    timings: dict[str, float] = {}
+    log(f"[data] checking {display_path(data)} ...")
+    data_root, data_kind = ensure_data(data, log=log)
+    timings["data"] = time.perf_counter() - wall_start
+    log(f"  done in {timings['data']:.1f} s")
+    model_names = resolve_models(models)
+    config = study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file)
+    config.models = list(model_names)
+    if machine_types:
+        config.machine_types = list(machine_types)
+    workdir = WorkDir(work)
+    for folder in (workdir.runs, workdir.results, workdir.tables, workdir.figures):
+        shutil.rmtree(folder, ignore_errors=True)
+    workdir.root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(workdir.root / "models.json", json.dumps(model_names))
+    commit, dirty = git_commit()
+    recommended = recommended_model(model_names)
+    parameters = {
+        "data_root": str(data_root),
+        "work_dir": str(workdir.root),
+        "figures_dir": str(workdir.figures),
+        "models": model_names,
+        "epochs": {name: config.training.epochs_for(name) for name in model_names if trains_in_epochs(name)},
+        "config_file": str(project_path(config_file)) if config_file else "",
+        "machine_types": list(machine_types or []),
+        "quick": bool(quick),
+        "seed": int(seed),
+        "cache_dir": str(project_path(cache_dir)) if cache_dir else "",
+        "cases": [list(case) for case in RECONSTRUCTION_CASES],
+        "model": STUDY_MODEL,
+        "real_root": str(project_path(real_root)) if real_root else "",
+        "recommended_model": recommended,
+    }
+    executed = out / "executed"
+    steps = len(NOTEBOOKS) + 2
+    for index, name in enumerate(NOTEBOOKS, start=1):
+        log(f"[{index}/{steps}] {name} ...")
+        timings[name] = run_notebook(notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
+        log(f"  done in {timings[name]:.1f} s")
+
+    first_run = json.loads((workdir.run(model_names[0]) / "run.json").read_text())
+    n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
+    info: dict[str, Any] = {
+        "data_root": display_path(data_root),
+        "work_dir": display_path(workdir.root),
+        "data_kind": data_kind,
+        "data_fingerprint": first_run["data_fingerprint"],
+        "layout": first_run.get("data_layout"),
+        "n_clips": n_clips,
+        "machine_types": first_run["machine_types"],
+        "models": model_names,
+        "recommended_model": recommended,
+        "cases": parameters["cases"],
+        "real_reference": display_path(real_root) if real_root else "",
+        "epochs": parameters["epochs"],
+        "quick": bool(quick),
+        "seed": int(seed),
+        "commit": commit,
+        "dirty": dirty,
+        "asd_version": first_run.get("asd_version"),
+        "config": config.to_dict(),
+        "config_fingerprint": config.fingerprint(),
+        "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "step_seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
+    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
+
+    log(f"[{steps - 1}/{steps}] report ...")
+    report_params = {**parameters, "build_json": str(workdir.build_json)}
+    timings["report"] = run_notebook(report_notebook, executed / "report.ipynb", report_params, log=log)
+    log(f"  done in {timings['report']:.1f} s")
+    log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
+    start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as staging:
+        staging = Path(staging)
+        html = export_html(executed / "report.ipynb", staging / "report.html", title=TITLE)
+        pages = None
+        if pdf:
+            html_to_pdf(html, staging / "report.pdf")
+            pages = count_pdf_pages(staging / "report.pdf")
+        # Everything succeeded: publish.
+        info["figures"] = _copy_figures(workdir.figures, figures)
+        for name in ("report.html", "report.pdf") if pdf else ("report.html",):
+            (staging / name).chmod(0o644)
+            os.replace(staging / name, out / name)
+    timings["export"] = time.perf_counter() - start
+    log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
+    info["pdf_pages"] = pages
+    info["html_bytes"] = (out / "report.html").stat().st_size
+    info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf and (out / "report.pdf").is_file() else None
+    info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
+    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
+    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
+    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    info["host_cpus"] = os.cpu_count()
+    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
+    log("time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items()) + f"; total {info['wall_seconds']:.1f} s")
+    return info
+
+
+def _parse_epochs(text: str | None) -> dict[str, int]:
+    if not text:
+        return {}
+    result = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ReportError(f"--epochs expects NAME=N[,NAME=N...] with N >= 1, got {part!r}")
+        result[name.strip()] = int(value)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The report's options (shared by ``asd report`` and ``python -m asd.report``)."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR",
+                        help=f"dataset root (DCASE 2020 or MIMII layout); the default {display_path(DEFAULT_DATA)} is generated if missing")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epoch per model (a smoke test; numbers not meaningful)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="report folder (default: report/ for the default data, reports/<data-name>/ for any other)")
+    parser.add_argument("--figures", type=Path, metavar="DIR", help="where the figures go (default: figures/ beside the report)")
+    parser.add_argument("--work", type=Path, metavar="DIR", help="runs, results and tables (default: runs/report/ or reports/<data-name>/runs/)")
+    parser.add_argument("--models", metavar="A,B", help="comma-separated model names (default: every registered detector)")
+    parser.add_argument("--epochs", metavar="NAME=N,...", help=f"epochs per model, e.g. conv_ae=50,dense_ae=20 (default {REPORT_EPOCHS})")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML config (then the study's epochs apply, not the report's)")
+    parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default ./cache)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-pdf", action="store_true", help="HTML only: no Chromium needed (make report PDF=0)")
+    return parser
+
+
+def run(args: argparse.Namespace, *, prog: str = "asd report") -> int:
+    """Build the report from parsed :func:`add_arguments` options; the exit status."""
+    try:
+        info = build(
+            args.data,
+            out=args.out,
+            figures=args.figures,
+            work=args.work,
+            quick=args.quick,
+            models=args.models,
+            epochs=_parse_epochs(args.epochs),
+            config_file=args.config,
+            machine_types=args.machine_types,
+            cache_dir=args.cache,
+            seed=args.seed,
+            pdf=not args.no_pdf,
+        )
+    except ASDError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    out = project_path(args.out) if args.out else report_folders(args.data)["out"]
+    print(
+        f"report built in {info['wall_seconds']:.0f} s: {display_path(out / 'report.html')}"
+        + (f", {display_path(out / 'report.pdf')} ({info['pdf_pages']} pages)" if info.get("pdf_pages") else "")
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m asd.report``: the same command as ``asd report``."""
+    parser = add_arguments(argparse.ArgumentParser(
+        prog="python -m asd.report",
+        description="Run the study's notebooks (01-04) on a dataset with papermill and export the report "
+        "(report.html, report.pdf, build_info.json).",
+    ))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run(args, prog="asd.report")

@@ -1,0 +1,153 @@
+"""What the report notebook displays: numbered figures and tables, audio players, HTML tables.
+
+The exported report is one self-contained HTML page (then printed to PDF), so figures are
+embedded as base64 PNG, audio as base64 WAV, and tables are plain HTML with the classes the
+report's style sheet (``report.css``) formats.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import StudyConfig
+
+
+def audio_player(path, config: StudyConfig | None = None, *, seconds: float | None = 4.0):
+    """An embedded audio player (``IPython.display.Audio``; its WAV data is base64 in the HTML).
+
+    Only the first ``seconds`` (``None``: the whole clip) of the study's channel, to keep the
+    exported report small.
+    """
+    from IPython.display import Audio
+
+    from ..audio import read_clip
+
+    config = config or StudyConfig()
+    samples = read_clip(path, sample_rate=config.audio.sample_rate, channel=config.audio.channel)
+    if seconds is not None:
+        samples = samples[: int(seconds * config.audio.sample_rate)]
+    return Audio(samples, rate=config.audio.sample_rate, normalize=True, embed=True)
+
+
+class Captions:
+    """Numbered figures and tables for the report notebook (displayed as embedded HTML)."""
+
+    def __init__(self):
+        self.n_figures = 0
+        self.n_tables = 0
+
+    def figure(self, path: str | os.PathLike, caption: str) -> None:
+        """Embed a PNG (base64) with a numbered caption below it, or say that it is missing."""
+        import base64
+        import html
+
+        from IPython.display import HTML, display
+
+        path = Path(path)
+        if not path.is_file():
+            display(HTML(f'<p class="caption"><em>(Figure not available for this data: {html.escape(path.name)}.)</em></p>'))
+            return
+        self.n_figures += 1
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        display(HTML(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
+            f'<figcaption class="caption"><b>Figure {self.n_figures}.</b> {_inline_markdown(caption)}</figcaption></figure>'
+        ))
+
+    def table(
+        self, frame: pd.DataFrame, caption: str, *, digits: int | None = 3, index: bool = True, highlight_max: bool = False
+    ) -> None:
+        """A numbered caption above an HTML table (see :func:`table_html`); short tables are
+        kept on one page with their caption."""
+        from IPython.display import HTML, display
+
+        self.n_tables += 1
+        keep = " keep" if len(frame) <= 30 else ""
+        display(HTML(
+            f'<div class="table{keep}"><p class="caption"><b>Table {self.n_tables}.</b> {_inline_markdown(caption)}</p>'
+            + table_html(frame, digits=digits, index=index, highlight_max=highlight_max) + "</div>"
+        ))
+
+    def audio(self, path: str | os.PathLike, label: str, config: StudyConfig | None = None, *, seconds: float = 4.0) -> None:
+        """An embedded audio player with a label; both are hidden when printed (PDF)."""
+        from IPython.display import HTML, display
+
+        player = audio_player(path, config, seconds=seconds)._repr_html_()
+        display(HTML(f'<div class="audio-item"><b>{_inline_markdown(label)}</b><br>{player}</div>'))
+
+
+def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = True, highlight_max: bool = False) -> str:
+    """``frame`` as a plain HTML table: text left-aligned, numbers right-aligned.
+
+    Floats get ``digits`` decimals (``None``: integral values without decimals, others two);
+    integers get thousands separators; NaN shows as an en dash. ``highlight_max`` sets the
+    largest value of every numeric column in bold. Column and index names are escaped.
+    """
+    import html
+    import numbers
+
+    import numpy as np
+
+    def fmt(value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "&ndash;"
+        if isinstance(value, (bool, np.bool_)):
+            return str(value)
+        if isinstance(value, numbers.Integral):
+            return f"{int(value):,}"
+        if isinstance(value, numbers.Real):
+            if digits is None:
+                return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+            return f"{value:,.{digits}f}"
+        return html.escape(str(value))
+
+    def is_number(value) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+    frame = frame.copy()
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = [" ".join(str(p) for p in c if str(p)) for c in frame.columns]
+    best = {}
+    if highlight_max:
+        for column in frame.columns:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            if values.notna().any() and pd.api.types.is_numeric_dtype(frame[column]):
+                best[column] = values.max()
+    head = []
+    if index:
+        names = [n for n in (frame.index.names or []) if n is not None]
+        head.append(f'<th class="text">{html.escape(" / ".join(map(str, names)))}</th>')
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        head.append(f'<th class="{"num" if numeric else "text"}">{html.escape(str(column))}</th>')
+    rows = []
+    values = {column: frame[column].tolist() for column in frame.columns}  # keeps ints ints
+    for i, key in enumerate(frame.index):
+        cells = []
+        if index:
+            label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+            cells.append(f'<th class="text">{html.escape(label)}</th>')
+        for column in frame.columns:
+            value = values[column][i]
+            text = fmt(value)
+            if column in best and is_number(value) and value == best[column]:
+                text = f"<b>{text}</b>"
+            cells.append(f'<td class="{"num" if is_number(value) else "text"}">{text}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        '<table class="report-table"><thead><tr>' + "".join(head) + "</tr></thead><tbody>\n"
+        + "\n".join(rows) + "\n</tbody></table>"
+    )
+
+
+def _inline_markdown(text: str) -> str:
+    """``code`` and **bold** of a caption as HTML (captions are HTML paragraphs)."""
+    import html
+
+    text = html.escape(text, quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)

@@ -1,0 +1,236 @@
+"""The report's sentences that depend on numbers, rendered from Jinja2 templates.
+
+Static prose lives in the Markdown cells of ``report/report.ipynb``. Sentences whose words depend
+on numbers (which detector wins, whether a model converged) are small templates in
+``templates/*.md.j2``, filled from the tables the notebooks wrote, so the text cannot drift from
+the numbers. The functions here only gather the numbers; the templates hold every word.
+
+Template conventions: one sentence per line; consecutive lines are joined into one paragraph
+(:func:`render`), a blank line starts a new paragraph and a line starting with ``- `` a new
+list item. ``num`` formats a number with a given number of decimals (``n/a`` for missing
+values) and ``code`` writes a list of names as inline code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..config import StudyConfig
+from .study import STUDY_MODEL, display_path, reconstructs_input
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals; ``n/a`` for None and NaN."""
+    return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["num"] = _num
+    env.filters["code"] = lambda names: ", ".join(f"`{n}`" for n in names)
+    env.filters["thousands"] = lambda value: f"{int(value):,}"
+    return env
+
+
+_ENV = None
+
+
+def render(name: str, **context: Any) -> str:
+    """Render ``templates/<name>.md.j2`` with ``context`` into Markdown.
+
+    Lines of a paragraph are joined with single spaces; blank lines separate paragraphs and
+    lines starting with ``- `` start list items.
+    """
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    text = _ENV.get_template(f"{name}.md.j2").render(**context)
+    blocks: list[list[str]] = []
+    for paragraph in text.split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            if lines and not line.startswith("- "):
+                lines[-1] += " " + line
+            else:
+                lines.append(line)
+        if lines:
+            blocks.append(lines)
+    return "\n\n".join("\n".join(lines) for lines in blocks)
+
+
+def data_statement(info: Mapping[str, Any]) -> str:
+    """Markdown: which data the numbers come from (relative to the project root), its
+    fingerprint, the commit and the settings (``info``: the build's ``build.json``)."""
+    from .study import recommended_model
+
+    models = list(info.get("models", []))
+    context = {
+        "kind": info.get("data_kind", "real"),
+        "data_root": display_path(info["data_root"]) if info.get("data_root") else "?",
+        "n_clips": info.get("n_clips", "?"),
+        "layout": info.get("layout", "?"),
+        "data_fingerprint": info.get("data_fingerprint"),
+        "commit": info.get("commit"),
+        "dirty": bool(info.get("dirty")),
+        "asd_version": info.get("asd_version"),
+        "built": info.get("built"),
+        "models": models,
+        "epochs": dict(info.get("epochs", {})),
+        "quick": bool(info.get("quick")),
+        "recommended": info.get("recommended_model") or recommended_model(models or None),
+        "config_fingerprint": info.get("config_fingerprint"),
+        "seed": info.get("seed"),
+    }
+    return render("data_statement", **context)
+
+
+def _reconstructing(models) -> list[str]:
+    return [m for m in models if _known(m) and reconstructs_input(m)]
+
+
+def _known(model: str) -> bool:
+    from ..detectors import DETECTORS
+
+    return model in DETECTORS
+
+
+def results_paragraph(comparison: pd.DataFrame) -> str:
+    """Markdown summary of the detector x machine type comparison (every number from the
+    table of :func:`asd.tables.comparison_table`)."""
+    if comparison.empty:
+        return render("results", ranking=[])
+    auc, pauc = comparison["AUC"], comparison["pAUC"]
+    types = [c for c in auc.columns if c != "mean"]
+    ranking = auc["mean"].sort_values(ascending=False)
+    by_model: dict[str, list[dict]] = {}
+    for machine_type, model in auc[types].idxmax().items():
+        by_model.setdefault(model, []).append({"name": machine_type, "auc": auc.loc[model, machine_type]})
+    recon = _reconstructing(auc.index)
+    others = [m for m in auc.index if m not in recon]
+    context: dict[str, Any] = {
+        "types": types,
+        "ranking": [{"model": m, "auc": v, "pauc": pauc.loc[m, "mean"]} for m, v in ranking.items()],
+        "winners": [{"model": m, "types": ts} for m, ts in by_model.items()],
+        "study": None,
+        "best_recon": None,
+        "best_other": None,
+        "f1": None,
+    }
+    if STUDY_MODEL in auc.index:
+        context["study"] = {
+            "model": STUDY_MODEL,
+            "auc": auc.loc[STUDY_MODEL, "mean"],
+            "below": [t for t in types if auc.loc[STUDY_MODEL, t] < 0.5],
+        }
+    if recon and others:
+        best_recon, best_other = auc.loc[recon, "mean"].idxmax(), auc.loc[others, "mean"].idxmax()
+        context["best_recon"] = {"model": best_recon, "auc": auc.loc[best_recon, "mean"]}
+        context["best_other"] = {"model": best_other, "auc": auc.loc[best_other, "mean"]}
+    if "F1" in comparison.columns.get_level_values(0) and comparison["F1"]["mean"].notna().any():
+        f1 = comparison["F1"]["mean"]
+        context["f1"] = {"min": f1.min(), "max": f1.max(), "argmin": f1.idxmin(), "argmax": f1.idxmax()}
+    return render("results", **context)
+
+
+def closing_paragraph(comparison: pd.DataFrame) -> str:
+    """Markdown: the mean AUC range of the detectors that reconstruct their input against the
+    others."""
+    if comparison.empty:
+        return ""
+    auc = comparison["AUC"]["mean"]
+    recon = _reconstructing(auc.index)
+    others = [m for m in auc.index if m not in recon]
+    return render("closing", recon=[auc[m] for m in recon], others=[auc[m] for m in others])
+
+
+def image_paragraph(resolution: pd.DataFrame) -> str:
+    """Markdown: what the study's image keeps and loses, from :func:`asd.tables.image_resolution`."""
+    table = resolution.set_index("property")
+
+    def facts(column: str) -> dict:
+        c = table[column]
+        return {
+            "hop": float(c["hop between frames (ms)"]),
+            "window": float(c["FFT window (ms)"]),
+            "bands": int(c["mel bands (0 to Nyquist)"]),
+            "resolution": float(c["frequency resolution of the FFT (Hz)"]),
+            "seconds": float(c["seconds covered"]),
+            "n_values": int(c["values per clip"]),
+        }
+
+    return render("image", image=facts("64x64 image"), fine=facts("fine log-mel"))
+
+
+def training_paragraph(config: StudyConfig) -> str:
+    """Markdown: how the models were trained and evaluated (values from ``config``)."""
+    return render("training", t=config.training, max_fpr=config.max_fpr)
+
+
+def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None = None, *, momentum: float = 0.99) -> str:
+    """Markdown: what the reconstructions of this build show.
+
+    Every number comes from ``summary`` (:func:`asd.reconstruction.reconstruction_summary` over
+    every test clip of the shown machines) and ``batchnorm`` (rows of
+    :func:`asd.reconstruction.batchnorm_check` per machine and group of clips, ``train normal`` /
+    ``test normal`` / ``test anomaly``, with ``optimizer_steps``); an interpretation sentence
+    appears only when the numbers support it (a factor of 2 between errors, or anomalous within
+    25% of normal).
+    """
+    machines = []
+    for (machine_type, machine_id), group in summary.groupby(["machine_type", "machine_id"], sort=False):
+        by_label = group.set_index("label")
+        if not {"normal", "anomaly"} <= set(by_label.index):
+            continue
+        item = {
+            "name": f"{machine_type} id {machine_id}",
+            "normal": by_label.loc["normal"].to_dict(),
+            "anomaly": by_label.loc["anomaly"].to_dict(),
+            "train": None,
+        }
+        if batchnorm is not None and not batchnorm.empty:
+            rows = batchnorm[(batchnorm["machine_type"] == machine_type) & (batchnorm["machine_id"] == machine_id)].set_index("clips")
+            if {"train normal", "test normal", "test anomaly"} <= set(rows.index):
+                item.update(train=rows.loc["train normal"].to_dict(), new=rows.loc["test normal"].to_dict(), bad=rows.loc["test anomaly"].to_dict())
+        machines.append(item)
+    if summary.empty:
+        return render("conclusion", machines=[], momentum=momentum)
+    return render("conclusion", machines=machines, momentum=momentum)
+
+
+def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, real_types) -> str:
+    """Markdown: whether notebook 01 could compare this build's data with the real reference
+    clips (``real_types``: the machine types the reference set has), and the median level of
+    each source per machine type (``levels``: :func:`asd.tables.levels_and_spectra`, one row per
+    clip with ``source``, ``machine_type`` and ``rms_dbfs``)."""
+    rows = []
+    if not levels.empty:
+        for machine_type, group in levels.groupby("machine_type", sort=False):
+            medians = group.groupby("source")["rms_dbfs"].median()
+            if {"data", "real"} <= set(medians.index):
+                rows.append({"machine_type": machine_type, "data": medians["data"], "real": medians["real"]})
+    real_types = set(real_types)
+    return render(
+        "synthetic_vs_real",
+        real_root=display_path(real_root) if real_root else "../shared/data/dcase2020-dev-lite",
+        real_types=[t for t in data_types if t in real_types],
+        missing=[t for t in data_types if t not in real_types],
+        n_data=int((levels["source"] == "data").sum()) if not levels.empty else 0,
+        n_real=int((levels["source"] == "real").sum()) if not levels.empty else 0,
+        levels=rows,
+    )

@@ -1,0 +1,190 @@
+"""Unit tests of asd.tables: pandas tables from small hand-made inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asd import tables
+from asd.audio import write_clip
+from asd.config import StudyConfig
+
+
+@pytest.fixture
+def wav_examples(tmp_path, rng):
+    """One normal and one anomalous 10 s clip for two machine types, as pick_examples returns them."""
+    rows = []
+    t = np.arange(160000) / 16000
+    for machine_type in ("fan", "valve"):
+        for label in ("normal", "anomaly"):
+            samples = 0.1 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(t.size)
+            if label == "anomaly":
+                samples += 0.05 * np.sin(2 * np.pi * 3000 * t)
+            path = write_clip(tmp_path / machine_type / f"{label}_id_00_00000000.wav", samples)
+            rows.append({"machine_type": machine_type, "machine_id": "00", "label": label, "file_name": path.name, "path": str(path)})
+    return pd.DataFrame(rows)
+
+
+def _results():
+    rows = []
+    for model, base in (("conv_ae", 0.6), ("embedding_knn", 0.8)):
+        for machine_type in ("fan", "pump"):
+            for k, machine_id in enumerate(("00", "02")):
+                rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "auc": base + 0.1 * k,
+                             "pauc": base - 0.1, "n_normal": 10, "n_anomaly": 10, "precision": 0.5, "recall": 0.5, "f1": 0.5 + 0.1 * k})
+    return pd.DataFrame(rows)
+
+
+def _scores(rng):
+    rows = []
+    for model in ("conv_ae", "embedding_knn"):
+        for machine_type in ("fan", "pump"):
+            for machine_id in ("00", "02"):
+                for label, shift in (("normal", 0.0), ("anomaly", 1.0)):
+                    for value in rng.normal(shift, 1.0, 10):
+                        rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "label": label, "score": value})
+    return pd.DataFrame(rows)
+
+
+def test_clip_counts_per_id_and_type(clip_table):
+    counts = tables.clip_counts(clip_table)
+    assert list(counts.columns) == ["machine_type", "machine_id", "train normal", "test normal", "test anomaly", "total"]
+    assert len(counts) == 3
+    assert counts["total"].tolist() == [7, 7, 7]
+    by_type = tables.clip_counts_by_type(clip_table).set_index("machine_type")
+    assert by_type.loc["fan", "ids"] == 2 and by_type.loc["fan", "train normal"] == 6
+    assert by_type.loc["pump", "total"] == 7
+
+
+def test_clip_counts_of_empty_table(clip_table):
+    assert tables.clip_counts(clip_table.iloc[:0]).empty
+
+
+def test_pick_examples_one_normal_one_anomaly_per_type_same_id(clip_table):
+    examples = tables.pick_examples(clip_table, seed=0)
+    assert sorted(examples["machine_type"]) == ["fan", "fan", "pump", "pump"]
+    for _, group in examples.groupby("machine_type"):
+        assert sorted(group["label"]) == ["anomaly", "normal"]
+        assert group["machine_id"].nunique() == 1
+    assert examples.equals(tables.pick_examples(clip_table, seed=0))  # deterministic
+
+
+def test_pick_examples_skips_type_without_anomalies(clip_table):
+    table = clip_table[~((clip_table.machine_type == "pump") & (clip_table.label == "anomaly"))]
+    assert set(tables.pick_examples(table)["machine_type"]) == {"fan"}
+
+
+def test_audio_facts_reads_headers(wav_examples):
+    table = wav_examples.assign(split="test")
+    facts = tables.audio_facts(table).set_index("machine_type")
+    assert facts.loc["fan", "sample_rate_hz"] == "16000"
+    assert facts.loc["fan", "median_s"] == pytest.approx(10.0)
+    assert facts.loc["valve", "unreadable"] == 0
+    assert tables.audio_facts(table, max_per_type=1).loc[0, "headers_read"] == 1
+
+
+def test_image_resolution_table():
+    table = tables.image_resolution(StudyConfig()).set_index("property")
+    image, fine = table["64x64 image"], table["fine log-mel"]
+    assert image["mel bands (0 to Nyquist)"] == 64 and fine["mel bands (0 to Nyquist)"] == 128
+    assert image["hop between frames (ms)"] == pytest.approx(156.2, abs=0.1)
+    assert image["values per clip"] == 64 * 64
+    assert fine["frames in a 10 s clip"] == 313
+
+
+def test_architecture_table_counts_trainable_parameters():
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input(shape=(4,))
+    outputs = keras.layers.Dense(3, name="dense")(inputs)
+    table = tables.architecture_table(keras.Model(inputs, outputs))
+    assert table["layer"].tolist()[-1] == "dense"
+    assert table["trainable parameters"].sum() == 4 * 3 + 3
+    assert table["output shape"].tolist()[-1] == "3"
+
+
+def test_load_results_sets_the_model_column(tmp_path, rng):
+    results, scores = _results(), _scores(rng)
+    for model in ("conv_ae", "embedding_knn"):
+        (tmp_path / model).mkdir()
+        results[results.model == model].assign(model="renamed").to_csv(tmp_path / model / "results.csv", index=False)
+        scores[scores.model == model].to_csv(tmp_path / model / "scores.csv", index=False)
+    loaded, loaded_scores = tables.load_results({m: tmp_path / m for m in ("conv_ae", "embedding_knn")})
+    assert set(loaded["model"]) == {"conv_ae", "embedding_knn"}
+    assert loaded["machine_id"].tolist()[:2] == ["00", "02"]  # IDs stay strings
+    assert len(loaded_scores) == len(scores)
+
+
+def test_dcase_table_layout():
+    table = tables.dcase_table(_results(), "conv_ae")
+    assert list(table.columns) == ["AUC", "pAUC", "F1"]
+    assert table.index.tolist() == [
+        ("fan", "id_00"), ("fan", "id_02"), ("fan", "Average"),
+        ("pump", "id_00"), ("pump", "id_02"), ("pump", "Average"),
+        ("All machine types", "Average"),
+    ]
+    assert table.loc[("fan", "Average"), "AUC"] == pytest.approx(0.65)
+    assert table.loc[("All machine types", "Average"), "AUC"] == pytest.approx(0.65)
+
+
+def test_comparison_table_every_model_and_type():
+    table = tables.comparison_table(_results(), models=["embedding_knn", "conv_ae"])
+    assert table.index.tolist() == ["embedding_knn", "conv_ae"]
+    assert table.columns.get_level_values(0).unique().tolist() == ["AUC", "pAUC", "precision", "recall", "F1"]
+    assert table["AUC"].columns.tolist() == ["fan", "pump", "mean"]
+    assert table.loc["conv_ae", ("AUC", "mean")] == pytest.approx(0.65)
+    assert tables.best_models(table).to_dict() == {"fan": "embedding_knn", "pump": "embedding_knn", "mean": "embedding_knn"}
+
+
+def test_comparison_table_without_f1_columns():
+    table = tables.comparison_table(_results().drop(columns=["precision", "recall", "f1"]))
+    assert table.columns.get_level_values(0).unique().tolist() == ["AUC", "pAUC"]
+
+
+def test_per_id_table_models_side_by_side():
+    table = tables.per_id_table(_results(), "auc", models=["embedding_knn", "conv_ae"])
+    assert table.columns.tolist() == ["embedding_knn", "conv_ae"]
+    assert table.loc[("pump", "Average"), "conv_ae"] == pytest.approx(0.65)
+    assert table.index[-1] == ("All machine types", "Average")
+
+
+# -- this build's data beside real reference clips ----------------------------------------------
+
+
+def test_comparison_clips_only_shared_machine_types(clip_table):
+    real = clip_table[clip_table["machine_type"] == "pump"]
+    clips = tables.comparison_clips(clip_table, real, per_label=1, seed=0)
+    assert list(clips.columns) == tables.COMPARISON_CLIP_COLUMNS
+    assert set(clips["machine_type"]) == {"pump"}
+    assert clips.groupby(["source", "label"]).size().to_dict() == {
+        ("data", "anomaly"): 1, ("data", "normal"): 1, ("real", "anomaly"): 1, ("real", "normal"): 1}
+    assert (clips["path"].str.contains("/test/")).all()
+    assert clips.equals(tables.comparison_clips(clip_table, real, per_label=1, seed=0))
+    assert tables.comparison_clips(clip_table, clip_table.iloc[0:0]).empty
+
+
+def test_levels_and_spectra(wav_examples):
+    clips = wav_examples.assign(source="data")
+    levels, spectra = tables.levels_and_spectra(clips)
+    # 0.1 sine (RMS 0.0707, -23 dBFS) plus 0.01 noise; the anomaly adds a 0.05 sine
+    normal = levels[(levels["label"] == "normal")]["rms_dbfs"]
+    assert np.allclose(normal, 20 * np.log10(np.sqrt(0.1**2 / 2 + 0.01**2)), atol=0.1)
+    assert (levels.loc[levels["label"] == "anomaly", "rms_dbfs"].to_numpy() > normal.to_numpy()).all()
+    assert set(spectra["band"]) == set(range(StudyConfig().baseline.n_mels))
+    assert len(spectra) == 2 * 2 * StudyConfig().baseline.n_mels  # machine type x label x band
+    summary = tables.level_summary(pd.concat([levels, levels.assign(source="real", rms_dbfs=levels["rms_dbfs"] - 10)]))
+    assert list(summary.columns) == ["machine_type", "data normal", "data anomaly", "real normal", "real anomaly"]
+    assert np.allclose(summary["data normal"] - summary["real normal"], 10)
+
+
+# -- listening --------------------------------------------------------------------------------
+
+
+def test_top_scored_clips(rng):
+    scores = _scores(rng)
+    top = tables.top_scored_clips(scores, model="conv_ae", machines=[("fan", "02")], n=3)
+    assert len(top) == 3 and set(top["machine_id"]) == {"02"} and set(top["model"]) == {"conv_ae"}
+    assert top["rank"].tolist() == [1, 2, 3] and top["score"].is_monotonic_decreasing
+    wanted = scores[(scores.model == "conv_ae") & (scores.machine_type == "fan") & (scores.machine_id == "02")]["score"]
+    assert top["score"].iloc[0] == wanted.max()
+    assert len(tables.top_scored_clips(scores, model="conv_ae", n=1)) == 4  # one per machine
