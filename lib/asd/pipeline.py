@@ -141,7 +141,8 @@ def train(
             }
         )
         write_csv_atomic(type_dir / "train_scores.csv", train_scores)
-        save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores))
+        rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
+        save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
         run["n_train_clips"][machine_type] = len(extracted.features)
     write_text_atomic(out / "run.json", json.dumps(run, indent=2))
     return run
