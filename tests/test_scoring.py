@@ -256,3 +256,21 @@ def test_run_summary_of_an_older_run(knn_run, tmp_path):
     run["data_root"] = str(tmp_path / "gone")
     (old / "run.json").write_text(json.dumps(run))
     assert run_summary(old)["data_kind"] == "unknown"
+
+
+def test_the_readme_python_api_snippet_runs(tiny_root, tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(tiny_root / "fan", tmp_path / "recordings" / "fan")
+    (tmp_path / "incoming").mkdir()
+    for name in ("normal_id_00_00000000.wav", "anomaly_id_02_00000001.wav"):
+        shutil.copy(tiny_root / "fan" / "test" / name, tmp_path / "incoming" / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("asd.pipeline.CACHE_DIR", tmp_path / "cache")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert (tmp_path / "runs" / "compressor" / "run.json").is_file()
+    assert set(namespace["results"].machine_type) == {"fan"}
+    table = namespace["table"]
+    assert len(table) == 2 and (table.problem == "").all()
+    assert "anomaly_id_02_00000001.wav" in capsys.readouterr().out  # the anomalous clip is flagged and printed
