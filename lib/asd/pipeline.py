@@ -2,13 +2,14 @@
 
 Run folder (``asd train --out RUN_DIR``)::
 
-    RUN_DIR/run.json                 model name, machine types, data root and fingerprint, clip counts
+    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts
     RUN_DIR/config.yaml              the StudyConfig used
     RUN_DIR/<machine_type>/          one fitted detector per machine type
         model.keras, normalization.json, detector.json   (what the detector saves)
         history.csv                  training history, one row per epoch
-        train_scores.csv             scores of the training clips (for decision thresholds)
+        train_scores.csv             scores of the training clips, their paths under the data root (thresholds)
         thresholds.json              per-ID decision thresholds fitted on train_scores.csv (asd.thresholds)
+        explain_reference.npz        per-ID band statistics of the normal clips (asd.explain, asd score)
 
 Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)::
 
