@@ -25,12 +25,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP) system-deps ## create .venv and install Python and system dependencies
+setup: $(STAMP) system-deps ## create .venv, install Python dependencies and (root/sudo) Chromium for the PDF
 
-system-deps: ## install the Debian packages PDF export needs (Chromium), if missing
+system-deps: ## install the Debian packages PDF export needs (Chromium), if missing; needs root or sudo
 	@bash scripts/install_system_deps.sh
 
-test: setup ## run the test suite (fast unit tests + end-to-end runs on tiny data)
+test: $(STAMP) ## run the test suite (unit tests + end-to-end runs on tiny data); no root needed, no Chromium installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 data: $(STAMP) ## generate the embedded synthetic dataset into DATA (skipped if complete)

@@ -5,7 +5,8 @@ if command -v chromium >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
-  echo "Chromium is missing and this user cannot install packages: apt-get install chromium" >&2
+  echo "Chromium is missing and this user cannot install packages: as root, apt-get install chromium" >&2
+  echo "(only the report's PDF export needs it; 'make test' and the asd commands do not)" >&2
   exit 1
 fi
 SUDO=""

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asd.metrics import RESULT_COLUMNS, auc_pauc, dcase_result_rows, overall_means, results_table, type_means
+from asd.metrics import RESULT_COLUMNS, auc_pauc, dcase_result_rows, overall_means, precision_recall_f1, results_table, type_means
 
 # McClish-standardised pAUC of a perfectly reversed ranking, max_fpr = 0.1:
 # 0.5 * (1 + (0 - 0.005) / (0.1 - 0.005))
@@ -89,3 +89,26 @@ def test_dcase_rows_layout():
     assert rows[1] == ["id", "AUC", "pAUC"]
     assert rows[2][0] == "id_00" and rows[4][0] == "Average"
     assert rows[-1][0] == "Average" and rows[-1][1] == pytest.approx(0.625)
+
+
+def test_precision_recall_f1():
+    assert precision_recall_f1([0, 0, 1, 1], [False, True, True, True]) == pytest.approx((2 / 3, 1.0, 0.8))
+    precision, recall, f1 = precision_recall_f1([0, 1], [False, False])  # nothing flagged
+    assert math.isnan(precision) and recall == 0.0 and f1 == 0.0
+    precision, recall, f1 = precision_recall_f1([0, 0], [True, False])  # no anomaly at all
+    assert precision == 0.0 and math.isnan(recall) and math.isnan(f1)
+
+
+def test_precision_recall_f1_matches_the_counts(rng):
+    y_true = rng.integers(0, 2, size=200)
+    decisions = rng.random(200) < 0.3
+    tp = np.sum((y_true == 1) & decisions)
+    precision, recall, f1 = precision_recall_f1(y_true, decisions)
+    assert precision == pytest.approx(tp / decisions.sum())
+    assert recall == pytest.approx(tp / (y_true == 1).sum())
+    assert f1 == pytest.approx(2 * precision * recall / (precision + recall))
+
+
+def test_precision_recall_f1_shape_mismatch():
+    with pytest.raises(ValueError, match="differ in shape"):
+        precision_recall_f1([0, 1, 1], [True, False])

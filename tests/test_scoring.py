@@ -149,3 +149,128 @@ def test_asd_models_lists_the_new_detectors(capsys):
         assert name in lines
     assert int(lines["id_classifier"][1]) > 10_000
     assert int(lines["embedding_knn"][1]) == 0
+
+
+def test_rows_are_sorted_by_score_and_flagged_clips_are_explained(knn_run, tiny_root):
+    table = score_paths(knn_run, [tiny_root / "fan" / "test"])
+    assert list(table.columns) == COLUMNS
+    assert (np.diff(table.score.to_numpy()) <= 0).all()
+    flagged = table[table.anomalous == "yes"]
+    assert len(flagged) > 0
+    for row in flagged.itertuples():
+        bands = [float(b) for b in row.top_bands_hz.split(", ")]
+        assert len(bands) == 3 and all(0 < b < 8000 for b in bands)
+        seconds = row.top_seconds.split(", ")
+        assert len(seconds) == 2 and all(0 <= int(s.split("-")[0]) < 10 for s in seconds)
+        assert table.attrs["departures"][row.path]["top_seconds"] == [int(s.split("-")[0]) for s in seconds]
+    unflagged = table[table.anomalous == "no"]
+    assert (unflagged.top_bands_hz == "").all() and (unflagged.top_seconds == "").all()
+    assert table.attrs["false_alarm_rate"] == {"fan": pytest.approx(0.1)}
+    assert (table.training_clip == "no").all()
+
+
+def test_problem_rows_come_after_the_scored_ones(knn_run, new_recordings):
+    table = score_paths(knn_run, [new_recordings])
+    assert (table.problem == "").tolist() == [True] * 3 + [False] * 3
+
+
+def test_a_lower_false_alarm_rate_raises_the_thresholds(knn_run, tiny_root):
+    default = score_paths(knn_run, [tiny_root / "fan" / "test"])
+    strict = score_paths(knn_run, [tiny_root / "fan" / "test"], false_alarm_rate=0.01)
+    merged = default.merge(strict, on="path", suffixes=("", "_strict"))
+    assert (merged.threshold_strict > merged.threshold).all()
+    assert (merged.score_strict == merged.score).all()
+    assert (strict.anomalous == "yes").sum() <= (default.anomalous == "yes").sum()
+    assert strict.attrs["false_alarm_rate"] == {"fan": 0.01}
+    with pytest.raises(ASDError, match="false-alarm rate"):
+        score_paths(knn_run, [tiny_root / "fan" / "test"], false_alarm_rate=2.0)
+
+
+def test_training_clips_are_marked_by_path_and_by_content(knn_run, tiny_root, tmp_path, caplog):
+    copy = tmp_path / "fan" / "normal_id_00_00000003.wav"
+    copy.parent.mkdir()
+    shutil.copy(tiny_root / "fan" / "train" / "normal_id_00_00000003.wav", copy)
+    same_name_other_clip = tmp_path / "fan" / "normal_id_00_00000000.wav"  # the test clip of that name
+    shutil.copy(tiny_root / "fan" / "test" / "normal_id_00_00000000.wav", same_name_other_clip)
+    with caplog.at_level("WARNING", logger="asd.scoring"):
+        table = score_paths(knn_run, [tiny_root / "fan" / "train" / "normal_id_00_00000001.wav", copy, same_name_other_clip])
+    marks = {Path(p).name: m for p, m in zip(table.path, table.training_clip)}
+    assert marks == {"normal_id_00_00000001.wav": "yes", "normal_id_00_00000003.wav": "yes", "normal_id_00_00000000.wav": "no"}
+    assert "2 scored file(s) are training clips" in caplog.text
+
+
+def test_a_path_naming_a_machine_type_the_run_lacks_is_refused(knn_run, tiny_root, tmp_path, capsys):
+    pump = tmp_path / "pump" / "test"
+    pump.mkdir(parents=True)
+    shutil.copy(tiny_root / "pump" / "test" / "normal_id_00_00000000.wav", pump / "normal_id_00_00000000.wav")
+    with pytest.raises(ASDError, match="names machine type 'pump'.*fan, valve only; give --machine-type"):
+        score_paths(knn_run, [pump])
+    assert main(["-q", "score", "--run", str(knn_run), str(pump)]) == 2
+    assert "give --machine-type" in capsys.readouterr().err
+    forced = score_paths(knn_run, [pump], machine_type="fan")
+    assert forced.machine_type.tolist() == ["fan"] and forced.problem.tolist() == [""]
+
+
+def test_cli_header_top_only_anomalous_and_figures(knn_run, tiny_root, tmp_path, capsys):
+    figures = tmp_path / "figs"
+    assert main(["-q", "score", "--run", str(knn_run), str(tiny_root / "fan" / "test"), "--top", "3", "--figures", str(figures)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"run {knn_run}: embedding_knn for fan, valve, trained on synthetic data (fingerprint ")
+    assert "expected false-alarm rate 10% of normal clips" in out[1]
+    assert out[2].split() == COLUMNS[:-1]
+    assert len(out) == 3 + 3 + 1 and out[-1].endswith("; 3 shown")
+    full = score_paths(knn_run, [tiny_root / "fan" / "test"])
+    expected = [f"{rank:03d}_{Path(row.path).stem}.png" for rank, row in enumerate(full.itertuples(), start=1) if row.anomalous == "yes"]
+    assert sorted(p.name for p in figures.iterdir()) == expected  # every flagged clip, named by its rank
+
+    assert main(["-q", "score", "--run", str(knn_run), str(tiny_root / "fan" / "test"), "--only-anomalous", "--false-alarm-rate", "0.02"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "expected false-alarm rate 2% of normal clips" in out[1]
+    assert all(line.split()[5] == "yes" for line in out[3:-1])
+
+
+def test_cli_json(knn_run, tiny_root, new_recordings, capsys):
+    import json
+
+    assert main(["-q", "score", "--run", str(knn_run), str(tiny_root / "fan" / "test"), str(new_recordings), "--json", "--only-anomalous"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["run"]["model"] == "embedding_knn" and document["run"]["data_kind"] == "synthetic"
+    assert document["false_alarm_rate"] == {"fan": pytest.approx(0.1)}
+    clips = document["clips"]
+    assert clips and all(c["anomalous"] for c in clips)
+    assert [c["score"] for c in clips] == sorted((c["score"] for c in clips), reverse=True)
+    assert all(len(c["departure"]["top_bands_hz"]) == 3 for c in clips)
+    assert len(document["not_scored"]) == 3
+
+
+def test_run_summary_of_an_older_run(knn_run, tmp_path):
+    import json
+
+    from asd.scoring import run_summary
+
+    assert run_summary(knn_run)["data_kind"] == "synthetic"
+    old = tmp_path / "old"
+    shutil.copytree(knn_run, old, ignore=shutil.ignore_patterns("results"))
+    run = json.loads((old / "run.json").read_text())
+    del run["data_kind"]
+    run["data_root"] = str(tmp_path / "gone")
+    (old / "run.json").write_text(json.dumps(run))
+    assert run_summary(old)["data_kind"] == "unknown"
+
+
+def test_the_readme_python_api_snippet_runs(tiny_root, tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(tiny_root / "fan", tmp_path / "recordings" / "fan")
+    (tmp_path / "incoming").mkdir()
+    for name in ("normal_id_00_00000000.wav", "anomaly_id_02_00000001.wav"):
+        shutil.copy(tiny_root / "fan" / "test" / name, tmp_path / "incoming" / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("asd.pipeline.CACHE_DIR", tmp_path / "cache")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert (tmp_path / "runs" / "compressor" / "run.json").is_file()
+    assert set(namespace["results"].machine_type) == {"fan"}
+    table = namespace["table"]
+    assert len(table) == 2 and (table.problem == "").all()
+    assert "anomaly_id_02_00000001.wav" in capsys.readouterr().out  # the anomalous clip is flagged and printed

@@ -9,12 +9,15 @@ from scipy import stats
 
 from asd.metrics import RESULT_COLUMNS, results_table
 from asd.pipeline import evaluate, train
+from asd.errors import ASDError
 from asd.thresholds import (
+    DEFAULT_FALSE_ALARM_RATE,
     decide,
+    false_alarm_rate_of,
     fit_threshold,
     fit_thresholds,
     load_thresholds,
-    precision_recall_f1,
+    refit_thresholds,
     threshold_for,
 )
 
@@ -86,14 +89,6 @@ def test_decide_is_strictly_above():
     assert decide([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]).tolist() == [False, False, True]
 
 
-def test_precision_recall_f1():
-    assert precision_recall_f1([0, 0, 1, 1], [False, True, True, True]) == pytest.approx((2 / 3, 1.0, 0.8))
-    precision, recall, f1 = precision_recall_f1([0, 1], [False, False])  # nothing flagged
-    assert math.isnan(precision) and recall == 0.0 and f1 == 0.0
-    precision, recall, f1 = precision_recall_f1([0, 0], [True, False])  # no anomaly at all
-    assert precision == 0.0 and math.isnan(recall) and math.isnan(f1)
-
-
 def test_results_table_adds_decision_metrics_after_the_contract_columns():
     scores = pd.DataFrame(
         {
@@ -157,3 +152,51 @@ def test_old_run_without_thresholds_json_is_fitted_on_the_fly(fan_root, tmp_path
     expected = json.loads((run_dir / "fan" / "thresholds.json").read_text())
     (run_dir / "fan" / "thresholds.json").unlink()
     assert_same_thresholds(load_thresholds(run_dir / "fan"), expected)
+
+
+def test_false_alarm_rate_is_one_minus_the_quantile(rng):
+    scores = rng.gamma(4.0, 2.0, size=300)
+    assert fit_threshold(scores, false_alarm_rate=0.05) == fit_threshold(scores, quantile=0.95)
+    assert fit_threshold(scores) == fit_threshold(scores, false_alarm_rate=DEFAULT_FALSE_ALARM_RATE)
+    fewer = fit_threshold(scores, false_alarm_rate=0.01)["threshold"]
+    assert fewer > fit_threshold(scores, false_alarm_rate=0.1)["threshold"]
+    with pytest.raises(ValueError, match="not both"):
+        fit_threshold(scores, false_alarm_rate=0.1, quantile=0.9)
+    with pytest.raises(ValueError, match="false-alarm rate"):
+        fit_threshold(scores, false_alarm_rate=0.0)
+
+
+def test_empirical_rate_is_met_on_new_normal_scores(rng):
+    """On scores from the training distribution, about the chosen fraction lands above the threshold."""
+    train_scores, new_scores = rng.gamma(3.0, 1.0, size=2000), rng.gamma(3.0, 1.0, size=20000)
+    for rate in (0.1, 0.02):
+        threshold = fit_threshold(train_scores, false_alarm_rate=rate)["threshold"]
+        assert np.mean(new_scores > threshold) == pytest.approx(rate, abs=0.25 * rate)
+
+
+def test_thresholds_record_their_rate_and_older_files_are_read(rng):
+    table = pd.DataFrame({"machine_id": ["00"] * 30, "score": rng.gamma(4.0, 1.0, 30)})
+    thresholds = fit_thresholds(table, false_alarm_rate=0.02)
+    assert thresholds["false_alarm_rate"] == 0.02 and false_alarm_rate_of(thresholds) == 0.02
+    assert false_alarm_rate_of({"quantile": 0.9}) == pytest.approx(0.1)
+
+
+def test_config_rate_is_used_at_train_time_and_refit_changes_nothing_on_disk(fan_root, tmp_path, quick_config):
+    from asd.config import StudyConfig
+    from asd.errors import ConfigError
+
+    quick_config.thresholds.false_alarm_rate = 0.05
+    run_dir = tmp_path / "run"
+    train(fan_root, model="embedding_knn", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    saved = load_thresholds(run_dir / "fan")
+    assert false_alarm_rate_of(saved) == 0.05
+    assert StudyConfig.from_yaml(run_dir / "config.yaml").thresholds.false_alarm_rate == 0.05
+    before = (run_dir / "fan" / "thresholds.json").read_text()
+    assert_same_thresholds(refit_thresholds(run_dir / "fan", false_alarm_rate=0.05), saved)
+    looser = refit_thresholds(run_dir / "fan", false_alarm_rate=0.2)
+    assert threshold_for(looser, None) < threshold_for(saved, None) and false_alarm_rate_of(looser) == 0.2
+    assert (run_dir / "fan" / "thresholds.json").read_text() == before
+    with pytest.raises(ASDError, match="false-alarm rate"):
+        refit_thresholds(run_dir / "fan", false_alarm_rate=1.5)
+    with pytest.raises(ConfigError, match="thresholds.false_alarm_rate"):
+        StudyConfig.from_dict({"thresholds": {"false_alarm_rate": 10}})

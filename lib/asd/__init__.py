@@ -12,11 +12,13 @@ Modules, one job each:
 - :mod:`asd.detectors` trainable/scorable detectors by name, saved to and loaded from a run folder
 - :mod:`asd.embedding` log-mel statistics embeddings scored by k-NN / Mahalanobis distance per ID
 - :mod:`asd.id_classifier` self-supervised MobileNetV2-style machine-ID classifier
-- :mod:`asd.thresholds` per-ID decision thresholds (gamma fit on training scores), precision/recall/F1
-- :mod:`asd.scoring`   ``asd score``: score new recordings with a trained run
-- :mod:`asd.metrics`   AUC and pAUC as the DCASE 2020 evaluator computes them
+- :mod:`asd.thresholds` per-ID decision thresholds at a chosen false-alarm rate (gamma fit on training scores)
+- :mod:`asd.explain`   where a clip departs from its machine ID's normal training clips (mel bands, seconds, figure)
+- :mod:`asd.scoring`   ``asd score``: score new recordings with a trained run, sorted and explained
+- :mod:`asd.metrics`   every metric: AUC and pAUC as the DCASE 2020 evaluator computes them, precision/recall/F1
 - :mod:`asd.pipeline`  train/evaluate a detector per machine type and write the result files
 - :mod:`asd.cli`       the ``asd`` command line
+- :mod:`asd.runtime`   process set-up for the command line (TensorFlow's start-up noise without a GPU)
 """
 
 __version__ = "0.1.0"

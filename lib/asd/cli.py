@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import ASDError
+from .runtime import quiet_tensorflow
 
 logger = logging.getLogger("asd")
 
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="asd",
         description="Unsupervised anomalous sound detection (DCASE 2020 Task 2): data, models, AUC/pAUC tables.",
     )
+    parser.add_argument("--version", action="version", version=f"asd {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -250,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()  # before anything imports TensorFlow (asd.runtime)
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO

@@ -105,6 +105,20 @@ class TrainingConfig:
 
 
 @dataclass
+class ThresholdConfig:
+    """Decision thresholds fitted at train time on the training scores (see :mod:`asd.thresholds`)."""
+
+    false_alarm_rate: float = 0.1  #: expected fraction of normal clips flagged (DCASE baselines' 0.9 quantile)
+    method: str = "gamma"  #: "gamma" (fit, then its quantile) or "empirical" (sample quantile)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.false_alarm_rate, (int, float)) and 0.0 < self.false_alarm_rate < 1.0):
+            raise ConfigError(f"thresholds.false_alarm_rate must lie in (0, 1), got {self.false_alarm_rate!r}")
+        if self.method not in ("gamma", "empirical"):
+            raise ConfigError(f"thresholds.method must be 'gamma' or 'empirical', got {self.method!r}")
+
+
+@dataclass
 class StudyConfig:
     """Every knob of the study. ``StudyConfig.from_yaml(path)`` reads a (partial) YAML file."""
 
@@ -112,6 +126,7 @@ class StudyConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     baseline: BaselineFeatureConfig = field(default_factory=BaselineFeatureConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
     max_fpr: float = 0.1  #: partial-AUC range, as DCASE 2020
     machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])
@@ -178,6 +193,7 @@ _SECTIONS = {
     "ImageConfig": ImageConfig,
     "BaselineFeatureConfig": BaselineFeatureConfig,
     "TrainingConfig": TrainingConfig,
+    "ThresholdConfig": ThresholdConfig,
 }
 
 

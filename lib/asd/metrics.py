@@ -1,4 +1,5 @@
-"""AUC and partial AUC as the DCASE 2020 Task 2 evaluator computes them.
+"""Every metric of the toolkit: AUC and partial AUC as the DCASE 2020 Task 2 evaluator computes
+them, and precision/recall/F1 of the decisions taken at a threshold (:mod:`asd.thresholds`).
 
 Both come from :func:`sklearn.metrics.roc_auc_score`. The partial AUC uses ``max_fpr=0.1``;
 scikit-learn then returns the **McClish-standardised** partial AUC,
@@ -7,6 +8,9 @@ FPR in [0, max_fpr], ``A_min = max_fpr**2 / 2`` (the chance diagonal) and ``A_ma
 So a random detector scores 0.5, a perfect one 1.0, and a perfectly reversed one
 ``0.5 * (1 - A_min / (A_max - A_min))`` (0.4737 for ``max_fpr=0.1``), not 0. This is the value
 the official DCASE 2020 evaluator and baseline report.
+
+Precision, recall and F1 are those of the anomaly class, from
+:func:`sklearn.metrics.precision_recall_fscore_support`.
 """
 
 from __future__ import annotations
@@ -16,9 +20,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-
-from .thresholds import precision_recall_f1
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,34 @@ def auc_pauc(y_true, y_score, *, max_fpr: float = 0.1) -> tuple[float, float]:
         logger.warning("AUC undefined: only one class among %d clips", len(y_true))
         return math.nan, math.nan
     return float(roc_auc_score(y_true, y_score)), float(roc_auc_score(y_true, y_score, max_fpr=max_fpr))
+
+
+def precision_recall_f1(y_true, decisions) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the anomaly class.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1}, shape ``(n_clips,)``
+        1 for anomalous clips.
+    decisions : array-like of bool, shape ``(n_clips,)``
+        ``True`` where the clip was declared anomalous.
+
+    Returns
+    -------
+    (precision, recall, f1) : tuple of float
+        Precision is NaN when nothing was declared anomalous; recall and F1 are NaN when there
+        is no anomalous clip. With anomalies present but none flagged, recall and F1 are 0.
+    """
+    y_true = np.asarray(y_true, dtype=bool)
+    decisions = np.asarray(decisions, dtype=bool)
+    if y_true.shape != decisions.shape:
+        raise ValueError(f"y_true {y_true.shape} and decisions {decisions.shape} differ in shape")
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true.astype(int), decisions.astype(int), average="binary", pos_label=1, zero_division=np.nan
+    )
+    if not y_true.any():  # F1 of the anomaly class is undefined without anomalies
+        f1 = math.nan
+    return float(precision), float(recall), float(f1)
 
 
 def results_table(scores: pd.DataFrame, *, model: str, max_fpr: float = 0.1) -> pd.DataFrame:

@@ -2,13 +2,14 @@
 
 Run folder (``asd train --out RUN_DIR``)::
 
-    RUN_DIR/run.json                 model name, machine types, data root and fingerprint, clip counts
+    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts
     RUN_DIR/config.yaml              the StudyConfig used
     RUN_DIR/<machine_type>/          one fitted detector per machine type
         model.keras, normalization.json, detector.json   (what the detector saves)
         history.csv                  training history, one row per epoch
-        train_scores.csv             scores of the training clips (for decision thresholds)
+        train_scores.csv             scores of the training clips, their paths under the data root (thresholds)
         thresholds.json              per-ID decision thresholds fitted on train_scores.csv (asd.thresholds)
+        explain_reference.npz        per-ID band statistics of the normal clips (asd.explain, asd score)
 
 Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)::
 
@@ -39,7 +40,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, explain
 from .atomic import write_csv_atomic, write_text_atomic
 from .cache import FeatureCache
 from .config import CACHE_DIR, StudyConfig
@@ -48,6 +49,7 @@ from .detectors import Detector, get_detector
 from .errors import ASDError, LayoutError
 from .extraction import extract_features
 from .metrics import dcase_result_rows, results_table
+from .synth import MANIFEST_NAME
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ def train(
         "data_root": str(Path(data_root).resolve()),
         "data_layout": table.attrs["layout"],
         "data_fingerprint": data_fingerprint(table),
+        "data_kind": "synthetic" if (Path(data_root) / MANIFEST_NAME).is_file() else "real",  # asd.synth's manifest
         "asd_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -136,12 +139,18 @@ def train(
         train_scores = pd.DataFrame(
             {
                 "file_name": [Path(p).name for p in extracted.paths],
+                "path": [os.path.relpath(Path(p).resolve(), Path(data_root).resolve()) for p in extracted.paths],
                 "machine_id": ids,
                 "score": detector.training_scores(extracted.features, ids),
             }
         )
         write_csv_atomic(type_dir / "train_scores.csv", train_scores)
-        save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores))
+        rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
+        save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
+        mels = extracted.features  # asd.explain's reference: band statistics of the baseline log-mel
+        if detector_class.feature_kind != "baseline":
+            mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
+        explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
         run["n_train_clips"][machine_type] = len(extracted.features)
     write_text_atomic(out / "run.json", json.dumps(run, indent=2))
     return run

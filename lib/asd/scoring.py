@@ -2,30 +2,43 @@
 
 For a machine in operation: each WAV file (or every ``*.wav`` under a folder, recursively) is
 scored by the run's detector of its machine type and compared with the decision threshold of
-its machine ID (``thresholds.json``, fitted on training scores only; see
-:mod:`asd.thresholds`).
+its machine ID (``thresholds.json``, fitted on training scores only at the run's false-alarm
+rate, or refitted at another rate with ``false_alarm_rate=``; see :mod:`asd.thresholds`).
+For every flagged clip, :mod:`asd.explain` says where it departs from the normal training clips
+of its machine ID: which mel bands and which seconds (optionally as a figure per clip).
 
 Which machine a file belongs to
     - machine ID: ``id_XX`` in the file name (DCASE: ``normal_id_00_00000012.wav``,
       ``id_02_00000003.wav``), else the nearest parent folder named ``id_XX`` (MIMII:
       ``fan/id_00/normal/00000000.wav``); ``--machine-id`` overrides both.
-    - machine type: the nearest parent folder named like one of the run's machine types
-      (``fan/test/...``, ``fan/id_00/...``); ``--machine-type`` overrides it; a run with a single
-      machine type needs neither.
-    A file whose machine type cannot be told is reported, not guessed. A file of an ID the run
-    has not seen, or of unknown ID, is scored against all of its machine type's IDs (see each
+    - machine type: the nearest parent folder named like one of the run's machine types or a
+      DCASE 2020 machine type (``fan/test/...``, ``fan/id_00/...``); ``--machine-type``
+      overrides it; a run with a single machine type needs neither.
+    A file whose machine type cannot be told is reported, not guessed. A path that names a
+    machine type the run has no model for (``pump/test/x.wav`` with a fan-only run) stops the
+    command (:class:`asd.errors.ASDError`) unless ``machine_type`` is given. A file of an ID the
+    run has not seen, or of unknown ID, is scored against all of its machine type's IDs (see each
     detector) and compared with the machine type's pooled threshold.
 
+Honest scoring
+    A file that is one of the run's training clips (same resolved path under the run's data
+    root, or a copy: same name, size and content) is marked ``training_clip = "yes"`` and
+    warned about: it scores lower than a new clip would. :func:`run_summary` says what data
+    the run was trained on (synthetic or real, its fingerprint) for the header line.
+
 Bad files (missing, empty, not audio, NaN samples, a non-finite score) are reported with the
-problem and the rest are still scored. :func:`score_paths` returns one row per file:
-``path, machine_type, machine_id, score, threshold, anomalous ("yes"/"no"), problem``
-(``problem`` empty for scored files; ``score``, ``threshold`` and ``anomalous`` empty for the
-others). ``asd score`` prints it, writes it with ``--out FILE.csv``, and exits with 1 only if no
-file could be scored.
+problem and the rest are still scored. :func:`score_paths` returns one row per file, scored
+files first from the highest score down, then the others in the order found; columns
+:data:`COLUMNS` (``problem`` empty for scored files; ``score``, ``threshold`` and ``anomalous``
+empty for the others; ``top_bands_hz`` and ``top_seconds`` filled for flagged clips). ``asd
+score`` prints it (``--top N``, ``--only-anomalous``, ``--json``), writes it with ``--out
+FILE.csv``, and exits with 1 only if no file could be scored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -36,11 +49,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from . import explain
+from .config import MACHINE_TYPES
 from .errors import ASDError
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "anomalous", "problem"]
+COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "anomalous"]
+COLUMNS += ["top_bands_hz", "top_seconds", "training_clip", "problem"]
 _ID_IN_NAME = re.compile(r"(?:^|_)id_(?P<id>\d{2})(?:_|\.|$)")
 _ID_DIR = re.compile(r"^id_(?P<id>\d{2})$")
 
@@ -115,6 +131,8 @@ def score_paths(
     *,
     machine_type: str | None = None,
     machine_id: str | None = None,
+    false_alarm_rate: float | None = None,
+    figures_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -128,6 +146,12 @@ def score_paths(
         Files and folders.
     machine_type, machine_id : str, optional
         Override what is inferred from the paths (an ID is zero-padded to two digits).
+    false_alarm_rate : float, optional
+        In (0, 1): refit the thresholds from the run's training scores at this expected
+        false-alarm rate (nothing is written); default: the run's ``thresholds.json``.
+    figures_dir : path-like, optional
+        Write one PNG per flagged clip there (spectrogram and deviation map, see
+        :func:`asd.explain.plot_departure`), named ``<rank>_<file stem>.png``.
     cache_dir : path-like, optional
         Feature cache folder; none by default (new recordings are scored once).
     progress : bool
@@ -136,12 +160,20 @@ def score_paths(
     Returns
     -------
     DataFrame
-        Columns :data:`COLUMNS`, one row per file, in the order found.
+        Columns :data:`COLUMNS`, one row per file: scored files by decreasing score, then the
+        others. ``attrs``: ``false_alarm_rate`` (per machine type, the expected rate of the
+        thresholds applied) and ``departures`` (per flagged path: top bands in Hz, their level
+        change in dB, top seconds).
+
+    Raises
+    ------
+    ASDError
+        Not a finished run, ``machine_type`` not in the run, a path naming a machine type the
+        run lacks, or a false-alarm rate outside (0, 1).
     """
     from .cache import FeatureCache
-    from .extraction import extract_features
-    from .pipeline import load_detector, load_run
-    from .thresholds import load_thresholds, threshold_for
+    from .pipeline import load_run
+    from .thresholds import false_alarm_rate_of, load_thresholds, refit_thresholds
 
     run, config = load_run(run_dir)
     run_types = list(run["machine_types"])
@@ -151,9 +183,15 @@ def score_paths(
         machine_id = str(machine_id).zfill(2)
     files, problems = collect_wav_files(paths)
     rows: list[dict] = [_problem_row(p, why) for p, why in problems]
+    known_types = run_types + [t for t in MACHINE_TYPES if t not in run_types]
     jobs: dict[str, list[tuple[Path, str | None]]] = {}
     for path in files:
-        inferred_type, inferred_id = infer_machine(path, run_types)
+        inferred_type, inferred_id = infer_machine(path, known_types)
+        if machine_type is None and inferred_type is not None and inferred_type not in run_types:
+            raise ASDError(
+                f"{path}: the path names machine type {inferred_type!r} but the run {run_dir} has models for "
+                f"{', '.join(run_types)} only; give --machine-type to score it as one of those"
+            )
         this_type = machine_type or inferred_type or (run_types[0] if len(run_types) == 1 else None)
         this_id = machine_id or inferred_id
         if this_type is None:
@@ -164,45 +202,166 @@ def score_paths(
         jobs.setdefault(this_type, []).append((path, this_id))
 
     cache = FeatureCache(cache_dir)
+    rates, departures, flagged_mels = {}, {}, {}
     for this_type, items in jobs.items():
-        detector = load_detector(run_dir, this_type)
-        thresholds = load_thresholds(Path(run_dir) / this_type)
-        ids_by_path = {str(p): m for p, m in items}
-        extracted = extract_features(
-            [str(p) for p, _ in items],
-            kind=detector.feature_kind,
-            config=config,
-            cache=cache,
-            on_error="skip",
-            progress=progress,
-            description=f"{this_type} features",
-        )
-        # (extract_features has logged these already)
-        rows += [_problem_row(p, why, ids_by_path[p], this_type, log=False) for p, why in extracted.failed]
-        if not extracted.features:
-            continue
-        ids = [ids_by_path[p] for p in extracted.paths]
-        scores = np.asarray(detector.score(extracted.features, ids), dtype=np.float64)
-        for path, this_id, score in zip(extracted.paths, ids, scores):
-            if not np.isfinite(score):
-                rows.append(_problem_row(path, f"score is not finite ({score})", this_id, this_type))
-                continue
-            threshold = threshold_for(thresholds, this_id)
-            rows.append(
-                {
-                    "path": path,
-                    "machine_type": this_type,
-                    "machine_id": this_id or "",
-                    "score": float(score),
-                    "threshold": threshold,
-                    "anomalous": "yes" if score > threshold else "no",
-                    "problem": "",
-                }
-            )
-    order = {str(p): i for i, p in enumerate(files)}
+        type_dir = Path(run_dir) / this_type
+        if false_alarm_rate is None:
+            thresholds = load_thresholds(type_dir)
+        else:
+            thresholds = refit_thresholds(type_dir, false_alarm_rate=false_alarm_rate)
+        rates[this_type] = false_alarm_rate_of(thresholds)
+        type_rows, mels = _score_type(run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress)
+        rows += type_rows
+        _explain_flagged(type_dir, [r for r in type_rows if r["anomalous"] == "yes"], mels, departures, flagged_mels, config=config, cache=cache)
+        _mark_training_clips(run, type_dir, [r for r in type_rows if r["problem"] == ""])
+
     table = pd.DataFrame(rows, columns=COLUMNS)
+    order = {str(p): i for i, p in enumerate(files)}
+    table["_scored"] = table["problem"] == ""
     table["_order"] = [order.get(p, -1) for p in table["path"]]
-    return table.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    table["_key"] = np.where(table["_scored"], -table["score"].fillna(0.0), 0.0)
+    table = table.sort_values(["_scored", "_key", "_order"], ascending=[False, True, True], kind="stable")
+    table = table.drop(columns=["_scored", "_order", "_key"]).reset_index(drop=True)
+    if figures_dir is not None:
+        _write_figures(table, departures, flagged_mels, Path(figures_dir))
+    table.attrs["false_alarm_rate"] = rates
+    table.attrs["departures"] = {
+        p: {"top_bands_hz": [round(v, 1) for v in d.top_bands_hz], "top_bands_db": [round(v, 2) for v in d.top_bands_db], "top_seconds": d.top_seconds}
+        for p, d in departures.items()
+    }
+    return table
+
+
+def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, progress) -> tuple[list[dict], dict]:
+    """Rows of one machine type's files, and the baseline log-mels already at hand (by path)."""
+    from .extraction import extract_features
+    from .pipeline import load_detector
+    from .thresholds import threshold_for
+
+    detector = load_detector(run_dir, machine_type)
+    ids_by_path = {str(p): m for p, m in items}
+    extracted = extract_features(
+        [str(p) for p, _ in items],
+        kind=detector.feature_kind,
+        config=config,
+        cache=cache,
+        on_error="skip",
+        progress=progress,
+        description=f"{machine_type} features",
+    )
+    # (extract_features has logged these already)
+    rows = [_problem_row(p, why, ids_by_path[p], machine_type, log=False) for p, why in extracted.failed]
+    if not extracted.features:
+        return rows, {}
+    ids = [ids_by_path[p] for p in extracted.paths]
+    scores = np.asarray(detector.score(extracted.features, ids), dtype=np.float64)
+    for path, this_id, score in zip(extracted.paths, ids, scores):
+        if not np.isfinite(score):
+            rows.append(_problem_row(path, f"score is not finite ({score})", this_id, machine_type))
+            continue
+        threshold = threshold_for(thresholds, this_id)
+        rows.append(
+            {
+                "path": path,
+                "machine_type": machine_type,
+                "machine_id": this_id or "",
+                "score": float(score),
+                "threshold": threshold,
+                "anomalous": "yes" if score > threshold else "no",
+                "top_bands_hz": "",
+                "top_seconds": "",
+                "training_clip": "no",
+                "problem": "",
+            }
+        )
+    mels = dict(zip(extracted.paths, extracted.features)) if detector.feature_kind == "baseline" else {}
+    return rows, mels
+
+
+def _explain_flagged(type_dir: Path, flagged: list[dict], mels: dict, departures: dict, flagged_mels: dict, *, config, cache) -> None:
+    """Fill ``top_bands_hz``/``top_seconds`` of the flagged rows (in place); keep their log-mels for figures."""
+    from .extraction import extract_features
+
+    if not flagged:
+        return
+    if not (type_dir / explain.REFERENCE_FILE).is_file():
+        logger.warning("%s: no %s (trained before explanations existed): flagged clips are not explained", type_dir, explain.REFERENCE_FILE)
+        return
+    reference = explain.load(type_dir / explain.REFERENCE_FILE)
+    missing = [r["path"] for r in flagged if r["path"] not in mels]
+    if missing:
+        extracted = extract_features(missing, kind="baseline", config=config, cache=cache, on_error="skip", progress=False)
+        mels = {**mels, **dict(zip(extracted.paths, extracted.features))}
+    for row in flagged:
+        if row["path"] not in mels:
+            continue
+        departure = explain.explain_clip(mels[row["path"]], row["machine_id"] or None, reference)
+        row.update(departure.columns())
+        departures[row["path"]] = departure
+        flagged_mels[row["path"]] = (np.asarray(mels[row["path"]]), reference)
+
+
+def _write_figures(table: pd.DataFrame, departures: dict, flagged_mels: dict, folder: Path) -> None:
+    for rank, row in enumerate(table.itertuples(), start=1):
+        if row.path in departures:
+            log_mel, reference = flagged_mels[row.path]
+            title = f"{Path(row.path).name}  ({row.machine_type} id {row.machine_id or '?'}, score {row.score:.4g} > {row.threshold:.4g})"
+            explain.plot_departure(log_mel, departures[row.path], reference, folder / f"{rank:03d}_{Path(row.path).stem}.png", title=title)
+
+
+def _mark_training_clips(run: dict, type_dir: Path, rows: list[dict]) -> None:
+    """Set ``training_clip`` of the rows that are training clips of the run (in place), and warn."""
+    train_file = type_dir / "train_scores.csv"
+    if not rows or not train_file.is_file():
+        return
+    train = pd.read_csv(train_file, dtype=str, keep_default_na=False)
+    if "path" not in train:
+        return  # a run trained before paths were recorded
+    root = Path(run.get("data_root", "."))
+    train_paths = {str((root / rel).resolve()) for rel in train["path"]}
+    by_name: dict[str, list[str]] = {}
+    for path in train_paths:
+        by_name.setdefault(Path(path).name, []).append(path)
+    hits = []
+    for row in rows:
+        path = Path(row["path"])
+        if str(path.resolve()) in train_paths or any(_same_content(path, Path(c)) for c in by_name.get(path.name, [])):
+            row["training_clip"] = "yes"
+            hits.append(row["path"])
+    if hits:
+        logger.warning(
+            "%d scored file(s) are training clips of this run: they score lower than new clips would (first: %s)", len(hits), hits[0]
+        )
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        return hashlib.sha1(a.read_bytes()).digest() == hashlib.sha1(b.read_bytes()).digest()
+    except OSError:
+        return False
+
+
+def run_summary(run_dir: str | os.PathLike) -> dict:
+    """What a run is: model, machine types, and the data it was trained on.
+
+    Returns
+    -------
+    dict
+        ``model``, ``machine_types``, ``data_root``, ``data_fingerprint`` and ``data_kind``
+        (``"synthetic"``, ``"real"``, or ``"unknown"`` for an older run whose data root is gone).
+    """
+    from .pipeline import load_run
+    from .synth import MANIFEST_NAME
+
+    run, _ = load_run(run_dir)
+    kind = run.get("data_kind")
+    if kind is None:  # a run trained before the kind was recorded
+        root = Path(run.get("data_root", ""))
+        kind = ("synthetic" if (root / MANIFEST_NAME).is_file() else "real") if root.is_dir() else "unknown"
+    keys = ("model", "machine_types", "data_root", "data_fingerprint")
+    return {**{k: run.get(k) for k in keys}, "data_kind": kind}
 
 
 def _problem_row(
@@ -210,15 +369,8 @@ def _problem_row(
 ) -> dict:
     if log:
         logger.warning("cannot score %s: %s", path, problem)
-    return {
-        "path": str(path),
-        "machine_type": machine_type or "",
-        "machine_id": machine_id or "",
-        "score": np.nan,
-        "threshold": np.nan,
-        "anomalous": "",
-        "problem": problem,
-    }
+    row = dict.fromkeys(COLUMNS, "") | {"path": str(path), "machine_type": machine_type or "", "machine_id": machine_id or ""}
+    return row | {"score": np.nan, "threshold": np.nan, "problem": problem}
 
 
 # -- command line --------------------------------------------------------------------------
@@ -228,16 +380,30 @@ def register_cli(subparsers) -> None:
     """Add ``asd score`` (see :data:`asd.cli.EXTENSIONS`)."""
     parser = subparsers.add_parser(
         "score",
-        help="score new WAV files or folders with a trained run and flag anomalies",
+        help="score new WAV files or folders with a trained run, flag anomalies and say where they depart from normal",
         description="Score WAV files (folders: every .wav inside, recursively) with the detector of RUN_DIR and "
-        "compare each score with its machine ID's decision threshold (fitted on training scores). Machine type "
-        "and ID are read from DCASE/MIMII-style names and folders (e.g. fan/test/normal_id_00_00000001.wav, "
-        "fan/id_00/normal/00000001.wav) unless given. Unreadable files are reported and skipped; the exit "
-        "status is 1 only if no file could be scored.",
+        "compare each score with its machine ID's decision threshold (fitted on training scores at the run's "
+        "expected false-alarm rate, or refitted with --false-alarm-rate). Clips are listed from the highest score "
+        "down; flagged clips get the mel bands (Hz) and seconds where they depart most from the normal training "
+        "clips of their machine ID. Machine type and ID are read from DCASE/MIMII-style names and folders (e.g. "
+        "fan/test/normal_id_00_00000001.wav, fan/id_00/normal/00000001.wav) unless given; a path naming a machine "
+        "type the run lacks is refused (exit 2) unless --machine-type is given. Unreadable files are reported and "
+        "skipped; the exit status is 1 only if no file could be scored.",
     )
     parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="WAV files and/or folders")
-    parser.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the table as CSV")
+    parser.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the rows shown as CSV")
+    parser.add_argument("--json", action="store_true", help="print JSON (run, thresholds' false-alarm rate, one object per clip)")
+    parser.add_argument("--top", type=int, metavar="N", help="only the N highest-scored clips")
+    parser.add_argument("--only-anomalous", action="store_true", help="only the clips above their threshold")
+    parser.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        metavar="R",
+        help="refit the thresholds from the run's training scores so that a fraction R (e.g. 0.01) of normal "
+        "clips is expected above them (default: the run's, thresholds.false_alarm_rate of its config)",
+    )
+    parser.add_argument("--figures", type=Path, metavar="DIR", help="write a spectrogram + deviation-map PNG per flagged clip into DIR")
     parser.add_argument("--machine-type", metavar="TYPE", help="machine type of every file (default: from the path)")
     parser.add_argument("--machine-id", metavar="XX", help="machine ID of every file (default: from the path)")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: none)")
@@ -247,24 +413,78 @@ def register_cli(subparsers) -> None:
 def _run_score(args) -> int:
     from .atomic import write_csv_atomic
 
+    if args.top is not None and args.top < 1:
+        raise ASDError(f"--top must be at least 1, got {args.top}")
+    if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
+        raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
+    summary = run_summary(args.run)
     table = score_paths(
         args.run,
         args.paths,
         machine_type=args.machine_type,
         machine_id=args.machine_id,
+        false_alarm_rate=args.false_alarm_rate,
+        figures_dir=args.figures,
         cache_dir=args.cache,
-        progress=not args.quiet,
+        progress=not (args.quiet or args.json),
     )
     scored = table[table["problem"] == ""]
     failed = table[table["problem"] != ""]
-    if not scored.empty:
-        shown = scored.drop(columns="problem")
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    shown = scored[scored["anomalous"] == "yes"] if args.only_anomalous else scored
+    shown = shown.head(args.top) if args.top is not None else shown
+    rates = table.attrs["false_alarm_rate"]
+    n_anomalous = int((scored["anomalous"] == "yes").sum())
     for row in failed.itertuples():
         print(f"not scored: {row.path}: {row.problem}", file=sys.stderr)
-    n_anomalous = int((scored["anomalous"] == "yes").sum())
-    print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored")
+    root = Path(summary["data_root"] or ".")
+    if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
+        print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_as_json(summary, rates, shown, table.attrs["departures"], failed), indent=2))
+    else:
+        print(_header(args.run, summary, rates))
+        if not shown.empty:
+            print(shown.drop(columns="problem").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
     if args.out is not None:
-        write_csv_atomic(args.out, table)
-        print(f"written to {args.out}")
+        write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown)
+        print(f"written to {args.out}", file=sys.stderr if args.json else sys.stdout)
     return 0 if len(scored) else 1
+
+
+def _rate_text(rates: dict) -> str:
+    values = sorted(set(rates.values()))
+    if len(values) == 1:
+        return f"{100 * values[0]:g}%"
+    return ", ".join(f"{t} {100 * r:g}%" for t, r in sorted(rates.items()))
+
+
+def _header(run_dir, summary: dict, rates: dict) -> str:
+    data = f"{summary['data_kind']} data (fingerprint {summary['data_fingerprint']}, {summary['data_root']})"
+    line = f"run {run_dir}: {summary['model']} for {', '.join(summary['machine_types'])}, trained on {data}"
+    if rates:
+        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips (fitted on the training clips' scores)"
+    return line
+
+
+def _as_json(summary: dict, rates: dict, shown: pd.DataFrame, departures: dict, failed: pd.DataFrame) -> dict:
+    clips = []
+    for row in shown.itertuples():
+        clips.append(
+            {
+                "path": row.path,
+                "machine_type": row.machine_type,
+                "machine_id": row.machine_id or None,
+                "score": float(row.score),
+                "threshold": float(row.threshold),
+                "anomalous": row.anomalous == "yes",
+                "training_clip": row.training_clip == "yes",
+                "departure": departures.get(row.path),
+            }
+        )
+    return {
+        "run": summary,
+        "false_alarm_rate": rates,
+        "clips": clips,
+        "not_scored": [{"path": row.path, "problem": row.problem} for row in failed.itertuples()],
+    }

@@ -1,12 +1,23 @@
-"""Per-ID decision thresholds, fitted on the scores of the *training* clips only.
+"""Per-ID decision thresholds at a chosen false-alarm rate, fitted on the scores of the *training* clips only.
 
 An anomaly score only ranks clips; to decide "anomalous or not" on a running machine a
-threshold is needed. No anomalous clip is available at training time, so the threshold is a
-high quantile of the distribution of *normal* scores, as the DCASE 2021-2023 baselines do: a
-gamma distribution (:data:`scipy.stats.gamma`, location fixed at 0) is fitted to the training
-scores of each machine ID and its ``quantile`` (0.9 by default) is the threshold. A clip
-scoring above it is declared anomalous, so about 10% of normal clips like the training ones
-are expected to be flagged (the false-alarm rate the threshold buys).
+threshold is needed. No anomalous clip is available at training time, so the threshold is set
+from the distribution of *normal* scores: the user chooses a **false-alarm rate** ``r`` (the
+fraction of normal clips expected above the threshold) and the threshold is the ``1 - r``
+quantile of a gamma distribution (:data:`scipy.stats.gamma`, location fixed at 0) fitted to the
+training scores of each machine ID, as the DCASE 2021-2023 baselines do.
+
+The default rate, :data:`DEFAULT_FALSE_ALARM_RATE` = 0.1, is the DCASE baselines' (their 0.9
+quantile): about one normal clip in ten is flagged. It suits comparing detectors; a machine in
+operation usually wants fewer alarms, e.g. ``thresholds: {false_alarm_rate: 0.01}`` in the config
+at train time, or ``asd score --false-alarm-rate 0.01`` on a trained run (refitted from its
+``train_scores.csv``, nothing retrained). The rate is what the fit *expects* on new normal clips
+like the training ones. It is only as good as the training scores: detectors that memorise
+their clips give leave-one-out training scores (see
+:meth:`asd.detectors.Detector.training_scores`), the others score their own training clips,
+which look more normal than new ones, so the real rate is then higher. A low rate is an
+extrapolation into the tail of the fit and needs many training clips per ID to trust (at 0.01,
+hundreds).
 
 The gamma fit needs positive scores and a few of them; when it cannot be used (fewer than
 :data:`MIN_GAMMA_CLIPS` clips, a score <= 0, a failed or non-finite fit) the empirical
@@ -15,13 +26,14 @@ quantile of the training scores is used instead and the method recorded says so.
 ``thresholds.json`` (written by :func:`asd.pipeline.train` next to ``train_scores.csv``)::
 
     {
-      "method": "gamma", "quantile": 0.9,
+      "method": "gamma", "false_alarm_rate": 0.1, "quantile": 0.9,
       "machine_type": {"threshold": ..., "method": "gamma", "n_train": 40, "shape": ..., "scale": ...},
       "ids": {"00": {"threshold": ..., "method": "gamma", "n_train": 10, "shape": ..., "scale": ...}, ...}
     }
 
 ``machine_type`` is the threshold of all training scores of the machine type pooled; it is
-used for clips whose machine ID was not seen in training (or is unknown).
+used for clips whose machine ID was not seen in training (or is unknown). Files written before
+the rate was recorded have only ``quantile``; :func:`false_alarm_rate_of` reads either.
 """
 
 from __future__ import annotations
@@ -41,23 +53,39 @@ from .errors import ASDError
 
 logger = logging.getLogger(__name__)
 
-#: Default quantile of the fitted normal-score distribution used as the threshold.
-DEFAULT_QUANTILE = 0.9
+#: Default expected fraction of normal clips flagged (the DCASE 2021-2023 baselines' 0.9 quantile).
+DEFAULT_FALSE_ALARM_RATE = 0.1
+#: The quantile of the fitted normal-score distribution that the default rate gives.
+DEFAULT_QUANTILE = 1.0 - DEFAULT_FALSE_ALARM_RATE
 #: Fewer training scores than this: the empirical quantile is used, not a gamma fit.
 MIN_GAMMA_CLIPS = 5
 METHODS = ("gamma", "empirical")
 THRESHOLDS_FILE = "thresholds.json"
+TRAIN_SCORES_FILE = "train_scores.csv"
 
 
-def fit_threshold(scores, *, quantile: float = DEFAULT_QUANTILE, method: str = "gamma") -> dict:
+def quantile_of(false_alarm_rate: float) -> float:
+    """The quantile ``1 - false_alarm_rate``, after checking the rate lies in (0, 1)."""
+    rate = float(false_alarm_rate)
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"false-alarm rate must lie in (0, 1), got {false_alarm_rate}")
+    return 1.0 - rate
+
+
+def fit_threshold(
+    scores, *, false_alarm_rate: float | None = None, quantile: float | None = None, method: str = "gamma"
+) -> dict:
     """Threshold of one set of normal training scores.
 
     Parameters
     ----------
     scores : array-like of float, shape ``(n_clips,)``
         Anomaly scores of normal training clips (units of the detector's score).
-    quantile : float
-        In (0, 1): the fraction of normal clips expected below the threshold.
+    false_alarm_rate : float, optional
+        In (0, 1): the fraction of normal clips expected above the threshold (default
+        :data:`DEFAULT_FALSE_ALARM_RATE`).
+    quantile : float, optional
+        In (0, 1): the same choice as ``1 - false_alarm_rate``; give one or the other.
     method : {"gamma", "empirical"}
         ``"gamma"``: quantile of a gamma distribution fitted with location 0 (falls back to
         ``"empirical"`` when the fit cannot be used, see the module docstring);
@@ -69,8 +97,7 @@ def fit_threshold(scores, *, quantile: float = DEFAULT_QUANTILE, method: str = "
         ``threshold`` (float, score units), ``method`` actually used, ``n_train`` and, for a
         gamma fit, its ``shape`` and ``scale``.
     """
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+    quantile = _resolve_quantile(false_alarm_rate, quantile)
     if method not in METHODS:
         raise ValueError(f"unknown threshold method {method!r} (expected one of {METHODS})")
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -83,6 +110,16 @@ def fit_threshold(scores, *, quantile: float = DEFAULT_QUANTILE, method: str = "
         if fitted is not None:
             return fitted
     return {"threshold": float(np.quantile(scores, quantile)), "method": "empirical", "n_train": int(scores.size)}
+
+
+def _resolve_quantile(false_alarm_rate: float | None, quantile: float | None) -> float:
+    if false_alarm_rate is not None and quantile is not None:
+        raise ValueError("give false_alarm_rate or quantile, not both")
+    if quantile is None:
+        return quantile_of(DEFAULT_FALSE_ALARM_RATE if false_alarm_rate is None else false_alarm_rate)
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+    return float(quantile)
 
 
 def _gamma_threshold(scores: np.ndarray, quantile: float) -> dict | None:
@@ -108,7 +145,13 @@ def _gamma_threshold(scores: np.ndarray, quantile: float) -> dict | None:
     return {"threshold": threshold, "method": "gamma", "n_train": int(scores.size), "shape": float(shape), "scale": float(scale)}
 
 
-def fit_thresholds(train_scores: pd.DataFrame, *, quantile: float = DEFAULT_QUANTILE, method: str = "gamma") -> dict:
+def fit_thresholds(
+    train_scores: pd.DataFrame,
+    *,
+    false_alarm_rate: float | None = None,
+    quantile: float | None = None,
+    method: str = "gamma",
+) -> dict:
     """Per-ID and pooled thresholds of one machine type from its training scores.
 
     Parameters
@@ -116,7 +159,7 @@ def fit_thresholds(train_scores: pd.DataFrame, *, quantile: float = DEFAULT_QUAN
     train_scores : DataFrame
         Columns ``machine_id`` and ``score``: the normal training clips of one machine type
         (``train_scores.csv``). Nothing else is read, so test clips cannot influence the result.
-    quantile, method
+    false_alarm_rate, quantile, method
         See :func:`fit_threshold`.
 
     Returns
@@ -126,10 +169,12 @@ def fit_thresholds(train_scores: pd.DataFrame, *, quantile: float = DEFAULT_QUAN
     """
     if train_scores.empty:
         raise ValueError("cannot fit thresholds on an empty table of training scores")
+    quantile = _resolve_quantile(false_alarm_rate, quantile)
     ids = train_scores["machine_id"].astype(str).str.zfill(2)
     scores = train_scores["score"].to_numpy(dtype=np.float64)
     return {
         "method": method,
+        "false_alarm_rate": round(1.0 - quantile, 12),
         "quantile": quantile,
         "machine_type": fit_threshold(scores, quantile=quantile, method=method),
         "ids": {
@@ -145,6 +190,38 @@ def threshold_for(thresholds: dict, machine_id: str | None) -> float:
     if machine_id is not None and str(machine_id) in per_id:
         return float(per_id[str(machine_id)]["threshold"])
     return float(thresholds["machine_type"]["threshold"])
+
+
+def false_alarm_rate_of(thresholds: dict) -> float:
+    """The expected false-alarm rate a ``thresholds.json`` was fitted for (``1 - quantile`` in older files)."""
+    if "false_alarm_rate" in thresholds:
+        return float(thresholds["false_alarm_rate"])
+    return round(1.0 - float(thresholds.get("quantile", DEFAULT_QUANTILE)), 12)
+
+
+def refit_thresholds(type_dir: str | os.PathLike, *, false_alarm_rate: float, method: str | None = None) -> dict:
+    """Thresholds of one machine type of a run refitted at another false-alarm rate (nothing is written).
+
+    Reads ``<type_dir>/train_scores.csv``; ``method`` defaults to the one of the run's
+    ``thresholds.json`` (else ``"gamma"``).
+
+    Raises
+    ------
+    ASDError
+        No ``train_scores.csv``, or a rate outside (0, 1).
+    """
+    type_dir = Path(type_dir)
+    try:
+        quantile_of(false_alarm_rate)
+    except ValueError as exc:
+        raise ASDError(str(exc)) from None
+    if not (type_dir / TRAIN_SCORES_FILE).is_file():
+        raise ASDError(f"{type_dir}: no {TRAIN_SCORES_FILE} to refit thresholds on; retrain the run")
+    if method is None:
+        saved = type_dir / THRESHOLDS_FILE
+        method = json.loads(saved.read_text(encoding="utf-8")).get("method", "gamma") if saved.is_file() else "gamma"
+    train_scores = pd.read_csv(type_dir / TRAIN_SCORES_FILE, dtype={"machine_id": str})
+    return fit_thresholds(train_scores, false_alarm_rate=false_alarm_rate, method=method)
 
 
 def save_thresholds(path: str | os.PathLike, thresholds: dict) -> Path:
@@ -166,42 +243,12 @@ def load_thresholds(type_dir: str | os.PathLike) -> dict:
     type_dir = Path(type_dir)
     if (type_dir / THRESHOLDS_FILE).is_file():
         return json.loads((type_dir / THRESHOLDS_FILE).read_text(encoding="utf-8"))
-    if (type_dir / "train_scores.csv").is_file():
-        logger.info("%s: no %s, fitting thresholds on train_scores.csv", type_dir, THRESHOLDS_FILE)
-        return fit_thresholds(pd.read_csv(type_dir / "train_scores.csv", dtype={"machine_id": str}))
-    raise ASDError(f"{type_dir}: neither {THRESHOLDS_FILE} nor train_scores.csv; retrain the run")
+    if (type_dir / TRAIN_SCORES_FILE).is_file():
+        logger.info("%s: no %s, fitting thresholds on %s", type_dir, THRESHOLDS_FILE, TRAIN_SCORES_FILE)
+        return fit_thresholds(pd.read_csv(type_dir / TRAIN_SCORES_FILE, dtype={"machine_id": str}))
+    raise ASDError(f"{type_dir}: neither {THRESHOLDS_FILE} nor {TRAIN_SCORES_FILE}; retrain the run")
 
 
 def decide(scores, thresholds) -> np.ndarray:
     """``True`` where a score exceeds its threshold (anomalous), shape ``(n_clips,)``."""
     return np.asarray(scores, dtype=np.float64) > np.asarray(thresholds, dtype=np.float64)
-
-
-def precision_recall_f1(y_true, decisions) -> tuple[float, float, float]:
-    """Precision, recall and F1 of the anomaly class.
-
-    Parameters
-    ----------
-    y_true : array-like of {0, 1}, shape ``(n_clips,)``
-        1 for anomalous clips.
-    decisions : array-like of bool, shape ``(n_clips,)``
-        ``True`` where the clip was declared anomalous.
-
-    Returns
-    -------
-    (precision, recall, f1) : tuple of float
-        Precision is NaN when nothing was declared anomalous; recall and F1 are NaN when there
-        is no anomalous clip. With anomalies present but none flagged, recall and F1 are 0.
-    """
-    y_true = np.asarray(y_true, dtype=bool)
-    decisions = np.asarray(decisions, dtype=bool)
-    if y_true.shape != decisions.shape:
-        raise ValueError(f"y_true {y_true.shape} and decisions {decisions.shape} differ in shape")
-    true_positives = float(np.sum(y_true & decisions))
-    precision = true_positives / decisions.sum() if decisions.any() else math.nan
-    if not y_true.any():
-        return float(precision), math.nan, math.nan
-    recall = true_positives / y_true.sum()
-    if true_positives == 0.0:
-        return float(precision), 0.0, 0.0
-    return float(precision), float(recall), float(2.0 * precision * recall / (precision + recall))

@@ -1,0 +1,116 @@
+"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU.
+
+Importing TensorFlow on a machine without a CUDA driver prints lines such as
+``cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.`` and
+``failed call to cuInit``: C++ log lines written straight to the process's standard error
+before any logging is configured, so neither Python's logging nor ``-q`` can hide them.
+
+:func:`quiet_tensorflow` (called once by :func:`asd.cli.main`, before anything imports
+TensorFlow):
+
+- sets ``TF_CPP_MIN_LOG_LEVEL`` (unless the user has set it): ``2`` (warnings and errors
+  hidden, fatal shown) when a GPU device node is present, ``3`` when none is;
+- on a machine without a GPU, filters the known start-up lines (:data:`NOISE`) out of the
+  standard error written while ``tensorflow`` is first imported; every other line written
+  meanwhile is passed on unchanged.
+
+Nothing hides a GPU: ``CUDA_VISIBLE_DEVICES`` is never touched, and where a GPU device node
+exists nothing is filtered, so TensorFlow finds and reports the GPU as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+#: Start-up lines of a CPU-only TensorFlow import that say nothing the user can act on.
+NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|cudart_stub\.cc|cuda_platform\.cc|failed call to cuInit|Could not find cuda drivers"
+    r"|cpu_feature_guard\.cc|To enable the following instructions:.*rebuild TensorFlow"
+    r"|Unable to register cu(?:DNN|FFT|BLAS) factory|computation placer already registered"
+    r"|TF-TRT Warning: Could not find TensorRT"
+)
+
+#: Device nodes whose presence means a GPU TensorFlow could use (NVIDIA, WSL, ROCm).
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")
+
+
+def has_gpu_device(nodes: tuple[str, ...] = GPU_DEVICE_NODES) -> bool:
+    """``True`` when a GPU device node exists (a cheap check that imports nothing)."""
+    return any(Path(node).exists() for node in nodes)
+
+
+def quiet_tensorflow(*, gpu: bool | None = None) -> None:
+    """Set TensorFlow's log level and, without a GPU, filter its start-up noise; see the module docstring.
+
+    Parameters
+    ----------
+    gpu : bool, optional
+        Whether a GPU is present; default :func:`has_gpu_device`.
+    """
+    gpu = has_gpu_device() if gpu is None else gpu
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu else "3")
+    if gpu or "tensorflow" in sys.modules:
+        return
+    if not any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImportFinder())
+
+
+@contextlib.contextmanager
+def filtered_stderr(pattern: re.Pattern = NOISE) -> Iterator[None]:
+    """Capture file descriptor 2 (C and Python writes alike); afterwards pass on the lines not matching ``pattern``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True) if not pattern.search(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+class _QuietImportFinder(importlib.abc.MetaPathFinder):
+    """Wraps the loader of the first ``import tensorflow`` in :func:`filtered_stderr`, then removes itself."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self._loader
+        module.__spec__.loader = self._loader
+        with filtered_stderr():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)

@@ -1,0 +1,62 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from asd import __version__, runtime
+from asd.cli import main
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, runtime._QuietImportFinder)])
+    return monkeypatch
+
+
+def test_gpu_device_nodes_are_detected(tmp_path):
+    assert not runtime.has_gpu_device((str(tmp_path / "nvidia0"),))
+    (tmp_path / "nvidia0").write_text("")
+    assert runtime.has_gpu_device((str(tmp_path / "missing"), str(tmp_path / "nvidia0")))
+
+
+def test_with_a_gpu_nothing_is_filtered_or_hidden(clean_env):
+    clean_env.setenv("CUDA_VISIBLE_DEVICES", "0")
+    runtime.quiet_tensorflow(gpu=True)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    assert not any(isinstance(f, runtime._QuietImportFinder) for f in sys.meta_path)
+
+
+def test_without_a_gpu_the_import_is_filtered_and_the_user_level_kept(clean_env):
+    clean_env.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    runtime.quiet_tensorflow(gpu=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # the user's choice wins
+    if "tensorflow" not in sys.modules:
+        assert sum(isinstance(f, runtime._QuietImportFinder) for f in sys.meta_path) == 1
+        runtime.quiet_tensorflow(gpu=False)
+        assert sum(isinstance(f, runtime._QuietImportFinder) for f in sys.meta_path) == 1  # installed once
+
+
+def test_filtered_stderr_drops_noise_and_keeps_the_rest(capfd):
+    with runtime.filtered_stderr():
+        os.write(2, b"I0000 00:00:1.2 123 cudart_stub.cc:31] Could not find cuda drivers on your machine\n")
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"something the user must see\n")
+    assert capfd.readouterr().err == "something the user must see\n"
+
+
+def test_tensorflow_imports_quietly_on_a_cpu_only_machine():
+    pytest.importorskip("tensorflow")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "from asd.runtime import quiet_tensorflow; quiet_tensorflow(gpu=False); import tensorflow as tf; print(len(tf.config.list_physical_devices('CPU')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert done.stdout.strip() == "1"
+    assert not runtime.NOISE.search(done.stderr), done.stderr
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"asd {__version__}"
