@@ -246,14 +246,13 @@ def _check(value: Any, kind: Any, key: str, bounds: dict) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [arg for arg in args if arg is not type(None)]
+        for arg in options:
             try:
                 return _check(value, arg, key, bounds)
             except ConfigError:
-                if len([a for a in args if a is not type(None)]) == 1:
-                    raise
+                if len(options) == 1 and isinstance(value, (typing.get_origin(arg) or arg)):
+                    raise  # the right kind of value, wrong inside: that message is the precise one
         raise ConfigError(f"{key}: expected {_type_name(kind)}, got {_describe(value)}")
     if origin is list:
         if not isinstance(value, (list, tuple)):
