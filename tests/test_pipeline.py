@@ -122,7 +122,7 @@ def test_library_train_refuses_a_finished_run_only_when_asked(small_root, tmp_pa
         train(small_root, model="embedding_knn", out=tmp_path / "run", overwrite=False, **kwargs)
     assert train(small_root, model="embedding_knn", out=tmp_path / "run", **kwargs)["model"] == "embedding_knn"
     assert load_run(tmp_path / "run")[0]["model"] == "embedding_knn"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # no .tmp-/.old- folder left
 
 
 def test_a_file_changed_after_training_is_refused(small_root, tmp_path):
