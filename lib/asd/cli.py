@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in EXTENSIONS:
         importlib.import_module(module_name).register_cli(subparsers)
     for subparser in subparsers.choices.values():  # `asd COMMAND --debug` works too
-        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if "--debug" not in subparser._option_string_actions:
+            subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -234,29 +235,28 @@ def main(argv: list[str] | None = None) -> int:
     prints the traceback), 130 for Ctrl-C.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    where = f"asd {args.command}"
+    where, debug = "asd", "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        where, debug = f"asd {args.command}", args.debug
+        level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{where}: interrupted", file=sys.stderr)
         return 130
     except ASDError as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"{where}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the top-level handler: one line, not a traceback
-        if args.debug:
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        if debug:
             traceback.print_exc()
-            print(f"{where}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
-        else:
-            print(f"{where}: error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"{where}: error: {type(exc).__name__}: {_one_line(exc)}{hint}", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
