@@ -130,3 +130,21 @@ def test_default_model_is_named():
     from asd.config import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == "multistat"
+
+
+def test_tuple_and_literal_fields():
+    from dataclasses import dataclass
+    from typing import Literal
+
+    from asd.config import _from_dict, knob
+
+    @dataclass
+    class Section:
+        sizes: tuple[int, ...] = knob((1, 2), ge=1)
+        mode: Literal["fast", "exact"] = "fast"
+
+    assert _from_dict(Section, {"sizes": [3, 4], "mode": "exact"}, "s") == Section(sizes=(3, 4), mode="exact")
+    with pytest.raises(ConfigError, match=r"s.sizes\[1\]: must be >= 1, got 0"):
+        _from_dict(Section, {"sizes": [3, 0]}, "s")
+    with pytest.raises(ConfigError, match="s.mode: expected one of 'fast', 'exact', got 'slow'"):
+        _from_dict(Section, {"mode": "slow"}, "s")

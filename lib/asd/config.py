@@ -264,8 +264,19 @@ def _check(value: Any, kind: Any, key: str, bounds: dict) -> Any:
         if not args:
             return dict(value)
         return {_check(k, args[0], f"{key} (key {k!r})", {}): _check(v, args[1], f"{key}.{k}", bounds) for k, v in value.items()}
-    if kind is Any:
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
+        item_kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if args and len(item_kinds) != len(value):
+            raise ConfigError(f"{key}: expected {len(item_kinds)} values, got {len(value)}")
+        return tuple(_check(v, k, f"{key}[{i}]", bounds) for i, (v, k) in enumerate(zip(value, item_kinds))) if args else tuple(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}")
         return value
+    if kind is Any or origin is not None or not isinstance(kind, type):
+        return value  # a type this checker does not know: accepted as is
     if kind is bool:
         ok = isinstance(value, bool)
     elif kind is int:
