@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asd.audio import clip_info, read_clip, write_clip
+from asd.audio import clip_info, clip_problem, read_clip, truncation, write_clip
 from asd.errors import AudioError
 
 
@@ -94,3 +94,44 @@ def test_shared_mimii_clip_is_eight_channel(mimii_root):
     channel0 = read_clip(path)
     channel1 = read_clip(path, channel=1)
     assert channel0.shape == (160000,) and not np.array_equal(channel0, channel1)
+
+
+def _cut(path, n_bytes):
+    path.write_bytes(path.read_bytes()[:n_bytes])
+    return path
+
+
+def test_truncated_data_chunk_is_named(tmp_path, rng, caplog):
+    path = _cut(write_clip(tmp_path / "cut.wav", rng.uniform(-1, 1, 32000)), 44 + 2 * 8000)
+    assert truncation(path) == "truncated: the header promises 32000 frames (2 s), the file holds 8000 (0.5 s)"
+    with caplog.at_level("WARNING"):
+        samples = read_clip(path)
+    assert samples.shape == (8000,)
+    assert "cut.wav: truncated: the header promises 32000 frames" in caplog.text
+
+
+def test_complete_and_non_wav_files_are_not_truncated(tmp_path, rng):
+    assert truncation(write_clip(tmp_path / "full.wav", rng.uniform(-1, 1, 1000))) is None
+    (tmp_path / "text.wav").write_text("hello")
+    assert truncation(tmp_path / "text.wav") is None
+    sf.write(tmp_path / "a.flac", np.zeros(1000), 16000)
+    assert truncation(tmp_path / "a.flac") is None
+
+
+def test_header_plus_a_few_bytes_is_too_short(tmp_path, rng):
+    path = _cut(write_clip(tmp_path / "few.wav", rng.uniform(-1, 1, 16000)), 44 + 10)
+    with pytest.raises(AudioError, match=r"few\.wav: 0\.000313 s long, shorter than the 1 s minimum \(audio\.min_seconds\); truncated"):
+        read_clip(path, min_seconds=1.0)
+    assert read_clip(path).shape == (5,)  # min_seconds=0 accepts any length
+
+
+def test_clip_problem_reads_the_header_only(tmp_path, rng, caplog):
+    short = write_clip(tmp_path / "short.wav", np.zeros(8000))
+    assert clip_problem(short, min_seconds=1.0) == "0.5 s long, shorter than the 1 s minimum (audio.min_seconds)"
+    assert clip_problem(short, min_seconds=0.5) is None
+    cut = _cut(write_clip(tmp_path / "cut.wav", rng.uniform(-1, 1, 48000)), 44 + 2 * 32000)
+    with caplog.at_level("WARNING"):
+        assert clip_problem(cut, min_seconds=1.0) is None  # 2 s left: used, with a warning
+    assert "cut.wav: truncated" in caplog.text
+    (tmp_path / "junk.wav").write_bytes(b"junk")
+    assert clip_problem(tmp_path / "junk.wav", min_seconds=1.0) is None  # read_clip reports it

@@ -53,3 +53,26 @@ def test_generate_train_evaluate_through_the_cli(tmp_path, capsys):
         assert sorted(results.machine_type.unique()) == ["pump", "valve"]
         assert results.model.unique().tolist() == [model]
         assert len(results) == 8
+
+
+def test_default_model_resolves_to_a_registered_detector():
+    from asd.cli import resolve_model
+    from asd.config import DEFAULT_MODEL
+    from asd.detectors import DETECTORS
+
+    assert resolve_model("conv_ae") == "conv_ae"
+    assert resolve_model(None) in DETECTORS
+    assert resolve_model(None) == (DEFAULT_MODEL if DEFAULT_MODEL in DETECTORS else "embedding_mahalanobis")
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("asd train: error: ")
+
+
+def test_multi_line_messages_become_one_line(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text(":\n  - :")
+    assert main(["train", "--data", str(tmp_path), "--model", "conv_ae", "--out", str(tmp_path / "r"), "--config", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "bad.yaml: not valid YAML" in err

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asd.config import StudyConfig
 from asd.errors import ASDError, LayoutError, UnknownModelError
 from asd.metrics import RESULT_COLUMNS
 from asd.pipeline import evaluate, load_detector, load_run, train
@@ -104,3 +105,36 @@ def test_mimii_end_to_end(mimii_root, tmp_path, quick_config):
     assert 0 <= results.auc[0] <= 1
     detector = load_detector(run_dir, "fan")
     assert detector.name == "conv_ae"
+
+
+def test_run_json_marks_a_complete_run_and_lists_its_files(small_root, tmp_path):
+    run = train(small_root, model="embedding_mahalanobis", out=tmp_path / "run", machine_types=["fan"], cache_dir=False, progress=False)
+    assert run["complete"] is True and run["config_fingerprint"] == StudyConfig().fingerprint()
+    assert {"config.yaml", "fan/detector.json", "fan/embedding.npz", "fan/train_scores.csv", "fan/thresholds.json"} <= set(run["files"])
+    assert all(set(entry) == {"size", "sha256"} for entry in run["files"].values())
+    assert json.loads((tmp_path / "run" / "run.json").read_text()) == run
+
+
+def test_library_train_refuses_a_finished_run_only_when_asked(small_root, tmp_path):
+    kwargs = dict(machine_types=["fan"], cache_dir=False, progress=False)
+    train(small_root, model="embedding_mahalanobis", out=tmp_path / "run", **kwargs)
+    with pytest.raises(LayoutError, match="already holds a finished run"):
+        train(small_root, model="embedding_knn", out=tmp_path / "run", overwrite=False, **kwargs)
+    assert train(small_root, model="embedding_knn", out=tmp_path / "run", **kwargs)["model"] == "embedding_knn"
+    assert load_run(tmp_path / "run")[0]["model"] == "embedding_knn"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # no .tmp-/.old- folder left
+
+
+def test_a_file_changed_after_training_is_refused(small_root, tmp_path):
+    train(small_root, model="embedding_mahalanobis", out=tmp_path / "run", machine_types=["fan"], cache_dir=False, progress=False)
+    scores = tmp_path / "run" / "fan" / "train_scores.csv"
+    text = scores.read_text()
+    scores.write_text(text.replace("0", "1", 1))  # same size, other content
+    with pytest.raises(LayoutError, match=r"train_scores\.csv: changed since training"):
+        load_detector(tmp_path / "run", "fan")
+
+
+def test_a_run_folder_that_is_a_file(tmp_path):
+    (tmp_path / "run").write_text("x")
+    with pytest.raises(LayoutError, match="is a file"):
+        load_run(tmp_path / "run")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,12 @@ def read_clip(
     *,
     sample_rate: int = 16000,
     channel: int = 0,
+    min_seconds: float = 0.0,
 ) -> np.ndarray:
     """Read one clip as float32 mono samples, shape ``(n_samples,)``.
+
+    A WAV file whose header promises more audio than the file holds (a copy or recording cut
+    short) is read as far as it goes, with a warning naming the file (:func:`truncation`).
 
     Parameters
     ----------
@@ -36,12 +41,14 @@ def read_clip(
         message is logged.
     channel : int
         Which channel of a multichannel file to keep (DCASE 2020 used channel 0).
+    min_seconds : float
+        Shortest acceptable clip in seconds (``config.audio.min_seconds``); 0 accepts any.
 
     Raises
     ------
     AudioError
         Missing, empty, truncated or non-audio file; a channel the file does not have;
-        NaN or infinite samples. The message names the file.
+        NaN or infinite samples; shorter than ``min_seconds``. The message names the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -54,6 +61,12 @@ def read_clip(
         raise AudioError(path, f"cannot decode audio ({exc})") from None
     if samples.shape[0] == 0:
         raise AudioError(path, "no audio frames (header only or truncated)")
+    cut = truncation(path)
+    duration = samples.shape[0] / file_rate
+    if duration < min_seconds:
+        raise AudioError(path, _too_short(duration, min_seconds, cut))
+    if cut is not None:
+        logger.warning("%s: %s; using the %.3g s it holds", path, cut, duration)
     n_channels = samples.shape[1]
     if not -n_channels <= channel < n_channels:
         raise AudioError(path, f"has {n_channels} channel(s); channel {channel} requested")
@@ -66,6 +79,67 @@ def read_clip(
         logger.info("%s: resampling %d Hz -> %d Hz", path, file_rate, sample_rate)
         mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate).astype(np.float32)
     return mono
+
+
+def truncation(path: str | os.PathLike) -> str | None:
+    """What is wrong with a WAV file cut short, or ``None``.
+
+    Reads only the RIFF header: a ``data`` chunk whose declared size exceeds the bytes after it
+    in the file means the file was truncated (libsndfile then silently reads what is there).
+    ``None`` for complete files, non-WAV files and files whose header cannot be parsed (reading
+    them reports those problems).
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align, rate, position = 0, 0, 12
+            while position + 8 <= size:
+                handle.seek(position)
+                chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+                if chunk_id == b"fmt ":
+                    raw = handle.read(16)
+                    if len(raw) == 16:
+                        _, _, rate, _, block_align, _ = struct.unpack("<HHIIHH", raw)
+                elif chunk_id == b"data":
+                    held = size - (position + 8)
+                    if chunk_size in (0, 0xFFFFFFFF) or held >= chunk_size or not block_align or not rate:
+                        return None  # complete, or a streaming header without a size
+                    promised_frames, held_frames = chunk_size // block_align, held // block_align
+                    return (
+                        f"truncated: the header promises {promised_frames} frames ({promised_frames / rate:.3g} s), "
+                        f"the file holds {held_frames} ({held_frames / rate:.3g} s)"
+                    )
+                position += 8 + chunk_size + (chunk_size & 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _too_short(duration: float, min_seconds: float, cut: str | None) -> str:
+    problem = f"{duration:.3g} s long, shorter than the {min_seconds:g} s minimum (audio.min_seconds)"
+    return f"{problem}; {cut}" if cut else problem
+
+
+def clip_problem(path: str | os.PathLike, *, min_seconds: float = 0.0) -> str | None:
+    """Why a clip must be skipped, from its header alone (no decoding), or ``None``.
+
+    A clip shorter than ``min_seconds`` (seconds) must be skipped; a truncated WAV (see
+    :func:`truncation`) long enough to use is logged as a warning naming the file. Files whose header cannot be read give ``None``: reading them reports why.
+    """
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - any header problem is reported by read_clip
+        return None
+    cut = truncation(path)
+    duration = info.frames / info.samplerate if info.samplerate else 0.0
+    if info.frames and duration < min_seconds:
+        return _too_short(duration, min_seconds, cut)
+    if cut is not None:
+        logger.warning("%s: %s; using the %.3g s it holds", path, cut, duration)
+    return None
 
 
 def clip_info(path: str | os.PathLike) -> dict:

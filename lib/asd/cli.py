@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
+import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import ASDError
+from .errors import ASDError, ConfigError
 from .runtime import quiet_tensorflow
 
 logger = logging.getLogger("asd")
@@ -35,8 +37,16 @@ def _add_generate(subparsers) -> None:
     parser.set_defaults(func=_run_generate)
 
 
+def _existing_file_is_an_error(path: Path | None, option: str) -> None:
+    """One clear line for a folder option (``--out``, ``--cache``) that names an existing file."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: is an existing file, expected a folder")
+
+
 def _run_generate(args) -> int:
     from .synth import generate_dataset
+
+    _existing_file_is_an_error(args.out, "--out")
 
     table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types, progress=not args.quiet)
     counts = table.groupby(["machine_type", "split", "label"]).size().unstack(["split", "label"], fill_value=0)
@@ -53,8 +63,16 @@ def _add_train(subparsers) -> None:
         "per machine type, and save everything needed to score clips into RUN_DIR.",
     )
     parser.add_argument("--data", required=True, type=Path, metavar="ROOT", help="dataset root (DCASE 2020 or MIMII layout)")
-    parser.add_argument("--model", required=True, metavar="NAME", help="model name, see `asd models`")
+    parser.add_argument(
+        "--model", metavar="NAME", help="model name, see `asd models` (default: the recommended detector, %(default_model)s)"
+        % {"default_model": _default_model_name()},
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in RUN_DIR (the old run stays intact until the new one is complete)",
+    )
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file overriding the study's defaults")
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs (overrides the config for this model)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
@@ -63,23 +81,47 @@ def _add_train(subparsers) -> None:
     parser.set_defaults(func=_run_train)
 
 
+def _default_model_name() -> str:
+    from .config import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def resolve_model(name: str | None) -> str:
+    """``name``, or the default detector (:data:`asd.config.DEFAULT_MODEL`) when ``None``.
+
+    Until the default detector is registered, ``embedding_mahalanobis`` stands in for it.
+    """
+    if name is not None:
+        return name
+    from .config import DEFAULT_MODEL
+    from .detectors import DETECTORS
+
+    if DEFAULT_MODEL in DETECTORS:
+        return DEFAULT_MODEL
+    return "embedding_mahalanobis"  # stand-in while DEFAULT_MODEL is not registered
+
+
 def _run_train(args) -> int:
     from .config import load_config
     from .pipeline import train
 
+    _existing_file_is_an_error(args.cache, "--cache")
     config = load_config(args.config)
+    model = resolve_model(args.model)
     if args.epochs is not None:
         if args.epochs < 1:
-            raise ASDError(f"--epochs must be at least 1, got {args.epochs}")
-        config.training.epochs[args.model] = args.epochs
+            raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+        config.training.epochs[model] = args.epochs
     run = train(
         args.data,
-        model=args.model,
+        model=model,
         out=args.out,
         config=config,
         machine_types=args.machine_types,
         cache_dir=False if args.no_cache else args.cache,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
     for item in run["skipped"]:
@@ -115,6 +157,8 @@ def _run_evaluate(args) -> int:
     from .metrics import type_means
     from .pipeline import evaluate
 
+    _existing_file_is_an_error(args.out, "--out")
+    _existing_file_is_an_error(args.cache, "--cache")
     ground_truth = args.ground_truth or find_ground_truth(args.data)
     if ground_truth is not None:
         logger.info("labels of unlabeled clips from %s", ground_truth)
@@ -241,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asd {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_add_generate, _add_train, _add_evaluate, _add_models, _add_download, _add_report):
         add(subparsers)
@@ -248,24 +293,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in EXTENSIONS:
         importlib.import_module(module_name).register_cli(subparsers)
+    for subparser in subparsers.choices.values():  # `asd COMMAND --debug` works too
+        if "--debug" not in subparser._option_string_actions:
+            subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    quiet_tensorflow()  # before anything imports TensorFlow (asd.runtime)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except ASDError as exc:
-        print(f"asd {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+def _one_line(exc: BaseException) -> str:
+    text = re.sub(r"\s*\n\s*", " ", str(exc)).strip()
+    return text or type(exc).__name__
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Every error ends in one line on stderr, ``asd COMMAND: error: ...``: status 2 for the
+    errors the toolkit raises on purpose (:class:`asd.errors.ASDError`: bad input, a damaged
+    run, a full disk), 1 for anything unexpected (with a hint to rerun with ``--debug``, which
+    prints the traceback), 130 for Ctrl-C.
+    """
+    quiet_tensorflow()  # before anything imports TensorFlow (asd.runtime)
+    where, debug = "asd", "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        where, debug = f"asd {args.command}", args.debug
+        level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return 130
+    except ASDError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{where}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the top-level handler: one line, not a traceback
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        if debug:
+            traceback.print_exc()
+        print(f"{where}: error: {type(exc).__name__}: {_one_line(exc)}{hint}", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     sys.exit(main())

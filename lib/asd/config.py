@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -52,85 +55,108 @@ DEV_MACHINE_IDS: dict[str, tuple[str, ...]] = {
 MACHINE_TYPES: tuple[str, ...] = tuple(DEV_MACHINE_IDS)
 
 
+def knob(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, ge=None, gt=None, le=None, lt=None):
+    """A config field with an allowed range, checked when the config is read.
+
+    ``ge``/``gt``/``le``/``lt``: the value (or, for a ``dict``/``list`` field, every value in it)
+    must be ``>=``/``>``/``<=``/``<`` the bound. The type comes from the field's annotation.
+
+    >>> @dataclass
+    ... class Example:
+    ...     rate: float = knob(0.5, gt=0, le=1)
+    """
+    bounds = {key: value for key, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if value is not None}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"range": bounds})
+    return field(default=default, metadata={"range": bounds})
+
+
 @dataclass
 class AudioConfig:
     """How clips are read."""
 
-    sample_rate: int = 16000  #: Hz; clips at other rates are resampled (and logged)
+    sample_rate: int = knob(16000, ge=1)  #: Hz; clips at other rates are resampled (and logged)
     channel: int = 0  #: channel of multichannel files (MIMII: 8 mics; DCASE 2020 used channel 0)
+    #: seconds; shorter clips (e.g. truncated files) are skipped and listed, not used. One second:
+    #: below it a clip holds only a few of the image's frames and the rest would be repetition.
+    min_seconds: float = knob(1.0, ge=0)
 
 
 @dataclass
 class ImageConfig:
     """The study's log-mel image: ``(n_mels, n_frames)`` dB, standardised per machine type."""
 
-    n_mels: int = 64
-    n_fft: int = 4096
-    hop_length: int = 2500
-    power: float = 2.0
-    n_frames: int = 64  #: time frames kept (first ``n_frames`` of the centred STFT)
+    n_mels: int = knob(64, ge=1)
+    n_fft: int = knob(4096, ge=2)
+    hop_length: int = knob(2500, ge=1)
+    power: float = knob(2.0, gt=0)
+    n_frames: int = knob(64, ge=1)  #: time frames kept (first ``n_frames`` of the centred STFT)
 
 
 @dataclass
 class BaselineFeatureConfig:
     """The DCASE 2020 baseline's vectors: ``frames`` consecutive log-mel frames, concatenated."""
 
-    n_mels: int = 128
-    n_fft: int = 1024
-    hop_length: int = 512
-    power: float = 2.0
-    frames: int = 5
+    n_mels: int = knob(128, ge=1)
+    n_fft: int = knob(1024, ge=2)
+    hop_length: int = knob(512, ge=1)
+    power: float = knob(2.0, gt=0)
+    frames: int = knob(5, ge=1)
 
 
 @dataclass
 class TrainingConfig:
     """Optimiser settings shared by every Keras model; ``epochs`` per model name."""
 
-    epochs: dict[str, int] = field(
-        default_factory=lambda: {"conv_ae": 30, "conv_vae": 30, "dense_ae": 10, "id_classifier": 6}
+    epochs: dict[str, int] = knob(
+        factory=lambda: {"conv_ae": 30, "conv_vae": 30, "dense_ae": 10, "id_classifier": 6}, ge=1
     )
-    default_epochs: int = 20
-    batch_size: int = 32
-    dense_batch_size: int = 512  #: the baseline trains on frame vectors, many per clip
-    learning_rate: float = 1e-3
-    validation_split: float = 0.1
-    seed: int = 0
+    default_epochs: int = knob(20, ge=1)
+    batch_size: int = knob(32, ge=1)
+    dense_batch_size: int = knob(512, ge=1)  #: the baseline trains on frame vectors, many per clip
+    learning_rate: float = knob(1e-3, gt=0)
+    validation_split: float = knob(0.1, ge=0, lt=1)
+    seed: int = knob(0, ge=0)
     #: BatchNormalization running-statistics momentum of the autoencoders (conv_ae, conv_vae,
     #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.models` for why 0.9
     #: suits small training sets. (The ID classifier has its own, ``asd.id_classifier.BN_MOMENTUM``.)
-    batchnorm_momentum: float = 0.99
+    batchnorm_momentum: float = knob(0.99, ge=0, le=1)
 
     def epochs_for(self, model: str) -> int:
         return int(self.epochs.get(model, self.default_epochs))
+
+
+#: The detector ``asd train`` fits when no ``--model`` is given.
+DEFAULT_MODEL = "multistat"
 
 
 @dataclass
 class ThresholdConfig:
     """Decision thresholds fitted at train time on the training scores (see :mod:`asd.thresholds`)."""
 
-    false_alarm_rate: float = 0.1  #: expected fraction of normal clips flagged (DCASE baselines' 0.9 quantile)
-    method: str = "gamma"  #: "gamma" (fit, then its quantile) or "empirical" (sample quantile)
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.false_alarm_rate, (int, float)) and 0.0 < self.false_alarm_rate < 1.0):
-            raise ConfigError(f"thresholds.false_alarm_rate must lie in (0, 1), got {self.false_alarm_rate!r}")
-        if self.method not in ("gamma", "empirical"):
-            raise ConfigError(f"thresholds.method must be 'gamma' or 'empirical', got {self.method!r}")
+    #: expected fraction of normal clips flagged (0.1: the DCASE baselines' 0.9 quantile)
+    false_alarm_rate: float = knob(0.1, gt=0, lt=1)
+    #: "gamma" (fit a gamma distribution, then its quantile) or "empirical" (sample quantile)
+    method: Literal["gamma", "empirical"] = "gamma"
 
 
 @dataclass
 class StudyConfig:
-    """Every knob of the study. ``StudyConfig.from_yaml(path)`` reads a (partial) YAML file."""
+    """Every knob of the study. ``StudyConfig.from_yaml(path)`` reads a (partial) YAML file.
+
+    Every value is checked when the config is read (:meth:`from_dict`, :meth:`from_yaml`,
+    :meth:`validate`): its type from the field's annotation, its range from :func:`knob`.
+    """
 
     audio: AudioConfig = field(default_factory=AudioConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     baseline: BaselineFeatureConfig = field(default_factory=BaselineFeatureConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
-    max_fpr: float = 0.1  #: partial-AUC range, as DCASE 2020
+    max_fpr: float = knob(0.1, gt=0, le=1)  #: partial-AUC range, as DCASE 2020
     machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])
-    seed: int = 0
+    seed: int = knob(0, ge=0)
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +165,11 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "StudyConfig":
         return _from_dict(cls, values or {}, "config")
+
+    def validate(self) -> "StudyConfig":
+        """Check every value (types and ranges) and return ``self``; :class:`ConfigError` names the key."""
+        _from_dict(type(self), self.to_dict(), "config")
+        return self
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -152,11 +183,19 @@ class StudyConfig:
     def from_yaml(cls, path: str | os.PathLike) -> "StudyConfig":
         path = Path(path)
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a folder, expected a YAML config file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); expected a YAML config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+        try:
+            values = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
         if values is not None and not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         try:
@@ -171,30 +210,109 @@ class StudyConfig:
         return hashlib.sha1(blob).hexdigest()[:12]
 
 
-def _from_dict(cls, values: dict[str, Any], where: str):
+# -- validation: generic over the dataclass fields ------------------------------------------
+
+
+def _from_dict(cls, values: Any, where: str):
+    """Build ``cls`` from a (partial) mapping, checking every value against the field's type and range."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{where}: expected a mapping, got {_describe(values)}")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(str(key) for key in set(values) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        f = known[name]
-        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type in _SECTIONS):
-            kwargs[name] = _from_dict(_SECTIONS[f.type if isinstance(f.type, str) else f.type.__name__], value, f"{where}.{name}")
+        kind = hints[name]
+        key = f"{where}.{name}"
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = _from_dict(kind, value, key)
         else:
-            kwargs[name] = value
+            kwargs[name] = _check(value, kind, key, known[name].metadata.get("range", {}))
     return cls(**kwargs)
 
 
-_SECTIONS = {
-    "AudioConfig": AudioConfig,
-    "ImageConfig": ImageConfig,
-    "BaselineFeatureConfig": BaselineFeatureConfig,
-    "TrainingConfig": TrainingConfig,
-    "ThresholdConfig": ThresholdConfig,
-}
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if not isinstance(value, (dict, list)) else type(value).__name__
+
+
+_NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a string", "strings"), bool: ("true or false", "booleans"), type(None): ("null", "nulls")}
+
+
+def _type_name(kind: Any, *, plural: bool = False) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg, plural=plural) for arg in args)
+    if origin is list:
+        return f"a list of {_type_name(args[0], plural=True)}" if args else "a list"
+    if origin is dict:
+        return f"a mapping of {_type_name(args[0], plural=True)} to {_type_name(args[1], plural=True)}" if args else "a mapping"
+    return _NAMES.get(kind, (getattr(kind, "__name__", str(kind)),) * 2)[plural]
+
+
+def _check(value: Any, kind: Any, key: str, bounds: dict) -> Any:
+    """``value`` converted to ``kind`` (only int -> float), or :class:`ConfigError` naming ``key``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [arg for arg in args if arg is not type(None)]
+        for arg in options:
+            try:
+                return _check(value, arg, key, bounds)
+            except ConfigError:
+                if len(options) == 1 and isinstance(value, (typing.get_origin(arg) or arg)):
+                    raise  # the right kind of value, wrong inside: that message is the precise one
+        raise ConfigError(f"{key}: expected {_type_name(kind)}, got {_describe(value)}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected {_type_name(kind)}, got {_describe(value)}")
+        return [_check(item, args[0], f"{key}[{i}]", bounds) for i, item in enumerate(value)] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected {_type_name(kind)}, got {_describe(value)}")
+        if not args:
+            return dict(value)
+        return {_check(k, args[0], f"{key} (key {k!r})", {}): _check(v, args[1], f"{key}.{k}", bounds) for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
+        item_kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if args and len(item_kinds) != len(value):
+            raise ConfigError(f"{key}: expected {len(item_kinds)} values, got {len(value)}")
+        return tuple(_check(v, k, f"{key}[{i}]", bounds) for i, (v, k) in enumerate(zip(value, item_kinds))) if args else tuple(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if kind is Any or origin is not None or not isinstance(kind, type):
+        return value  # a type this checker does not know: accepted as is
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ConfigError(f"{key}: expected {_type_name(kind)}, got {_describe(value)}")
+    _check_range(value, key, bounds)
+    return float(value) if kind is float else value
+
+
+def _check_range(value: Any, key: str, bounds: dict) -> None:
+    tests = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"), "le": (lambda v, b: v <= b, "<="), "lt": (lambda v, b: v < b, "<")}
+    if not bounds or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    for name, bound in bounds.items():
+        test, symbol = tests[name]
+        if not test(value, bound):
+            allowed = " and ".join(f"{tests[n][1]} {b}" for n, b in bounds.items())
+            raise ConfigError(f"{key}: must be {allowed}, got {value!r}")
 
 
 def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> StudyConfig:
@@ -206,4 +324,4 @@ def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> Stud
         if not hasattr(cfg, key):
             raise ConfigError(f"unknown config key {key!r}")
         setattr(cfg, key, value)
-    return cfg
+    return cfg.validate()

@@ -29,3 +29,19 @@ class UnknownModelError(ASDError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class WriteError(ASDError, OSError):
+    """A file could not be written (disk full, read-only file system, ...); nothing was replaced.
+
+    Also an :class:`OSError`, so code that already treats write failures as ``OSError`` (the
+    feature cache, which is an optimisation) keeps doing so.
+    """
+
+    def __init__(self, path, problem: str):
+        self.path = path
+        self.problem = problem
+        Exception.__init__(self, f"{path}: {problem}")
+
+    def __str__(self) -> str:  # OSError would format its own way
+        return str(self.args[0]) if self.args else ""

@@ -2,8 +2,11 @@
 
 Run folder (``asd train --out RUN_DIR``)::
 
-    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts
+    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts,
+                                     the config's fingerprint, every file's size and SHA-256, and
+                                     ``"complete": true`` (written last)
     RUN_DIR/config.yaml              the StudyConfig used
+    RUN_DIR/skipped.csv              training clips that could not be used, and why (only if any)
     RUN_DIR/<machine_type>/          one fitted detector per machine type
         model.keras, normalization.json, detector.json   (what the detector saves)
         history.csv                  training history, one row per epoch
@@ -20,8 +23,11 @@ Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)
     scores.csv                               every scored clip with its label, score, threshold and decision
     skipped.csv                              clips that could not be read, and why (only if any)
 
-Every file is written atomically; a machine type's folder is complete once its
-``detector.json`` and ``train_scores.csv`` exist.
+Every file is written atomically, and a run folder is always either complete or absent: the new run
+is built beside it (``RUN_DIR.tmp-<pid>``) and swapped in only once complete, so an interrupted
+training leaves the previous run as it was. :func:`load_run` and :func:`load_detector` refuse an
+incomplete run, a file missing, truncated or changed since training, and a ``config.yaml`` that is
+not the one the models were trained with, each in one line naming the file.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -42,12 +49,13 @@ import pandas as pd
 
 from . import __version__, explain
 from .atomic import write_csv_atomic, write_text_atomic
+from .audio import clip_problem
 from .cache import FeatureCache
 from .config import CACHE_DIR, StudyConfig
-from .data import discover_clips
+from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector
-from .errors import ASDError, LayoutError
-from .extraction import extract_features
+from .errors import ASDError, ConfigError, LayoutError, WriteError
+from .extraction import Extracted, extract_features
 from .metrics import dcase_result_rows, results_table
 from .synth import MANIFEST_NAME
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for
@@ -68,7 +76,128 @@ def data_fingerprint(table: pd.DataFrame) -> str:
 def _cache(cache_dir) -> FeatureCache:
     if cache_dir is False:
         return FeatureCache(None)
-    return FeatureCache(CACHE_DIR if cache_dir is None else cache_dir)
+    root = Path(CACHE_DIR if cache_dir is None else cache_dir)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root}: is a file, expected a feature cache folder (--cache)")
+    return FeatureCache(root)
+
+
+def _extract(paths: list[str], *, cache: FeatureCache, min_seconds: float, **kwargs) -> Extracted:
+    """:func:`extract_features` with ``on_error="skip"``, after skipping clips too short to use.
+
+    The cache is an optimisation: when it cannot be written (disk full, read-only), the
+    features are computed again without it and the run goes on.
+    """
+    failed = []
+    if min_seconds > 0:
+        for path in paths:
+            problem = clip_problem(path, min_seconds=min_seconds)
+            if problem is not None:
+                logger.warning("skipping %s: %s", path, problem)
+                failed.append((path, problem))
+        if failed:
+            short = {path for path, _ in failed}
+            paths = [path for path in paths if path not in short]
+    try:
+        extracted = extract_features(paths, cache=cache, on_error="skip", **kwargs)
+    except OSError as exc:  # WriteError included
+        if cache.root is None:
+            raise
+        logger.warning("feature cache %s cannot be used (%s): continuing without it", cache.root, exc)
+        kwargs.pop("mmap", None)
+        extracted = extract_features(paths, cache=FeatureCache(None), on_error="skip", **kwargs)
+    extracted.failed[:0] = failed
+    return extracted
+
+
+def _check_out_folder(out: Path, option: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is an existing file, expected a folder ({option})")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_builds(out: Path) -> None:
+    """Remove ``out.tmp-<pid>`` folders left by trainings killed mid-way (their process is gone)."""
+    for stale in out.parent.glob(f"{out.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)) and stale.is_dir():
+            logger.info("removing %s, left by an interrupted training", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _check_run_target(out: Path, *, overwrite: bool) -> None:
+    """Refuse ``out`` if it is a file, a finished run (unless ``overwrite``) or a folder that is not a run."""
+    _check_out_folder(out, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / RUN_FILE).is_file():
+        if not overwrite:
+            raise LayoutError(
+                f"{out}: already holds a finished run; pass --overwrite to replace it "
+                "(the old run stays intact until the new one is complete) or choose another --out"
+            )
+    elif not (out / "config.yaml").is_file():
+        raise LayoutError(f"{out}: is not empty and is not a run folder; choose a new or empty folder for --out")
+    else:
+        logger.warning("%s: replacing an incomplete run (no run.json)", out)
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Rename the finished ``new`` run onto ``out``; the old one is deleted only afterwards."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    old = out.with_name(f"{out.name}.old-{os.getpid()}")
+    os.rename(out, old)
+    os.rename(new, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _file_manifest(run_dir: Path) -> dict[str, dict]:
+    """Size and SHA-256 of every file of a run (relative POSIX paths), for :func:`_verify_files`."""
+    files = {}
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel != RUN_FILE:
+            files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_files(run_dir: Path, run: dict, prefix: str) -> None:
+    """Every file of the manifest under ``prefix`` exists with its recorded size and checksum."""
+    retrain = "the run is damaged: retrain with `asd train --overwrite`"
+    for rel, expected in run.get("files", {}).items():
+        if not (rel == prefix or rel.startswith(prefix + "/")):
+            continue
+        path = run_dir / rel
+        if not path.is_file():
+            raise LayoutError(f"{path}: missing; {retrain}")
+        size = path.stat().st_size
+        if size != expected["size"]:
+            raise LayoutError(f"{path}: {size} bytes, {expected['size']} when trained (truncated or replaced); {retrain}")
+        if _sha256(path) != expected["sha256"]:
+            raise LayoutError(f"{path}: changed since training (checksum differs); {retrain}")
+
+
+#: The run's description, written last: its ``"complete": true`` marks a finished run.
+RUN_FILE = "run.json"
 
 
 def train(
@@ -80,26 +209,66 @@ def train(
     machine_types: Sequence[str] | None = None,
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
+    overwrite: bool = True,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
 
-    Unreadable training clips are skipped with a warning and listed in ``run.json``; a machine
-    type left with no readable clip is an error.
+    Unreadable training clips, and clips shorter than ``config.audio.min_seconds``, are skipped
+    with a warning and listed in ``run.json`` and ``skipped.csv``; a machine type left with no
+    readable clip is an error.
+
+    The run is built in ``<out>.tmp-<pid>`` beside ``out`` and renamed onto it only when
+    complete: an interrupted or failed training leaves ``out`` as it was.
+
+    Parameters
+    ----------
+    overwrite : bool
+        Replace a finished run already in ``out``. The command line passes ``False`` unless
+        ``--overwrite`` is given; the notebooks re-train into their run folders.
 
     Returns
     -------
     dict
         The content written to ``run.json``.
+
+    Raises
+    ------
+    ConfigError
+        Invalid config values, ``out`` or the cache folder is an existing file.
+    LayoutError
+        ``out`` holds a finished run and ``overwrite`` is false, or is a folder that is not a run.
+    WriteError
+        The disk refused the run's files; the previous run, if any, is intact.
     """
-    config = config or StudyConfig()
+    config = (config or StudyConfig()).validate()
     detector_class = get_detector(model)  # fails early on an unknown name
+    out = Path(out)
+    _check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
     table = discover_clips(data_root, machine_types=list(machine_types) if machine_types else None)
     machine_types = sorted(table.machine_type.unique())
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    config.to_yaml(out / "config.yaml")
     cache = _cache(cache_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(out)
+    build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(build, ignore_errors=True)
+    try:
+        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root)
+        _swap_in(build, out)
+    except WriteError as exc:
+        shutil.rmtree(build, ignore_errors=True)
+        raise WriteError(out, f"cannot write the new run ({exc}); the previous run, if any, is intact") from exc
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return run
+
+
+def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root) -> dict:
+    """Train every machine type into the folder ``build``; ``run.json`` last."""
+    model = detector_class.name
+    build.mkdir(parents=True)
+    config.to_yaml(build / "config.yaml")
     run = {
         "model": model,
         "machine_types": machine_types,
@@ -110,18 +279,19 @@ def train(
         "asd_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
+        "config_fingerprint": config.fingerprint(),
         "n_train_clips": {},
-        "skipped": [],
+        "skipped": list(table.attrs.get("skipped", [])),
         "ignored": table.attrs["ignored"],
     }
     for machine_type in machine_types:
         clips = table[(table.machine_type == machine_type) & (table.split == "train")]
-        extracted = extract_features(
+        extracted = _extract(
             clips["path"].tolist(),
             kind=detector_class.feature_kind,
             config=config,
             cache=cache,
-            on_error="skip",
+            min_seconds=config.audio.min_seconds,
             progress=progress,
             description=f"{machine_type} train features",
             mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
@@ -133,7 +303,7 @@ def train(
         logger.info("%s: training %s on %d clips", machine_type, model, len(extracted.features))
         detector = detector_class(config)
         history = detector.fit(extracted.features, ids, progress=progress)
-        type_dir = out / machine_type
+        type_dir = build / machine_type
         write_csv_atomic(type_dir / "history.csv", history)
         detector.save(type_dir)
         train_scores = pd.DataFrame(
@@ -152,25 +322,71 @@ def train(
             mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
         explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
         run["n_train_clips"][machine_type] = len(extracted.features)
-    write_text_atomic(out / "run.json", json.dumps(run, indent=2))
+    if run["skipped"]:
+        write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
+    run["files"] = _file_manifest(build)
+    run["complete"] = True
+    write_text_atomic(build / RUN_FILE, json.dumps(run, indent=2))
     return run
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, StudyConfig]:
-    """``run.json`` and the config of a finished run; :class:`LayoutError` if it is incomplete."""
+    """``run.json`` and the config of a finished run.
+
+    Raises
+    ------
+    LayoutError
+        No such folder, no ``run.json`` or one without the completion marker (an interrupted
+        or older run), a truncated ``run.json``, or a ``config.yaml`` missing or not the one the
+        models were trained with. The message names the file.
+    """
     run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
+    if not run_dir.exists():
+        left = sorted(run_dir.parent.glob(f"{run_dir.name}.old-*")) if run_dir.parent.is_dir() else []
+        hint = f" (an interrupted replacement left the previous run in {left[0]})" if left else ""
+        raise LayoutError(f"{run_dir}: not a finished run (folder not found){hint}; run `asd train` first")
+    if not run_dir.is_dir():
+        raise LayoutError(f"{run_dir}: is a file, expected a run folder written by `asd train`")
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
         raise LayoutError(f"{run_dir}: not a finished run (no run.json); run `asd train` first")
-    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    return run, StudyConfig.from_yaml(run_dir / "config.yaml")
+    try:
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LayoutError(f"{run_file}: truncated or not JSON ({exc}); retrain with `asd train --overwrite`") from None
+    if not isinstance(run, dict) or run.get("complete") is not True or not {"model", "machine_types"} <= set(run):
+        raise LayoutError(
+            f"{run_file}: not a finished run (no completion marker: interrupted, or written by an older asd); "
+            "retrain with `asd train --overwrite`"
+        )
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
+        raise LayoutError(f"{config_file}: missing; the run is damaged: retrain with `asd train --overwrite`")
+    config = StudyConfig.from_yaml(config_file)
+    if "config_fingerprint" in run and config.fingerprint() != run["config_fingerprint"]:
+        raise LayoutError(
+            f"{config_file}: not the config the models were trained with (edited or replaced after training); "
+            "its features would not fit the models: restore it or retrain"
+        )
+    _verify_files(run_dir, run, "config.yaml")
+    return run, config
 
 
 def load_detector(run_dir: str | os.PathLike, machine_type: str) -> Detector:
-    """The fitted detector of one machine type in a run folder."""
+    """The fitted detector of one machine type in a run folder (files checked against ``run.json``)."""
     run, config = load_run(run_dir)
     if machine_type not in run["machine_types"]:
         raise LayoutError(f"{run_dir}: no model for machine type {machine_type!r} (has {', '.join(run['machine_types'])})")
-    return get_detector(run["model"]).load(Path(run_dir) / machine_type, config)
+    type_dir = Path(run_dir) / machine_type
+    _verify_files(Path(run_dir), run, machine_type)
+    detector_class = get_detector(run["model"])
+    try:
+        return detector_class.load(type_dir, config)
+    except ASDError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the model's loader trips on, name the folder
+        message = " ".join(str(exc).split())[:300]
+        raise LayoutError(f"{type_dir}: cannot load the {run['model']} model ({type(exc).__name__}: {message}); retrain with `asd train --overwrite`") from None
 
 
 def evaluate(
@@ -196,7 +412,7 @@ def evaluate(
     labels : DataFrame or path-like, optional
         Ground truth for unlabeled (evaluation-set) clips: a table with columns ``machine_type``,
         ``file_name``, ``label``, or an ``eval_data_list.csv`` (see
-        :func:`asd.download.load_ground_truth`). Clips still unlabeled get scores but no metrics.
+        :func:`asd.data.load_ground_truth`). Clips still unlabeled get scores but no metrics.
 
     Returns
     -------
@@ -207,33 +423,34 @@ def evaluate(
     model = run["model"]
     machine_types = list(machine_types or run["machine_types"])
     out = Path(out) if out is not None else Path(run_dir) / "results"
+    _check_out_folder(out, "--out")
     table = discover_clips(data_root, machine_types=machine_types, require_train=False)
     table = table[table.split == "test"]
     if table.empty:
         raise LayoutError(f"{data_root}: no test clips for {', '.join(machine_types)}")
     if labels is not None:
-        from .download import apply_ground_truth
-
         table = apply_ground_truth(table, labels)
+    for line in one_class_tests(table):
+        logger.warning(line)
     cache = _cache(cache_dir)
-    all_scores, skipped = [], []
+    all_scores, skipped = [], list(table.attrs.get("skipped", []))
     for machine_type in machine_types:
         clips = table[table.machine_type == machine_type]
         if clips.empty:
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
         detector = load_detector(run_dir, machine_type)
-        extracted = extract_features(
+        extracted = _extract(
             clips["path"].tolist(),
             kind=detector.feature_kind,
             config=config,
             cache=cache,
-            on_error="skip",
+            min_seconds=config.audio.min_seconds,
             progress=progress,
             description=f"{machine_type} test features",
         )
         skipped += [{"path": p, "problem": why} for p, why in extracted.failed]
         scored = clips.set_index("path").loc[extracted.paths].reset_index()
-        scored["score"] = detector.score(extracted.features, scored["machine_id"].tolist()) if len(scored) else []
+        scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), Path(run_dir) / machine_type) if len(scored) else []
         thresholds = load_thresholds(Path(run_dir) / machine_type)
         scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
         scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
@@ -243,6 +460,19 @@ def evaluate(
     results = results_table(scores, model=model, max_fpr=config.max_fpr)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
+
+
+def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], type_dir: Path) -> np.ndarray:
+    """``detector.score``, with features that do not fit the model reported in one line."""
+    try:
+        return detector.score(extracted.features, machine_ids)
+    except (ValueError, TypeError) as exc:
+        shape = extracted.features[0].shape
+        message = " ".join(str(exc).split())[:200]
+        raise LayoutError(
+            f"{type_dir}: the model cannot score features of shape {shape} ({message}); "
+            "if the run's config.yaml was changed after training, restore it or retrain"
+        ) from None
 
 
 def write_results(out: str | os.PathLike, *, scores: pd.DataFrame, results: pd.DataFrame, skipped: list[dict]) -> None:
