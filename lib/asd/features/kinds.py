@@ -168,8 +168,14 @@ def frame_vectors(log_mel: np.ndarray, *, frames: int = 5) -> np.ndarray:
     n_vectors = n_frames - frames + 1
     if n_vectors < 1:
         raise ValueError(f"need at least {frames} frames, got {n_frames}")
-    windows = np.lib.stride_tricks.sliding_window_view(log_mel, frames, axis=1)  # (n_mels, n_vectors, frames)
-    return np.ascontiguousarray(windows.transpose(1, 2, 0).reshape(n_vectors, frames * n_mels))
+    # Frames as rows: vector t is then rows t..t+frames-1 read straight through, a strided view
+    # of the transposed log-mel, and the copy below moves contiguous runs.
+    by_frame = np.ascontiguousarray(log_mel.T)  # (n_frames, n_mels)
+    step = by_frame.strides[0]
+    windows = np.lib.stride_tricks.as_strided(
+        by_frame, shape=(n_vectors, frames * n_mels), strides=(step, by_frame.itemsize), writeable=False
+    )
+    return windows.copy()
 
 
 def baseline_vectors(

@@ -20,6 +20,7 @@ are the same, bit for bit, whatever the batch size or the number of workers.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -118,15 +119,18 @@ def mel_power_batch(
     half = n_fft // 2
     # Only the samples the kept frames read, zero-padded as librosa's centred STFT pads.
     used = min(n_samples, (n_frames - 1) * hop_length + n_fft - half)
-    padded = np.zeros((n_clips, (n_frames - 1) * hop_length + n_fft), dtype=np.float32)
+    # Intermediate arrays live in this thread's reusable workspace: fresh multi-megabyte arrays
+    # would cost page faults on every batch, and the threads would queue on the kernel's memory lock.
+    width = (n_frames - 1) * hop_length + n_fft
+    padded = _workspace("padded", (n_clips, width), np.float32)
+    padded[:, :half] = 0.0
+    padded[:, half + used :] = 0.0
     for row, samples in enumerate(signals):
         padded[row, half : half + used] = samples[:used]
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop_length]
-    windowed = frames * plan.window  # (n_clips, n_frames, n_fft), float32
-    del padded
+    windowed = np.multiply(frames, plan.window, out=_workspace("windowed", frames.shape, np.float32))
     spectrum = scipy.fft.rfft(windowed, axis=-1, overwrite_x=True)
-    del windowed
-    magnitude = np.abs(spectrum)  # as librosa: |STFT| ** power
+    magnitude = np.abs(spectrum, out=_workspace("magnitude", spectrum.shape, np.float32))  # |STFT| ** power
     del spectrum
     if power == 2.0:
         np.square(magnitude, out=magnitude)
@@ -140,3 +144,23 @@ def mel_power_batch(
             if high > low:
                 np.matmul(weights.T, magnitude[clip, :, low:high].T, out=mel[clip, first:end])
     return mel
+
+
+_local = threading.local()
+
+
+def _workspace(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A scratch array of ``shape`` owned by the calling thread, reused across calls (uninitialised).
+
+    Each name keeps one flat buffer per thread, grown when a larger shape is asked for; the
+    result is a view of it, valid until the same thread asks for ``name`` again.
+    """
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    size = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = buffers[name] = np.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
