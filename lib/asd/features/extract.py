@@ -131,10 +131,11 @@ def extract_features(
         cores this process may use). 1, or fewer than :data:`MIN_PARALLEL_CLIPS` clips, runs
         serially. The features do not depend on it.
     mmap : bool
-        Return read-only ``numpy.memmap`` views of a feature pack (:mod:`asd.featurepack`)
+        Return read-only ``numpy.memmap`` views of a feature pack (:mod:`asd.features.packs`)
         instead of arrays in memory: the features then live in the operating system's page
         cache, not in the process. Needs a cache (ignored without one). The pack is written
-        on the first call and reused while the clips and the configuration are unchanged.
+        on the first call and reused while the clips' bytes and the configuration are
+        unchanged; when it cannot be written, the features come back in memory.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
