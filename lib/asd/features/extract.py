@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ..config import StudyConfig
 from ..errors import AudioError
-from .kinds import KINDS, feature_kind
+from .kinds import feature_kind
 from .packs import FeaturePack
 from .parallel import default_workers, ordered_map, single_threaded_blas
 from .store import FeatureCache, content_key, fingerprint
