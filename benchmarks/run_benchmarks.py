@@ -201,7 +201,7 @@ def machine_info() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "absent"
-    from asd.fastfeatures import default_workers
+    from asd.features import default_workers
 
     return {
         "cpu": cpu,
@@ -350,9 +350,9 @@ def _machine_ids(paths: list[str]) -> list[str]:
 
 def bench_training(table: Table, paths: list[str], *, epochs: int, cache_dir: Path, models: list[str]) -> None:
     """Fit and score every model on the features of ``paths`` (from the cache)."""
-    from asd.cache import FeatureCache
+    from asd.features import FeatureCache
     from asd.detectors import DETECTORS
-    from asd.extraction import extract_features
+    from asd.features import extract_features
 
     config = _config_for_epochs(epochs)
     cache = FeatureCache(cache_dir)
@@ -393,9 +393,9 @@ def memory_child(args) -> None:
     :func:`asd.pipeline.train` asks for; ``--in-memory`` loads them as arrays instead), then
     the model is fitted and scores its training clips.
     """
-    from asd.cache import FeatureCache
+    from asd.features import FeatureCache
     from asd.detectors import DETECTORS
-    from asd.extraction import extract_features
+    from asd.features import extract_features
 
     paths = generate_clips(Path(args.workdir) / "toycar", n_clips=args.memory_clips, seconds=11.0, seed=1)
     config = _config_for_epochs(args.epochs)
@@ -439,10 +439,10 @@ def memory_child(args) -> None:
 
 def bench_memory(table: Table, *, workdir: Path, n_clips: int, epochs: int, models: list[str], in_memory: bool = False) -> dict:
     """Peak RSS of fitting each model on ``n_clips`` 11 s clips, one fresh process per model."""
-    from asd.cache import FeatureCache
+    from asd.features import FeatureCache
     from asd.config import StudyConfig
     from asd.detectors import DETECTORS
-    from asd.extraction import extract_features
+    from asd.features import extract_features
 
     paths = generate_clips(workdir / "toycar", n_clips=n_clips, seconds=11.0, seed=1)
     cache = FeatureCache(workdir / "cache")
@@ -528,7 +528,7 @@ def main(argv=None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     from asd.detectors import DETECTORS
-    from asd.fastfeatures import default_workers
+    from asd.features import default_workers
 
     workers = args.workers or default_workers()
     models = args.models or list(DETECTORS)

@@ -327,22 +327,21 @@ def test_disk_full_while_writing_a_run(data_root, run_copy, capsys, monkeypatch)
 
 
 def test_cache_write_failure_does_not_abort_training(data_root, tmp_path, capsys, monkeypatch, caplog):
-    from asd import featurepack
-    from asd.cache import FeatureCache
+    import builtins
 
-    original_put = FeatureCache.put
+    from asd.features import packs, store
 
-    def put_on_a_full_disk(self, *args, **kwargs):
-        if self.root is not None:
+    def open_on_a_full_disk(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path / "cache")):
             _disk_full()
-        return original_put(self, *args, **kwargs)
+        return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(featurepack.PackWriter, "add", _disk_full)
-    monkeypatch.setattr(FeatureCache, "put", put_on_a_full_disk)
+    monkeypatch.setattr(packs.PackWriter, "add", _disk_full)
+    monkeypatch.setattr(store, "open", open_on_a_full_disk, raising=False)
     with caplog.at_level("WARNING"):
         code, out, _ = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--cache", tmp_path / "cache")
     assert code == 0 and "trained" in out
-    assert "continuing without it" in caplog.text
+    assert "No space left on device" in caplog.text and str(tmp_path / "cache") in caplog.text
     assert cli(capsys, *evaluate_args(data_root, tmp_path / "run")[:-1], "--cache", tmp_path / "cache")[0] == 0
 
 

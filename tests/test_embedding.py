@@ -6,7 +6,7 @@ from asd.config import StudyConfig
 from asd.data import discover_clips
 from asd.detectors import DETECTORS, get_detector
 from asd.embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector, clip_embedding, embed_clips
-from asd.extraction import extract_features
+from asd.features import extract_features
 from asd.metrics import auc_pauc
 from asd.pipeline import evaluate, train
 

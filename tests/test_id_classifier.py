@@ -7,7 +7,7 @@ from asd.config import StudyConfig
 from asd.data import discover_clips
 from asd.detectors import DETECTORS
 from asd.embedding import EmbeddingKNNDetector
-from asd.extraction import extract_features
+from asd.features import extract_features
 from asd.id_classifier import FALLBACK_MODE, IDClassifierDetector, build_id_classifier, cut_patches, pool_mels
 
 

@@ -74,7 +74,7 @@ def test_reconstruct_machine_on_tiny_data(tiny_root, tmp_path, quick_config):
     assert sorted(result.errors.file_name) == sorted(test.file_name)
     # the per-clip MSE is the detector's anomaly score, for the shown clips and for every test clip
     np.testing.assert_allclose(result.scores, result.errors.set_index("file_name").loc[shown.file_name, "mse"], rtol=1e-5)
-    from asd.extraction import extract_features
+    from asd.features import extract_features
 
     features = extract_features(result.errors.file_name.map(dict(zip(test.file_name, test.path))).tolist(), kind="image", config=detector.config, progress=False)
     np.testing.assert_allclose(result.errors.mse, detector.score(features.features), rtol=1e-5)

@@ -111,7 +111,7 @@ def test_window_shuffle_mixes_few_clips_at_a_time(rng):
 
 
 def _pack(tmp_path, arrays):
-    from asd.featurepack import PackWriter
+    from asd.features import PackWriter
 
     writer = PackWriter(tmp_path, "test")
     for position, array in enumerate(arrays):
@@ -120,7 +120,7 @@ def _pack(tmp_path, arrays):
 
 
 def test_mapped_log_mels_stream_the_same_vectors(tmp_path, rng):
-    from asd.featurepack import release_pages
+    from asd.features import release_pages
 
     log_mels = [rng.normal(size=(16, int(n))).astype(np.float32) for n in rng.integers(6, 30, 12)]
     pack = _pack(tmp_path, log_mels)
@@ -152,10 +152,10 @@ def wav_clips(tmp_path, rng):
 
 
 def test_extract_features_mmap_pack_is_reused(wav_clips, tmp_path):
-    from asd.cache import FeatureCache
+    from asd.features import FeatureCache
     from asd.config import StudyConfig
     from asd.errors import AudioError
-    from asd.extraction import extract_features
+    from asd.features import extract_features
 
     paths, bad = wav_clips
     mixed = [*paths[:4], bad, *paths[4:]]

@@ -7,7 +7,6 @@ Modules, one job each:
 - :mod:`asd.data`      layout discovery (DCASE 2020 dev/eval, original MIMII) and the clip table
 - :mod:`asd.synth`     the embedded deterministic synthetic machine-sound dataset
 - :mod:`asd.features`  log-mel images (64x64) and the DCASE baseline's 640-d frame vectors
-- :mod:`asd.cache`     the on-disk feature cache
 - :mod:`asd.models`    Keras model builders (conv AE, dense AE, conv VAE)
 - :mod:`asd.detectors` trainable/scorable detectors by name, saved to and loaded from a run folder
 - :mod:`asd.embedding` log-mel statistics embeddings scored by k-NN / Mahalanobis distance per ID

@@ -1,6 +1,6 @@
 """Detectors: something fitted on normal training features of one machine type that scores clips.
 
-A detector works on per-clip feature arrays (see :mod:`asd.extraction`), never on paths, so it is
+A detector works on per-clip feature arrays (see :mod:`asd.features`), never on paths, so it is
 easy to test. Higher score = more anomalous. Every detector is registered by name in
 :data:`DETECTORS`; ``asd train --model NAME`` and ``asd models`` read that registry.
 
@@ -36,7 +36,7 @@ class Detector:
     """Base class. Subclasses set ``name``, ``feature_kind`` and implement fit/score/save/load."""
 
     name: ClassVar[str]
-    feature_kind: ClassVar[str]  #: "image" or "baseline" (see asd.extraction)
+    feature_kind: ClassVar[str]  #: "image" or "baseline" (see asd.features)
     summary: ClassVar[str] = ""
     #: True when fitting runs in epochs (``config.training.epochs[name]`` applies).
     trains_in_epochs: ClassVar[bool] = False
@@ -289,7 +289,7 @@ class DenseAEDetector(_KerasDetector):
         return frame
 
     def score(self, features, machine_ids=None, *, clips_per_batch: int = 64):
-        from .featurepack import release_pages
+        from .features import release_pages
 
         frames = self.config.baseline.frames
         scores = []

@@ -131,7 +131,7 @@ def fit_reference(features: Sequence[np.ndarray], machine_ids: Sequence[str], *,
     ----------
     features : sequence of ndarray, each ``(n_mels, n_frames)``
         Baseline log-mels (dB) of the training clips (``kind="baseline"`` of
-        :func:`asd.extraction.extract_features`; memory-mapped arrays are fine, each is read once).
+        :func:`asd.features.extract_features`; memory-mapped arrays are fine, each is read once).
     machine_ids : sequence of str, length ``len(features)``
         Machine ID of each clip.
     config : StudyConfig

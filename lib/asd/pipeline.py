@@ -50,12 +50,12 @@ import pandas as pd
 from . import __version__, explain
 from .atomic import write_csv_atomic, write_text_atomic
 from .audio import clip_problem
-from .cache import FeatureCache
+from .features import FeatureCache
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector
 from .errors import ASDError, ConfigError, LayoutError, WriteError
-from .extraction import Extracted, extract_features
+from .features import Extracted, extract_features
 from .metrics import dcase_result_rows, results_table
 from .synth import MANIFEST_NAME
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for

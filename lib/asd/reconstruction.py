@@ -68,7 +68,7 @@ def pick_clips(
 def reconstruct_clips(detector, paths: Sequence[str], *, cache=None) -> tuple[np.ndarray, np.ndarray]:
     """Model input and reconstruction of clips by an image autoencoder detector
     (:meth:`asd.detectors.ConvAEDetector.reconstruct`), each ``(n_clips, n_mels, n_frames)``."""
-    from .extraction import extract_features
+    from .features import extract_features
 
     extracted = extract_features(list(paths), kind="image", config=detector.config, cache=cache, progress=False)
     return detector.reconstruct(extracted.features)
@@ -197,7 +197,7 @@ def reconstruct_machine(detector, table: pd.DataFrame, shown: pd.DataFrame, *, c
         clip of the machine is measured.
     shown : DataFrame
         Clips of one machine picked by :func:`pick_clips` (not empty).
-    cache : asd.cache.FeatureCache, optional
+    cache : asd.features.FeatureCache, optional
         Feature cache for the images.
     """
     if shown.empty:

@@ -171,7 +171,7 @@ def score_paths(
         Not a finished run, ``machine_type`` not in the run, a path naming a machine type the
         run lacks, or a false-alarm rate outside (0, 1).
     """
-    from .cache import FeatureCache
+    from .features import FeatureCache
     from .pipeline import load_run
     from .thresholds import false_alarm_rate_of, load_thresholds, refit_thresholds
 
@@ -234,7 +234,7 @@ def score_paths(
 
 def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, progress) -> tuple[list[dict], dict]:
     """Rows of one machine type's files, and the baseline log-mels already at hand (by path)."""
-    from .extraction import extract_features
+    from .features import extract_features
     from .pipeline import load_detector
     from .thresholds import threshold_for
 
@@ -280,7 +280,7 @@ def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, prog
 
 def _explain_flagged(type_dir: Path, flagged: list[dict], mels: dict, departures: dict, flagged_mels: dict, *, config, cache) -> None:
     """Fill ``top_bands_hz``/``top_seconds`` of the flagged rows (in place); keep their log-mels for figures."""
-    from .extraction import extract_features
+    from .features import extract_features
 
     if not flagged:
         return

@@ -5,9 +5,9 @@ matrix before training (about 7 GB for one machine type of the development set).
 vectors are cut from the per-clip log-mel spectrograms only when a batch needs them
 (:class:`FrameVectorBatches`): training holds the log-mels (5x smaller than the vectors) plus a
 few batches. When the log-mels are memory-mapped from a feature pack (``asd train`` asks
-:func:`asd.extraction.extract_features` for ``mmap=True``), not even they stay in the process:
+:func:`asd.features.extract_features` for ``mmap=True``), not even they stay in the process:
 the stream visits the clips a window at a time and releases the pages of the clips it has left
-(:func:`asd.featurepack.release_pages`).
+(:func:`asd.features.release_pages`).
 
 Which vectors are seen, and in which order, is a pure function of the seed, whether the
 log-mels are in memory or mapped:
@@ -30,7 +30,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from .featurepack import release_pages
+from .features import release_pages
 
 #: Clips whose vectors are shuffled together within an epoch (about 45 MB of 11 s log-mels).
 SHUFFLE_WINDOW_CLIPS = 256
