@@ -8,10 +8,8 @@ Modules, one job each:
 - :mod:`asd.synth`     the embedded deterministic synthetic machine-sound dataset
 - :mod:`asd.features`  log-mel images (64x64) and the DCASE baseline's 640-d frame vectors
 - :mod:`asd.cache`     the on-disk feature cache
-- :mod:`asd.models`    Keras model builders (conv AE, dense AE, conv VAE)
-- :mod:`asd.detectors` trainable/scorable detectors by name, saved to and loaded from a run folder
-- :mod:`asd.embedding` log-mel statistics embeddings scored by k-NN / Mahalanobis distance per ID
-- :mod:`asd.id_classifier` self-supervised MobileNetV2-style machine-ID classifier
+- :mod:`asd.detectors` detectors by name (package: ``base`` interface/registry/fit loop, ``networks``
+  Keras builders, ``streaming`` batches, ``autoencoders``, ``embedding``, ``id_classifier``)
 - :mod:`asd.thresholds` per-ID decision thresholds (gamma fit on training scores), precision/recall/F1
 - :mod:`asd.scoring`   ``asd score``: score new recordings with a trained run
 - :mod:`asd.metrics`   AUC and pAUC as the DCASE 2020 evaluator computes them

@@ -96,12 +96,44 @@ class TrainingConfig:
     validation_split: float = 0.1
     seed: int = 0
     #: BatchNormalization running-statistics momentum of the autoencoders (conv_ae, conv_vae,
-    #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.models` for why 0.9
-    #: suits small training sets. (The ID classifier has its own, ``asd.id_classifier.BN_MOMENTUM``.)
+    #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.detectors.networks` for why 0.9
+    #: suits small training sets. (The ID classifier has its own: ``detectors.id_classifier``.)
     batchnorm_momentum: float = 0.99
 
     def epochs_for(self, model: str) -> int:
         return int(self.epochs.get(model, self.default_epochs))
+
+
+@dataclass
+class EmbeddingConfig:
+    """Knobs of the embedding detectors (``embedding_knn``, ``embedding_mahalanobis``)."""
+
+    #: per-band statistics over frames, in order: any of mean, std, max, min, delta
+    statistics: list[str] = field(default_factory=lambda: ["mean", "delta"])
+    n_neighbors: int = 1  #: embedding_knn: training clips of the same ID averaged over
+    n_folds: int = 5  #: embedding_mahalanobis: cross-fitting folds of the training scores
+    #: floor of each dimension's standard deviation, as a fraction of the ID's median one
+    min_relative_scale: float = 0.1
+
+
+@dataclass
+class IDClassifierConfig:
+    """Knobs of the ``id_classifier`` detector (its network: :func:`asd.detectors.networks.build_id_classifier`)."""
+
+    batchnorm_momentum: float = 0.9  #: BatchNormalization running-statistics momentum
+    dropout: float = 0.2  #: before the logits
+    mel_pool: int = 2  #: adjacent mel bands averaged (128 -> 64)
+    patch_frames: int = 64  #: frames per patch (64 x 32 ms = 2.0 s)
+    patch_hop: int = 32  #: frames between patch starts
+    batch_size: int = 64  #: patches per training batch
+
+
+@dataclass
+class DetectorsConfig:
+    """Per-detector knobs, one section per detector family (``training`` holds the shared ones)."""
+
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    id_classifier: IDClassifierConfig = field(default_factory=IDClassifierConfig)
 
 
 @dataclass
@@ -112,6 +144,7 @@ class StudyConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     baseline: BaselineFeatureConfig = field(default_factory=BaselineFeatureConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
     max_fpr: float = 0.1  #: partial-AUC range, as DCASE 2020
     machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])
@@ -178,6 +211,9 @@ _SECTIONS = {
     "ImageConfig": ImageConfig,
     "BaselineFeatureConfig": BaselineFeatureConfig,
     "TrainingConfig": TrainingConfig,
+    "DetectorsConfig": DetectorsConfig,
+    "EmbeddingConfig": EmbeddingConfig,
+    "IDClassifierConfig": IDClassifierConfig,
 }
 
 
