@@ -185,8 +185,6 @@ class DenseAEDetector(KerasAutoencoder):
     name = "dense_ae"
     feature_kind = "baseline"
     summary = "the DCASE 2020 baseline: dense autoencoder on 5-frame 640-d log-mel vectors"
-    #: optimiser steps per TensorFlow call (see :func:`asd.detectors.base.fit_keras`)
-    steps_per_execution: ClassVar[int] = 1
 
     @classmethod
     def build(cls, config: StudyConfig):
@@ -223,7 +221,6 @@ class DenseAEDetector(KerasAutoencoder):
                 config=self.config,
                 loss="mse",
                 progress=progress,
-                steps_per_execution=self.steps_per_execution,
                 shuffle=False,  # the batches are reshuffled, seeded, at every epoch end
             )
         finally:

@@ -213,7 +213,6 @@ def fit_keras(
     loss,
     metrics: Sequence | None = None,
     progress: bool = True,
-    steps_per_execution: int = 1,
     **fit_options: Any,
 ) -> tuple[Any, pd.DataFrame]:
     """Seed, build, compile and fit a Keras model: the fit loop of every Keras detector.
@@ -232,9 +231,6 @@ def fit_keras(
         As ``keras.Model.compile`` takes them.
     progress : bool
         One tqdm step per epoch.
-    steps_per_execution : int
-        Optimiser steps run in one TensorFlow call (fewer Python round trips per batch; the
-        same steps on the same batches).
     **fit_options
         Passed to ``keras.Model.fit`` (``y``, ``batch_size``, ``validation_split``, ...).
 
@@ -254,7 +250,6 @@ def fit_keras(
         optimizer=keras.optimizers.Adam(training.learning_rate),
         loss=loss,
         metrics=list(metrics) if metrics else None,
-        steps_per_execution=int(steps_per_execution),
     )
     epochs = training.epochs_for(name)
     history = model.fit(

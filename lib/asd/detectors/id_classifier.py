@@ -123,8 +123,6 @@ class IDClassifierDetector(Detector):
     score_clips: ClassVar[int] = 64
     #: Patches per inference call.
     predict_batch: ClassVar[int] = 256
-    #: optimiser steps per TensorFlow call (see :func:`asd.detectors.base.fit_keras`)
-    steps_per_execution: ClassVar[int] = 1
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)
@@ -220,7 +218,6 @@ class IDClassifierDetector(Detector):
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"],
                 progress=progress,
-                steps_per_execution=self.steps_per_execution,
                 shuffle=False,  # the batches are reshuffled, seeded, at every epoch end
             )
         finally:
