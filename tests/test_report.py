@@ -307,8 +307,8 @@ def test_report_prose_names_no_detector_lists():
 
 
 def test_embedding_description_matches_the_embedding():
-    """The report describes the embedding's statistics as asd.embedding computes them."""
-    from asd.embedding import STATISTICS
+    """The report describes the embedding statistics as asd.detectors.embedding computes them."""
+    from asd.detectors.embedding import STATISTICS
 
     text = "".join(c.source for c in nbformat.read(report.REPORT_NOTEBOOK, as_version=4).cells if c.cell_type == "markdown")
     assert "spread and maximum" not in text

@@ -1,23 +1,30 @@
 """Unsupervised anomalous sound detection (DCASE 2020 Task 2) toolkit.
 
-Modules, one job each:
+Packages and modules by layer, data flowing one way (``docs/architecture.md``)::
 
-- :mod:`asd.config`    the study's knobs (one dataclass, YAML round trip) and project paths
-- :mod:`asd.audio`     reading and writing WAV clips (soundfile), validation
-- :mod:`asd.data`      layout discovery (DCASE 2020 dev/eval, original MIMII) and the clip table
-- :mod:`asd.synth`     the embedded deterministic synthetic machine-sound dataset
-- :mod:`asd.features`  log-mel images (64x64) and the DCASE baseline's 640-d frame vectors
-- :mod:`asd.models`    Keras model builders (conv AE, dense AE, conv VAE)
-- :mod:`asd.detectors` trainable/scorable detectors by name, saved to and loaded from a run folder
-- :mod:`asd.embedding` log-mel statistics embeddings scored by k-NN / Mahalanobis distance per ID
-- :mod:`asd.id_classifier` self-supervised MobileNetV2-style machine-ID classifier
-- :mod:`asd.thresholds` per-ID decision thresholds at a chosen false-alarm rate (gamma fit on training scores)
-- :mod:`asd.explain`   where a clip departs from its machine ID's normal training clips (mel bands, seconds, figure)
-- :mod:`asd.scoring`   ``asd score``: score new recordings with a trained run, sorted and explained
-- :mod:`asd.metrics`   every metric: AUC and pAUC as the DCASE 2020 evaluator computes them, precision/recall/F1
-- :mod:`asd.pipeline`  train/evaluate a detector per machine type and write the result files
-- :mod:`asd.cli`       the ``asd`` command line
-- :mod:`asd.runtime`   process set-up for the command line (TensorFlow's start-up noise without a GPU)
+    data -> features -> detectors -> scores -> metrics -> tables/figures -> notebooks -> report
+
+- :mod:`asd.config`      every knob (one dataclass tree, validated when read, YAML round trip), paths
+- :mod:`asd.errors`      the error classes (``ASDError`` and its kinds)
+- :mod:`asd.atomic`      atomic writes (temporary file + rename, umask honoured)
+- :mod:`asd.audio`       reading and writing WAV clips (soundfile), truncation and length checks
+- :mod:`asd.data`        folder layouts (DCASE 2020, MIMII, any folder of recordings), clip table, ground truth
+- :mod:`asd.synth`       the embedded deterministic synthetic dataset (primitives, machine families, writer)
+- :mod:`asd.download`    the real DCASE 2020 archives: table, verified resumable transfer, safe extraction
+- :mod:`asd.features`    one function per feature kind on one fast backend, librosa oracle, the feature store
+- :mod:`asd.detectors`   the detectors by name: ``base`` (interface, registry, Keras fit loop), ``networks``,
+  one module per family (autoencoders, embedding, multistat, id_classifier)
+- :mod:`asd.thresholds`  per-ID decision thresholds at a chosen false-alarm rate
+- :mod:`asd.explain`     where a clip departs from its machine ID's normal clips (mel bands, seconds, figure)
+- :mod:`asd.pipeline`    train/evaluate a detector per machine type; run folders complete or refused
+- :mod:`asd.scoring`     ``asd score``: score new recordings with a trained run, sorted and explained
+- :mod:`asd.metrics`     every metric: AUC, pAUC (DCASE 2020), precision/recall/F1, detection rates
+- :mod:`asd.reconstruction`  what the autoencoders reconstruct (notebook 04)
+- :mod:`asd.tables`      pandas tables and loaders for the notebooks and the report
+- :mod:`asd.plots`       matplotlib figures only
+- :mod:`asd.report`      the report: helpers the notebooks call, prose templates, the build (papermill, nbconvert, PDF)
+- :mod:`asd.runtime`     process set-up for the command line (TensorFlow's start-up noise without a GPU)
+- :mod:`asd.cli`         the ``asd`` command line, every subcommand
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

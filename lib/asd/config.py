@@ -118,8 +118,8 @@ class TrainingConfig:
     validation_split: float = knob(0.1, ge=0, lt=1)
     seed: int = knob(0, ge=0)
     #: BatchNormalization running-statistics momentum of the autoencoders (conv_ae, conv_vae,
-    #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.models` for why 0.9
-    #: suits small training sets. (The ID classifier has its own, ``asd.id_classifier.BN_MOMENTUM``.)
+    #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.detectors.networks` for why 0.9
+    #: suits small training sets. (The ID classifier has its own: ``detectors.id_classifier``.)
     batchnorm_momentum: float = knob(0.99, ge=0, le=1)
 
     def epochs_for(self, model: str) -> int:
@@ -141,6 +141,38 @@ class ThresholdConfig:
 
 
 @dataclass
+class EmbeddingConfig:
+    """Knobs of the embedding detectors (``embedding_knn``, ``embedding_mahalanobis``)."""
+
+    #: per-band statistics over frames, in order: any of mean, std, max, min, delta
+    statistics: list[Literal["mean", "std", "max", "min", "delta"]] = field(default_factory=lambda: ["mean", "delta"])
+    n_neighbors: int = knob(1, ge=1)  #: embedding_knn: training clips of the same ID averaged over
+    n_folds: int = knob(5, ge=2)  #: embedding_mahalanobis: cross-fitting folds of the training scores
+    #: floor of each dimension's standard deviation, as a fraction of the ID's median one
+    min_relative_scale: float = knob(0.1, ge=0)
+
+
+@dataclass
+class IDClassifierConfig:
+    """Knobs of the ``id_classifier`` detector (its network: :func:`asd.detectors.networks.build_id_classifier`)."""
+
+    batchnorm_momentum: float = knob(0.9, ge=0, le=1)  #: BatchNormalization running-statistics momentum
+    dropout: float = knob(0.2, ge=0, lt=1)  #: before the logits
+    mel_pool: int = knob(2, ge=1)  #: adjacent mel bands averaged (128 -> 64)
+    patch_frames: int = knob(64, ge=1)  #: frames per patch (64 x 32 ms = 2.0 s)
+    patch_hop: int = knob(32, ge=1)  #: frames between patch starts
+    batch_size: int = knob(64, ge=1)  #: patches per training batch
+
+
+@dataclass
+class DetectorsConfig:
+    """Per-detector knobs, one section per detector family (``training`` holds the shared ones)."""
+
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    id_classifier: IDClassifierConfig = field(default_factory=IDClassifierConfig)
+
+
+@dataclass
 class StudyConfig:
     """Every knob of the study. ``StudyConfig.from_yaml(path)`` reads a (partial) YAML file.
 
@@ -153,6 +185,7 @@ class StudyConfig:
     baseline: BaselineFeatureConfig = field(default_factory=BaselineFeatureConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
     max_fpr: float = knob(0.1, gt=0, le=1)  #: partial-AUC range, as DCASE 2020
     machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])

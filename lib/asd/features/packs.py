@@ -14,7 +14,7 @@ the operating system's page cache, not in the process: the kernel reads pages in
 used and may drop them under memory pressure, and :func:`release_pages` hands pages a consumer
 is done with back at once (``madvise(MADV_DONTNEED)``; the next access faults them back in from
 the page cache). This keeps training on the 4,000 11 s clips of a DCASE machine type within
-the memory budget of ``docs/benchmarks.md``: the frame-vector stream (:mod:`asd.streaming`) and
+the memory budget of ``docs/benchmarks.md``: the frame-vector stream (:mod:`asd.detectors.streaming`) and
 the dense autoencoder's scoring release what they have read.
 
 A pack is written under a temporary name that carries the host and process id

@@ -1,4 +1,7 @@
-"""Keras 3 model builders (Functional API, layers built in loops).
+"""Keras 3 network builders of every Keras detector (Functional API, layers built in loops).
+
+Only the networks live here; the detectors that train them are in the family modules
+(:mod:`asd.detectors.autoencoders`, :mod:`asd.detectors.id_classifier`).
 
 ``conv_ae``
     The study's convolutional autoencoder on ``(64, 64, 1)`` standardised log-mel images.
@@ -14,13 +17,23 @@
 ``conv_vae``
     The study's brief variant: the conv AE's encoder and decoder around a Gaussian latent,
     trained with binary cross-entropy (inputs scaled to [0, 1]) plus the KL divergence.
+``id_classifier``
+    A MobileNetV2-style classifier of machine IDs on ``(64, 64, 1)`` log-mel patches
+    (:func:`build_id_classifier`): Conv 3x3/2 (16) -> inverted residual blocks (expand 1x1,
+    depthwise 3x3, linear 1x1 projection, residual where shapes match; ReLU6;
+    BatchNormalization) with (expansion, channels, repeats, stride) = :data:`ID_BLOCKS`
+    (``64x64 -> 32 -> 16 -> 8 -> 4x4x48``) -> Conv 1x1 (128) -> global average pooling ->
+    dropout -> Dense(n_ids) logits; 45,508 trainable parameters for 4 IDs. The early
+    downsampling (stride 2 in the stem and the first block) keeps it cheap on CPUs.
 
 Every builder takes ``batchnorm_momentum``, the momentum of the BatchNormalization layers'
 running mean and variance, which are what the model uses at inference. Keras' default, 0.99,
 is the study's; it needs several hundred optimiser steps to forget its initial values
 (0.99**180 = 16 % left after the 180 steps of 30 epochs on 180 images), so on small training
 sets the scoring model differs from the trained one. 0.9 converges within about 50 steps
-(``training.batchnorm_momentum`` in :class:`asd.config.TrainingConfig`).
+(``training.batchnorm_momentum`` in :class:`asd.config.TrainingConfig`; the ID classifier's is
+``detectors.id_classifier.batchnorm_momentum``, 0.9, for the same reason: a default synthetic
+machine type trains it for only about 170 steps).
 """
 
 from __future__ import annotations
@@ -34,6 +47,10 @@ DEFAULT_BATCHNORM_MOMENTUM = 0.99
 ENCODER_FILTERS = (32, 64, 64, 128)
 DECODER_FILTERS = (64, 64, 32, 1)
 DENSE_HIDDEN = (128, 128, 128, 128)
+#: ID classifier's inverted residual stages: (expansion factor, output channels, repeats, stride of the first).
+ID_BLOCKS: tuple[tuple[int, int, int, int], ...] = ((1, 16, 1, 2), (4, 24, 2, 2), (4, 32, 2, 2), (4, 48, 1, 1))
+ID_STEM_FILTERS = 16
+ID_HEAD_FILTERS = 128
 
 
 def _conv_block(x, filters: int, *, transpose: bool, momentum: float, name: str):
@@ -142,6 +159,73 @@ def build_conv_vae(
         input_shape[-1], kernel_size=3, strides=2, padding="same", activation="sigmoid", name="decoder_out"
     )(x)
     return keras.Model(inputs, outputs, name="conv_vae")
+
+
+def _inverted_residual(x, *, expansion: int, filters: int, stride: int, momentum: float, name: str):
+    """MobileNetV2 block: 1x1 expand -> 3x3 depthwise (stride) -> 1x1 linear projection (+ skip)."""
+    in_channels = x.shape[-1]
+    y = x
+    if expansion != 1:
+        y = layers.Conv2D(in_channels * expansion, 1, use_bias=False, name=f"{name}_expand")(y)
+        y = layers.BatchNormalization(momentum=momentum, name=f"{name}_expand_bn")(y)
+        y = layers.ReLU(6.0, name=f"{name}_expand_relu")(y)
+    y = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_depthwise")(y)
+    y = layers.BatchNormalization(momentum=momentum, name=f"{name}_depthwise_bn")(y)
+    y = layers.ReLU(6.0, name=f"{name}_depthwise_relu")(y)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)
+    y = layers.BatchNormalization(momentum=momentum, name=f"{name}_project_bn")(y)
+    if stride == 1 and in_channels == filters:
+        y = layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+def build_id_classifier(
+    *,
+    input_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    n_classes: int = 4,
+    blocks=ID_BLOCKS,
+    batchnorm_momentum: float = 0.9,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """The MobileNetV2-style ID classifier; outputs logits, shape ``(batch, n_classes)``.
+
+    Parameters
+    ----------
+    input_shape : (n_mels, n_frames, 1)
+        Standardised log-mel patch.
+    n_classes : int
+        Number of machine IDs (>= 2).
+    blocks : sequence of (expansion, channels, repeats, stride)
+        The inverted residual stages.
+    batchnorm_momentum : float
+        Momentum of every BatchNormalization layer's running statistics, in [0, 1).
+    dropout : float
+        Dropout rate before the logits, in [0, 1).
+    """
+    if n_classes < 2:
+        raise ValueError(f"an ID classifier needs at least 2 IDs, got {n_classes}")
+    momentum = _check_momentum(batchnorm_momentum)
+    inputs = keras.Input(shape=input_shape, name="log_mel_patch")
+    x = layers.Conv2D(ID_STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_relu")(x)
+    for stage, (expansion, filters, repeats, stride) in enumerate(blocks, start=1):
+        for repeat in range(repeats):
+            x = _inverted_residual(
+                x,
+                expansion=expansion,
+                filters=filters,
+                stride=stride if repeat == 0 else 1,
+                momentum=momentum,
+                name=f"block{stage}_{repeat + 1}",
+            )
+    x = layers.Conv2D(ID_HEAD_FILTERS, 1, use_bias=False, name="head_conv")(x)
+    x = layers.BatchNormalization(momentum=momentum, name="head_bn")(x)
+    x = layers.ReLU(6.0, name="head_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(n_classes, name="id_logits")(x)
+    return keras.Model(inputs, outputs, name="id_classifier")
 
 
 def count_trainable_parameters(model: keras.Model) -> int:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from asd.models import build_conv_ae, build_conv_vae, build_dense_ae, count_trainable_parameters
+from asd.detectors.networks import build_conv_ae, build_conv_vae, build_dense_ae, count_trainable_parameters
 
 
 def test_conv_ae_has_the_studys_parameter_count():

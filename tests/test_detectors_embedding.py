@@ -4,8 +4,8 @@ import pytest
 
 from asd.config import StudyConfig
 from asd.data import discover_clips
-from asd.detectors import DETECTORS, get_detector
-from asd.embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector, clip_embedding, embed_clips
+from asd.detectors import DETECTORS, DetectorStateError, get_detector
+from asd.detectors.embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector, clip_embedding, embed_clips
 from asd.features import extract_features
 from asd.metrics import auc_pauc
 from asd.pipeline import evaluate, train
@@ -134,7 +134,7 @@ def test_loading_another_detectors_folder_fails(rng, tmp_path):
     detector = EmbeddingKNNDetector(StudyConfig())
     detector.fit(toy_log_mels(rng, 6), ["00"] * 6, progress=False)
     detector.save(tmp_path / "m")
-    with pytest.raises(ValueError, match="embedding_knn"):
+    with pytest.raises(DetectorStateError, match="detector.json: holds a 'embedding_knn' detector, not 'embedding_mahalanobis'"):
         EmbeddingMahalanobisDetector.load(tmp_path / "m", StudyConfig())
 
 
@@ -164,3 +164,33 @@ def test_embedding_detectors_beat_the_conv_ae_on_real_mimii_fan(mimii_root, tmp_
     for name in ("embedding_knn", "embedding_mahalanobis"):
         assert auc[name] >= 0.85, auc
         assert auc[name] > auc["conv_ae"] + 0.1, auc
+
+
+def test_config_knobs_reach_the_detectors_and_survive_saving(rng, tmp_path):
+    from asd.errors import ConfigError
+
+    config = StudyConfig.from_dict({"detectors": {"embedding": {"statistics": ["mean", "std", "max"], "n_neighbors": 3, "n_folds": 3}}})
+    clips = toy_log_mels(rng, 12)
+    knn = EmbeddingKNNDetector(config)
+    assert knn.statistics == ("mean", "std", "max") and knn.k == 3
+    history = knn.fit(clips, ["00"] * 12, progress=False)
+    assert history.loc[0, "n_dims"] == 3 * 32
+    # k = 3: the mean distance to the 3 nearest training embeddings
+    embedded = knn.embed(clips[:2], "00")
+    distances = np.linalg.norm(embedded[:, None, :] - knn.references["00"][None, :, :], axis=2)
+    np.testing.assert_allclose(knn.score(clips[:2], ["00", "00"]), np.sort(distances, axis=1)[:, :3].mean(axis=1))
+    knn.save(tmp_path / "knn")
+    loaded = EmbeddingKNNDetector.load(tmp_path / "knn", StudyConfig())  # the saved settings win over the default config
+    assert loaded.statistics == ("mean", "std", "max") and loaded.k == 3
+    np.testing.assert_array_equal(loaded.score(clips, ["00"] * 12), knn.score(clips, ["00"] * 12))
+    assert EmbeddingMahalanobisDetector(config).n_folds == 3
+    for bad in ({"statistics": ["median"]}, {"statistics": []}, {"n_neighbors": 0}, {"n_folds": 1}):
+        with pytest.raises(ConfigError, match="detectors.embedding"):
+            EmbeddingKNNDetector(StudyConfig.from_dict({"detectors": {"embedding": bad}}))
+
+
+def test_default_knobs_are_the_documented_embedding():
+    embedding = StudyConfig().detectors.embedding
+    assert embedding.statistics == ["mean", "delta"] and embedding.n_neighbors == 1
+    assert embedding.n_folds == 5 and embedding.min_relative_scale == 0.1
+    assert StudyConfig.from_dict(StudyConfig().to_dict()).detectors == StudyConfig().detectors

@@ -6,9 +6,10 @@ import pytest
 from asd.config import StudyConfig
 from asd.data import discover_clips
 from asd.detectors import DETECTORS
-from asd.embedding import EmbeddingKNNDetector
+from asd.detectors.embedding import EmbeddingKNNDetector
 from asd.features import extract_features
-from asd.id_classifier import FALLBACK_MODE, IDClassifierDetector, build_id_classifier, cut_patches, pool_mels
+from asd.detectors.id_classifier import FALLBACK_MODE, IDClassifierDetector, cut_patches, pool_mels
+from asd.detectors.networks import build_id_classifier
 
 
 @pytest.fixture
@@ -139,3 +140,69 @@ def test_mimii_single_id_through_the_pipeline(mimii_root, tmp_path, one_epoch):
     assert json.loads((tmp_path / "run" / "fan" / "detector.json").read_text())["mode"] == FALLBACK_MODE
     results = evaluate(mimii_root, run_dir=tmp_path / "run", cache_dir=False, progress=False)
     assert results.auc.between(0, 1).all() and len(results) == 1
+
+
+def test_config_knobs_reach_the_network_and_the_patches(fan_features, tmp_path):
+    config = StudyConfig.from_dict(
+        {"detectors": {"id_classifier": {"batchnorm_momentum": 0.8, "dropout": 0.1, "patch_frames": 32, "patch_hop": 16, "mel_pool": 4}}}
+    )
+    config.training.epochs["id_classifier"] = 1
+    model = IDClassifierDetector._build(config, n_classes=3)
+    assert {layer.momentum for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"} == {0.8}
+    assert model.get_layer("dropout").rate == 0.1 and model.input_shape == (None, 32, 32, 1)
+    default = IDClassifierDetector._build(StudyConfig(), n_classes=3)
+    assert {layer.momentum for layer in default.layers if layer.__class__.__name__ == "BatchNormalization"} == {0.9}
+    train_features, train_ids, test_features, test_ids = fan_features
+    some = [i for m in sorted(set(train_ids)) for i in [j for j, k in enumerate(train_ids) if k == m][:2]]
+    detector = IDClassifierDetector(config)
+    detector.fit([train_features[i] for i in some], [train_ids[i] for i in some], progress=False)
+    assert detector.mode == "classifier"
+    assert detector.log_probabilities(test_features[:1])[0].shape[0] == len(range(0, 313 - 32 + 1, 16)) + 1
+    detector.save(tmp_path / "m")
+    loaded = IDClassifierDetector.load(tmp_path / "m", StudyConfig())  # patch settings come from the saved state
+    assert (loaded.patch_frames, loaded.patch_hop, loaded.mel_pool) == (32, 16, 4)
+    np.testing.assert_array_equal(loaded.score(test_features[:3], test_ids[:3]), detector.score(test_features[:3], test_ids[:3]))
+
+
+def test_bad_knobs_name_the_option():
+    from asd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="detectors.id_classifier.batchnorm_momentum: must be >= 0 and <= 1"):
+        IDClassifierDetector(StudyConfig.from_dict({"detectors": {"id_classifier": {"batchnorm_momentum": 1.5}}}))
+    with pytest.raises(ConfigError, match="detectors.id_classifier.patch_hop: must be >= 1"):
+        IDClassifierDetector(StudyConfig.from_dict({"detectors": {"id_classifier": {"patch_hop": 0}}}))
+
+
+def test_patch_batches_are_the_cut_patches_with_labels_and_weights(rng):
+    from asd.detectors.streaming import PatchBatches
+
+    log_mels = [rng.normal(size=(8, n)).astype(np.float32) for n in (100, 70, 40, 100)]  # a short clip is tiled
+    batches = PatchBatches(
+        log_mels, prepare=lambda m: pool_mels(m, 2) * 2.0, frames=64, hop=32, labels=np.array([0, 1, 1, 0]),
+        class_weights=np.array([0.5, 2.0]), batch_size=5, shuffle_seed=None,
+    )  # fmt: skip
+    expected = [cut_patches(pool_mels(m, 2) * 2.0, frames=64, hop=32) for m in log_mels]
+    assert list(batches.patch_counts()) == [len(p) for p in expected] == [3, 2, 1, 3]
+    x, y, w = zip(*(batches[i] for i in range(len(batches))))
+    np.testing.assert_array_equal(np.concatenate(x)[..., 0], np.concatenate(expected))
+    np.testing.assert_array_equal(np.concatenate(y), [0, 0, 0, 1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(np.concatenate(w), [0.5, 0.5, 0.5, 2.0, 2.0, 2.0, 0.5, 0.5, 0.5])
+    assert x[0].shape == (5, 4, 64, 1) and x[0].dtype == np.float32
+    shuffled = PatchBatches(
+        log_mels, prepare=lambda m: pool_mels(m, 2) * 2.0, frames=64, hop=32, labels=np.array([0, 1, 1, 0]),
+        class_weights=np.array([0.5, 2.0]), batch_size=4, shuffle_seed=7,
+    )  # fmt: skip
+    seen = np.concatenate([shuffled[i][0] for i in range(len(shuffled))])[..., 0]
+    np.testing.assert_array_equal(seen, np.concatenate(expected)[shuffled.order])
+    first = shuffled.order.copy()
+    shuffled.on_epoch_end()
+    assert sorted(shuffled.order) == sorted(first) and not np.array_equal(shuffled.order, first)
+
+
+def test_streamed_mean_std_is_that_of_the_stack(rng):
+    from asd.detectors.streaming import streamed_mean_std
+
+    log_mels = [rng.normal(-40, 10, (8, n)).astype(np.float32) for n in (30, 30, 30)]
+    mean, std = streamed_mean_std(log_mels, lambda m: pool_mels(m, 2))
+    stacked = np.stack([pool_mels(m, 2) for m in log_mels]).astype(np.float64)
+    assert mean == pytest.approx(stacked.mean(), rel=1e-12) and std == pytest.approx(stacked.std(), rel=1e-12)

@@ -14,19 +14,16 @@ Embedding (:func:`clip_embedding`)
     From the DCASE baseline's log-mel spectrogram (``"baseline"`` features: 128 mel bands,
     1024-point FFT, hop 512 = 32 ms, dB), per band over all frames: the mean (dB) and the mean
     absolute difference of consecutive frames (``"delta"``, dB per frame), concatenated:
-    ``2 * 128 = 256`` values (:data:`STATISTICS`). Each dimension is then standardised with
-    the mean and standard deviation of the training embeddings of the clip's machine ID.
-
-    Choices measured on the default synthetic data (the version of generator 1.0.0 with
-    fingerprint 706cea3f; mean AUC over machine types, k-NN, k=1) and
-    the real MIMII fan id_00 clips: mean+delta 0.980 / MIMII 0.905; mean alone 0.951 / 0.840;
-    mean+std+max 0.962 / 0.820; mean+std+delta 0.979 / 0.890. Subtracting each clip's overall
-    level first gained 0.005 on the synthetic data but lost 0.10 on MIMII (a fan fault changes
-    the loudness too), so the level is kept. k = 2 or 3 neighbours changed nothing (+-0.001).
+    ``2 * 128 = 256`` values (``detectors.embedding.statistics`` in the config, default
+    :data:`STATISTICS`). Each dimension is then standardised with the mean and standard
+    deviation of the training embeddings of the clip's machine ID. The clip's overall level is
+    kept: a real fault often changes the loudness too. How these choices were measured against
+    the alternatives (other statistics, level normalisation, more neighbours) is in
+    ``docs/detectors.md``.
 
 ``embedding_knn``
     Score = mean Euclidean distance (standardised units) from the clip's embedding to its
-    ``n_neighbors`` (1) nearest training embeddings **of the same machine ID**
+    ``detectors.embedding.n_neighbors`` nearest training embeddings **of the same machine ID**
     (:class:`sklearn.neighbors.NearestNeighbors`).
 ``embedding_mahalanobis``
     Score = Mahalanobis distance from the clip's embedding to the mean of the training
@@ -37,14 +34,14 @@ Embedding (:func:`clip_embedding`)
 A clip of an ID not seen in training, or of unknown ID, gets the smallest of its scores against
 each known ID. Training scores (``train_scores.csv``, decision thresholds) are computed without
 the clip itself: leave-one-out for k-NN (a training clip is its own nearest neighbour, distance
-0), 5-fold cross-fitting for the Mahalanobis distance. Both fit in well under a second for
-hundreds of clips and need no GPU. A fitted detector saves ``embedding.npz`` (per-ID
-standardisation and training embeddings or Gaussians) and ``detector.json`` (name, settings).
+0), ``detectors.embedding.n_folds``-fold cross-fitting for the Mahalanobis distance. Both fit
+in well under a second for hundreds of clips and need no GPU. A fitted detector saves
+``embedding.npz`` (per-ID standardisation and training embeddings or Gaussians) and
+``detector.json`` (name, statistics, settings); loading uses the saved statistics.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -53,14 +50,17 @@ from typing import ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, write_text_atomic
-from .config import StudyConfig
-from .detectors import Detector, register
+from ..atomic import atomic_path
+from ..config import EmbeddingConfig, StudyConfig
+from ..errors import ConfigError
+from ..features import single_threaded_blas
+from .base import Detector, DetectorStateError, register
 
 logger = logging.getLogger(__name__)
 
-#: Per-band statistics over frames that make up the embedding, in order.
-STATISTICS = ("mean", "delta")
+#: Per-band statistics over frames that make up the embedding, in order (the config's default,
+#: ``detectors.embedding.statistics``).
+STATISTICS: tuple[str, ...] = tuple(EmbeddingConfig().statistics)
 _REDUCERS = {
     "mean": lambda x: x.mean(axis=1),
     "std": lambda x: x.std(axis=1),
@@ -71,8 +71,9 @@ _REDUCERS = {
 }
 #: Each dimension's standard deviation is floored at this fraction of the median standard
 #: deviation over all dimensions of the ID (and at 1e-6): a band that never varied in training
-#: (e.g. empty above a recorder's low-pass) would otherwise dominate every distance.
-MIN_RELATIVE_SCALE = 0.1
+#: (e.g. empty above a recorder's low-pass) would otherwise dominate every distance. The
+#: config's default (``detectors.embedding.min_relative_scale``).
+MIN_RELATIVE_SCALE: float = EmbeddingConfig().min_relative_scale
 
 
 def clip_embedding(log_mel: np.ndarray, *, statistics: Sequence[str] = STATISTICS) -> np.ndarray:
@@ -107,18 +108,9 @@ def embed_clips(features: Sequence[np.ndarray], *, statistics: Sequence[str] = S
     return np.stack([clip_embedding(f, statistics=statistics) for f in features])
 
 
-def _floored_scale(std: np.ndarray) -> np.ndarray:
-    """Per-dimension standard deviations, floored (see :data:`MIN_RELATIVE_SCALE`)."""
-    return np.maximum(std, max(MIN_RELATIVE_SCALE * float(np.median(std)), 1e-6))
-
-
-def _single_threaded_blas():
-    """Context: BLAS on one thread. The matrices here are small (a few hundred rows), and on a
-    busy machine OpenBLAS's worker threads spin-wait: 24 Ledoit-Wolf fits took 40 s with 2
-    threads and 1 s with 1 on the 2-core test machine under load."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
+def _floored_scale(std: np.ndarray, relative: float = MIN_RELATIVE_SCALE) -> np.ndarray:
+    """Per-dimension standard deviations, floored at ``relative`` times their median (see :data:`MIN_RELATIVE_SCALE`)."""
+    return np.maximum(std, max(relative * float(np.median(std)), 1e-6))
 
 
 class _EmbeddingDetector(Detector):
@@ -130,12 +122,24 @@ class _EmbeddingDetector(Detector):
     """
 
     feature_kind = "baseline"
-    statistics: ClassVar[tuple[str, ...]] = STATISTICS
     arrays_file: ClassVar[str] = "embedding.npz"
-    state_file: ClassVar[str] = "detector.json"
+    saved_files: ClassVar[tuple[str, ...]] = ("embedding.npz",)
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)
+        self.settings: EmbeddingConfig = config.detectors.embedding
+        #: per-band statistics of the embedding, in order (``detectors.embedding.statistics``)
+        self.statistics: tuple[str, ...] = tuple(self.settings.statistics)
+        unknown = [s for s in self.statistics if s not in _REDUCERS]
+        if unknown or not self.statistics:
+            raise ConfigError(
+                f"detectors.embedding.statistics: expected a non-empty list of {', '.join(sorted(_REDUCERS))}, got {list(self.statistics)}"
+            )
+        if int(self.settings.n_neighbors) < 1 or int(self.settings.n_folds) < 2 or not self.settings.min_relative_scale >= 0:
+            raise ConfigError(
+                "detectors.embedding: n_neighbors must be >= 1, n_folds >= 2 and min_relative_scale >= 0, got "
+                f"{self.settings.n_neighbors}, {self.settings.n_folds}, {self.settings.min_relative_scale}"
+            )
         self.ids: list[str] = []
         self.centers: dict[str, np.ndarray] = {}  #: ID -> (n_dims,) training mean of each dimension
         self.scales: dict[str, np.ndarray] = {}  #: ID -> (n_dims,) training std of each dimension, floored
@@ -158,7 +162,7 @@ class _EmbeddingDetector(Detector):
         return {(m or None): np.flatnonzero(keys == m) for m in sorted(set(keys))}
 
     def fit(self, features, machine_ids, *, progress=True) -> pd.DataFrame:
-        """Fit on normal training clips (see :class:`asd.detectors.Detector`).
+        """Fit on normal training clips (see :class:`asd.detectors.base.Detector`).
 
         Returns a one-row history: ``n_clips``, ``n_ids``, ``n_dims``.
         """
@@ -166,8 +170,9 @@ class _EmbeddingDetector(Detector):
         groups = self._group([str(m) for m in machine_ids], len(features))
         self.ids = [str(m) for m in groups]
         self.centers = {m: raw[rows].mean(axis=0) for m, rows in groups.items()}
-        self.scales = {m: _floored_scale(raw[rows].std(axis=0)) for m, rows in groups.items()}
-        with _single_threaded_blas():
+        relative = self.settings.min_relative_scale
+        self.scales = {m: _floored_scale(raw[rows].std(axis=0), relative) for m, rows in groups.items()}
+        with single_threaded_blas():
             self._fit_groups({m: self._standardise(raw[rows], m) for m, rows in groups.items()})
         logger.info("%s: %d clips, %d IDs, %d dims", self.name, len(features), len(groups), raw.shape[1])
         return pd.DataFrame([{"epoch": 1, "n_clips": len(features), "n_ids": len(groups), "n_dims": raw.shape[1]}])
@@ -193,7 +198,7 @@ class _EmbeddingDetector(Detector):
         raw = embed_clips(features, statistics=self.statistics)
         groups = self._group([None] * len(features) if machine_ids is None else machine_ids, len(features))
         scores = np.empty(len(features))
-        with _single_threaded_blas():
+        with single_threaded_blas():
             for m, rows in groups.items():
                 if m in self.centers:
                     scores[rows] = self._distances(self._standardise(raw[rows], m), m, exclude_self=exclude_self)
@@ -229,27 +234,31 @@ class _EmbeddingDetector(Detector):
         with atomic_path(directory / self.arrays_file) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays, **self._arrays())
-        write_text_atomic(directory / self.state_file, json.dumps(self._state(), indent=2))
+        state = self._state()
+        state.pop("name")
+        self.write_state(directory, **state)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "_EmbeddingDetector":
+        """The detector saved in ``directory``, with the statistics and settings it was fitted with."""
         directory = Path(directory)
-        state = json.loads((directory / cls.state_file).read_text(encoding="utf-8"))
-        if state.get("name") != cls.name:
-            raise ValueError(f"{directory}: holds a {state.get('name')!r} detector, not {cls.name!r}")
+        state = cls.read_state(directory)
         detector = cls(config)
-        detector._load_state(state)
-        with np.load(directory / cls.arrays_file, allow_pickle=False) as arrays:
-            arrays = {key: arrays[key] for key in arrays.files}
-        detector.centers = {m: arrays.pop(f"center_{m}") for m in detector.ids}
-        detector.scales = {m: arrays.pop(f"scale_{m}") for m in detector.ids}
-        detector._load_arrays(arrays)
+        path = directory / cls.arrays_file
+        try:
+            detector._load_state(state)
+            with np.load(path, allow_pickle=False) as arrays:
+                arrays = {key: arrays[key] for key in arrays.files}
+            detector.centers = {m: arrays.pop(f"center_{m}") for m in detector.ids}
+            detector.scales = {m: arrays.pop(f"scale_{m}") for m in detector.ids}
+            detector._load_arrays(arrays)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged or incomplete file
+            raise DetectorStateError(f"{path}: unreadable or incomplete ({type(exc).__name__}: {exc})") from None
         return detector
 
     def _load_state(self, state: dict) -> None:
         self.ids = list(state["ids"])
-        if tuple(state["statistics"]) != tuple(self.statistics):
-            raise ValueError(f"saved statistics {state['statistics']} differ from {list(self.statistics)}")
+        self.statistics = tuple(state["statistics"])
 
 
 @register
@@ -258,11 +267,11 @@ class EmbeddingKNNDetector(_EmbeddingDetector):
 
     name = "embedding_knn"
     summary = "log-mel band mean + frame-to-frame change; score = distance to the nearest normal clips of the ID"
-    n_neighbors: ClassVar[int] = 1
 
     def __init__(self, config: StudyConfig, *, n_neighbors: int | None = None):
         super().__init__(config)
-        self.k = int(n_neighbors or self.n_neighbors)
+        #: neighbours averaged (``detectors.embedding.n_neighbors`` unless given)
+        self.k = int(n_neighbors or self.settings.n_neighbors)
         self.references: dict[str, np.ndarray] = {}  #: ID -> (n_train_clips_of_id, n_dims), standardised
         self._indexes: dict[str, object] = {}
 
@@ -306,10 +315,10 @@ class EmbeddingMahalanobisDetector(_EmbeddingDetector):
 
     name = "embedding_mahalanobis"
     summary = "log-mel band mean + frame-to-frame change; score = Mahalanobis distance to the ID's normal Gaussian"
-    n_folds: ClassVar[int] = 5  #: training scores are cross-fitted over this many folds per ID
-
     def __init__(self, config: StudyConfig):
         super().__init__(config)
+        #: training scores are cross-fitted over this many folds per ID (``detectors.embedding.n_folds``)
+        self.n_folds = int(self.settings.n_folds)
         self.means: dict[str, np.ndarray] = {}  #: ID -> (n_dims,)
         self.precisions: dict[str, np.ndarray] = {}  #: ID -> (n_dims, n_dims)
 

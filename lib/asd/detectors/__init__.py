@@ -1,0 +1,60 @@
+"""Detectors: something fitted on normal training features of one machine type that scores clips.
+
+A detector works on per-clip feature arrays (see :mod:`asd.features`), never on paths, so it is
+easy to test. Higher score = more anomalous. Every detector is registered by name in
+:data:`DETECTORS`; ``asd train --model NAME``, ``asd models`` and the report read that registry
+and the class attributes (``feature_kind``, ``summary``, ``trains_in_epochs``,
+``reconstructs_input``), never a list of names.
+
+=========================  =========  ===============================================================
+name                       features   score
+=========================  =========  ===============================================================
+``conv_ae``                image      MSE of the standardised 64x64 image against its reconstruction
+``dense_ae``               baseline   mean reconstruction MSE of the clip's 640-d frame vectors
+``conv_vae``               image      MSE of the [0, 1]-scaled image against the VAE's reconstruction
+``embedding_knn``          baseline   distance of the clip's band statistics to the nearest normal clips of its ID
+``embedding_mahalanobis``  baseline   Mahalanobis distance of the band statistics to its ID's normal Gaussian
+``id_classifier``          baseline   -log p(own ID) of a machine-ID classifier, mean over 2 s patches
+=========================  =========  ===============================================================
+
+Modules
+    :mod:`~asd.detectors.base`
+        The :class:`Detector` interface, the registry (:data:`DETECTORS`, :func:`register`,
+        :func:`get_detector`), the one Keras fit loop (:func:`~asd.detectors.base.fit_keras`)
+        and the saved-state check (:class:`~asd.detectors.base.DetectorStateError`).
+    :mod:`~asd.detectors.networks`
+        Every Keras network builder (``build_conv_ae`` ...).
+    :mod:`~asd.detectors.streaming`
+        Training batches cut on the fly from the log-mels (bounded memory).
+    :mod:`~asd.detectors.autoencoders`, :mod:`~asd.detectors.embedding`, :mod:`~asd.detectors.id_classifier`
+        One module per family; each registers its detectors on import.
+
+Add a detector
+    Write one module: subclass :class:`Detector` (set ``name``, ``feature_kind``,
+    ``summary``; implement ``fit``, ``score``, ``save`` with :meth:`Detector.write_state`,
+    ``load`` with :meth:`Detector.read_state`), decorate it with :func:`register`, import it
+    from here, and put its knobs, if any, in a section of ``asd.config.DetectorsConfig``. A
+    family imports from :mod:`~asd.detectors.base` and lower layers only.
+"""
+
+from __future__ import annotations
+
+from .base import DETECTORS, Detector, DetectorStateError, get_detector, register
+from .autoencoders import ConvAEDetector, ConvVAEDetector, DenseAEDetector, KerasAutoencoder
+from .embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector
+from .id_classifier import IDClassifierDetector
+
+__all__ = [
+    "DETECTORS",
+    "ConvAEDetector",
+    "ConvVAEDetector",
+    "DenseAEDetector",
+    "Detector",
+    "DetectorStateError",
+    "EmbeddingKNNDetector",
+    "EmbeddingMahalanobisDetector",
+    "IDClassifierDetector",
+    "KerasAutoencoder",
+    "get_detector",
+    "register",
+]

@@ -1,0 +1,185 @@
+"""The detector interface, the registry, the saved-state check and the recipe for a new detector."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asd.config import StudyConfig
+from asd.detectors import DETECTORS, Detector, DetectorStateError, get_detector, register
+from asd.detectors.base import STATE_FILE, fit_keras
+from asd.errors import ASDError, UnknownModelError
+
+
+class MeanLevelDetector(Detector):
+    """A detector written only here, as a user would add one: score = |clip mean level - its ID's training mean| (dB)."""
+
+    name = "test_mean_level"
+    feature_kind = "baseline"
+    summary = "distance of the clip's mean level to its ID's training mean"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.levels: dict[str, float] = {}
+
+    def fit(self, features, machine_ids, *, progress=True):
+        means = np.array([float(np.mean(f)) for f in features])
+        ids = np.asarray([str(m) for m in machine_ids])
+        self.levels = {m: float(means[ids == m].mean()) for m in sorted(set(ids))}
+        return pd.DataFrame([{"epoch": 1, "n_clips": len(features)}])
+
+    def score(self, features, machine_ids=None):
+        ids = [None] * len(features) if machine_ids is None else [str(m) for m in machine_ids]
+        fallback = float(np.mean(list(self.levels.values())))
+        return np.array([abs(float(np.mean(f)) - self.levels.get(m, fallback)) for f, m in zip(features, ids)])
+
+    def save(self, directory):
+        os.makedirs(directory, exist_ok=True)
+        self.write_state(directory, levels=self.levels)
+
+    @classmethod
+    def load(cls, directory, config):
+        detector = cls(config)
+        detector.levels = cls.read_state(directory)["levels"]
+        return detector
+
+
+@pytest.fixture
+def mean_level():
+    """:class:`MeanLevelDetector` registered for one test, then removed again."""
+    register(MeanLevelDetector)
+    yield MeanLevelDetector
+    DETECTORS.pop(MeanLevelDetector.name, None)
+
+
+def test_a_detector_defined_in_one_module_runs_through_train_and_evaluate(mean_level, tiny_root, tmp_path):
+    from asd.pipeline import evaluate, train
+
+    assert get_detector("test_mean_level") is MeanLevelDetector
+    run = train(tiny_root, model="test_mean_level", out=tmp_path / "run", machine_types=["fan", "pump"], cache_dir=False, progress=False)
+    assert run["model"] == "test_mean_level" and run["machine_types"] == ["fan", "pump"]
+    state = json.loads((tmp_path / "run" / "fan" / STATE_FILE).read_text())
+    assert state["name"] == "test_mean_level" and len(state["levels"]) >= 2
+    results = evaluate(tiny_root, run_dir=tmp_path / "run", cache_dir=False, progress=False)
+    assert sorted(results.machine_type.unique()) == ["fan", "pump"]
+    assert results.auc.between(0, 1).all() and (results.model == "test_mean_level").all()
+    scores = pd.read_csv(tmp_path / "run" / "results" / "scores.csv")
+    assert (scores.score >= 0).all() and scores.score.nunique() > 1
+
+
+def test_registry_lists_every_family_in_the_studys_order():
+    assert list(DETECTORS)[:3] == ["conv_ae", "dense_ae", "conv_vae"]
+    assert {"embedding_knn", "embedding_mahalanobis", "id_classifier"} <= set(DETECTORS)
+    for name, detector_class in DETECTORS.items():
+        assert detector_class.name == name and detector_class.feature_kind in ("image", "baseline") and detector_class.summary
+    assert [n for n, c in DETECTORS.items() if c.reconstructs_input] == ["conv_ae", "dense_ae", "conv_vae"]
+    assert {n for n, c in DETECTORS.items() if c.trains_in_epochs} == {"conv_ae", "dense_ae", "conv_vae", "id_classifier"}
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(UnknownModelError, match="unknown model 'resnet'.*conv_ae"):
+        get_detector("resnet")
+
+
+def test_register_refuses_a_nameless_class_or_a_taken_name():
+    class Nameless(Detector):
+        feature_kind = "baseline"
+
+    with pytest.raises(ValueError, match="needs a `name`"):
+        register(Nameless)
+
+    class Impostor(Detector):
+        name = "conv_ae"
+        feature_kind = "image"
+
+    with pytest.raises(ValueError, match="'conv_ae' is taken"):
+        register(Impostor)
+
+    class BadKind(Detector):
+        name = "test_bad_kind"
+        feature_kind = "waveform"
+
+    with pytest.raises(ValueError, match="feature_kind"):
+        register(BadKind)
+    assert "test_bad_kind" not in DETECTORS and DETECTORS["conv_ae"].__name__ == "ConvAEDetector"
+
+
+def test_read_state_names_the_file_that_is_wrong(tmp_path):
+    detector = MeanLevelDetector(StudyConfig())
+    detector.levels = {"00": -40.0}
+    with pytest.raises(DetectorStateError, match=r"nowhere.*detector\.json: no such folder"):
+        MeanLevelDetector.read_state(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DetectorStateError, match=r"empty.detector\.json: missing"):
+        MeanLevelDetector.load(tmp_path / "empty", StudyConfig())
+    detector.save(tmp_path / "m")
+    assert MeanLevelDetector.load(tmp_path / "m", StudyConfig()).levels == {"00": -40.0}
+    with pytest.raises(DetectorStateError, match=r"holds a 'test_mean_level' detector, not 'embedding_knn'"):
+        get_detector("embedding_knn").load(tmp_path / "m", StudyConfig())
+    with pytest.raises(DetectorStateError, match=r"m.model\.keras: missing \(the test_mean_level detector saves it\)"):
+        MeanLevelDetector.read_state(tmp_path / "m", files=["model.keras"])
+    (tmp_path / "m" / STATE_FILE).write_text("{not json")
+    with pytest.raises(DetectorStateError, match="detector.json: unreadable"):
+        MeanLevelDetector.read_state(tmp_path / "m")
+    assert issubclass(DetectorStateError, ASDError)
+
+
+def test_saved_keras_detector_with_a_missing_or_damaged_model_fails_clearly(tmp_path, rng):
+    from asd.detectors import DenseAEDetector
+
+    config = StudyConfig()
+    config.training.epochs["dense_ae"] = 1
+    detector = DenseAEDetector(config)
+    detector.fit([rng.normal(-40, 10, (128, 20)).astype(np.float32) for _ in range(4)], ["00"] * 4, progress=False)
+    detector.save(tmp_path / "d")
+    (tmp_path / "d" / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DetectorStateError, match=r"d.model\.keras: cannot be read as a Keras model"):
+        DenseAEDetector.load(tmp_path / "d", config)
+    (tmp_path / "d" / "model.keras").unlink()
+    with pytest.raises(DetectorStateError, match=r"d.model\.keras: missing"):
+        DenseAEDetector.load(tmp_path / "d", config)
+
+
+def test_fit_keras_is_seeded_and_returns_one_row_per_epoch(rng):
+    import keras
+
+    config = StudyConfig()
+    config.training.epochs["tiny_net"] = 3
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+
+    def build():
+        inputs = keras.Input(shape=(4,))
+        return keras.Model(inputs, keras.layers.Dense(4)(inputs))
+
+    first, history = fit_keras(build, x, y=x, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8, shuffle=False)
+    second, _ = fit_keras(build, x, y=x, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8, shuffle=False)
+    assert list(history.columns) == ["epoch", "loss"] and list(history.epoch) == [1, 2, 3]
+    assert history.loss.iloc[-1] < history.loss.iloc[0]
+    np.testing.assert_array_equal(first.predict_on_batch(x), second.predict_on_batch(x))
+
+
+def test_families_import_only_base_and_lower_layers():
+    """No import cycle inside the package: a family module imports (even inside functions) only from
+    base, networks, streaming, windows and modules outside the package; base never imports a family."""
+    import ast
+    from pathlib import Path
+
+    import asd.detectors
+
+    package = Path(asd.detectors.__file__).parent
+    lower = {"base", "networks", "streaming", "windows"}
+    allowed = {"base": {"networks"}, "networks": set(), "windows": set(), "streaming": {"windows"}}
+    for path in sorted(package.glob("*.py")):
+        module = path.stem
+        if module == "__init__":
+            continue
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module} if node.module else {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("asd.detectors"):
+                imported.add(node.module.split(".")[2] if node.module.count(".") >= 2 else "__init__")
+        permitted = allowed.get(module, lower)
+        assert imported <= permitted, f"{module} imports {sorted(imported - permitted)}"
