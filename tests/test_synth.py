@@ -101,3 +101,40 @@ def test_generate_clip_rejects_bad_arguments():
 def test_generate_clip_other_sample_rate():
     x = synth.generate_clip("slider", "00", rng=np.random.default_rng(0), sample_rate=22050)
     assert x.shape == (220500,) and np.isfinite(x).all()
+
+
+# -- difficulty: the per-ID severity table and the published profile ---------------------------
+
+
+def test_severity_table_covers_every_dev_id_and_spreads_clips():
+    from asd.synth import machines
+
+    for machine_type, ids in DEV_MACHINE_IDS.items():
+        assert set(synth.SEVERITY[machine_type]) == set(ids), machine_type
+        assert all(0.0 <= c <= 1.0 for c in synth.SEVERITY[machine_type].values())
+    assert synth.severity_centre("fan", "99") == machines.DEFAULT_SEVERITY
+    assert synth.clip_severity(0.5, 0.0) == pytest.approx(0.5 - machines.SEVERITY_SPREAD / 2)
+    assert synth.clip_severity(0.5, 0.999) == pytest.approx(0.5 + machines.SEVERITY_SPREAD / 2, abs=1e-3)
+    assert synth.clip_severity(0.0, 0.0) == 0.0 and synth.clip_severity(1.0, 0.999) == 1.0
+
+
+def test_omitted_severity_is_drawn_about_the_ids_centre():
+    """Without ``severity``, the first number of the clip's generator places it in the ID's range."""
+    rng = np.random.default_rng(5)
+    u = float(np.random.default_rng(5).uniform())
+    centre = synth.severity_centre("pump", "02")
+    drawn = synth.generate_clip("pump", "02", anomaly="leakage", rng=rng)
+    again = np.random.default_rng(5)
+    again.uniform()
+    explicit = synth.generate_clip("pump", "02", anomaly="leakage", rng=again, severity=synth.clip_severity(centre, u))
+    np.testing.assert_array_equal(drawn, explicit)
+
+
+def test_published_baseline_table_is_consistent():
+    from asd.synth import published
+
+    assert set(published.BASELINE_AUC) == set(published.BASELINE_AUC_PER_ID) == set(MACHINE_TYPES)
+    for machine_type, per_id in published.BASELINE_AUC_PER_ID.items():
+        assert set(per_id) == set(DEV_MACHINE_IDS[machine_type]), machine_type
+        assert np.mean(list(per_id.values())) == pytest.approx(published.BASELINE_AUC[machine_type], abs=1e-5)
+    assert "y-kawagu/dcase2020_task2_baseline" in published.SOURCE

@@ -163,9 +163,12 @@ from .background import SNR_LEVELS
 from .dataset import (
     GENERATOR_VERSION, MANIFEST_NAME, SIZES, TABLE_COLUMNS, SizeSpec, generate_dataset, read_manifest,
 )
-from .machines import CLIP_SECONDS, FAULTS, SAMPLE_RATE, clip_rng, describe_machines, generate_clip
+from .machines import (
+    CLIP_SECONDS, FAULTS, SAMPLE_RATE, SEVERITY, clip_rng, clip_severity, describe_machines, generate_clip, severity_centre,
+)
 
 __all__ = [
     "CLIP_SECONDS", "FAULTS", "GENERATOR_VERSION", "MANIFEST_NAME", "SAMPLE_RATE", "SIZES", "SNR_LEVELS", "TABLE_COLUMNS",
-    "SizeSpec", "clip_rng", "describe_machines", "generate_clip", "generate_dataset", "read_manifest",
+    "SEVERITY", "SizeSpec", "clip_rng", "clip_severity", "describe_machines", "generate_clip", "generate_dataset",
+    "read_manifest", "severity_centre",
 ]

@@ -13,15 +13,18 @@ from .signal import (
 def _sign_slider(rng: np.random.Generator) -> dict:
     return {
         "cycle": rng.uniform(0.9, 2.2),
-        "moving": rng.uniform(0.5, 0.8),
+        "moving": rng.uniform(0.7, 0.95),
+        "drive_hz": rng.uniform(200.0, 600.0),
+        "drive_amps": _harmonics(6, rng.uniform(3.0, 6.0), rng),
+        "drive_db": rng.uniform(-3.0, 3.0),
         "whine_hz": rng.uniform(250.0, 700.0),
         "whine_amps": _harmonics(14, rng.uniform(2.0, 3.5), rng),
         "whine_db": rng.uniform(-6.0, 0.0),
         "friction_centre": rng.uniform(800.0, 3500.0),
-        "friction_db": rng.uniform(-4.0, 2.0),
+        "friction_db": rng.uniform(-10.0, -4.0),
         "click_modes": rng.uniform(800.0, 4000.0, size=2),
         "click_decays": rng.uniform(0.01, 0.04, size=2),
-        "click_db": rng.uniform(-6.0, 0.0),
+        "click_db": rng.uniform(-18.0, -12.0),
         "end_ratio": rng.uniform(0.5, 1.0),
         "dent": rng.uniform(0.2, 0.8),
         "dent_modes": rng.uniform(3000.0, 6000.0, size=2),
@@ -62,7 +65,9 @@ def _render_slider(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray
     ends = starts + durations
     amps = np.where(np.arange(ends.size) % 2 == 0, 1.0, p["end_ratio"]) * _db(rng.normal(0.0, 1.0, ends.size))
     clicks = _pulses(c.n, c.sr, ends, amps, _ring(c.sr, p["click_modes"], p["click_decays"], [1.0, 0.6]))
+    drive = c.tone(p["drive_hz"] * (1.0 + c.wander(0.002)), p["drive_amps"])  # servo amplifier: steady lines
     base = _mix(
+        (p["drive_db"] + c.jitter(1.0), drive),
         (p["whine_db"] + c.jitter(1.0), whine),
         (friction_db + c.jitter(1.0), friction),
         (p["click_db"] + c.jitter(1.0), clicks),
@@ -85,17 +90,19 @@ def _render_slider(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray
 
 def _sign_valve(rng: np.random.Generator) -> dict:
     return {
-        "cycle": rng.uniform(1.2, 3.0),
-        "open": rng.uniform(0.25, 0.6),
+        "cycle": rng.uniform(0.7, 1.8),
+        "open": rng.uniform(0.05, 0.3),
         "pilot": bool(rng.uniform() < 0.5),
         "pilot_at": rng.uniform(0.1, 0.25),
-        "open_modes": rng.uniform(1000.0, 6000.0, size=3),
-        "close_modes": rng.uniform(1000.0, 6000.0, size=3),
-        "decays": rng.uniform(0.003, 0.015, size=3),
+        "open_modes": rng.uniform(1500.0, 6500.0, size=3),
+        "close_modes": rng.uniform(1500.0, 6500.0, size=3),
+        "decays": rng.uniform(0.001, 0.004, size=3),
         "close_ratio": float(_db(rng.uniform(0.0, 6.0))),
-        "hiss_hz": rng.uniform(1000.0, 5000.0),
-        "hiss_db": rng.uniform(-16.0, -8.0),
-        "buzz_db": rng.uniform(-28.0, -20.0),
+        "hiss_hz": rng.uniform(2000.0, 6000.0),
+        "hiss_db": rng.uniform(-26.0, -18.0),
+        "buzz_db": rng.uniform(-40.0, -34.0),
+        "line_hz": rng.uniform(300.0, 1200.0),
+        "line_db": rng.uniform(0.0, 4.0),
     }
 
 
@@ -127,7 +134,8 @@ def _render_valve(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     gate = c.gate(opens, closes)
     hiss = c.noise(lambda f: _peak(f, p["hiss_hz"], 0.6 * p["hiss_hz"])) * gate
     buzz = c.tone(100.0, _db([0.0, -4.0, -10.0, -14.0, -20.0])) * gate
-    base = _mix((0.0, clicks), (p["hiss_db"] + c.jitter(1.0), hiss), (p["buzz_db"], buzz))
+    line = c.noise(lambda f: np.sqrt(_peak(f, p["line_hz"], 2.0 * p["line_hz"]) ** 2 + 0.05) * _rolloff(f, 7000.0))  # supply line
+    base = _mix((0.0, clicks), (p["line_db"] + c.jitter(1.0), line), (p["hiss_db"] + c.jitter(1.0), hiss), (p["buzz_db"], buzz))
     if fault == "contamination":  # the seat does not seal: flow noise while closed
         leak = c.noise(lambda f: _peak(f, 1.5 * p["hiss_hz"], 0.4 * p["hiss_hz"])) * (1.0 - gate)
         base = _extra(base, leak, -26.0 + 18.0 * s)

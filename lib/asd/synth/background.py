@@ -11,11 +11,19 @@ from .signal import _Clip, _db, _freqs, _harmonics, _mix, _noise, _peak, _poisso
 SNR_LEVELS = (6.0, 0.0, -6.0)
 
 
+#: Range (dB full scale) of the machine IDs' RMS levels per machine type: the real DCASE 2020 clips of
+#: the MIMII types lie near -39 dBFS, ToyCar near -34 and ToyConveyor near -24 (docs/synthetic_data.md).
+LEVEL_DBFS: dict[str, tuple[float, float]] = {
+    "fan": (-42.0, -36.0), "pump": (-42.0, -36.0), "slider": (-42.0, -36.0), "valve": (-42.0, -36.0),
+    "ToyCar": (-37.0, -31.0), "ToyConveyor": (-27.0, -21.0),
+}
+
+
 def _sign_site(rng: np.random.Generator, machine_type: str, machine_id: str) -> dict:
     type_index = MACHINE_TYPES.index(machine_type)
     return {
         "snr_db": SNR_LEVELS[(type_index + int(machine_id)) % len(SNR_LEVELS)],
-        "level_dbfs": rng.uniform(-38.0, -28.0),
+        "level_dbfs": rng.uniform(*LEVEL_DBFS[machine_type]),
         "pink": rng.uniform(0.1, 0.3),
         "room_hz": rng.uniform(150.0, 600.0),
         "room": rng.uniform(0.1, 0.4),

@@ -24,7 +24,7 @@ from ..atomic import write_text_atomic
 from ..audio import write_clip
 from ..config import DEV_MACHINE_IDS, MACHINE_TYPES
 from ..errors import ConfigError, LayoutError
-from .machines import CLIP_SECONDS, FAULTS, SAMPLE_RATE, clip_rng, generate_clip
+from .machines import CLIP_SECONDS, FAULTS, SAMPLE_RATE, clip_rng, clip_severity, generate_clip, severity_centre
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: worker processes start faster
     import pandas as pd
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 #: The version of the generated samples: bumped whenever a change alters any generated file (not
 #: for comments or refactoring); recorded in the manifest, which is what decides whether an
 #: existing dataset is still current.
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "2.0.0"
 MANIFEST_NAME = "dataset.json"
 _INCOMPLETE_NAME = ".asd-synth-incomplete"
 TABLE_COLUMNS = ["path", "machine_type", "machine_id", "split", "label", "fault", "severity"]
@@ -91,7 +91,7 @@ def _plan(spec: SizeSpec, machine_types: list[str], seed: int) -> list[_Job]:
 def _make_clip(job: _Job, out_dir: str) -> dict:
     """Generate and write one clip; return its table row (and the file's SHA-256)."""
     rng = clip_rng(job.seed, job.machine_type, job.machine_id, job.split, job.label, job.index)
-    severity = float(rng.uniform()) if job.fault else 0.0
+    severity = clip_severity(severity_centre(job.machine_type, job.machine_id), float(rng.uniform())) if job.fault else 0.0
     samples = generate_clip(job.machine_type, job.machine_id, anomaly=job.fault or None, rng=rng, severity=severity)
     path = Path(out_dir) / job.relpath
     write_clip(path, samples, sample_rate=SAMPLE_RATE)

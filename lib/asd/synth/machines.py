@@ -60,6 +60,34 @@ def clip_rng(seed: int, machine_type: str, machine_id: str, split: str, label: s
     return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
+#: Centre of each development machine ID's fault severities, in [0, 1]: the knob that sets how hard
+#: its anomalies are to detect. Chosen so that the DCASE 2020 baseline (``dense_ae`` with the report's
+#: settings) scores about as on the real development set (:mod:`asd.synth.published`); other detectors
+#: were not consulted. ``benchmarks/calibrate_synth.py`` measures it; docs/synthetic_data.md has the table.
+SEVERITY: dict[str, dict[str, float]] = {
+    "fan": {"00": 0.5, "02": 0.5, "04": 0.5, "06": 0.5},
+    "pump": {"00": 0.5, "02": 0.5, "04": 0.5, "06": 0.5},
+    "slider": {"00": 0.5, "02": 0.5, "04": 0.5, "06": 0.5},
+    "valve": {"00": 0.5, "02": 0.5, "04": 0.5, "06": 0.5},
+    "ToyCar": {"01": 0.5, "02": 0.5, "03": 0.5, "04": 0.5},
+    "ToyConveyor": {"01": 0.5, "02": 0.5, "03": 0.5},
+}
+#: Width of the uniform spread of clip severities about the ID's centre (clipped to [0, 1]).
+SEVERITY_SPREAD = 0.3
+#: Severity centre of machine IDs outside :data:`SEVERITY`.
+DEFAULT_SEVERITY = 0.5
+
+
+def severity_centre(machine_type: str, machine_id: str) -> float:
+    """The centre of a machine ID's fault severities (:data:`SEVERITY`, else :data:`DEFAULT_SEVERITY`)."""
+    return SEVERITY.get(machine_type, {}).get(machine_id, DEFAULT_SEVERITY)
+
+
+def clip_severity(centre: float, u: float) -> float:
+    """The severity of one anomalous clip: ``centre`` spread by ``u`` in [0, 1) over +-``SEVERITY_SPREAD``/2, in [0, 1]."""
+    return float(min(1.0, max(0.0, centre + SEVERITY_SPREAD * (u - 0.5))))
+
+
 @dataclass(frozen=True)
 class _Model:
     sign: Callable[[np.random.Generator], dict]
@@ -133,8 +161,8 @@ def generate_clip(
     rng : numpy.random.Generator or int
         Source of the clip's randomness (an int seeds a new generator).
     severity : float, optional
-        Fault strength in [0, 1] (0: barely audible, 1: obvious); drawn uniformly from ``rng``
-        when omitted. Ignored for normal clips.
+        Fault strength in [0, 1] (0: barely audible, 1: obvious); when omitted, drawn from
+        ``rng`` about the machine ID's centre (:func:`clip_severity`). Ignored for normal clips.
     sample_rate : int
         Hz, at least 8000. Components above 0.48 ``sample_rate`` are left out.
 
@@ -156,7 +184,7 @@ def generate_clip(
     if anomaly is None:
         severity = 0.0
     elif severity is None:
-        severity = float(rng.uniform())
+        severity = clip_severity(severity_centre(machine_type, machine_id), float(rng.uniform()))
     elif not 0.0 <= severity <= 1.0:
         raise ValueError(f"severity must lie in [0, 1], got {severity}")
     machine, site = _signature(machine_type, machine_id)

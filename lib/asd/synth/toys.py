@@ -5,25 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from .signal import (
-    _Clip, _db, _extra, _harmonics, _mix, _oscillator, _peak, _periodic_times, _pulses, _ring, _tilt, _unit,
+    _Clip, _db, _extra, _harmonics, _mix, _oscillator, _peak, _periodic_times, _pulses, _ring, _rolloff, _tilt, _unit,
     _decay_envelope,
 )
 
 
 def _sign_toycar(rng: np.random.Generator) -> dict:
-    n_harmonics, segments = 40, 3
+    n_harmonics, segments = 16, 3
     k = np.arange(1, n_harmonics + 1)
-    commutator = np.where(k % (2 * segments) == 0, rng.uniform(6.0, 12.0), 0.0)
+    commutator = np.where(k % (2 * segments) == 0, rng.uniform(3.0, 6.0), 0.0)
     return {
-        "f_motor": rng.uniform(140.0, 260.0),
-        "whine_amps": _harmonics(n_harmonics, rng.uniform(0.5, 1.0), rng, ripple_db=4.0) * _db(commutator),
-        "body_hz": rng.uniform(1500.0, 4000.0),
+        "f_motor": rng.uniform(120.0, 220.0),
+        "whine_amps": _harmonics(n_harmonics, rng.uniform(2.5, 4.0), rng, ripple_db=3.0) * _db(commutator),
+        "whine_db": rng.uniform(-12.0, -6.0),
+        "body_hz": rng.uniform(700.0, 1500.0),
         "teeth": int(rng.integers(8, 13)),
         "gear_ratio": rng.uniform(3.0, 5.0),
         "wheel_ratio": rng.uniform(20.0, 40.0),
-        "mesh_db": rng.uniform(-10.0, -4.0),
-        "roll_hz": rng.uniform(300.0, 1000.0),
-        "roll_db": rng.uniform(-6.0, -2.0),
+        "mesh_db": rng.uniform(-18.0, -12.0),
+        "roll_hz": rng.uniform(120.0, 320.0),
+        "roll_corner": rng.uniform(1000.0, 2200.0),
         "knock_modes": rng.uniform(500.0, 1500.0, size=2),
         "bearing_hz": rng.uniform(4500.0, 7500.0),
         "bearing_ratio": rng.uniform(2.5, 4.2),
@@ -42,14 +43,16 @@ def _render_toycar(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray
         f_motor = f_motor * (1.0 + (0.01 + 0.03 * s) * np.sin(2 * np.pi * wheel_phase))
     motor_phase = c.phase(f_motor)
     f_max = float(f_motor.max())
-    body = 0.5 + 2.0 * _peak(np.arange(1, p["whine_amps"].size + 1) * p["f_motor"], p["body_hz"], 2000.0)
+    body = 0.5 + 1.0 * _peak(np.arange(1, p["whine_amps"].size + 1) * p["f_motor"], p["body_hz"], 800.0)
     whine = _oscillator(motor_phase, p["whine_amps"] * body, rng, f0_max=f_max, sr=c.sr)
     mesh = _oscillator(motor_phase * p["teeth"], [1.0, 0.4], rng, f0_max=f_max * p["teeth"], sr=c.sr)
     if fault == "gear_damage":  # a chipped tooth modulates the mesh once per gear turn: sidebands
         mesh *= 1.0 + (0.3 + 0.6 * s) * np.sin(2 * np.pi * motor_phase / p["gear_ratio"])
-    roll = c.noise(lambda f: np.sqrt(_peak(f, p["roll_hz"], p["roll_hz"]) ** 2 + 0.2 * _tilt(f, 1.0) ** 2))
+    # wheels, gears and body shake: broadband, strongest at 0.1-0.3 kHz, falling above 1-2 kHz
+    roll = c.noise(lambda f: np.sqrt(_peak(f, p["roll_hz"], 1.5 * p["roll_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2)
+                   * _rolloff(f, p["roll_corner"], 1.0))
     roll *= c.up(1.0 + 0.3 * np.sin(2 * np.pi * wheel_phase))
-    base = _mix((c.jitter(1.0), whine), (p["mesh_db"] + c.jitter(1.0), mesh), (p["roll_db"] + c.jitter(1.0), roll))
+    base = _mix((p["whine_db"] + c.jitter(1.0), whine), (p["mesh_db"] + c.jitter(1.0), mesh), (c.jitter(1.0), roll))
     if fault == "shaft_damage":
         base = _unit(base * c.up(1.0 + (0.1 + 0.4 * s) * np.sin(2 * np.pi * wheel_phase)))
         turns = _periodic_times(rng, c.duration, f_motor / p["wheel_ratio"], jitter=0.01)
@@ -70,17 +73,17 @@ def _render_toycar(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray
 def _sign_toyconveyor(rng: np.random.Generator) -> dict:
     n_rollers = int(rng.integers(2, 5))
     return {
-        "f_motor": rng.uniform(40.0, 90.0),
-        "hum_amps": _harmonics(40, rng.uniform(0.8, 1.5), rng),
+        "f_motor": rng.uniform(80.0, 110.0),
+        "hum_amps": _harmonics(24, rng.uniform(2.0, 3.5), rng),
         "teeth": int(rng.integers(10, 20)),
-        "mesh_db": rng.uniform(-12.0, -6.0),
+        "mesh_db": rng.uniform(-18.0, -12.0),
         "belt_period": rng.uniform(0.6, 1.6),
         "seam_hz": rng.uniform(100.0, 300.0),
         "seam_db": rng.uniform(-10.0, -4.0),
         "roller_rates": rng.uniform(2.0, 8.0, size=n_rollers),
         "roller_modes": rng.uniform(2000.0, 5000.0, size=n_rollers),
-        "tick_db": rng.uniform(-14.0, -8.0),
-        "friction_hz": rng.uniform(500.0, 2000.0),
+        "tick_db": rng.uniform(-24.0, -16.0),
+        "friction_hz": rng.uniform(150.0, 400.0),
         "pulley_rate": rng.uniform(3.0, 7.0),
         "pulley_modes": rng.uniform(3000.0, 6000.0, size=2),
         "tear_hz": rng.uniform(1500.0, 4000.0),
@@ -104,7 +107,8 @@ def _render_toyconveyor(p: dict, c: _Clip, fault: str | None, s: float) -> np.nd
         times = _periodic_times(rng, c.duration, rate * speed, jitter=0.01)
         kernel = _ring(c.sr, [mode, 1.6 * mode], [0.002, 0.0015], [1.0, 0.5])
         ticks += _pulses(c.n, c.sr, times, rng.uniform(0.7, 1.0, times.size), kernel)
-    friction = c.noise(lambda f: np.sqrt(_peak(f, p["friction_hz"], p["friction_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2))
+    friction = c.noise(lambda f: np.sqrt(_peak(f, p["friction_hz"], p["friction_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2)
+                       * _rolloff(f, 1500.0, 1.5))
     if fault == "pulley_damage":  # an eccentric pulley modulates the drive load
         hum = hum * c.up(1.0 + (0.1 + 0.4 * s) * np.sin(2 * np.pi * c.control_phase(p["pulley_rate"] * speed)))
     base = _mix(
