@@ -40,7 +40,8 @@ from asd.audio import read_clip
 from asd.config import DEV_MACHINE_IDS, MACHINE_TYPES
 from asd.extraction import compute_features_batch
 from asd.metrics import auc_pauc
-from asd.pipeline import evaluate, load_detector, train
+from asd.detectors import get_detector
+from asd.pipeline import evaluate, train
 from asd.report import study_config
 from asd.synth import FAULTS, SEVERITY, clip_rng, clip_severity, generate_clip, generate_dataset
 from asd.synth.published import BASELINE_AUC, BASELINE_AUC_PER_ID, ID_TOLERANCE, SOURCE, TYPE_TOLERANCE
@@ -58,7 +59,8 @@ def _prepare(data: Path, work: Path, machine_types: list[str], *, retrain: bool)
     print(f"data: {data} ({time.perf_counter() - started:.0f} s)", flush=True)
     config = study_config()
     run = work / MODEL
-    if retrain or not (run / "run.json").is_file():
+    trained = all((run / t / "detector.json").is_file() for t in machine_types)
+    if retrain or not trained:
         started = time.perf_counter()
         train(data, model=MODEL, out=run, config=config, machine_types=machine_types, cache_dir=work / "cache", progress=False)
         print(f"trained {MODEL} ({config.training.epochs_for(MODEL)} epochs) in {time.perf_counter() - started:.0f} s", flush=True)
@@ -106,40 +108,40 @@ def _pcm(samples: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(samples.astype(np.float64), -1.0, 1.0) * 32767.0) / 32768.0).astype(np.float32)
 
 
-def _anomaly_features(machine_type: str, machine_id: str, n_clips: int, config) -> dict[float, list[np.ndarray]]:
-    """Features of the ID's anomalous test clips re-made at every severity centre of :data:`GRID`."""
+def _anomaly_features(machine_type: str, machine_id: str, n_clips: int, config, grid) -> dict[float, list[np.ndarray]]:
+    """Features of the ID's anomalous test clips re-made at every severity centre of ``grid``."""
     faults = FAULTS[machine_type]
-    by_centre: dict[float, list[np.ndarray]] = {c: [] for c in GRID}
+    by_centre: dict[float, list[np.ndarray]] = {c: [] for c in grid}
     for index in range(n_clips):
         fault = faults[(index + int(machine_id)) % len(faults)]
         rng = clip_rng(0, machine_type, machine_id, "test", "anomaly", index)
         u = float(rng.uniform())
         state = rng.bit_generator.state
         clips = []
-        for centre in GRID:
+        for centre in grid:
             again = np.random.Generator(type(rng.bit_generator)())
             again.bit_generator.state = state
             clips.append(_pcm(generate_clip(machine_type, machine_id, anomaly=fault, rng=again, severity=clip_severity(centre, u))))
-        for centre, features in zip(GRID, compute_features_batch(clips, kind="baseline", config=config)):
+        for centre, features in zip(grid, compute_features_batch(clips, kind="baseline", config=config)):
             by_centre[centre].append(features)
     return by_centre
 
 
-def _centre_for(target: float, aucs: list[float]) -> float:
-    """The severity centre at which the (made monotone) AUC curve over :data:`GRID` meets ``target``."""
+def _centre_for(target: float, aucs: list[float], grid) -> float:
+    """The severity centre at which the (made monotone) AUC curve over ``grid`` meets ``target``."""
     curve = np.maximum.accumulate(np.asarray(aucs))
     if target <= curve[0]:
-        return GRID[0]
+        return grid[0]
     if target >= curve[-1]:
-        return GRID[-1]
-    return float(np.interp(target, curve + np.arange(curve.size) * 1e-9, GRID))
+        return grid[-1]
+    return float(np.interp(target, curve + np.arange(curve.size) * 1e-9, grid))
 
 
 def sweep(args) -> int:
     run, config = _prepare(args.data, args.work, args.types, retrain=args.retrain)
     rows, proposal = [], {}
     for machine_type in args.types:
-        detector = load_detector(run, machine_type)
+        detector = get_detector(MODEL).load(run / machine_type, config)  # trained once, on the normal clips
         test = sorted((args.data / machine_type / "test").glob("normal_id_*.wav"))
         proposal[machine_type] = {}
         for machine_id in DEV_MACHINE_IDS[machine_type]:
@@ -149,16 +151,16 @@ def sweep(args) -> int:
                                            [machine_id] * len(normal))
             n_anomaly = len(list((args.data / machine_type / "test").glob(f"anomaly_id_{machine_id}_*.wav")))
             aucs = []
-            for centre, features in _anomaly_features(machine_type, machine_id, n_anomaly, config).items():
+            for centre, features in _anomaly_features(machine_type, machine_id, n_anomaly, config, args.grid).items():
                 scores = detector.score(features, [machine_id] * len(features))
                 y = np.r_[np.zeros(len(normal_scores)), np.ones(len(scores))]
                 auc, _ = auc_pauc(y, np.r_[normal_scores, scores], max_fpr=config.max_fpr)
                 aucs.append(auc)
                 rows.append({"machine_type": machine_type, "machine_id": machine_id, "centre": centre, "auc": auc})
             target = BASELINE_AUC_PER_ID[machine_type][machine_id]
-            proposal[machine_type][machine_id] = round(_centre_for(target, aucs), 3)
+            proposal[machine_type][machine_id] = round(_centre_for(target, aucs, args.grid), 3)
             print(f"{machine_type} {machine_id}: target {target:.3f}, now {SEVERITY[machine_type][machine_id]}, "
-                  f"proposed {proposal[machine_type][machine_id]}; AUC over {GRID}: {np.round(aucs, 3).tolist()} "
+                  f"proposed {proposal[machine_type][machine_id]}; AUC over {args.grid}: {np.round(aucs, 3).tolist()} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
     curves = pd.DataFrame(rows)
     if args.csv:
@@ -176,6 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "calibration", help="runs and feature cache")
     parser.add_argument("--types", nargs="+", default=list(MACHINE_TYPES), choices=list(MACHINE_TYPES))
     parser.add_argument("--retrain", action="store_true", help="sweep: train again even if a run exists")
+    parser.add_argument("--grid", type=float, nargs="+", default=list(GRID), help="sweep: severity centres")
     parser.add_argument("--csv", help="check: the comparison table; sweep: AUC per ID and severity centre")
     args = parser.parse_args(argv)
     return check(args) if args.command == "check" else sweep(args)

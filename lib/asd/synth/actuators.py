@@ -48,19 +48,19 @@ def _stroke_index(starts: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def _render_slider(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     rng = c.rng
-    jitter = 0.01 + (0.03 + 0.10 * s if fault == "loose_belt" else 0.0)
+    jitter = 0.01 + (0.13 * s if fault == "loose_belt" else 0.0)
     starts, durations = _strokes(c, p["cycle"] * (1.0 + c.jitter(0.015)), p["moving"], jitter)
     k = _stroke_index(starts, c.ctrl_t)
     u = (c.ctrl_t - starts[k]) / durations[k]
     speed = np.where(u <= 1.0, np.sin(np.pi * np.clip(u, 0.0, 1.0)), 0.0)  # half-sine per stroke, (m,)
     whine_f = p["whine_hz"] * np.maximum(speed, 0.02)
     if fault == "loose_belt":  # the slipping belt makes the drive speed wobble
-        whine_f = whine_f * (1.0 + (0.01 + 0.04 * s) * np.sin(2 * np.pi * rng.uniform(6.0, 12.0) * c.ctrl_t))
+        whine_f = whine_f * (1.0 + 0.05 * s * np.sin(2 * np.pi * rng.uniform(6.0, 12.0) * c.ctrl_t))
     speed_n = c.up(speed)
     whine = _oscillator(c.phase(whine_f), p["whine_amps"], rng, f0_max=p["whine_hz"] * 1.06, sr=c.sr) * speed_n
     centre, friction_db = p["friction_centre"], p["friction_db"]
     if fault == "no_grease":
-        centre, friction_db = centre * (1.2 + 0.5 * s), friction_db + 2.0 + 6.0 * s
+        centre, friction_db = centre * (1.0 + 0.7 * s), friction_db + 8.0 * s
     friction = c.noise(lambda f: _peak(f, centre, 0.8 * centre) * _rolloff(f, 7000.0)) * speed_n
     ends = starts + durations
     amps = np.where(np.arange(ends.size) % 2 == 0, 1.0, p["end_ratio"]) * _db(rng.normal(0.0, 1.0, ends.size))
@@ -77,14 +77,14 @@ def _render_slider(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray
         hits = starts + durations * np.arccos(1.0 - 2.0 * where) / np.pi
         impacts = _pulses(c.n, c.sr, hits, 1.0, _ring(c.sr, p["dent_modes"], [0.004, 0.003], [1.0, 0.8]))
         rattle = c.noise(lambda f: _peak(f, p["dent_modes"][0], 2000.0)) * _decay_envelope(c.n, c.sr, hits, 1.0, 0.03)
-        base = _extra(base, _unit(impacts) + 0.5 * _unit(rattle), -18.0 + 16.0 * s)
+        base = _extra(base, _unit(impacts) + 0.5 * _unit(rattle), -28.0 + 30.0 * s)
     elif fault == "no_grease":  # stick-slip squeal on some strokes
-        active = rng.uniform(size=starts.size) < 0.4 + 0.5 * s
+        active = rng.uniform(size=starts.size) < 0.2 + 0.7 * s
         squeal = c.tone(p["squeal_hz"] * (1.0 + c.wander(0.02, period=(0.1, 0.5))), [1.0, 0.3, 0.1])
-        base = _extra(base, squeal * c.up(speed * active[k]), -20.0 + 16.0 * s)
+        base = _extra(base, squeal * c.up(speed * active[k]), -30.0 + 30.0 * s)
     elif fault == "loose_belt":  # belt slap at every reversal
         slap = _ring(c.sr, [p["slap_hz"], 2.3 * p["slap_hz"], 5.1 * p["slap_hz"]], [0.04, 0.02, 0.01], [1.0, 0.5, 0.3])
-        base = _extra(base, _pulses(c.n, c.sr, ends, 1.0, slap), -16.0 + 12.0 * s)
+        base = _extra(base, _pulses(c.n, c.sr, ends, 1.0, slap), -30.0 + 30.0 * s)
     return base
 
 
@@ -115,15 +115,15 @@ def _render_valve(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     close_amps, close_modes, decays = np.full(count, p["close_ratio"]), p["close_modes"], p["decays"]
     reopen = np.empty(0)
     if fault == "irregular_timing":  # a sticky valve: late, missed and repeated actuations
-        spread = (0.02 + 0.12 * s) * cycle
+        spread = 0.14 * s * cycle
         opens = opens + np.abs(rng.normal(0.0, spread, count))
-        closes = np.maximum(closes + rng.normal(0.0, spread, count), opens + 0.05)
-        kept = rng.uniform(size=count) >= 0.05 + 0.3 * s
+        closes = np.maximum(closes + rng.normal(0.0, spread, count), opens + 0.01)
+        kept = rng.uniform(size=count) >= 0.35 * s
         opens, closes, close_amps = opens[kept], closes[kept], close_amps[kept]
-        repeated = rng.uniform(size=opens.size) < 0.05 + 0.3 * s
+        repeated = rng.uniform(size=opens.size) < 0.35 * s
         reopen = opens[repeated] + rng.uniform(0.03, 0.12, int(repeated.sum()))
     elif fault == "contamination":  # debris on the seat cushions and lowers the closing click
-        close_modes, close_amps, decays = close_modes * (0.85 - 0.15 * s), close_amps * (1.0 - 0.5 * s), decays * (1.0 + 0.5 * s)
+        close_modes, close_amps, decays = close_modes * (1.0 - 0.3 * s), close_amps * (1.0 - 0.5 * s), decays * (1.0 + 0.5 * s)
     open_kernel = _ring(c.sr, p["open_modes"], p["decays"], [1.0, 0.7, 0.5])
     close_kernel = _ring(c.sr, close_modes, decays, [1.0, 0.8, 0.4])
     clicks = _pulses(c.n, c.sr, np.concatenate([opens, reopen]),
@@ -138,15 +138,15 @@ def _render_valve(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     base = _mix((0.0, clicks), (p["line_db"] + c.jitter(1.0), line), (p["hiss_db"] + c.jitter(1.0), hiss), (p["buzz_db"], buzz))
     if fault == "contamination":  # the seat does not seal: flow noise while closed
         leak = c.noise(lambda f: _peak(f, 1.5 * p["hiss_hz"], 0.4 * p["hiss_hz"])) * (1.0 - gate)
-        base = _extra(base, leak, -26.0 + 18.0 * s)
+        base = _extra(base, leak, -38.0 + 30.0 * s)
     elif fault == "irregular_timing":  # the armature sticks half-way and buzzes after closing
         stuck = c.tone(100.0, _db([0.0, -2.0, -4.0, -8.0, -10.0, -14.0])) * c.gate(closes, closes + rng.uniform(0.1, 0.4))
-        base = _extra(base, stuck, -10.0 + 12.0 * s)
+        base = _extra(base, stuck, -28.0 + 30.0 * s)
     elif fault == "extra_clicks":  # debris chatter between actuations and a bouncing closure
-        times = _poisson_times(rng, c.duration, 0.3 + 2.5 * s)
+        times = _poisson_times(rng, c.duration, 2.8 * s)
         debris = _ring(c.sr, p["open_modes"] * 1.35, p["decays"] * 0.6, [1.0, 0.8, 0.6])
         chatter = _pulses(c.n, c.sr, times, rng.uniform(0.5, 1.0, times.size), debris)
         bounces = np.concatenate([closes + d for d in (0.018, 0.035, 0.05)])
         chatter += _pulses(c.n, c.sr, bounces, np.repeat([0.5, 0.3, 0.15], closes.size), close_kernel)
-        base = _extra(base, chatter, -12.0 + 12.0 * s)
+        base = _extra(base, chatter, -30.0 + 30.0 * s)
     return base

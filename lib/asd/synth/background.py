@@ -11,8 +11,8 @@ from .signal import _Clip, _db, _freqs, _harmonics, _mix, _noise, _peak, _poisso
 SNR_LEVELS = (6.0, 0.0, -6.0)
 
 
-#: Range (dB full scale) of the machine IDs' RMS levels per machine type: the real DCASE 2020 clips of
-#: the MIMII types lie near -39 dBFS, ToyCar near -34 and ToyConveyor near -24 (docs/synthetic_data.md).
+#: Range (dB full scale) of the machine IDs' RMS levels per machine type, about where the real DCASE 2020
+#: clips of each type lie (docs/synthetic_data.md compares them).
 LEVEL_DBFS: dict[str, tuple[float, float]] = {
     "fan": (-42.0, -36.0), "pump": (-42.0, -36.0), "slider": (-42.0, -36.0), "valve": (-42.0, -36.0),
     "ToyCar": (-37.0, -31.0), "ToyConveyor": (-27.0, -21.0),

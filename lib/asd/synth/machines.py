@@ -119,6 +119,7 @@ def describe_machines(machine_types: list[str] | tuple[str, ...] | None = None) 
 
     Columns: ``machine_type``, ``machine_id``, ``snr_db`` (machine to background, dB),
     ``level_dbfs`` (RMS of a normal clip before the per-clip gain of +-``GAIN_JITTER_DB``),
+    ``severity`` (the centre of its faults' severities, :data:`SEVERITY`),
     ``clip_seconds``, ``faults`` (comma-separated fault model names).
     """
     import pandas as pd
@@ -132,6 +133,7 @@ def describe_machines(machine_types: list[str] | tuple[str, ...] | None = None) 
                 "machine_id": machine_id,
                 "snr_db": site["snr_db"],
                 "level_dbfs": round(float(site["level_dbfs"]), 1),
+                "severity": severity_centre(machine_type, machine_id),
                 "clip_seconds": CLIP_SECONDS[machine_type],
                 "faults": ", ".join(FAULTS[machine_type]),
             })

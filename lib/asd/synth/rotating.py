@@ -35,8 +35,8 @@ def _render_fan(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     speed, air_db = 1.0 + c.jitter(0.006), c.jitter(1.0)
     if fault == "voltage_change":
         direction = c.sign()
-        speed *= 1.0 + direction * (0.06 + 0.10 * s)
-        air_db += direction * (1.5 + 2.5 * s)  # airflow power grows steeply with blade speed
+        speed *= 1.0 + direction * 0.16 * s
+        air_db += direction * 4.0 * s  # airflow power grows steeply with blade speed
     f_rot = p["f_rot"] * speed * (1.0 + c.wander(0.002))
     rot_phase = c.phase(f_rot)
     bpf_phase = rot_phase * p["blades"]
@@ -45,24 +45,24 @@ def _render_fan(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     centre = p["air_centre"] * speed  # the airflow spectrum scales with blade speed
     width = p["air_width"] * centre
     if fault == "clogging":
-        centre, width = centre * (1.15 + 0.5 * s), width * (1.0 - 0.5 * s)
+        centre, width = centre * (1.0 + 0.65 * s), width * (1.0 - 0.5 * s)
     air = c.noise(lambda f: np.sqrt(0.3 * _tilt(f, p["air_slope"]) ** 2 + _peak(f, centre, width) ** 2) * _rolloff(f, 6000.0))
     air *= 1.0 + p["am_depth"] * np.sin(2 * np.pi * bpf_phase)  # blades chop the airflow
     base = _mix((air_db, air), (p["tone_db"] + c.jitter(1.0), tones), (p["hum_db"], hum))
     if fault == "imbalance":
-        base = _unit(base * (1.0 + (0.05 + 0.3 * s) * np.sin(2 * np.pi * rot_phase)))
+        base = _unit(base * (1.0 + 0.35 * s * np.sin(2 * np.pi * rot_phase)))
         shaking = _oscillator(rot_phase, p["loose_amps"], rng, f0_max=float(f_rot.max()), sr=c.sr)
         turns = _periodic_times(rng, c.duration, f_rot, jitter=0.01)  # a loose panel knocks once per turn
         rattle = _pulses(c.n, c.sr, turns, rng.uniform(0.5, 1.0, turns.size), _ring(c.sr, p["panel_modes"], [0.02, 0.012], [1.0, 0.7]))
-        base = _extra(base, _unit(shaking) + _unit(rattle), -9.0 + 12.0 * s)
+        base = _extra(base, _unit(shaking) + _unit(rattle), -27.0 + 30.0 * s)
     elif fault == "clogging":
         whistle = c.tone(p["whistle_hz"] * (1.0 + c.wander(0.01, period=(0.5, 2.0))), [1.0, 0.2])
-        base = _extra(base, whistle, -14.0 + 14.0 * s)
+        base = _extra(base, whistle, -30.0 + 30.0 * s)
     elif fault == "bearing_damage":
         impacts = _periodic_times(rng, c.duration, f_rot * p["bearing_ratio"], jitter=0.02)
         envelope = _decay_envelope(c.n, c.sr, impacts, rng.uniform(0.5, 1.0, impacts.size), 0.002)
         ringing = c.noise(lambda f: _peak(f, p["bearing_hz"], 0.25 * p["bearing_hz"])) * envelope
-        base = _extra(base, ringing, -14.0 + 14.0 * s)
+        base = _extra(base, ringing, -30.0 + 30.0 * s)
     return base
 
 
@@ -90,8 +90,8 @@ def _render_pump(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     rng = c.rng
     speed, vane_boost, roughness = 1.0 + c.jitter(0.003), 0.0, 0.0
     if fault == "clogging":  # more load: more slip, stronger and rougher vane-pass pulsation
-        speed *= 1.0 - (0.01 + 0.03 * s)
-        vane_boost, roughness = 3.0 + 8.0 * s, 0.05 + 0.3 * s
+        speed *= 1.0 - 0.04 * s
+        vane_boost, roughness = 11.0 * s, 0.35 * s
     f_rot = p["f_rot"] * speed * (1.0 + c.wander(0.001))
     rot_phase = c.phase(f_rot)
     vane = _oscillator(rot_phase * p["vanes"], p["vane_amps"], rng, f0_max=float(f_rot.max()) * p["vanes"], sr=c.sr)
@@ -108,10 +108,10 @@ def _render_pump(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
         base = _unit(base * (1.0 + roughness * np.sin(2 * np.pi * rot_phase)))
     if fault == "leakage":
         jet = c.noise(lambda f: _peak(f, p["leak_hz"], 0.3 * p["leak_hz"])) * c.up(1.0 + c.wander(0.15, period=(0.2, 1.0)))
-        base = _extra(base, jet, -20.0 + 16.0 * s)
+        base = _extra(base, jet, -34.0 + 30.0 * s)
     elif fault == "contamination":
         times = _poisson_times(rng, c.duration, rng.uniform(15.0, 60.0))
         kernel = _ring(c.sr, p["crackle_modes"], [0.002, 0.0015, 0.001], [1.0, 0.7, 0.5])
         amps = rng.lognormal(0.0, 0.6, times.size) * rng.choice([-1.0, 1.0], times.size)
-        base = _extra(base, _pulses(c.n, c.sr, times, amps, kernel), -20.0 + 16.0 * s)
+        base = _extra(base, _pulses(c.n, c.sr, times, amps, kernel), -34.0 + 30.0 * s)
     return base
