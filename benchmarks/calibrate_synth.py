@@ -9,7 +9,8 @@ Two commands::
 
 ``check`` generates the default synthetic data (if it is not there yet), trains ``dense_ae`` with
 the report's settings (``asd.report.study_config``: 10 epochs, seed 0) exactly as ``asd train``
-does, evaluates it as ``asd evaluate`` does, and prints its AUC beside the baseline's published
+does (``--reuse``: keeps a run trained on byte-identical training clips), evaluates it as
+``asd evaluate`` does, and prints its AUC beside the baseline's published
 AUC on the real development set (:mod:`asd.synth.published`), per machine type and per machine
 ID, with the verdict against the tolerances; ``--csv`` writes that table.
 
@@ -26,6 +27,7 @@ is consulted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -43,7 +45,7 @@ from asd.metrics import auc_pauc
 from asd.detectors import get_detector
 from asd.pipeline import evaluate, train
 from asd.report import study_config
-from asd.synth import FAULTS, SEVERITY, clip_rng, clip_severity, generate_clip, generate_dataset
+from asd.synth import FAULTS, MANIFEST_NAME, SEVERITY, clip_rng, clip_severity, generate_clip, generate_dataset, read_manifest
 from asd.synth.published import BASELINE_AUC, BASELINE_AUC_PER_ID, ID_TOLERANCE, SOURCE, TYPE_TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,18 +54,39 @@ MODEL = "dense_ae"
 GRID = (0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)
 
 
+def train_clip_hashes(data: Path) -> dict[str, str]:
+    """SHA-256 of every normal training clip of a generated dataset (from its manifest)."""
+    manifest = read_manifest(data)
+    if manifest is None:
+        raise SystemExit(f"{data}: no complete synthetic dataset (no {MANIFEST_NAME})")
+    return {r["relpath"]: r["sha256"] for r in manifest["clips"] if r["split"] == "train"}
+
+
 def _prepare(data: Path, work: Path, machine_types: list[str], *, retrain: bool) -> tuple[Path, object]:
-    """Generate the default data (if needed) and train dense_ae with the report's settings."""
+    """Generate the default data (if needed) and train dense_ae with the report's settings.
+
+    A run is reused (unless ``retrain``) only if it was trained on byte-identical training clips:
+    the fault severities change the anomalous test clips alone.
+    """
     started = time.perf_counter()
     generate_dataset(data, size="default", seed=0, machine_types=list(MACHINE_TYPES), progress=False)
     print(f"data: {data} ({time.perf_counter() - started:.0f} s)", flush=True)
     config = study_config()
     run = work / MODEL
     trained = all((run / t / "detector.json").is_file() for t in machine_types)
+    hashes = run / "train_clips.json"
+    if trained and not retrain:
+        same = hashes.is_file() and json.loads(hashes.read_text()) == train_clip_hashes(data)
+        if not same:
+            print(f"{run}: trained on other training clips; training again", flush=True)
+            retrain = True
+        else:
+            print(f"{run}: trained on these very training clips; reused", flush=True)
     if retrain or not trained:
         started = time.perf_counter()
         train(data, model=MODEL, out=run, config=config, machine_types=machine_types, cache_dir=work / "cache", progress=False)
         print(f"trained {MODEL} ({config.training.epochs_for(MODEL)} epochs) in {time.perf_counter() - started:.0f} s", flush=True)
+        hashes.write_text(json.dumps(train_clip_hashes(data), indent=0, sort_keys=True))
     return run, config
 
 
@@ -85,7 +108,7 @@ def comparison(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def check(args) -> int:
-    run, _ = _prepare(args.data, args.work, args.types, retrain=True)
+    run, _ = _prepare(args.data, args.work, args.types, retrain=not args.reuse)
     started = time.perf_counter()
     results = evaluate(args.data, run_dir=run, cache_dir=args.work / "cache", progress=False)
     print(f"evaluated in {time.perf_counter() - started:.0f} s")
@@ -178,6 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "calibration", help="runs and feature cache")
     parser.add_argument("--types", nargs="+", default=list(MACHINE_TYPES), choices=list(MACHINE_TYPES))
     parser.add_argument("--retrain", action="store_true", help="sweep: train again even if a run exists")
+    parser.add_argument("--reuse", action="store_true",
+                        help="check: evaluate the existing run if it was trained on byte-identical training clips")
     parser.add_argument("--grid", type=float, nargs="+", default=list(GRID), help="sweep: severity centres")
     parser.add_argument("--csv", help="check: the comparison table; sweep: AUC per ID and severity centre")
     args = parser.parse_args(argv)
