@@ -64,3 +64,13 @@ def test_synthetic_clips_resemble_the_real_ones():
         assert 0.5 < mine["centroid_hz"] / ref["centroid_hz"] < 2.0, (machine_type, mine["centroid_hz"], ref["centroid_hz"])
         assert abs(mine["crest_db"] - ref["crest_db"]) < 5.0, (machine_type, mine["crest_db"], ref["crest_db"])
         assert abs(mine["flatness"] - ref["flatness"]) < 0.3, (machine_type, mine["flatness"], ref["flatness"])
+
+
+def test_real_clips_absent_or_listed(tmp_path):
+    from asd.synth.compare import DEV_LITE, real_clips
+
+    assert real_clips(tmp_path / "nowhere") is None
+    if DEV_LITE.is_dir():
+        table = real_clips()
+        assert set(table.machine_type) == set(MACHINE_TYPES) and set(table.label) == {"normal", "anomaly"}
+        assert (table.groupby(["machine_type", "label"]).size() == 3).all()

@@ -32,6 +32,10 @@ Modules
                                     :func:`describe_machines`
 :mod:`asd.synth.dataset`            :func:`generate_dataset`: plan, parallel writing, manifest,
                                     :data:`GENERATOR_VERSION`
+:mod:`asd.synth.published`          the DCASE 2020 baseline's published AUCs on the real
+                                    development set: the calibration target, with its source
+:mod:`asd.synth.compare`            clip statistics (level, spectrum, tonality, temporal
+                                    structure), synthetic beside real
 =================================== ===========================================================
 
 How a clip is made

@@ -5,7 +5,8 @@ bands, tonality, temporal structure); :func:`compare_folders` measures every cli
 folders (for example the generated data and the real DCASE 2020 clips of
 ``../shared/data/dcase2020-dev-lite``) and returns one table, with a ``source`` column, that
 :func:`summarize` reduces to medians per source, machine type and label for side-by-side reading.
-``benchmarks/synth_vs_real.py`` prints that table.
+``benchmarks/synth_vs_real.py`` prints that table. :func:`real_clips` lists the real dev-lite clips
+when ``../shared`` is present (notebook 01 shows them beside synthetic ones).
 """
 
 from __future__ import annotations
@@ -15,13 +16,42 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import PROJECT_ROOT
+
 if TYPE_CHECKING:
     import pandas as pd
 
+#: The 36 real DCASE 2020 development test clips (3 normal + 3 anomalous of one ID per machine type),
+#: beside the project when the shared data folder is present (read in place, never copied).
+DEV_LITE = PROJECT_ROOT.parent / "shared" / "data" / "dcase2020-dev-lite"
 #: Octave band centres (Hz) of the long-term spectrum.
 OCTAVE_CENTRES = (63, 125, 250, 500, 1000, 2000, 4000, 7000)
 #: Frame length (s) of the temporal statistics.
 FRAME_SECONDS = 0.02
+
+
+def real_clips(root: str | os.PathLike | None = None) -> pd.DataFrame | None:
+    """The real clips to hold synthetic ones against, or ``None`` when the folder is absent.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        A dataset root in the DCASE 2020 layout (test clips suffice); default :data:`DEV_LITE`.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :func:`asd.data.discover_clips`'s table (``path``, ``machine_type``, ``machine_id``,
+        ``split``, ``label``, ...), or ``None`` if ``root`` does not exist.
+    """
+    from pathlib import Path
+
+    from ..data import discover_clips
+
+    root = Path(root) if root is not None else DEV_LITE
+    if not root.is_dir():
+        return None
+    return discover_clips(root, require_train=False)
 
 
 def clip_statistics(samples: np.ndarray, *, sample_rate: int) -> dict:
