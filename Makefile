@@ -10,7 +10,7 @@ SIZE ?= default
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps test report data bench clean clean-all
+.PHONY: help setup system-deps test report data bench eval-real clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ report: setup ## run the whole study (notebooks 01-04) on DATA and export report
 
 bench: setup ## print the speed and memory benchmark table
 	$(PY) benchmarks/run_benchmarks.py
+
+eval-real: $(STAMP) ## every detector on every data set present, judged by its worst case (EVAL_ARGS=--quick: 2 epochs)
+	$(PY) benchmarks/eval_real.py $(EVAL_ARGS)
 
 clean: ## remove runs, results and the feature cache (keeps data and .venv)
 	rm -rf runs cache results report/executed
