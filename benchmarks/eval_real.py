@@ -123,12 +123,16 @@ def collect_sets(args, work: Path) -> list[DataSet]:
         else:
             from asd.synth import generate_dataset
 
-            root = work / "synthetic-tiny"
+            root = work / "data" / "synthetic-tiny"  # beside, never inside, the run folders
             logger.info("no data/synthetic: generating the tiny synthetic set into %s", root)
             generate_dataset(root, size="tiny", seed=0, progress=False)
             sets.append(DataSet("synthetic-tiny", root, real=False))
+    seen: dict[str, int] = {}
     for data_set in sets:
         data_set.cross_fit = not has_training_clips(data_set.root)
+        seen[data_set.name] = seen.get(data_set.name, 0) + 1
+        if seen[data_set.name] > 1:  # two folders of the same name: keep both columns
+            data_set.name = f"{data_set.name}-{seen[data_set.name]}"
     return sets
 
 
@@ -265,7 +269,7 @@ def main(argv=None) -> int:
         for data_set, model in tqdm(jobs, desc="eval-real", unit="run"):
             start = time.perf_counter()
             try:
-                results = run_one(data_set, model, config=config, work=work / data_set.name / model, cache_dir=cache_dir)
+                results = run_one(data_set, model, config=config, work=work / "runs" / data_set.name / model, cache_dir=cache_dir)
             except Exception as error:  # noqa: BLE001  (one failure must not stop the table)
                 failures.append(f"{model} on {data_set.name}: {type(error).__name__}: {error}")
                 logger.error("FAILED %s", failures[-1])

@@ -87,3 +87,21 @@ def test_small_run(eval_real, tiny_root, test_only_set, tmp_path, capsys):
     assert set(per_type.machine_type[per_type.set == "testonly"]) == {"valve", "fan"}
     printed = capsys.readouterr().out
     assert "leave-one-normal-out" in printed and "| multistat |" in printed
+
+
+def test_generated_synthetic_data_lies_outside_the_run_folders(eval_real, tiny_root, tmp_path, monkeypatch):
+    import asd.synth
+
+    def fake_generate(root, **kwargs):  # the tiny set, linked instead of generated again
+        root = Path(root)
+        root.mkdir(parents=True)
+        for machine_type in ("valve",):
+            (root / machine_type).symlink_to(tiny_root / machine_type)
+
+    monkeypatch.setattr(asd.synth, "generate_dataset", fake_generate)
+    monkeypatch.setattr(eval_real, "DEFAULT_SYNTHETIC", tmp_path / "absent")
+    out = tmp_path / "t.csv"
+    assert eval_real.main(["--no-shared", "--models", "multistat", "--no-cache", "--work", str(tmp_path / "w"), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert 0.0 <= table.loc[0, "synthetic-tiny"] <= 1.0  # the runs did not land inside the data set
+    assert (tmp_path / "w" / "runs" / "synthetic-tiny" / "multistat" / "run" / "run.json").is_file()
