@@ -158,7 +158,8 @@ def cross_fit_folds(root: Path, work: Path) -> list[Path]:
 
     table = discover_clips(root, require_train=False)
     table = table[table.split == "test"]
-    normals = {key: group.sort_values("path") for key, group in table[table.label == "normal"].groupby(["machine_type", "machine_id"])}
+    normal_clips = table[table.label == "normal"]
+    normals = {key: group.sort_values("path") for key, group in normal_clips.groupby(["machine_type", "machine_id"])}
     if not normals or min(len(g) for g in normals.values()) < 2:
         raise LayoutError(f"{root}: cross-fitting needs at least two normal test clips per machine ID")
     folds = []
@@ -169,7 +170,8 @@ def cross_fit_folds(root: Path, work: Path) -> list[Path]:
             for path in group["path"]:
                 split = "test" if path in set(held["path"]) else "train"
                 _link(Path(path), fold / machine_type / split / Path(path).name)
-            anomalies = table[(table.machine_type == machine_type) & (table.machine_id == machine_id) & (table.label == "anomaly")]
+            same_machine = (table.machine_type == machine_type) & (table.machine_id == machine_id)
+            anomalies = table[same_machine & (table.label == "anomaly")]
             for path in anomalies["path"]:
                 _link(Path(path), fold / machine_type / "test" / Path(path).name)
         folds.append(fold)
@@ -276,7 +278,8 @@ def main(argv=None) -> int:
                 continue
             seconds = time.perf_counter() - start
             means = results.groupby("machine_type")[["auc", "pauc"]].mean().reset_index()
-            rows += [{"set": data_set.name, "real": data_set.real, "model": model, **r, "seconds": seconds} for r in means.to_dict("records")]
+            common = {"set": data_set.name, "real": data_set.real, "model": model}
+            rows += [{**common, **r, "seconds": seconds} for r in means.to_dict("records")]
             # written after every run, so that a long run's finished part is kept
             per_type = pd.DataFrame(rows, columns=PER_TYPE_COLUMNS)
             write_csv_atomic(per_type_out, per_type.round(4))
@@ -290,7 +293,9 @@ def main(argv=None) -> int:
           f"({os.cpu_count()} CPUs, load {load}); Keras epochs: {epochs or 'study config'}")
     for data_set in sets:
         kind = "real" if data_set.real else "synthetic"
-        how = "leave-one-normal-out cross-fitting (a tiny set: read its AUCs as rough)" if data_set.cross_fit else "train/test split"
+        how = "train/test split"
+        if data_set.cross_fit:
+            how = "leave-one-normal-out cross-fitting (a tiny set: read its AUCs as rough)"
         print(f"  {data_set.name}: {kind}, {data_set.root}, {how}")
     print("Mean AUC per set (mean over machine types); worst_real / worst_all: the smallest over the real / all sets")
     print(markdown(table))

@@ -267,6 +267,9 @@ def test_load_refuses_other_folders(cases, tmp_path):
         MultiStatDetector.load(tmp_path / "other", StudyConfig())
     with pytest.raises(ASDError, match="detector.json"):
         MultiStatDetector.load(tmp_path / "missing", StudyConfig())
+    (tmp_path / "other" / "detector.json").write_text(json.dumps({"name": "multistat", "groups": ["mean"]}))
+    with pytest.raises(ASDError, match="incomplete or invalid"):
+        MultiStatDetector.load(tmp_path / "other", StudyConfig())
     (tmp_path / "run" / "multistat.npz").write_bytes(b"not an npz")
     with pytest.raises(ASDError, match="multistat.npz"):
         MultiStatDetector.load(tmp_path / "run", StudyConfig())

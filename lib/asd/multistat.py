@@ -331,14 +331,15 @@ class MultiStatDetector(Detector):
                 out[rows] = candidates[best, np.arange(len(rows))]
         return pd.DataFrame(out, columns=columns)
 
-    def _against(self, stats: dict[str, np.ndarray], rows: np.ndarray, machine_id: str, *, exclude_self: bool = False) -> np.ndarray:
+    def _against(self, stats: dict[str, np.ndarray], rows: np.ndarray, machine_id: str, *, exclude_self=False) -> np.ndarray:
         """Normalised group scores and their combination, ``(n_rows, n_groups + 1)``."""
         per_group = np.empty((len(rows), len(self.groups)))
         for j, g in enumerate(self.groups):
             s = self.state[(machine_id, g)]
             queries = (stats[g][rows] - s["center"]) / s["scale"]
             if exclude_self and len(queries) != len(s["reference"]):
-                raise ValueError(f"{self.name}: leave-one-out scores need the {len(s['reference'])} training clips of ID {machine_id}")
+                n_train = len(s["reference"])
+                raise ValueError(f"{self.name}: leave-one-out scores need the {n_train} training clips of ID {machine_id}")
             distances = _knn_distances(queries, s["reference"], self.k, exclude_self=exclude_self)
             per_group[:, j] = np.log(np.maximum(distances, 1e-12) / float(s["median"])) / float(s["spread"])
         return np.column_stack([per_group, _COMBINERS[self.combine](per_group)])
@@ -374,10 +375,14 @@ class MultiStatDetector(Detector):
             state = json.loads(state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise ASDError(f"{state_path}: cannot read the detector state ({error})") from None
-        if not isinstance(state, dict) or state.get("name") != cls.name:
-            raise ASDError(f"{state_path}: holds a {state.get('name') if isinstance(state, dict) else None!r} detector, not {cls.name!r}")
-        detector = cls(config, groups=state["groups"], n_neighbors=state["n_neighbors"], combine=state["combine"])
-        detector.ids = [str(m) for m in state["ids"]]
+        name = state.get("name") if isinstance(state, dict) else None
+        if name != cls.name:
+            raise ASDError(f"{state_path}: holds a {name!r} detector, not {cls.name!r}")
+        try:
+            detector = cls(config, groups=state["groups"], n_neighbors=state["n_neighbors"], combine=state["combine"])
+            detector.ids = [str(m) for m in state["ids"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ASDError(f"{state_path}: incomplete or invalid multistat state ({error})") from None
         try:
             with np.load(arrays_path, allow_pickle=False) as arrays:
                 detector.state = {
