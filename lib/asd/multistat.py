@@ -58,8 +58,8 @@ Scoring
     clip of an ID not seen in training, or of unknown ID, gets the smallest of its scores
     against each known ID.
 
-Cost: no training beyond storing the statistics, no GPU; fitting and scoring take well under a
-second per hundred clips. A fitted detector saves ``multistat.npz`` (per ID and group: centre,
+Cost: no training beyond storing the statistics, no GPU; fitting and scoring take seconds per
+machine type (docs/detectors.md). A fitted detector saves ``multistat.npz`` (per ID and group: centre,
 scale, standardised training statistics, normal median and spread) and ``detector.json`` (name, settings, IDs).
 
 Knobs (module constants, documented here; the values were fixed by reasoning, then checked by
@@ -262,7 +262,7 @@ class MultiStatDetector(Detector):
         machine_ids : sequence of str
             Machine ID of each clip.
         progress : bool
-            Unused (fitting takes well under a second).
+            Unused (fitting takes seconds).
 
         Returns
         -------
