@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 PDF ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps test report data bench clean clean-all
+.PHONY: help setup system-deps test report data bench eval-real clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ report: $(STAMP) $(if $(filter 0,$(PDF)),,system-deps) ## run the study (noteboo
 
 bench: setup ## print the speed and memory benchmark table
 	$(PY) benchmarks/run_benchmarks.py
+
+eval-real: $(STAMP) ## every detector on every data set present, judged by its worst case (EVAL_ARGS=--quick: 2 epochs)
+	$(PY) benchmarks/eval_real.py $(EVAL_ARGS)
 
 clean: ## remove runs, results and the feature cache (keeps data and .venv)
 	rm -rf runs cache results report/executed

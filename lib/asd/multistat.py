@@ -1,0 +1,395 @@
+"""``multistat``: several groups of clip statistics, each judged against normal clips on its own.
+
+Why
+    Faults differ in character. Some change the *stationary* sound: a level, a new tone, a
+    shifted resonance or speed (fans, pumps); their mark is in the band means. Some add or
+    change *transients*: clicks, impacts, knocks, chatter (valves, sliders, toy cars); a few
+    10-ms events in a 10-s clip hardly move a band's mean but raise its maximum. Some change the
+    *rhythm*: strokes, cycles, belts; the band envelopes keep their levels but repeat at other
+    intervals or less regularly. A detector built on one statistic is blind to the faults the
+    statistic does not see, and with no anomalous recordings a user cannot tell which statistic
+    their machine needs. So this detector looks at every character at once, and the rule that
+    combines them is fixed in advance, never chosen per data set or machine type.
+
+Statistics (:func:`clip_statistics`)
+    From the DCASE baseline's log-mel spectrogram (``"baseline"`` features: 128 mel bands, hop
+    512 = 32 ms, dB), per clip, one vector per group (:data:`GROUPS`):
+
+    ``mean``    per band, mean over frames (dB): stationary level and spectral shape.
+    ``peak``    per band, maximum over frames (dB): the loudest event (a click, an impact).
+    ``delta``   per band, mean absolute change between consecutive frames (dB per frame):
+                roughness, impulsiveness, fast amplitude modulation.
+    ``spread``  per band, standard deviation over frames (dB): how much a band varies overall
+                (slow swells, on/off cycles, intermittent sounds).
+    ``rhythm``  the modulation spectrum of the band envelopes: the log-mel bands are pooled
+                into :data:`RHYTHM_BANDS` equal groups of mels, each group's envelope (mean dB
+                over its mels) has its mean removed and is Hann-windowed; the power spectrum of
+                that envelope (modulation frequency, 0 to the frame rate's Nyquist of 15.6 Hz)
+                is pooled into :data:`RHYTHM_BINS` equal-width bins and converted to dB. A
+                changed cycle moves power between modulation bins; a less regular cycle
+                spreads a peak out.
+
+Scoring
+    For each group separately, with each machine ID on its own:
+
+    1. Standardise every dimension with the mean and standard deviation of that ID's training
+       clips. The standard deviation is shrunk towards the group's median one with a prior worth
+       :data:`SCALE_PRIOR_CLIPS` clips (a per-dimension estimate from a handful of clips is
+       mostly noise) and floored at :data:`MIN_RELATIVE_SCALE` of it, so that a dimension that
+       never varied in training cannot dominate.
+    2. Distance: mean Euclidean distance to the :data:`N_NEIGHBORS` nearest training clips of
+       the ID (standardised units).
+    3. Normalise by what normal clips score: each training clip's *leave-one-out* distance (to
+       the other training clips) gives the group's normal distances; the group score is
+       ``log(distance / median) / spread``, with ``spread`` the standard deviation of the log
+       of the normal distances over their median (floored at :data:`LOG_SPREAD_FLOOR`). It
+       reads as "standard deviations above a typical normal clip", whatever the group's number
+       of dimensions: distances in the 128-d ``delta`` group vary by a few percent between
+       normal clips, those of the ``mean`` group by tens of percent, and a raw ratio would let
+       the noisier group decide.
+
+    The clip's score combines the group scores by :data:`COMBINE`, fixed: the **maximum**. A
+    fault of one character (clicks that only the ``peak`` group sees) then counts in full
+    instead of being divided by the number of groups, and because every group is on the same
+    normal scale, no group raises more false alarms than another. A normal clip scores about 1
+    (the maximum of five values around 0); the score can be negative, so decision thresholds
+    (:mod:`asd.thresholds`) use the empirical quantile of the training scores. Training scores
+    (``train_scores.csv``) are leave-one-out for every group, like those of new normal clips. A
+    clip of an ID not seen in training, or of unknown ID, gets the smallest of its scores
+    against each known ID.
+
+Cost: no training beyond storing the statistics, no GPU; fitting and scoring take seconds per
+machine type (docs/detectors.md). A fitted detector saves ``multistat.npz`` (per ID and group: centre,
+scale, standardised training statistics, normal median and spread) and ``detector.json`` (name, settings, IDs).
+
+Knobs (module constants, documented here; the values were fixed by reasoning, then checked by
+the worst case over every available data set, see docs/detectors.md): :data:`GROUPS`,
+:data:`N_NEIGHBORS`, :data:`COMBINE`, :data:`RHYTHM_BANDS`, :data:`RHYTHM_BINS`,
+:data:`MIN_RELATIVE_SCALE`, :data:`SCALE_PRIOR_CLIPS`, :data:`LOG_SPREAD_FLOOR`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path, write_text_atomic
+from .config import StudyConfig
+from .detectors import Detector, register
+from .errors import ASDError
+
+logger = logging.getLogger(__name__)
+
+#: Statistic groups, each scored on its own (see the module docstring).
+GROUPS: tuple[str, ...] = ("mean", "peak", "delta", "spread", "rhythm")
+#: Nearest training clips of the same ID averaged into a group's distance.
+N_NEIGHBORS = 1
+#: How the normalised group scores become one score: ``"max"`` (the default) or ``"mean"``.
+COMBINE = "max"
+#: Equal groups of mel bands whose envelopes give the ``rhythm`` statistic.
+RHYTHM_BANDS = 8
+#: Equal-width modulation-frequency bins of the ``rhythm`` statistic (0 Hz to the frame rate's Nyquist).
+RHYTHM_BINS = 32
+#: A dimension's standard deviation is floored at this fraction of the median standard deviation
+#: of its group (and at 1e-6), per machine ID.
+MIN_RELATIVE_SCALE = 0.1
+#: Weight, in clips, of the prior that shrinks each dimension's standard deviation towards the
+#: median one of its group (per ID): with a handful of training clips a per-dimension standard
+#: deviation is mostly noise; with hundreds the prior vanishes.
+SCALE_PRIOR_CLIPS = 5
+#: Floor of a group's spread of log leave-one-out distances (a relative spread of 1 %): only
+#: reached with two or three training clips, whose leave-one-out distances (nearly) coincide.
+LOG_SPREAD_FLOOR = 0.01
+
+_STATE_KEYS = ("center", "scale", "reference", "median", "spread")
+_COMBINERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mean": lambda s: s.mean(axis=1),
+    "max": lambda s: s.max(axis=1),
+}
+
+
+def _delta(log_mel: np.ndarray) -> np.ndarray:
+    if log_mel.shape[1] < 2:
+        return np.zeros(log_mel.shape[0])
+    return np.abs(np.diff(log_mel, axis=1)).mean(axis=1)
+
+
+def _rhythm(log_mel: np.ndarray, *, n_bands: int = RHYTHM_BANDS, n_bins: int = RHYTHM_BINS) -> np.ndarray:
+    """Modulation spectrum of pooled band envelopes, shape ``(n_bands * n_bins,)``, dB."""
+    n_mels, n_frames = log_mel.shape
+    bands = np.array_split(np.arange(n_mels), min(n_bands, n_mels))
+    envelopes = np.stack([log_mel[rows].mean(axis=0) for rows in bands])
+    if n_frames < 2 * n_bins:  # too short for a modulation spectrum at this resolution
+        return np.zeros(len(bands) * n_bins)
+    envelopes = (envelopes - envelopes.mean(axis=1, keepdims=True)) * np.hanning(n_frames)
+    power = np.abs(np.fft.rfft(envelopes, axis=1)[:, 1:]) ** 2 / n_frames  # drop the removed mean (0 Hz)
+    pooled = np.stack([chunk.mean(axis=1) for chunk in np.array_split(power, n_bins, axis=1)], axis=1)
+    return (10.0 * np.log10(pooled + 1e-10)).ravel()
+
+
+#: Per-clip statistic of each group, from a ``(n_mels, n_frames)`` dB log-mel.
+STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mean": lambda x: x.mean(axis=1),
+    "peak": lambda x: x.max(axis=1),
+    "delta": _delta,
+    "spread": lambda x: x.std(axis=1),
+    "rhythm": _rhythm,
+}
+
+
+def clip_statistics(log_mel: np.ndarray, *, groups: Sequence[str] = GROUPS) -> dict[str, np.ndarray]:
+    """The statistic groups of one clip.
+
+    Parameters
+    ----------
+    log_mel : np.ndarray, shape ``(n_mels, n_frames)``
+        Log-mel spectrogram in dB (e.g. :func:`asd.features.baseline_log_mel`).
+    groups : sequence of str
+        Names from :data:`STATISTICS`.
+
+    Returns
+    -------
+    dict of str to np.ndarray
+        Group name -> float64 vector: ``(n_mels,)`` for the per-band groups (dB, or dB per
+        frame for ``delta``), ``(RHYTHM_BANDS * RHYTHM_BINS,)`` for ``rhythm`` (dB).
+    """
+    log_mel = np.asarray(log_mel, dtype=np.float64)
+    if log_mel.ndim != 2 or log_mel.shape[1] == 0:
+        raise ValueError(f"expected a log-mel spectrogram of shape (n_mels, n_frames), got {log_mel.shape}")
+    _check_groups(groups)
+    return {g: STATISTICS[g](log_mel) for g in groups}
+
+
+def stack_statistics(features: Sequence[np.ndarray], *, groups: Sequence[str] = GROUPS) -> dict[str, np.ndarray]:
+    """:func:`clip_statistics` of every clip, stacked: group -> ``(n_clips, n_dims_of_group)``."""
+    if len(features) == 0:
+        raise ValueError("no clips")
+    per_clip = [clip_statistics(f, groups=groups) for f in features]
+    return {g: np.stack([s[g] for s in per_clip]) for g in groups}
+
+
+def _check_groups(groups: Sequence[str]) -> None:
+    unknown = [g for g in groups if g not in STATISTICS]
+    if unknown or not groups:
+        raise ValueError(f"unknown or no statistic group(s) {list(unknown) or list(groups)} (known: {', '.join(STATISTICS)})")
+
+
+def _scale(raw: np.ndarray) -> np.ndarray:
+    """Per-dimension scale of one ID's training statistics ``(n_clips, n_dims)``: the standard
+    deviation shrunk towards the median one (:data:`SCALE_PRIOR_CLIPS`), then floored
+    (:data:`MIN_RELATIVE_SCALE`)."""
+    std = raw.std(axis=0)
+    pooled = float(np.median(std))
+    n = len(raw)
+    shrunk = np.sqrt((n * std**2 + SCALE_PRIOR_CLIPS * pooled**2) / (n + SCALE_PRIOR_CLIPS))
+    return np.maximum(shrunk, max(MIN_RELATIVE_SCALE * pooled, 1e-6))
+
+
+def _knn_distances(queries: np.ndarray, references: np.ndarray, k: int, *, exclude_self: bool) -> np.ndarray:
+    """Mean Euclidean distance of each query to its ``k`` nearest references, ``(n_queries,)``.
+
+    ``exclude_self``: the queries are the references, in order; each skips itself.
+    """
+    squared = (
+        np.sum(queries**2, axis=1)[:, None] + np.sum(references**2, axis=1)[None, :] - 2.0 * queries @ references.T
+    )
+    distances = np.sqrt(np.maximum(squared, 0.0))
+    if exclude_self:
+        np.fill_diagonal(distances, np.inf)
+    k = min(k, distances.shape[1] - (1 if exclude_self else 0))
+    if k < 1:  # a single training clip, left out: nothing to compare with
+        return np.zeros(len(queries))
+    nearest = np.partition(distances, k - 1, axis=1)[:, :k]
+    return nearest.mean(axis=1)
+
+
+@register
+class MultiStatDetector(Detector):
+    """k-NN distances of several clip-statistic groups, each normalised by normal clips, combined."""
+
+    name = "multistat"
+    feature_kind = "baseline"
+    summary = (
+        "log-mel band mean, peak, frame-to-frame change, spread and modulation spectrum; per group the "
+        "distance to the ID's nearest normal clips, in normal (leave-one-out) spreads; max over groups"
+    )
+    arrays_file = "multistat.npz"
+    state_file = "detector.json"
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        *,
+        groups: Sequence[str] | None = None,
+        n_neighbors: int | None = None,
+        combine: str | None = None,
+    ):
+        super().__init__(config)
+        self.groups = tuple(GROUPS if groups is None else groups)
+        _check_groups(self.groups)
+        self.k = int(N_NEIGHBORS if n_neighbors is None else n_neighbors)
+        if self.k < 1:
+            raise ValueError(f"n_neighbors must be at least 1, got {self.k}")
+        self.combine = COMBINE if combine is None else combine
+        if self.combine not in _COMBINERS:
+            raise ValueError(f"combine must be one of {', '.join(_COMBINERS)}, got {self.combine!r}")
+        self.ids: list[str] = []
+        #: (ID, group) -> array: "center"/"scale" (n_dims,), "reference" (n_train_clips, n_dims)
+        #: standardised, "median" and "spread" () of the leave-one-out distances (see above).
+        self.state: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    # -- fitting and scoring ---------------------------------------------------------------
+    @staticmethod
+    def _group_rows(machine_ids: Sequence[str | None], n_clips: int) -> dict[str | None, np.ndarray]:
+        if len(machine_ids) != n_clips:
+            raise ValueError(f"{n_clips} clips but {len(machine_ids)} machine IDs")
+        keys = np.asarray(["" if m is None else str(m) for m in machine_ids])
+        return {(m or None): np.flatnonzero(keys == m) for m in sorted(set(keys))}
+
+    def fit(self, features, machine_ids, *, progress=True) -> pd.DataFrame:
+        """Fit on normal training clips (see :class:`asd.detectors.Detector`).
+
+        Parameters
+        ----------
+        features : sequence of np.ndarray, each ``(n_mels, n_frames)``
+            Baseline log-mels (dB) of the training clips.
+        machine_ids : sequence of str
+            Machine ID of each clip.
+        progress : bool
+            Unused (fitting takes seconds).
+
+        Returns
+        -------
+        DataFrame
+            One row: ``epoch`` (1), ``n_clips``, ``n_ids``, and ``median_<group>``, the mean over
+            IDs of each group's leave-one-out median distance.
+        """
+        stats = stack_statistics(features, groups=self.groups)
+        rows_of = self._group_rows([str(m) for m in machine_ids], len(features))
+        self.ids = [str(m) for m in rows_of]
+        self.state = {}
+        for m, rows in rows_of.items():
+            if len(rows) < 2:
+                logger.warning("%s: machine ID %s has a single training clip: its scores are raw distances", self.name, m)
+            for g in self.groups:
+                raw = stats[g][rows]
+                center, scale = raw.mean(axis=0), _scale(raw)
+                reference = (raw - center) / scale
+                loo = _knn_distances(reference, reference, self.k, exclude_self=True)
+                median = float(np.median(loo)) if len(rows) > 1 else 1.0
+                median = max(median, 1e-12)
+                spread = float(np.std(np.log(np.maximum(loo, 1e-12) / median))) if len(rows) > 2 else 0.0
+                self.state[(m, g)] = {
+                    "center": center,
+                    "scale": scale,
+                    "reference": reference,
+                    "median": np.float64(median),
+                    "spread": np.float64(max(spread, LOG_SPREAD_FLOOR)),
+                }
+        logger.info("%s: %d clips, %d IDs, groups %s", self.name, len(features), len(self.ids), ", ".join(self.groups))
+        history = {"epoch": 1, "n_clips": len(features), "n_ids": len(self.ids)}
+        history.update({f"median_{g}": float(np.mean([self.state[(m, g)]["median"] for m in self.ids])) for g in self.groups})
+        return pd.DataFrame([history])
+
+    def group_scores(self, features, machine_ids=None, *, exclude_self: bool = False) -> pd.DataFrame:
+        """Normalised score of every group for every clip (about 0 for a normal clip).
+
+        Parameters
+        ----------
+        features : sequence of np.ndarray, each ``(n_mels, n_frames)``
+        machine_ids : sequence of str or None, optional
+            Machine ID of each clip; ``None`` (or an ID not seen in training): each group's
+            scores against the known ID whose combined score is smallest.
+        exclude_self : bool
+            The clips are the training clips, in training order: leave each one out.
+
+        Returns
+        -------
+        DataFrame, shape ``(n_clips, n_groups + 1)``
+            One column per group, and ``score``, their combination by :attr:`combine`.
+        """
+        if not self.ids:
+            raise RuntimeError(f"{self.name}: fit() or load() first")
+        columns = [*self.groups, "score"]
+        if len(features) == 0:
+            return pd.DataFrame(columns=columns, dtype=float)
+        stats = stack_statistics(features, groups=self.groups)
+        ids = [None] * len(features) if machine_ids is None else list(machine_ids)
+        out = np.empty((len(features), len(self.groups) + 1))
+        for m, rows in self._group_rows(ids, len(features)).items():
+            if m in self.ids:
+                out[rows] = self._against(stats, rows, m, exclude_self=exclude_self)
+            else:
+                candidates = np.stack([self._against(stats, rows, known) for known in self.ids])  # (n_ids, n_rows, G+1)
+                best = np.argmin(candidates[:, :, -1], axis=0)
+                out[rows] = candidates[best, np.arange(len(rows))]
+        return pd.DataFrame(out, columns=columns)
+
+    def _against(self, stats: dict[str, np.ndarray], rows: np.ndarray, machine_id: str, *, exclude_self=False) -> np.ndarray:
+        """Normalised group scores and their combination, ``(n_rows, n_groups + 1)``."""
+        per_group = np.empty((len(rows), len(self.groups)))
+        for j, g in enumerate(self.groups):
+            s = self.state[(machine_id, g)]
+            queries = (stats[g][rows] - s["center"]) / s["scale"]
+            if exclude_self and len(queries) != len(s["reference"]):
+                n_train = len(s["reference"])
+                raise ValueError(f"{self.name}: leave-one-out scores need the {n_train} training clips of ID {machine_id}")
+            distances = _knn_distances(queries, s["reference"], self.k, exclude_self=exclude_self)
+            per_group[:, j] = np.log(np.maximum(distances, 1e-12) / float(s["median"])) / float(s["spread"])
+        return np.column_stack([per_group, _COMBINERS[self.combine](per_group)])
+
+    def score(self, features, machine_ids=None) -> np.ndarray:
+        """Anomaly score per clip, shape ``(n_clips,)``: the combined normalised group scores."""
+        return self.group_scores(features, machine_ids)["score"].to_numpy()
+
+    def training_scores(self, features, machine_ids) -> np.ndarray:
+        """Leave-one-out scores of the training clips (each against the others of its ID)."""
+        return self.group_scores(features, [str(m) for m in machine_ids], exclude_self=True)["score"].to_numpy()
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write ``multistat.npz`` and ``detector.json`` into ``directory`` (atomically)."""
+        if not self.ids:
+            raise RuntimeError(f"{self.name}: nothing to save, fit() first")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{key}__{m}__{g}": value for (m, g), s in self.state.items() for key, value in s.items()}
+        with atomic_path(directory / self.arrays_file) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+        state = {"name": self.name, "groups": list(self.groups), "n_neighbors": self.k, "combine": self.combine, "ids": self.ids}
+        write_text_atomic(directory / self.state_file, json.dumps(state, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "MultiStatDetector":
+        """A detector saved by :meth:`save`; :class:`asd.errors.ASDError` naming the file if it is not one."""
+        directory = Path(directory)
+        state_path, arrays_path = directory / cls.state_file, directory / cls.arrays_file
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ASDError(f"{state_path}: cannot read the detector state ({error})") from None
+        name = state.get("name") if isinstance(state, dict) else None
+        if name != cls.name:
+            raise ASDError(f"{state_path}: holds a {name!r} detector, not {cls.name!r}")
+        try:
+            detector = cls(config, groups=state["groups"], n_neighbors=state["n_neighbors"], combine=state["combine"])
+            detector.ids = [str(m) for m in state["ids"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ASDError(f"{state_path}: incomplete or invalid multistat state ({error})") from None
+        try:
+            with np.load(arrays_path, allow_pickle=False) as arrays:
+                detector.state = {
+                    (m, g): {key: arrays[f"{key}__{m}__{g}"] for key in _STATE_KEYS}
+                    for m in detector.ids
+                    for g in detector.groups
+                }
+        except (OSError, ValueError, KeyError) as error:
+            raise ASDError(f"{arrays_path}: missing or incomplete ({error})") from None
+        return detector

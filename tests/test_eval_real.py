@@ -1,0 +1,107 @@
+"""Tests of benchmarks/eval_real.py (make eval-real): cross-fitting folds, the worst-case table, a small run."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def eval_real():
+    spec = importlib.util.spec_from_file_location("eval_real", PROJECT_ROOT / "benchmarks" / "eval_real.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["eval_real"] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("eval_real", None)
+
+
+@pytest.fixture
+def test_only_set(tiny_root, tmp_path):
+    """The tiny set's valve and fan test clips alone (no train/): a set like the dev-lite one."""
+    root = tmp_path / "testonly"
+    for machine_type in ("valve", "fan"):
+        for clip in sorted((tiny_root / machine_type / "test").glob("*.wav")):
+            target = root / machine_type / "test" / clip.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(clip)
+    return root
+
+
+def test_cross_fit_folds_leave_one_normal_out(eval_real, test_only_set, tmp_path):
+    assert not eval_real.has_training_clips(test_only_set)
+    folds = eval_real.cross_fit_folds(test_only_set, tmp_path / "folds")
+    normals = sorted(p.name for p in (test_only_set / "valve" / "test").glob("normal_id_00_*.wav"))
+    anomalies = sorted(p.name for p in (test_only_set / "valve" / "test").glob("anomaly_id_00_*.wav"))
+    assert len(folds) == len(normals) >= 2
+    held_out = []
+    for fold in folds:
+        train = sorted(p.name for p in (fold / "valve" / "train").glob("*_id_00_*.wav"))
+        test = sorted(p.name for p in (fold / "valve" / "test").glob("*_id_00_*.wav"))
+        assert len(train) == len(normals) - 1 and not set(train) & set(test)
+        assert [n for n in test if n.startswith("anomaly")] == anomalies
+        held_out += [n for n in test if n.startswith("normal")]
+    assert sorted(held_out) == normals  # every normal clip is held out exactly once
+
+
+def test_summary_worst_cases(eval_real):
+    DataSet = eval_real.DataSet
+    sets = [DataSet("a", Path("a"), real=True), DataSet("b", Path("b"), real=True), DataSet("syn", Path("s"), real=False)]
+    per_type = pd.DataFrame(
+        [
+            ("a", "m1", "fan", 0.9), ("a", "m1", "pump", 0.7), ("b", "m1", "fan", 0.95), ("syn", "m1", "fan", 0.6),
+            ("a", "m2", "fan", 0.6), ("syn", "m2", "fan", 0.99),
+        ],
+        columns=["set", "model", "machine_type", "auc"],
+    )
+    table = eval_real.summarise(per_type, sets, ["m1", "m2"]).set_index("detector")
+    assert table.loc["m1", "a"] == pytest.approx(0.8)  # mean over machine types
+    assert table.loc["m1", "worst_real"] == pytest.approx(0.8) and table.loc["m1", "worst_all"] == pytest.approx(0.6)
+    assert math.isnan(table.loc["m2", "b"]) and table.loc["m2", "worst_real"] == 0.0  # a failed set is the worst case
+    assert "| m1 | 0.800 |" in eval_real.markdown(table.reset_index())
+
+
+def test_bad_arguments(eval_real):
+    with pytest.raises(SystemExit):
+        eval_real.parse_args(["--epochs", "0"])
+    with pytest.raises(Exception, match="unknown model"):
+        eval_real.main(["--models", "no_such_detector", "--no-shared", "--no-synthetic"])
+
+
+def test_small_run(eval_real, tiny_root, test_only_set, tmp_path, capsys):
+    out = tmp_path / "table.csv"
+    status = eval_real.main(
+        ["--no-shared", "--synthetic", str(tiny_root), "--data", str(test_only_set), "--models", "multistat", "--no-cache", "--out", str(out)]
+    )
+    assert status == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["detector", "testonly", "synthetic", "worst_real", "worst_all"]
+    assert table.loc[0, "detector"] == "multistat"
+    assert 0.0 <= table.loc[0, "worst_all"] <= table.loc[0, "synthetic"] <= 1.0
+    per_type = pd.read_csv(tmp_path / "table_per_type.csv")
+    assert set(per_type.machine_type[per_type.set == "testonly"]) == {"valve", "fan"}
+    printed = capsys.readouterr().out
+    assert "leave-one-normal-out" in printed and "| multistat |" in printed
+
+
+def test_generated_synthetic_data_lies_outside_the_run_folders(eval_real, tiny_root, tmp_path, monkeypatch):
+    import asd.synth
+
+    def fake_generate(root, **kwargs):  # the tiny set, linked instead of generated again
+        root = Path(root)
+        root.mkdir(parents=True)
+        for machine_type in ("valve",):
+            (root / machine_type).symlink_to(tiny_root / machine_type)
+
+    monkeypatch.setattr(asd.synth, "generate_dataset", fake_generate)
+    monkeypatch.setattr(eval_real, "DEFAULT_SYNTHETIC", tmp_path / "absent")
+    out = tmp_path / "t.csv"
+    assert eval_real.main(["--no-shared", "--models", "multistat", "--no-cache", "--work", str(tmp_path / "w"), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert 0.0 <= table.loc[0, "synthetic-tiny"] <= 1.0  # the runs did not land inside the data set
+    assert (tmp_path / "w" / "runs" / "synthetic-tiny" / "multistat" / "run" / "run.json").is_file()
