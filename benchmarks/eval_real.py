@@ -88,10 +88,6 @@ def registered_detectors() -> dict:
     """Every registered detector by name (importing the modules that register themselves)."""
     from asd.detectors import DETECTORS
 
-    try:  # multistat registers itself on import until the detectors package imports it
-        import asd.multistat  # noqa: F401
-    except ImportError:
-        pass
     return DETECTORS
 
 

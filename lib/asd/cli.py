@@ -88,18 +88,12 @@ def _default_model_name() -> str:
 
 
 def resolve_model(name: str | None) -> str:
-    """``name``, or the default detector (:data:`asd.config.DEFAULT_MODEL`) when ``None``.
-
-    Until the default detector is registered, ``embedding_mahalanobis`` stands in for it.
-    """
+    """``name``, or the recommended detector (:data:`asd.config.DEFAULT_MODEL`) when ``None``."""
     if name is not None:
         return name
     from .config import DEFAULT_MODEL
-    from .detectors import DETECTORS
 
-    if DEFAULT_MODEL in DETECTORS:
-        return DEFAULT_MODEL
-    return "embedding_mahalanobis"  # stand-in while DEFAULT_MODEL is not registered
+    return DEFAULT_MODEL
 
 
 def _run_train(args) -> int:

@@ -165,11 +165,24 @@ class IDClassifierConfig:
 
 
 @dataclass
+class MultistatConfig:
+    """Knobs of the ``multistat`` detector (:mod:`asd.detectors.multistat`)."""
+
+    #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm
+    groups: list[Literal["mean", "peak", "delta", "spread", "rhythm"]] = field(
+        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm"]
+    )
+    n_neighbors: int = knob(1, ge=1)  #: nearest training clips of the same ID averaged per group
+    combine: Literal["max", "mean"] = "max"  #: how the normalised group scores become one score
+
+
+@dataclass
 class DetectorsConfig:
     """Per-detector knobs, one section per detector family (``training`` holds the shared ones)."""
 
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     id_classifier: IDClassifierConfig = field(default_factory=IDClassifierConfig)
+    multistat: MultistatConfig = field(default_factory=MultistatConfig)
 
 
 @dataclass

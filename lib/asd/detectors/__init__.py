@@ -43,6 +43,7 @@ from .base import DETECTORS, Detector, DetectorStateError, get_detector, registe
 from .autoencoders import ConvAEDetector, ConvVAEDetector, DenseAEDetector, KerasAutoencoder
 from .embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector
 from .id_classifier import IDClassifierDetector
+from .multistat import MultiStatDetector
 
 __all__ = [
     "DETECTORS",
@@ -55,6 +56,7 @@ __all__ = [
     "EmbeddingMahalanobisDetector",
     "IDClassifierDetector",
     "KerasAutoencoder",
+    "MultiStatDetector",
     "get_detector",
     "register",
 ]

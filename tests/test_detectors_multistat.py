@@ -1,4 +1,4 @@
-"""Tests of asd.multistat: statistics, robustness across fault characters, LOO, save/load, unknown IDs."""
+"""Tests of asd.detectors.multistat: statistics, robustness across fault characters, LOO, save/load, unknown IDs."""
 
 import json
 
@@ -11,7 +11,7 @@ from asd.config import StudyConfig
 from asd.detectors import DETECTORS, get_detector
 from asd.errors import ASDError
 from asd.features import baseline_log_mel
-from asd.multistat import GROUPS, RHYTHM_BANDS, RHYTHM_BINS, MultiStatDetector, clip_statistics, stack_statistics
+from asd.detectors.multistat import GROUPS, RHYTHM_BANDS, RHYTHM_BINS, MultiStatDetector, clip_statistics, stack_statistics
 
 SR = 16000
 SECONDS = 4.0

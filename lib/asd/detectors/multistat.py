@@ -37,7 +37,7 @@ Scoring
        :data:`SCALE_PRIOR_CLIPS` clips (a per-dimension estimate from a handful of clips is
        mostly noise) and floored at :data:`MIN_RELATIVE_SCALE` of it, so that a dimension that
        never varied in training cannot dominate.
-    2. Distance: mean Euclidean distance to the :data:`N_NEIGHBORS` nearest training clips of
+    2. Distance: mean Euclidean distance to the ``n_neighbors`` (``config.detectors.multistat``) nearest training clips of
        the ID (standardised units).
     3. Normalise by what normal clips score: each training clip's *leave-one-out* distance (to
        the other training clips) gives the group's normal distances; the group score is
@@ -48,7 +48,7 @@ Scoring
        normal clips, those of the ``mean`` group by tens of percent, and a raw ratio would let
        the noisier group decide.
 
-    The clip's score combines the group scores by :data:`COMBINE`, fixed: the **maximum**. A
+    The clip's score combines the group scores by ``combine`` (``config.detectors.multistat``), fixed: the **maximum**. A
     fault of one character (clicks that only the ``peak`` group sees) then counts in full
     instead of being divided by the number of groups, and because every group is on the same
     normal scale, no group raises more false alarms than another. A normal clip scores about 1
@@ -62,10 +62,11 @@ Cost: no training beyond storing the statistics, no GPU; fitting and scoring tak
 machine type (docs/detectors.md). A fitted detector saves ``multistat.npz`` (per ID and group: centre,
 scale, standardised training statistics, normal median and spread) and ``detector.json`` (name, settings, IDs).
 
-Knobs (module constants, documented here; the values were fixed by reasoning, then checked by
-the worst case over every available data set, see docs/detectors.md): :data:`GROUPS`,
-:data:`N_NEIGHBORS`, :data:`COMBINE`, :data:`RHYTHM_BANDS`, :data:`RHYTHM_BINS`,
-:data:`MIN_RELATIVE_SCALE`, :data:`SCALE_PRIOR_CLIPS`, :data:`LOG_SPREAD_FLOOR`.
+Knobs: ``groups``, ``n_neighbors`` and ``combine`` in ``config.detectors.multistat``; the
+statistics' own resolution and regularisation are module constants (:data:`RHYTHM_BANDS`,
+:data:`RHYTHM_BINS`, :data:`MIN_RELATIVE_SCALE`, :data:`SCALE_PRIOR_CLIPS`,
+:data:`LOG_SPREAD_FLOOR`). The values were fixed by reasoning, then checked by the worst case over
+every available data set (docs/detectors.md).
 """
 
 from __future__ import annotations
@@ -79,19 +80,17 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, write_text_atomic
-from .config import StudyConfig
-from .detectors import Detector, register
-from .errors import ASDError
+from ..atomic import atomic_path, write_text_atomic
+from ..config import MultistatConfig, StudyConfig
+from ..errors import ASDError
+from .base import Detector, register
 
 logger = logging.getLogger(__name__)
 
-#: Statistic groups, each scored on its own (see the module docstring).
-GROUPS: tuple[str, ...] = ("mean", "peak", "delta", "spread", "rhythm")
-#: Nearest training clips of the same ID averaged into a group's distance.
-N_NEIGHBORS = 1
-#: How the normalised group scores become one score: ``"max"`` (the default) or ``"mean"``.
-COMBINE = "max"
+#: Statistic groups, each scored on its own (see the module docstring); the default of
+#: ``config.detectors.multistat.groups``, which also holds ``n_neighbors`` (nearest training clips
+#: of the same ID averaged into a group's distance) and ``combine`` (``"max"`` or ``"mean"``).
+GROUPS: tuple[str, ...] = tuple(MultistatConfig().groups)
 #: Equal groups of mel bands whose envelopes give the ``rhythm`` statistic.
 RHYTHM_BANDS = 8
 #: Equal-width modulation-frequency bins of the ``rhythm`` statistic (0 Hz to the frame rate's Nyquist).
@@ -231,12 +230,13 @@ class MultiStatDetector(Detector):
         combine: str | None = None,
     ):
         super().__init__(config)
-        self.groups = tuple(GROUPS if groups is None else groups)
+        knobs = config.detectors.multistat
+        self.groups = tuple(knobs.groups if groups is None else groups)
         _check_groups(self.groups)
-        self.k = int(N_NEIGHBORS if n_neighbors is None else n_neighbors)
+        self.k = int(knobs.n_neighbors if n_neighbors is None else n_neighbors)
         if self.k < 1:
             raise ValueError(f"n_neighbors must be at least 1, got {self.k}")
-        self.combine = COMBINE if combine is None else combine
+        self.combine = knobs.combine if combine is None else combine
         if self.combine not in _COMBINERS:
             raise ValueError(f"combine must be one of {', '.join(_COMBINERS)}, got {self.combine!r}")
         self.ids: list[str] = []
