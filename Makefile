@@ -31,7 +31,7 @@ system-deps: ## install the Debian packages PDF export needs (Chromium), if miss
 	@bash scripts/install_system_deps.sh
 
 test: $(STAMP) ## run the test suite (unit tests + end-to-end runs on tiny data); no root needed, no Chromium installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 data: $(STAMP) ## generate the embedded synthetic dataset into DATA (skipped if complete)
 	$(VENV)/bin/asd generate --out $(DATA) --size $(SIZE)

@@ -274,3 +274,21 @@ def test_the_readme_python_api_snippet_runs(tiny_root, tmp_path, monkeypatch, ca
     table = namespace["table"]
     assert len(table) == 2 and (table.problem == "").all()
     assert "anomaly_id_02_00000001.wav" in capsys.readouterr().out  # the anomalous clip is flagged and printed
+
+
+def test_short_and_truncated_clips_are_reported_not_scored(knn_run, tiny_root, tmp_path, caplog):
+    from asd.audio import write_clip
+
+    source = next((tiny_root / "fan" / "test").glob("normal_id_00_*.wav"))
+    folder = tmp_path / "fan" / "test"
+    folder.mkdir(parents=True)
+    short = folder / "normal_id_00_90000001.wav"
+    write_clip(short, np.zeros(4000, dtype=np.float32), sample_rate=16000)  # 0.25 s < audio.min_seconds
+    cut = folder / "normal_id_00_90000002.wav"
+    cut.write_bytes(source.read_bytes()[: len(source.read_bytes()) * 3 // 4])  # the header promises more
+    with caplog.at_level("WARNING"):
+        table = score_paths(knn_run, [folder])
+    rows = table.set_index("path")
+    assert "shorter than" in rows.loc[str(short), "problem"] and np.isnan(rows.loc[str(short), "score"])
+    assert rows.loc[str(cut), "problem"] == "" and np.isfinite(rows.loc[str(cut), "score"])  # long enough: used
+    assert str(cut) in caplog.text  # ... with a warning naming the file

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from . import explain
+from .audio import clip_problem
 from .config import MACHINE_TYPES
 from .errors import ASDError
 
@@ -194,6 +195,10 @@ def score_paths(
             )
         this_type = machine_type or inferred_type or (run_types[0] if len(run_types) == 1 else None)
         this_id = machine_id or inferred_id
+        short = clip_problem(path, min_seconds=config.audio.min_seconds)  # also warns about truncated WAVs
+        if short is not None:
+            rows.append(_problem_row(str(path), short, this_id, this_type))
+            continue
         if this_type is None:
             rows.append(
                 _problem_row(str(path), f"machine type unknown: not in the path, give --machine-type ({' / '.join(run_types)})", this_id)

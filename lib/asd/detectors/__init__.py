@@ -15,7 +15,11 @@ name                       features   score
 ``embedding_knn``          baseline   distance of the clip's band statistics to the nearest normal clips of its ID
 ``embedding_mahalanobis``  baseline   Mahalanobis distance of the band statistics to its ID's normal Gaussian
 ``id_classifier``          baseline   -log p(own ID) of a machine-ID classifier, mean over 2 s patches
+``multistat``              baseline   max over five band-statistic groups of the normalised distance to normal clips
 =========================  =========  ===============================================================
+
+``multistat`` is the recommended detector (:data:`asd.config.DEFAULT_MODEL`): what ``asd train``
+fits when no ``--model`` is given.
 
 Modules
     :mod:`~asd.detectors.base`
@@ -26,15 +30,17 @@ Modules
         Every Keras network builder (``build_conv_ae`` ...).
     :mod:`~asd.detectors.streaming`
         Training batches cut on the fly from the log-mels (bounded memory).
-    :mod:`~asd.detectors.autoencoders`, :mod:`~asd.detectors.embedding`, :mod:`~asd.detectors.id_classifier`
-        One module per family; each registers its detectors on import.
+    :mod:`~asd.detectors.autoencoders`, :mod:`~asd.detectors.embedding`, :mod:`~asd.detectors.id_classifier`,
+    :mod:`~asd.detectors.multistat`
+        One module per family; each registers its detectors on import. Any other module in this
+        package is imported too (after these, by name), so a new family is one new file.
 
 Add a detector
     Write one module: subclass :class:`Detector` (set ``name``, ``feature_kind``,
     ``summary``; implement ``fit``, ``score``, ``save`` with :meth:`Detector.write_state`,
-    ``load`` with :meth:`Detector.read_state`), decorate it with :func:`register`, import it
-    from here, and put its knobs, if any, in a section of ``asd.config.DetectorsConfig``. A
-    family imports from :mod:`~asd.detectors.base` and lower layers only.
+    ``load`` with :meth:`Detector.read_state`), decorate it with :func:`register`, and put its
+    knobs, if any, in a section of ``asd.config.DetectorsConfig``. This package imports the
+    module by itself. A family imports from :mod:`~asd.detectors.base` and lower layers only.
 """
 
 from __future__ import annotations
@@ -44,6 +50,21 @@ from .autoencoders import ConvAEDetector, ConvVAEDetector, DenseAEDetector, Kera
 from .embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector
 from .id_classifier import IDClassifierDetector
 from .multistat import MultiStatDetector
+
+
+def _import_other_families() -> None:
+    """Import every other module of this package, so that its detectors register themselves."""
+    import importlib
+    import pkgutil
+    import sys
+
+    plumbing = {"base", "networks", "streaming", "windows"}
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.name not in plumbing and f"{__name__}.{module.name}" not in sys.modules:
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_other_families()
 
 __all__ = [
     "DETECTORS",
