@@ -76,3 +76,32 @@ def test_multi_line_messages_become_one_line(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--model", "conv_ae", "--out", str(tmp_path / "r"), "--config", str(tmp_path / "bad.yaml")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "bad.yaml: not valid YAML" in err
+
+
+def test_own_recordings_flat_folder_to_explained_flags(tiny_root, tmp_path, capsys):
+    """README "Your own machine": a flat folder of normal WAVs with any names, the machine named by
+    flags, the recommended detector (no --model), then `asd score` sorted, explained, as JSON."""
+    import json
+    import shutil
+
+    recordings, incoming = tmp_path / "recordings", tmp_path / "incoming"
+    recordings.mkdir()
+    incoming.mkdir()
+    for index, clip in enumerate(sorted((tiny_root / "fan" / "train").glob("normal_id_00_*.wav"))):
+        shutil.copy(clip, recordings / f"rec_{index:03d}.wav")
+    for index, clip in enumerate(sorted((tiny_root / "fan" / "test").glob("*_id_00_*.wav"))):
+        shutil.copy(clip, incoming / f"{clip.name.split('_')[0]}_{index:02d}.wav")
+    run = tmp_path / "run"
+    argv = ["-q", "train", "--data", str(recordings), "--machine-type", "compressor", "--machine-id", "3"]
+    assert main([*argv, "--out", str(run), "--no-cache"]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["model"] == "multistat" and info["machine_types"] == ["compressor"]
+    assert info["data_machine_type"] == "compressor" and info["data_machine_id"] == "3"
+    capsys.readouterr()
+    assert main(["-q", "score", "--run", str(run), str(incoming), "--machine-type", "compressor", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["clips"]
+    assert len(rows) == len(list(incoming.glob("*.wav")))
+    scores = [row["score"] for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    flagged = [row for row in rows if row["anomalous"]]
+    assert flagged and all(row["departure"]["top_bands_hz"] and row["departure"]["top_seconds"] for row in flagged)

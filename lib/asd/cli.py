@@ -62,7 +62,10 @@ def _add_train(subparsers) -> None:
         description="Fit MODEL (see `asd models`) on the normal clips in ROOT/<machine_type>/train/, one model "
         "per machine type, and save everything needed to score clips into RUN_DIR.",
     )
-    parser.add_argument("--data", required=True, type=Path, metavar="ROOT", help="dataset root (DCASE 2020 or MIMII layout)")
+    parser.add_argument(
+        "--data", required=True, type=Path, metavar="ROOT",
+        help="recordings: a DCASE 2020 or MIMII dataset root, one folder per machine, or a flat folder of WAVs",
+    )
     parser.add_argument(
         "--model", metavar="NAME", help="model name, see `asd models` (default: the recommended detector, %(default_model)s)"
         % {"default_model": _default_model_name()},
@@ -76,6 +79,10 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file overriding the study's defaults")
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs (overrides the config for this model)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument(
+        "--machine-type", metavar="NAME", help="machine type of recordings whose folders do not name it (default: the folder's name)"
+    )
+    parser.add_argument("--machine-id", metavar="ID", help="machine ID of recordings whose names do not give one (default: 00)")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     parser.set_defaults(func=_run_train)
@@ -116,6 +123,8 @@ def _run_train(args) -> int:
         cache_dir=False if args.no_cache else args.cache,
         progress=not args.quiet,
         overwrite=args.overwrite,
+        machine_type=args.machine_type,
+        machine_id=args.machine_id,
     )
     print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
     for item in run["skipped"]:

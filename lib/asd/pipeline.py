@@ -210,6 +210,8 @@ def train(
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
     overwrite: bool = True,
+    machine_type: str | None = None,
+    machine_id: str | None = None,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
 
@@ -225,6 +227,10 @@ def train(
     overwrite : bool
         Replace a finished run already in ``out``. The command line passes ``False`` unless
         ``--overwrite`` is given; the notebooks re-train into their run folders.
+    machine_type, machine_id : str, optional
+        For a folder of recordings whose folder names do not say them (a flat folder, one
+        machine's folder): the machine type and ID of its clips (:func:`asd.data.discover_clips`).
+        Recorded in ``run.json``; :func:`evaluate` reads the data the same way.
 
     Returns
     -------
@@ -245,7 +251,9 @@ def train(
     out = Path(out)
     _check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
-    table = discover_clips(data_root, machine_types=list(machine_types) if machine_types else None)
+    table = discover_clips(
+        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type, machine_id=machine_id
+    )
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +261,8 @@ def train(
     build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     try:
-        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root)
+        names = {"data_machine_type": machine_type, "data_machine_id": machine_id}
+        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names)
         _swap_in(build, out)
     except WriteError as exc:
         shutil.rmtree(build, ignore_errors=True)
@@ -264,7 +273,7 @@ def train(
     return run
 
 
-def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root) -> dict:
+def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict) -> dict:
     """Train every machine type into the folder ``build``; ``run.json`` last."""
     model = detector_class.name
     build.mkdir(parents=True)
@@ -283,6 +292,7 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "n_train_clips": {},
         "skipped": list(table.attrs.get("skipped", [])),
         "ignored": table.attrs["ignored"],
+        **names,  # the machine type and ID given for folders that do not name them
     }
     for machine_type in machine_types:
         clips = table[(table.machine_type == machine_type) & (table.split == "train")]
@@ -424,7 +434,13 @@ def evaluate(
     machine_types = list(machine_types or run["machine_types"])
     out = Path(out) if out is not None else Path(run_dir) / "results"
     _check_out_folder(out, "--out")
-    table = discover_clips(data_root, machine_types=machine_types, require_train=False)
+    table = discover_clips(
+        data_root,
+        machine_types=machine_types,
+        require_train=False,
+        machine_type=run.get("data_machine_type"),
+        machine_id=run.get("data_machine_id"),
+    )
     table = table[table.split == "test"]
     if table.empty:
         raise LayoutError(f"{data_root}: no test clips for {', '.join(machine_types)}")
