@@ -450,3 +450,21 @@ def test_asd_report_subcommand():
 
     args = build_parser().parse_args(["report", "--data", "somewhere", "--no-pdf", "--quick"])
     assert args.func.__name__ == "_run_report" and args.no_pdf and args.quick and str(args.data) == "somewhere"
+
+
+def test_calibration_paragraph_counts_from_the_table():
+    calibration = pd.DataFrame(
+        {
+            "machine_type": ["fan", "fan", "fan", "pump", "pump"],
+            "machine_id": ["mean", "00", "02", "mean", "00"],
+            "auc": [0.66, 0.55, 0.77, 0.90, 0.90],
+            "published": [0.65, 0.54, 0.72, 0.73, 0.67],
+            "tolerance": [0.05, 0.10, 0.10, 0.05, 0.10],
+        }
+    )
+    calibration["difference"] = calibration.auc - calibration.published
+    calibration["within"] = calibration.difference.abs() <= calibration.tolerance
+    text = report.calibration_paragraph(calibration)
+    assert "1 of 2 machine types within 0.05" in text and "pump 0.900 against 0.730" in text
+    assert "2 of 3 machine IDs within 0.10" in text and "fault severity" in text
+    assert "not part of this build" in report.calibration_paragraph(calibration.iloc[0:0], synthetic=False)

@@ -188,3 +188,31 @@ def test_top_scored_clips(rng):
     wanted = scores[(scores.model == "conv_ae") & (scores.machine_type == "fan") & (scores.machine_id == "02")]["score"]
     assert top["score"].iloc[0] == wanted.max()
     assert len(tables.top_scored_clips(scores, model="conv_ae", n=1)) == 4  # one per machine
+
+
+def test_calibration_table_compares_the_baseline_with_its_published_aucs():
+    from asd.synth.published import BASELINE_AUC, BASELINE_AUC_PER_ID
+
+    results = pd.DataFrame(
+        {
+            "model": ["dense_ae"] * 4 + ["conv_ae"],
+            "machine_type": ["fan"] * 4 + ["fan"],
+            "machine_id": ["00", "02", "04", "06", "00"],
+            "auc": [0.54, 0.72, 0.62, 0.30, 0.99],
+        }
+    )
+    table = tables.calibration_table(results)
+    mean = table[table.machine_id == "mean"].iloc[0]
+    assert mean.machine_type == "fan" and mean.auc == pytest.approx(np.mean([0.54, 0.72, 0.62, 0.30]))
+    assert mean.published == BASELINE_AUC["fan"] and mean.difference == pytest.approx(mean.auc - BASELINE_AUC["fan"])
+    per_id = table[table.machine_id != "mean"].set_index("machine_id")
+    assert per_id.loc["06", "published"] == BASELINE_AUC_PER_ID["fan"]["06"]
+    assert per_id.loc["00", "within"] and not per_id.loc["06", "within"]  # 0.30 is far from the published 0.72
+    assert tables.calibration_table(results, model="multistat").empty
+
+
+def test_worst_case_table(tmp_path):
+    assert tables.worst_case_table(tmp_path / "missing.csv") is None
+    (tmp_path / "eval.csv").write_text("detector,a,worst_real\nx,0.9,0.5\ny,0.8,0.7\n")
+    table = tables.worst_case_table(tmp_path / "eval.csv")
+    assert list(table.index) == ["y", "x"]

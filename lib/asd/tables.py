@@ -350,3 +350,59 @@ def top_scored_clips(scores: pd.DataFrame, *, model: str, machines: Sequence[tup
     top = frame.sort_values("score", ascending=False, kind="stable").groupby(["machine_type", "machine_id"], sort=False).head(n)
     top = top.assign(rank=top.groupby(["machine_type", "machine_id"], sort=False).cumcount() + 1)
     return top.sort_values(["machine_type", "machine_id", "rank"]).reset_index(drop=True)
+
+
+# -- the data's difficulty and the detectors' worst case ------------------------------------------
+
+
+def calibration_table(results: pd.DataFrame, *, model: str = "dense_ae") -> pd.DataFrame:
+    """``model``'s AUC in this build beside the DCASE 2020 baseline's published development-set AUC.
+
+    The synthetic data is calibrated so that the baseline (``dense_ae``) scores about what it
+    scored on the real development set (:mod:`asd.synth.published`); this table checks that
+    calibration on the build's own results (on real data, it compares the reproduction with the
+    published figures).
+
+    Parameters
+    ----------
+    results : DataFrame
+        Tidy results (``model, machine_type, machine_id, auc, ...``) of one or several models.
+    model : str
+        The model whose AUCs are compared (the baseline's).
+
+    Returns
+    -------
+    DataFrame
+        One row per machine type (``machine_id`` ``"mean"``, first) and per published machine
+        ID: ``machine_type, machine_id, auc, published, difference, tolerance, within``; empty
+        when ``model`` has no results for a published machine type.
+    """
+    from .synth.published import BASELINE_AUC, BASELINE_AUC_PER_ID, ID_TOLERANCE, TYPE_TOLERANCE
+
+    columns = ["machine_type", "machine_id", "auc", "published", "difference", "tolerance", "within"]
+    ours = results[(results["model"] == model) & results["auc"].notna()]
+    rows = []
+    for machine_type, published_ids in BASELINE_AUC_PER_ID.items():
+        of_type = ours[ours["machine_type"] == machine_type]
+        if of_type.empty:
+            continue
+        by_id = dict(zip(of_type["machine_id"].astype(str).str.zfill(2), of_type["auc"]))
+        rows.append((machine_type, "mean", float(of_type["auc"].mean()), BASELINE_AUC[machine_type], TYPE_TOLERANCE))
+        rows += [(machine_type, m, by_id[m], auc, ID_TOLERANCE) for m, auc in published_ids.items() if m in by_id]
+    table = pd.DataFrame(rows, columns=columns[:4] + ["tolerance"])
+    table["difference"] = table["auc"] - table["published"]
+    table["within"] = table["difference"].abs() <= table["tolerance"]
+    return table[columns]
+
+
+def worst_case_table(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The table ``make eval-real`` wrote (``benchmarks/eval_real.csv``), or None when absent.
+
+    Rows are detectors; columns each data set's mean AUC, ``worst_real`` (the worst over the
+    real sets) and ``worst_all``; sorted by ``worst_real``, best first.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path).set_index("detector")
+    return table.sort_values("worst_real", ascending=False) if "worst_real" in table.columns else table

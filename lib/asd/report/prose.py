@@ -234,3 +234,24 @@ def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, 
         n_real=int((levels["source"] == "real").sum()) if not levels.empty else 0,
         levels=rows,
     )
+
+
+def calibration_paragraph(calibration: pd.DataFrame, *, model: str = "dense_ae", synthetic: bool = True) -> str:
+    """Markdown: how many machine types and IDs land within tolerance of the published AUCs.
+
+    ``calibration`` is :func:`asd.tables.calibration_table` of the build's results.
+    """
+    types = calibration[calibration["machine_id"] == "mean"]
+    ids = calibration[calibration["machine_id"] != "mean"]
+    return render(
+        "calibration",
+        model=model,
+        types=types.to_dict("records"),
+        within_types=int(types["within"].sum()),
+        outside=types[~types["within"]].to_dict("records"),
+        type_tolerance=float(types["tolerance"].iloc[0]) if len(types) else 0.0,
+        within_ids=int(ids["within"].sum()),
+        n_ids=len(ids),
+        id_tolerance=float(ids["tolerance"].iloc[0]) if len(ids) else 0.0,
+        synthetic=synthetic,
+    )
