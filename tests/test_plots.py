@@ -12,7 +12,6 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from asd import plots, tables  # noqa: E402
-from asd.audio import write_clip  # noqa: E402
 from asd.config import StudyConfig  # noqa: E402
 
 
@@ -20,21 +19,6 @@ from asd.config import StudyConfig  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
-
-
-@pytest.fixture
-def wav_examples(tmp_path, rng):
-    """One normal and one anomalous 10 s clip for two machine types, as pick_examples returns them."""
-    rows = []
-    t = np.arange(160000) / 16000
-    for machine_type in ("fan", "valve"):
-        for label in ("normal", "anomaly"):
-            samples = 0.1 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(t.size)
-            if label == "anomaly":
-                samples += 0.05 * np.sin(2 * np.pi * 3000 * t)
-            path = write_clip(tmp_path / machine_type / f"{label}_id_00_00000000.wav", samples)
-            rows.append({"machine_type": machine_type, "machine_id": "00", "label": label, "file_name": path.name, "path": str(path)})
-    return pd.DataFrame(rows)
 
 
 def _scores(rng):
