@@ -464,7 +464,9 @@ def test_calibration_paragraph_counts_from_the_table():
     )
     calibration["difference"] = calibration.auc - calibration.published
     calibration["within"] = calibration.difference.abs() <= calibration.tolerance
+    calibration.attrs["model"] = "dense_ae"
     text = report.calibration_paragraph(calibration)
+    assert "(`dense_ae`)" in text
     assert "1 of 2 machine types within 0.05" in text and "pump 0.900 against 0.730" in text
     assert "2 of 3 machine IDs within 0.10" in text and "fault severity" in text
     assert "not part of this build" in report.calibration_paragraph(calibration.iloc[0:0], synthetic=False)

@@ -375,7 +375,7 @@ def calibration_table(results: pd.DataFrame, *, model: str = "dense_ae") -> pd.D
     DataFrame
         One row per machine type (``machine_id`` ``"mean"``, first) and per published machine
         ID: ``machine_type, machine_id, auc, published, difference, tolerance, within``; empty
-        when ``model`` has no results for a published machine type.
+        when ``model`` has no results for a published machine type. ``attrs["model"]``: ``model``.
     """
     from .synth.published import BASELINE_AUC, BASELINE_AUC_PER_ID, ID_TOLERANCE, TYPE_TOLERANCE
 
@@ -392,7 +392,9 @@ def calibration_table(results: pd.DataFrame, *, model: str = "dense_ae") -> pd.D
     table = pd.DataFrame(rows, columns=columns[:4] + ["tolerance"])
     table["difference"] = table["auc"] - table["published"]
     table["within"] = table["difference"].abs() <= table["tolerance"]
-    return table[columns]
+    table = table[columns]
+    table.attrs["model"] = model
+    return table
 
 
 def worst_case_table(path: str | os.PathLike) -> pd.DataFrame | None:

@@ -236,16 +236,17 @@ def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, 
     )
 
 
-def calibration_paragraph(calibration: pd.DataFrame, *, model: str = "dense_ae", synthetic: bool = True) -> str:
+def calibration_paragraph(calibration: pd.DataFrame, *, synthetic: bool = True) -> str:
     """Markdown: how many machine types and IDs land within tolerance of the published AUCs.
 
-    ``calibration`` is :func:`asd.tables.calibration_table` of the build's results.
+    ``calibration`` is :func:`asd.tables.calibration_table` of the build's results (its
+    ``attrs["model"]`` names the baseline model compared).
     """
     types = calibration[calibration["machine_id"] == "mean"]
     ids = calibration[calibration["machine_id"] != "mean"]
     return render(
         "calibration",
-        model=model,
+        model=calibration.attrs.get("model", "the baseline"),
         types=types.to_dict("records"),
         within_types=int(types["within"].sum()),
         outside=types[~types["within"]].to_dict("records"),
