@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synthetic
 SIZE ?= default
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 PDF ?= 1
 
 .DEFAULT_GOAL := help
@@ -16,7 +17,7 @@ PDF ?= 1
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: DATA=$(DATA) (dataset root for 'make report'; other than data/synthetic it builds reports/<data-name>/),"
-	@echo "             PDF=$(PDF) (PDF=0: 'make report' writes the HTML only and needs no Chromium), SIZE, PYTEST_ARGS"
+	@echo "             PDF=$(PDF) (PDF=0: 'make report' writes the HTML only and needs no Chromium), SIZE, PYTEST_ARGS, TEST_WORKERS=$(TEST_WORKERS) (pytest-xdist processes)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +32,7 @@ system-deps: ## install the Debian packages PDF export needs (Chromium), if miss
 	@bash scripts/install_system_deps.sh
 
 test: $(STAMP) ## run the test suite (unit tests + end-to-end runs on tiny data); no root needed, no Chromium installed
-	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 data: $(STAMP) ## generate the embedded synthetic dataset into DATA (skipped if complete)
 	$(VENV)/bin/asd generate --out $(DATA) --size $(SIZE)
