@@ -1,4 +1,4 @@
-"""The ``asd`` command line: generate data, train, evaluate, list models (and more).
+"""The ``asd`` command line, every subcommand: generate, train, evaluate, models, score, download, report.
 
 Run ``asd --help`` or ``asd COMMAND --help``.
 """
@@ -11,16 +11,16 @@ import re
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ASDError, ConfigError
 from .runtime import quiet_tensorflow
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 logger = logging.getLogger("asd")
-
-#: Modules that add their own sub-commands through ``register_cli(subparsers)``.
-EXTENSIONS = ("asd.scoring",)
-
 
 def _add_generate(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -280,6 +280,124 @@ def _run_report(args) -> int:
     return run(args)
 
 
+def _add_score(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "score",
+        help="score new WAV files or folders with a trained run, flag anomalies and say where they depart from normal",
+        description="Score WAV files (folders: every .wav inside, recursively) with the detector of RUN_DIR and "
+        "compare each score with its machine ID's decision threshold (fitted on training scores at the run's "
+        "expected false-alarm rate, or refitted with --false-alarm-rate). Clips are listed from the highest score "
+        "down; flagged clips get the mel bands (Hz) and seconds where they depart most from the normal training "
+        "clips of their machine ID. Machine type and ID are read from DCASE/MIMII-style names and folders (e.g. "
+        "fan/test/normal_id_00_00000001.wav, fan/id_00/normal/00000001.wav) unless given; a path naming a machine "
+        "type the run lacks is refused (exit 2) unless --machine-type is given. Unreadable files are reported and "
+        "skipped; the exit status is 1 only if no file could be scored.",
+    )
+    parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="WAV files and/or folders")
+    parser.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the rows shown as CSV")
+    parser.add_argument("--json", action="store_true", help="print JSON (run, thresholds' false-alarm rate, one object per clip)")
+    parser.add_argument("--top", type=int, metavar="N", help="only the N highest-scored clips")
+    parser.add_argument("--only-anomalous", action="store_true", help="only the clips above their threshold")
+    parser.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        metavar="R",
+        help="refit the thresholds from the run's training scores so that a fraction R (e.g. 0.01) of normal "
+        "clips is expected above them (default: the run's, thresholds.false_alarm_rate of its config)",
+    )
+    parser.add_argument("--figures", type=Path, metavar="DIR", help="write a spectrogram + deviation-map PNG per flagged clip into DIR")
+    parser.add_argument("--machine-type", metavar="TYPE", help="machine type of every file (default: from the path)")
+    parser.add_argument("--machine-id", metavar="XX", help="machine ID of every file (default: from the path)")
+    parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: none)")
+    parser.set_defaults(func=_run_score)
+
+
+def _run_score(args) -> int:
+    import json
+
+    import pandas as pd
+
+    from .atomic import write_csv_atomic
+    from .scoring import run_summary, score_paths
+
+    if args.top is not None and args.top < 1:
+        raise ASDError(f"--top must be at least 1, got {args.top}")
+    if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
+        raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
+    summary = run_summary(args.run)
+    table = score_paths(
+        args.run,
+        args.paths,
+        machine_type=args.machine_type,
+        machine_id=args.machine_id,
+        false_alarm_rate=args.false_alarm_rate,
+        figures_dir=args.figures,
+        cache_dir=args.cache,
+        progress=not (args.quiet or args.json),
+    )
+    scored = table[table["problem"] == ""]
+    failed = table[table["problem"] != ""]
+    shown = scored[scored["anomalous"] == "yes"] if args.only_anomalous else scored
+    shown = shown.head(args.top) if args.top is not None else shown
+    rates = table.attrs["false_alarm_rate"]
+    n_anomalous = int((scored["anomalous"] == "yes").sum())
+    for row in failed.itertuples():
+        print(f"not scored: {row.path}: {row.problem}", file=sys.stderr)
+    root = Path(summary["data_root"] or ".")
+    if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
+        print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_as_json(summary, rates, shown, table.attrs["departures"], failed), indent=2))
+    else:
+        print(_header(args.run, summary, rates))
+        if not shown.empty:
+            print(shown.drop(columns="problem").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
+    if args.out is not None:
+        write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown)
+        print(f"written to {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return 0 if len(scored) else 1
+
+
+def _rate_text(rates: dict) -> str:
+    values = sorted(set(rates.values()))
+    if len(values) == 1:
+        return f"{100 * values[0]:g}%"
+    return ", ".join(f"{t} {100 * r:g}%" for t, r in sorted(rates.items()))
+
+
+def _header(run_dir, summary: dict, rates: dict) -> str:
+    data = f"{summary['data_kind']} data (fingerprint {summary['data_fingerprint']}, {summary['data_root']})"
+    line = f"run {run_dir}: {summary['model']} for {', '.join(summary['machine_types'])}, trained on {data}"
+    if rates:
+        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips (fitted on the training clips' scores)"
+    return line
+
+
+def _as_json(summary: dict, rates: dict, shown: pd.DataFrame, departures: dict, failed: pd.DataFrame) -> dict:
+    clips = []
+    for row in shown.itertuples():
+        clips.append(
+            {
+                "path": row.path,
+                "machine_type": row.machine_type,
+                "machine_id": row.machine_id or None,
+                "score": float(row.score),
+                "threshold": float(row.threshold),
+                "anomalous": row.anomalous == "yes",
+                "training_clip": row.training_clip == "yes",
+                "departure": departures.get(row.path),
+            }
+        )
+    return {
+        "run": summary,
+        "false_alarm_rate": rates,
+        "clips": clips,
+        "not_scored": [{"path": row.path, "problem": row.problem} for row in failed.itertuples()],
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asd",
@@ -290,12 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_generate, _add_train, _add_evaluate, _add_models, _add_download, _add_report):
+    for add in (_add_generate, _add_train, _add_evaluate, _add_models, _add_score, _add_download, _add_report):
         add(subparsers)
-    import importlib
-
-    for module_name in EXTENSIONS:
-        importlib.import_module(module_name).register_cli(subparsers)
     for subparser in subparsers.choices.values():  # `asd COMMAND --debug` works too
         if "--debug" not in subparser._option_string_actions:
             subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
