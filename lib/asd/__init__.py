@@ -16,7 +16,8 @@ Packages and modules by layer, data flowing one way (``docs/architecture.md``)::
   one module per family (autoencoders, embedding, multistat, id_classifier)
 - :mod:`asd.thresholds`  per-ID decision thresholds at a chosen false-alarm rate
 - :mod:`asd.explain`     where a clip departs from its machine ID's normal clips (mel bands, seconds, figure)
-- :mod:`asd.pipeline`    train/evaluate a detector per machine type; run folders complete or refused
+- :mod:`asd.pipeline`    train/evaluate a detector per machine type
+- :mod:`asd.runfolder`   run folders complete or refused: built beside, swapped in, checked before use
 - :mod:`asd.scoring`     ``asd score``: score new recordings with a trained run, sorted and explained
 - :mod:`asd.metrics`     every metric: AUC, pAUC (DCASE 2020), precision/recall/F1, detection rates
 - :mod:`asd.reconstruction`  what the autoencoders reconstruct (notebook 04)

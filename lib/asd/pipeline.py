@@ -50,13 +50,13 @@ import pandas as pd
 from . import __version__, explain
 from .atomic import write_csv_atomic, write_text_atomic
 from .audio import clip_problem
-from .features import FeatureCache
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector
 from .errors import ASDError, ConfigError, LayoutError, WriteError
-from .features import Extracted, extract_features
+from .features import Extracted, FeatureCache, extract_features
 from .metrics import dcase_result_rows, results_table
+from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in, verify_files
 from .synth import MANIFEST_NAME
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for
 
@@ -110,94 +110,6 @@ def _extract(paths: list[str], *, cache: FeatureCache, min_seconds: float, **kwa
     return extracted
 
 
-def _check_out_folder(out: Path, option: str) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: is an existing file, expected a folder ({option})")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _remove_stale_builds(out: Path) -> None:
-    """Remove ``out.tmp-<pid>`` folders left by trainings killed mid-way (their process is gone)."""
-    for stale in out.parent.glob(f"{out.name}.tmp-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)) and stale.is_dir():
-            logger.info("removing %s, left by an interrupted training", stale)
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _check_run_target(out: Path, *, overwrite: bool) -> None:
-    """Refuse ``out`` if it is a file, a finished run (unless ``overwrite``) or a folder that is not a run."""
-    _check_out_folder(out, "--out")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if (out / RUN_FILE).is_file():
-        if not overwrite:
-            raise LayoutError(
-                f"{out}: already holds a finished run; pass --overwrite to replace it "
-                "(the old run stays intact until the new one is complete) or choose another --out"
-            )
-    elif not (out / "config.yaml").is_file():
-        raise LayoutError(f"{out}: is not empty and is not a run folder; choose a new or empty folder for --out")
-    else:
-        logger.warning("%s: replacing an incomplete run (no run.json)", out)
-
-
-def _swap_in(new: Path, out: Path) -> None:
-    """Rename the finished ``new`` run onto ``out``; the old one is deleted only afterwards."""
-    if not out.exists():
-        os.rename(new, out)
-        return
-    old = out.with_name(f"{out.name}.old-{os.getpid()}")
-    os.rename(out, old)
-    os.rename(new, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _file_manifest(run_dir: Path) -> dict[str, dict]:
-    """Size and SHA-256 of every file of a run (relative POSIX paths), for :func:`_verify_files`."""
-    files = {}
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
-        rel = path.relative_to(run_dir).as_posix()
-        if rel != RUN_FILE:
-            files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
-    return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verify_files(run_dir: Path, run: dict, prefix: str) -> None:
-    """Every file of the manifest under ``prefix`` exists with its recorded size and checksum."""
-    retrain = "the run is damaged: retrain with `asd train --overwrite`"
-    for rel, expected in run.get("files", {}).items():
-        if not (rel == prefix or rel.startswith(prefix + "/")):
-            continue
-        path = run_dir / rel
-        if not path.is_file():
-            raise LayoutError(f"{path}: missing; {retrain}")
-        size = path.stat().st_size
-        if size != expected["size"]:
-            raise LayoutError(f"{path}: {size} bytes, {expected['size']} when trained (truncated or replaced); {retrain}")
-        if _sha256(path) != expected["sha256"]:
-            raise LayoutError(f"{path}: changed since training (checksum differs); {retrain}")
-
-
-#: The run's description, written last: its ``"complete": true`` marks a finished run.
-RUN_FILE = "run.json"
 
 
 def train(
@@ -249,7 +161,7 @@ def train(
     config = (config or StudyConfig()).validate()
     detector_class = get_detector(model)  # fails early on an unknown name
     out = Path(out)
-    _check_run_target(out, overwrite=overwrite)
+    check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
     table = discover_clips(
         data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type, machine_id=machine_id
@@ -257,13 +169,13 @@ def train(
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(out)
+    remove_stale_builds(out)
     build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     try:
         names = {"data_machine_type": machine_type, "data_machine_id": machine_id}
         run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names)
-        _swap_in(build, out)
+        swap_in(build, out)
     except WriteError as exc:
         shutil.rmtree(build, ignore_errors=True)
         raise WriteError(out, f"cannot write the new run ({exc}); the previous run, if any, is intact") from exc
@@ -334,7 +246,7 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         run["n_train_clips"][machine_type] = len(extracted.features)
     if run["skipped"]:
         write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
-    run["files"] = _file_manifest(build)
+    run["files"] = file_manifest(build)
     run["complete"] = True
     write_text_atomic(build / RUN_FILE, json.dumps(run, indent=2))
     return run
@@ -378,7 +290,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, StudyConfig]:
             f"{config_file}: not the config the models were trained with (edited or replaced after training); "
             "its features would not fit the models: restore it or retrain"
         )
-    _verify_files(run_dir, run, "config.yaml")
+    verify_files(run_dir, run, "config.yaml")
     return run, config
 
 
@@ -388,7 +300,7 @@ def load_detector(run_dir: str | os.PathLike, machine_type: str) -> Detector:
     if machine_type not in run["machine_types"]:
         raise LayoutError(f"{run_dir}: no model for machine type {machine_type!r} (has {', '.join(run['machine_types'])})")
     type_dir = Path(run_dir) / machine_type
-    _verify_files(Path(run_dir), run, machine_type)
+    verify_files(Path(run_dir), run, machine_type)
     detector_class = get_detector(run["model"])
     try:
         return detector_class.load(type_dir, config)
@@ -433,7 +345,7 @@ def evaluate(
     model = run["model"]
     machine_types = list(machine_types or run["machine_types"])
     out = Path(out) if out is not None else Path(run_dir) / "results"
-    _check_out_folder(out, "--out")
+    check_out_folder(out, "--out")
     table = discover_clips(
         data_root,
         machine_types=machine_types,
