@@ -81,3 +81,17 @@ def wav_examples(tmp_path, rng):
             path = write_clip(tmp_path / machine_type / f"{label}_id_00_00000000.wav", samples)
             rows.append({"machine_type": machine_type, "machine_id": "00", "label": label, "file_name": path.name, "path": str(path)})
     return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def score_table(rng) -> pd.DataFrame:
+    """Scores of two models on fan and pump ids 00 and 02: 10 normal (N(0, 1)) and 10 anomalous
+    (N(1, 1)) clips each, as ``scores.csv`` holds them."""
+    rows = []
+    for model in ("conv_ae", "embedding_knn"):
+        for machine_type in ("fan", "pump"):
+            for machine_id in ("00", "02"):
+                for label, shift in (("normal", 0.0), ("anomaly", 1.0)):
+                    for value in rng.normal(shift, 1.0, 10):
+                        rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "label": label, "score": value})
+    return pd.DataFrame(rows)

@@ -21,17 +21,6 @@ def _close_figures():
     plt.close("all")
 
 
-def _scores(rng):
-    rows = []
-    for model in ("conv_ae", "embedding_knn"):
-        for machine_type in ("fan", "pump"):
-            for machine_id in ("00", "02"):
-                for label, shift in (("normal", 0.0), ("anomaly", 1.0)):
-                    for value in rng.normal(shift, 1.0, 10):
-                        rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "label": label, "score": value})
-    return pd.DataFrame(rows)
-
-
 def test_exploration_figures(wav_examples, tmp_path):
     config = StudyConfig()
     for name, fig in (
@@ -83,8 +72,8 @@ def test_learning_curves_without_any_history():
     assert fig.axes[0].get_title() == "(no training curves)"
 
 
-def test_roc_and_score_distribution_figures(rng, tmp_path):
-    scores = _scores(rng)
+def test_roc_and_score_distribution_figures(score_table, tmp_path):
+    scores = score_table
     fig = plots.plot_roc_curves(scores)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["fan", "pump"]
@@ -94,8 +83,8 @@ def test_roc_and_score_distribution_figures(rng, tmp_path):
     assert plots.save_figure(fig, tmp_path / "s.png").is_file()
 
 
-def test_roc_curves_skip_single_class_groups(rng):
-    scores = _scores(rng)
+def test_roc_curves_skip_single_class_groups(score_table):
+    scores = score_table
     scores = scores[~((scores.machine_type == "pump") & (scores.label == "anomaly"))]
     fig = plots.plot_roc_curves(scores)
     assert len(fig.axes[1].get_lines()) == 1  # only the diagonal

@@ -20,17 +20,6 @@ def _results():
     return pd.DataFrame(rows)
 
 
-def _scores(rng):
-    rows = []
-    for model in ("conv_ae", "embedding_knn"):
-        for machine_type in ("fan", "pump"):
-            for machine_id in ("00", "02"):
-                for label, shift in (("normal", 0.0), ("anomaly", 1.0)):
-                    for value in rng.normal(shift, 1.0, 10):
-                        rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "label": label, "score": value})
-    return pd.DataFrame(rows)
-
-
 def test_clip_counts_per_id_and_type(clip_table):
     counts = tables.clip_counts(clip_table)
     assert list(counts.columns) == ["machine_type", "machine_id", "train normal", "test normal", "test anomaly", "total"]
@@ -87,8 +76,8 @@ def test_architecture_table_counts_trainable_parameters():
     assert table["output shape"].tolist()[-1] == "3"
 
 
-def test_load_results_sets_the_model_column(tmp_path, rng):
-    results, scores = _results(), _scores(rng)
+def test_load_results_sets_the_model_column(tmp_path, score_table):
+    results, scores = _results(), score_table
     for model in ("conv_ae", "embedding_knn"):
         (tmp_path / model).mkdir()
         results[results.model == model].assign(model="renamed").to_csv(tmp_path / model / "results.csv", index=False)
@@ -164,8 +153,8 @@ def test_levels_and_spectra(wav_examples):
 # -- listening --------------------------------------------------------------------------------
 
 
-def test_top_scored_clips(rng):
-    scores = _scores(rng)
+def test_top_scored_clips(score_table):
+    scores = score_table
     top = tables.top_scored_clips(scores, model="conv_ae", machines=[("fan", "02")], n=3)
     assert len(top) == 3 and set(top["machine_id"]) == {"02"} and set(top["model"]) == {"conv_ae"}
     assert top["rank"].tolist() == [1, 2, 3] and top["score"].is_monotonic_decreasing
