@@ -160,6 +160,39 @@ def test_fit_keras_is_seeded_and_returns_one_row_per_epoch(rng):
     np.testing.assert_array_equal(first.predict_on_batch(x), second.predict_on_batch(x))
 
 
+def test_a_model_retrained_in_a_reuse_block_equals_a_new_one(rng):
+    """reusing_compiled_models: the second fit of the same network retrains the same object from
+    the state a new model would start from (weights, batch-norm statistics, a fresh Adam), so its
+    history and predictions equal a new model's exactly; another network gets its own model."""
+    import keras
+
+    from asd.detectors.base import reusing_compiled_models
+
+    config = StudyConfig()
+    config.training.epochs["tiny_net"] = 2
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+
+    def build(width=6):
+        inputs = keras.Input(shape=(6,))
+        hidden = keras.layers.BatchNormalization()(keras.layers.Dense(width, activation="relu")(inputs))
+        return keras.Model(inputs, keras.layers.Dense(6)(hidden))
+
+    def fit(data, make=build):
+        model, history = fit_keras(make, data, y=data, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8)
+        return model, history, model.predict_on_batch(x)
+
+    new_model, new_history, new_prediction = fit(x)
+    with reusing_compiled_models():
+        first, _, _ = fit(x[::-1] * 3.0)  # other data: the weights and optimiser state move far
+        again, history, prediction = fit(x)
+        assert again is first
+        other, _, _ = fit(x, make=lambda: build(width=5))
+        assert other is not first
+    pd.testing.assert_frame_equal(history, new_history)
+    np.testing.assert_array_equal(prediction, new_prediction)
+    outside, _, _ = fit(x)
+    assert outside is not first
+
 def test_families_import_only_base_and_lower_layers():
     """No import cycle inside the package: a family module imports (even inside functions) only from
     base, networks, streaming, windows and modules outside the package; base never imports a family."""

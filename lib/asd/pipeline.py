@@ -52,7 +52,7 @@ from .atomic import write_csv_atomic, write_text_atomic
 from .audio import clip_problem
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
-from .detectors import Detector, get_detector
+from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
 from .features import Extracted, FeatureCache, extract_features
 from .metrics import dcase_result_rows, results_table
@@ -206,50 +206,56 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "ignored": table.attrs["ignored"],
         **names,  # the machine type and ID given for folders that do not name them
     }
-    for machine_type in machine_types:
-        clips = table[(table.machine_type == machine_type) & (table.split == "train")]
-        extracted = _extract(
-            clips["path"].tolist(),
-            kind=detector_class.feature_kind,
-            config=config,
-            cache=cache,
-            min_seconds=config.audio.min_seconds,
-            progress=progress,
-            description=f"{machine_type} train features",
-            mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
-        )
-        run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
-        if not extracted.features:
-            raise ASDError(f"{machine_type}: none of the {len(clips)} training clips could be read")
-        ids = clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
-        logger.info("%s: training %s on %d clips", machine_type, model, len(extracted.features))
-        detector = detector_class(config)
-        history = detector.fit(extracted.features, ids, progress=progress)
-        type_dir = build / machine_type
-        write_csv_atomic(type_dir / "history.csv", history)
-        detector.save(type_dir)
-        train_scores = pd.DataFrame(
-            {
-                "file_name": [Path(p).name for p in extracted.paths],
-                "path": [os.path.relpath(Path(p).resolve(), Path(data_root).resolve()) for p in extracted.paths],
-                "machine_id": ids,
-                "score": detector.training_scores(extracted.features, ids),
-            }
-        )
-        write_csv_atomic(type_dir / "train_scores.csv", train_scores)
-        rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
-        save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
-        mels = extracted.features  # asd.explain's reference: band statistics of the baseline log-mel
-        if detector_class.feature_kind != "baseline":
-            mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
-        explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
-        run["n_train_clips"][machine_type] = len(extracted.features)
+    with reusing_compiled_models():  # one traced network per model, retrained per machine type
+        for machine_type in machine_types:
+            _train_machine_type(build / machine_type, table, machine_type, detector_class, config, cache, progress, data_root, run)
     if run["skipped"]:
         write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
     run["files"] = file_manifest(build)
     run["complete"] = True
     write_text_atomic(build / RUN_FILE, json.dumps(run, indent=2))
     return run
+
+
+def _train_machine_type(type_dir: Path, table, machine_type, detector_class, config, cache, progress, data_root, run: dict) -> None:
+    """Fit, save and score one machine type's detector into ``type_dir``; its counts and skipped clips into ``run``."""
+    model = detector_class.name
+    clips = table[(table.machine_type == machine_type) & (table.split == "train")]
+    extracted = _extract(
+        clips["path"].tolist(),
+        kind=detector_class.feature_kind,
+        config=config,
+        cache=cache,
+        min_seconds=config.audio.min_seconds,
+        progress=progress,
+        description=f"{machine_type} train features",
+        mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
+    )
+    run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
+    if not extracted.features:
+        raise ASDError(f"{machine_type}: none of the {len(clips)} training clips could be read")
+    ids = clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
+    logger.info("%s: training %s on %d clips", machine_type, model, len(extracted.features))
+    detector = detector_class(config)
+    history = detector.fit(extracted.features, ids, progress=progress)
+    write_csv_atomic(type_dir / "history.csv", history)
+    detector.save(type_dir)
+    train_scores = pd.DataFrame(
+        {
+            "file_name": [Path(p).name for p in extracted.paths],
+            "path": [os.path.relpath(Path(p).resolve(), Path(data_root).resolve()) for p in extracted.paths],
+            "machine_id": ids,
+            "score": detector.training_scores(extracted.features, ids),
+        }
+    )
+    write_csv_atomic(type_dir / "train_scores.csv", train_scores)
+    rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
+    save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
+    mels = extracted.features  # asd.explain's reference: band statistics of the baseline log-mel
+    if detector_class.feature_kind != "baseline":
+        mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
+    explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
+    run["n_train_clips"][machine_type] = len(extracted.features)
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, StudyConfig]:

@@ -45,7 +45,7 @@ Add a detector
 
 from __future__ import annotations
 
-from .base import DETECTORS, Detector, DetectorStateError, get_detector, register
+from .base import DETECTORS, Detector, DetectorStateError, get_detector, register, reusing_compiled_models
 from .autoencoders import ConvAEDetector, ConvVAEDetector, DenseAEDetector, KerasAutoencoder
 from .embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector
 from .id_classifier import IDClassifierDetector
@@ -80,4 +80,5 @@ __all__ = [
     "MultiStatDetector",
     "get_detector",
     "register",
+    "reusing_compiled_models",
 ]

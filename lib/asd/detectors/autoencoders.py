@@ -110,6 +110,7 @@ class ConvAEDetector(KerasAutoencoder):
     """The study's convolutional autoencoder on standardised 64x64 log-mel images; score = MSE."""
 
     name = "conv_ae"
+    epoch_cost = 6.1
     feature_kind = "image"
     summary = "the study's convolutional autoencoder on 64x64 log-mel images; score = MSE"
     saved_files = (MODEL_FILE, NORMALIZATION_FILE)
@@ -145,6 +146,7 @@ class ConvVAEDetector(ConvAEDetector):
     """BCE needs targets in [0, 1]: standardised images are min-max scaled with the training range."""
 
     name = "conv_vae"
+    epoch_cost = 8.7
     summary = "the study's variant: conv VAE, binary cross-entropy + KL; score = MSE"
 
     def __init__(self, config):
@@ -183,6 +185,7 @@ class DenseAEDetector(KerasAutoencoder):
     """The DCASE 2020 baseline: a dense autoencoder on 5-frame 640-d log-mel vectors."""
 
     name = "dense_ae"
+    epoch_cost = 36.5
     feature_kind = "baseline"
     summary = "the DCASE 2020 baseline: dense autoencoder on 5-frame 640-d log-mel vectors"
 

@@ -14,11 +14,16 @@ Saved state
 Keras training
     :func:`fit_keras` is the one fit loop of every Keras detector: seeded, an Adam optimiser
     with ``config.training.learning_rate``, one tqdm step per epoch (:func:`epoch_progress`),
-    the history returned as a table with one row per epoch.
+    the history returned as a table with one row per epoch. Inside
+    :func:`reusing_compiled_models` (``asd train`` over several machine types) a fit of the same
+    network as an earlier one retrains that model object from fresh seeded weights and a fresh
+    optimiser instead of building and tracing a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 from pathlib import Path
@@ -54,6 +59,9 @@ class Detector:
     summary: ClassVar[str] = ""
     #: True when fitting runs in epochs (``config.training.epochs[name]`` applies).
     trains_in_epochs: ClassVar[bool] = False
+    #: About the CPU seconds of one epoch on 1,000 training clips (from a report build's training
+    #: table); only orders the trainings that run side by side, the longest first.
+    epoch_cost: ClassVar[float] = 0.0
     #: True when the score is a reconstruction error of the detector's input (autoencoders).
     reconstructs_input: ClassVar[bool] = False
     #: Files besides :data:`STATE_FILE` that a saved folder must hold (checked by :meth:`read_state`).
@@ -239,18 +247,11 @@ def fit_keras(
     (keras.Model, pd.DataFrame)
         The fitted model and its history, one row per epoch (``epoch`` first, 1-based).
     """
-    import keras
-
     from .networks import set_seed
 
     training = config.training
     set_seed(training.seed)
-    model = build()
-    model.compile(
-        optimizer=keras.optimizers.Adam(training.learning_rate),
-        loss=loss,
-        metrics=list(metrics) if metrics else None,
-    )
+    model = _compiled(build(), name=name, learning_rate=training.learning_rate, loss=loss, metrics=metrics)
     epochs = training.epochs_for(name)
     history = model.fit(
         data, epochs=epochs, verbose=0, callbacks=[epoch_progress(epochs, desc=f"train {name}", disable=not progress)], **fit_options
@@ -258,6 +259,76 @@ def fit_keras(
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     return model, frame
+
+
+#: The compiled models of the innermost :func:`reusing_compiled_models` block (None outside one):
+#: key -> (model, the optimiser's variables as built, before any step).
+_REUSABLE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("asd_reusable_models", default=None)
+
+
+@contextlib.contextmanager
+def reusing_compiled_models():
+    """Within this block, :func:`fit_keras` retrains one model object per network instead of building new ones.
+
+    Why: every new Keras model traces its training, validation and prediction functions anew
+    (5 to 8 s of CPU for the study's small networks, more than an epoch of a machine type's
+    training); ``asd train`` fits the same network once per machine type.
+
+    How: each fit still builds the network, seeded, and compares its configuration (layers,
+    shapes, settings; with the loss, metrics, learning rate and detector name) with the models
+    compiled earlier in the block. On a match the new network's variables (weights, batch-norm
+    statistics, random-seed states) are copied into the compiled model and its optimiser's
+    variables are reset to their state before the first step, so the fit starts where a new
+    model would; its traced functions are kept. The model a fit returns is therefore
+    overwritten by the next fit of the same network in the block: use (save, score) each
+    fitted detector before fitting the next. Outside the block every fit builds a new model.
+    """
+    token = _REUSABLE.set({})
+    try:
+        yield
+    finally:
+        _REUSABLE.reset(token)
+
+
+def _compiled(fresh, *, name: str, learning_rate: float, loss, metrics):
+    """``fresh`` compiled with Adam, or the block's compiled model of the same network reset to ``fresh``'s state."""
+    import keras
+
+    models = _REUSABLE.get()
+    key = None
+    if models is not None:
+        key = (name, _network_signature(fresh), float(learning_rate), repr(loss), repr(list(metrics or [])))
+        if key in models:
+            model, optimizer_state = models[key]
+            for target, value in zip(model.variables, fresh.variables, strict=True):
+                target.assign(value)
+            for target, value in zip(model.optimizer.variables, optimizer_state, strict=True):
+                target.assign(value)
+            return model
+    fresh.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=list(metrics) if metrics else None)
+    if key is not None:
+        fresh.optimizer.build(fresh.trainable_variables)
+        models[key] = (fresh, [np.array(variable) for variable in fresh.optimizer.variables])
+    return fresh
+
+
+def _network_signature(model) -> str:
+    """The model's configuration as JSON, its own and its layers' names replaced by their positions.
+
+    Two builds of one network differ only in the names Keras numbers as it goes (``dense_3``,
+    ``functional_2``); their signatures are equal.
+    """
+    rename = {layer.name: f"layer_{position}" for position, layer in enumerate(model.layers)}
+    rename[model.name] = "model"
+
+    def canonical(value):
+        if isinstance(value, dict):
+            return {key: canonical(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [canonical(item) for item in value]
+        return rename.get(value, value) if isinstance(value, str) else value
+
+    return json.dumps(canonical(model.get_config()), sort_keys=True, default=repr)
 
 
 def load_keras_model(path: str | os.PathLike):

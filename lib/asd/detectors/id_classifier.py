@@ -115,6 +115,7 @@ class IDClassifierDetector(Detector):
     """MobileNetV2-style machine-ID classifier on log-mel patches; score = -log p(own ID)."""
 
     name = "id_classifier"
+    epoch_cost = 33.4
     trains_in_epochs = True
     feature_kind = "baseline"
     summary = "self-supervised MobileNetV2-style machine-ID classifier on 64x64 log-mel patches; score = -log p(own ID)"

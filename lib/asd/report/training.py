@@ -1,10 +1,14 @@
 """Train the report's models, several at a time: notebook 02's training step.
 
-One Keras training keeps about one core busy (small models, small batches), so the build trains
-``workers`` models at once, each in its own process (:class:`concurrent.futures.ProcessPoolExecutor`,
-spawned), models that train in epochs first. Each training is the same
-:func:`asd.pipeline.train` call as in one process, seeded the same way, so the run folders do not
-depend on how many run at once.
+One Keras training of the study's small networks keeps about one core busy, and TensorFlow
+spends a third more CPU time on it when it spreads the training over several threads. So the build trains
+``workers`` models at once (by default one per core), each in its own spawned process
+(:class:`concurrent.futures.ProcessPoolExecutor`) whose TensorFlow uses :data:`THREADS_PER_MODEL`
+thread, the longest trainings first (:attr:`asd.detectors.base.Detector.epoch_cost`). Each
+training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
+because every worker computes with the same number of threads, the run folders depend neither on
+how many models train at once nor on the machine's number of cores. Workers on a GPU machine
+claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU.
 """
 
 from __future__ import annotations
@@ -19,6 +23,21 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ..config import StudyConfig
+
+#: TensorFlow intra- and inter-op threads of each training process.
+THREADS_PER_MODEL = 1
+
+
+def _start_worker(threads: int) -> None:
+    """Process-pool initialiser: TensorFlow's threads and GPU memory growth, before any TensorFlow op runs."""
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    from ..runtime import quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machine_types, cache_dir) -> dict:
@@ -61,8 +80,10 @@ def train_models(
     cache_dir : path-like, optional
         Feature cache folder (default: the project's).
     workers : int, optional
-        Models trained at once, each in its own process; default ``min(2, CPU count)``; 1 trains
-        in this process.
+        Models trained at once, each in its own process with :data:`THREADS_PER_MODEL` thread;
+        default: one per core, at most one per model. 1 trains in this process, with its
+        TensorFlow's threads (numbers may then differ from a build with several workers in the
+        last digits).
 
     Returns
     -------
@@ -72,7 +93,9 @@ def train_models(
     """
     from ..detectors import get_detector
 
-    workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    if workers is None:
+        workers = min(max(1, (os.cpu_count() or 1) // THREADS_PER_MODEL), len(runs))
+    workers = max(1, int(workers))
     jobs = {
         model: (str(data_root), model, str(Path(out)), config, list(machine_types) if machine_types else None, cache_dir)
         for model, out in runs.items()
@@ -80,8 +103,22 @@ def train_models(
     if workers == 1 or len(jobs) == 1:
         rows = {model: _train_one(*job) for model, job in jobs.items()}
     else:
-        order = sorted(jobs, key=lambda m: not get_detector(m).trains_in_epochs)  # the long ones first
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        order = sorted(jobs, key=lambda m: -_expected_cost(m, config))  # the long ones first
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(THREADS_PER_MODEL,),
+        )
+        with pool:
             futures = {model: pool.submit(_train_one, *jobs[model]) for model in order}
             rows = {model: future.result() for model, future in futures.items()}
     return pd.DataFrame([rows[model] for model in runs])
+
+
+def _expected_cost(model: str, config: StudyConfig) -> float:
+    """Relative cost of training ``model``: its epochs times its :attr:`~asd.detectors.base.Detector.epoch_cost`."""
+    from ..detectors import get_detector
+
+    detector = get_detector(model)
+    return config.training.epochs_for(model) * detector.epoch_cost if detector.trains_in_epochs else 0.0
