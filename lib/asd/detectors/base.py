@@ -54,6 +54,9 @@ class Detector:
     summary: ClassVar[str] = ""
     #: True when fitting runs in epochs (``config.training.epochs[name]`` applies).
     trains_in_epochs: ClassVar[bool] = False
+    #: Epochs the report (``make report``, :func:`asd.report.study.report_epochs`) trains it for,
+    #: when they differ from the config's; None: the config's epochs (or it does not train in epochs).
+    report_epochs: ClassVar[int | None] = None
     #: True when the score is a reconstruction error of the detector's input (autoencoders).
     reconstructs_input: ClassVar[bool] = False
     #: Files besides :data:`STATE_FILE` that a saved folder must hold (checked by :meth:`read_state`).
