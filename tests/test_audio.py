@@ -37,11 +37,18 @@ def test_multichannel_picks_channel(tmp_path):
 
 
 def test_other_rates_are_resampled(tmp_path, caplog):
-    sf.write(tmp_path / "r.wav", np.zeros(44100), 44100, subtype="PCM_16")
+    rate, seconds, freq = 44100, 0.5, 1000.0
+    t = np.arange(int(rate * seconds)) / rate
+    sf.write(tmp_path / "r.wav", 0.5 * np.sin(2 * np.pi * freq * t), rate, subtype="PCM_16")
     with caplog.at_level("INFO"):
         out = read_clip(tmp_path / "r.wav")
-    assert out.shape == (16000,)
-    assert "resampling 44100 Hz" in caplog.text
+    assert "resampling 44100 Hz -> 16000 Hz" in caplog.text
+    assert out.dtype == np.float32 and out.shape == (8000,)  # 0.5 s at 16 kHz
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(out.size)))
+    assert np.fft.rfftfreq(out.size, 1 / 16000)[spectrum.argmax()] == pytest.approx(freq, abs=2)  # 1 kHz still
+    middle = out[1000:-1000]  # away from the filter's edges
+    expected = 0.5 * np.sin(2 * np.pi * freq * np.arange(out.size) / 16000)[1000:-1000]
+    assert np.max(np.abs(middle - expected)) < 0.01  # the same waveform, in phase
 
 
 def test_empty_file(tmp_path):

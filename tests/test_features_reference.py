@@ -3,6 +3,7 @@
 import librosa
 import numpy as np
 
+from asd.audio import resample
 from asd.features import reference
 
 
@@ -30,3 +31,10 @@ def test_fine_log_mel_is_power_to_db(rng):
 def test_short_clip_tiled_as_the_fast_path(rng):
     samples = (0.1 * rng.standard_normal(16000)).astype(np.float32)
     assert reference.log_mel_image(samples).shape == (64, 64)
+
+
+def test_clip_resampling_is_librosas_default(rng):
+    """asd.audio.resample calls soxr itself: the samples are librosa.resample's, to the bit."""
+    for rate, n in ((44100, 4410), (48000, 4801), (8000, 800), (22050, 7)):
+        samples = rng.uniform(-1, 1, n).astype(np.float32)
+        np.testing.assert_array_equal(resample(samples, rate, 16000), librosa.resample(samples, orig_sr=rate, target_sr=16000))

@@ -8,7 +8,8 @@ import pytest
 from asd.config import StudyConfig
 from asd.errors import ASDError, LayoutError, UnknownModelError
 from asd.metrics import RESULT_COLUMNS
-from asd.pipeline import evaluate, load_detector, load_run, train
+from asd.data import discover_clips
+from asd.pipeline import data_fingerprint, evaluate, load_detector, load_run, train
 
 
 @pytest.fixture
@@ -138,3 +139,17 @@ def test_a_run_folder_that_is_a_file(tmp_path):
     (tmp_path / "run").write_text("x")
     with pytest.raises(LayoutError, match="is a file"):
         load_run(tmp_path / "run")
+
+
+def test_data_fingerprint_identifies_content_not_location(small_root, tmp_path):
+    first = data_fingerprint(discover_clips(small_root))
+    assert len(first) == 12 and int(first, 16) >= 0
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(small_root, moved)
+    assert data_fingerprint(discover_clips(moved)) == first  # same bytes, another folder
+
+    clip = sorted(moved.rglob("*.wav"))[3]
+    data = bytearray(clip.read_bytes())
+    data[-2] ^= 0x01  # one sample changed, same size
+    clip.write_bytes(bytes(data))
+    assert data_fingerprint(discover_clips(moved)) != first

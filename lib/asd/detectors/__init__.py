@@ -3,7 +3,7 @@
 A detector works on per-clip feature arrays (see :mod:`asd.features`), never on paths, so it is
 easy to test. Higher score = more anomalous. Every detector is registered by name in
 :data:`DETECTORS`; ``asd train --model NAME``, ``asd models`` and the report read that registry
-and the class attributes (``feature_kind``, ``summary``, ``trains_in_epochs``,
+and the class attributes (``feature_kind``, ``summary``, ``trains_in_epochs``, ``report_epochs``,
 ``reconstructs_input``), never a list of names.
 
 =========================  =========  ===============================================================

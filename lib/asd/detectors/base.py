@@ -59,8 +59,11 @@ class Detector:
     summary: ClassVar[str] = ""
     #: True when fitting runs in epochs (``config.training.epochs[name]`` applies).
     trains_in_epochs: ClassVar[bool] = False
-    #: About the CPU seconds of one epoch on 1,000 training clips (from a report build's training
-    #: table); only orders the trainings that run side by side, the longest first.
+    #: Epochs the report (``make report``, :func:`asd.report.study.report_epochs`) trains it for,
+    #: when they differ from the config's; None: the config's epochs (or it does not train in epochs).
+    report_epochs: ClassVar[int | None] = None
+    #: About the CPU seconds of one epoch on 1,000 training clips on one TensorFlow thread (from
+    #: a report build's training table); only orders the trainings that run side by side.
     epoch_cost: ClassVar[float] = 0.0
     #: True when the score is a reconstruction error of the detector's input (autoencoders).
     reconstructs_input: ClassVar[bool] = False

@@ -35,7 +35,6 @@ from .study import (
     QUICK_EPOCHS,
     RECOMMENDED_MODEL,
     RECONSTRUCTION_CASES,
-    REPORT_EPOCHS,
     REPORTS_DIR,
     STUDY_MODEL,
     WorkDir,
@@ -45,6 +44,7 @@ from .study import (
     project_path,
     reconstructs_input,
     recommended_model,
+    report_epochs,
     report_folders,
     resolve_models,
     study_config,
@@ -53,10 +53,10 @@ from .study import (
 
 __all__ = [
     "Captions", "DEFAULT_DATA", "DEFAULT_WORK", "INTERACTIVE_WORK", "NOTEBOOKS", "NOTEBOOKS_DIR", "QUICK_EPOCHS",
-    "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_EPOCHS", "REPORT_NOTEBOOK",
+    "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_NOTEBOOK",
     "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "calibration_paragraph", "closing_paragraph", "conclusion_paragraph",
     "count_pdf_pages", "data_name", "data_statement", "display_path", "ensure_data", "export_html", "find_chromium",
     "git_commit", "html_to_pdf", "image_paragraph", "main", "optimizer_steps", "project_path", "reconstructs_input",
-    "recommended_model", "report_css", "report_folders", "resolve_models", "results_paragraph", "run_notebook",
+    "recommended_model", "report_css", "report_epochs", "report_folders", "resolve_models", "results_paragraph", "run_notebook",
     "study_config", "synthetic_vs_real_paragraph", "table_html", "trains_in_epochs", "training_paragraph",
 ]

@@ -51,12 +51,12 @@ from .study import (
     DEFAULT_DATA,
     QUICK_EPOCHS,
     RECONSTRUCTION_CASES,
-    REPORT_EPOCHS,
     STUDY_MODEL,
     WorkDir,
     display_path,
     project_path,
     recommended_model,
+    report_epochs,
     report_folders,
     resolve_models,
     study_config,
@@ -350,7 +350,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--figures", type=Path, metavar="DIR", help="where the figures go (default: figures/ beside the report)")
     parser.add_argument("--work", type=Path, metavar="DIR", help="runs, results and tables (default: runs/report/ or reports/<data-name>/runs/)")
     parser.add_argument("--models", metavar="A,B", help="comma-separated model names (default: every registered detector)")
-    parser.add_argument("--epochs", metavar="NAME=N,...", help=f"epochs per model, e.g. conv_ae=50,dense_ae=20 (default {REPORT_EPOCHS})")
+    parser.add_argument("--epochs", metavar="NAME=N,...", help=f"epochs per model, e.g. conv_ae=50,dense_ae=20 (default {report_epochs()})")
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML config (then the study's epochs apply, not the report's)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default ./cache)")

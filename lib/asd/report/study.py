@@ -3,8 +3,8 @@
 The notebooks and :mod:`asd.report.builder` share these helpers, so an interactive notebook run and
 ``make report`` train the same models with the same settings. The model list is the detector
 registry (:data:`asd.detectors.DETECTORS`); what the report needs to know about a detector
-(whether it trains in epochs, whether it reconstructs its input) comes from the detector class's
-attributes, so adding a detector never touches this package.
+(whether it trains in epochs and for how many, whether it reconstructs its input) comes from the
+detector class's attributes, so adding a detector never touches this package.
 
 Folders
     ``make report`` on the default synthetic data writes the committed report: ``report/``,
@@ -35,10 +35,6 @@ DEFAULT_WORK = RUNS_DIR / "report"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 #: The work folder of notebooks run by hand (the notebooks' parameter defaults name it too).
 INTERACTIVE_WORK = RUNS_DIR / "notebooks"
-#: Epochs of ``make report`` per detector that trains in epochs; detectors not listed train
-#: for the config's epochs. Fewer than ``StudyConfig()`` for the conv VAE and the ID classifier
-#: keep the whole build on the default data within its time budget (docs/report.md).
-REPORT_EPOCHS: dict[str, int] = {"conv_ae": 30, "conv_vae": 10, "dense_ae": 10, "id_classifier": 5}
 #: Epochs of every trainable model with ``--quick``.
 QUICK_EPOCHS = 1
 #: The detector the report recommends; :func:`recommended_model` falls back when it is not
@@ -104,6 +100,24 @@ def resolve_models(models: str | Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(models))
 
 
+def report_epochs() -> dict[str, int]:
+    """Epochs of ``make report`` per detector, by name: each detector class's ``report_epochs``.
+
+    Detectors that leave it None train for the config's epochs. Fewer than ``StudyConfig()``
+    for the conv VAE and the ID classifier keep the whole build on the default data within its
+    time budget (docs/report.md).
+
+    Returns
+    -------
+    dict of str to int
+        Sorted by name, e.g. ``{"conv_ae": 30, "conv_vae": 10, "dense_ae": 10, "id_classifier": 5}``.
+    """
+    from ..detectors import DETECTORS
+
+    epochs = {name: cls.report_epochs for name, cls in DETECTORS.items() if cls.report_epochs is not None}
+    return {name: int(epochs[name]) for name in sorted(epochs)}
+
+
 def trains_in_epochs(model: str) -> bool:
     """Whether a detector is trained by gradient descent in epochs rather than fitted in one
     step (the detector class's ``trains_in_epochs`` attribute)."""
@@ -141,13 +155,13 @@ def study_config(
 ) -> StudyConfig:
     """The config the report trains with.
 
-    The study's defaults (or ``config_file``), with :data:`REPORT_EPOCHS` unless a config file
+    The study's defaults (or ``config_file``), with :func:`report_epochs` unless a config file
     is given, then ``epochs`` (per model), then ``quick`` (every model :data:`QUICK_EPOCHS`
     epochs); ``seed`` seeds training.
     """
     config = load_config(project_path(config_file)) if config_file else StudyConfig()
     if not config_file:
-        config.training.epochs.update(REPORT_EPOCHS)
+        config.training.epochs.update(report_epochs())
     config.training.epochs.update({k: int(v) for k, v in (epochs or {}).items()})
     if quick:
         config.training.epochs = {name: QUICK_EPOCHS for name in config.training.epochs}
