@@ -139,10 +139,12 @@ def mel_power_batch(
     # One stacked product per block, straight into (n_mels, n_frames). NumPy runs a stacked
     # matmul as one BLAS call per clip, all of the same shape: a clip's numbers do not depend on
     # how many clips share the batch (BLAS results depend on the matrix shapes).
-    mel = np.zeros((n_clips, plan.n_mels, n_frames), dtype=np.float32)
+    mel = np.empty((n_clips, plan.n_mels, n_frames), dtype=np.float32)
     for first, end, low, high, weights in plan.blocks:
         if high > low:
             np.matmul(weights.T, magnitude[:, :, low:high].transpose(0, 2, 1), out=mel[:, first:end])
+        else:  # filters that cover no bin
+            mel[:, first:end] = 0.0
     return mel
 
 

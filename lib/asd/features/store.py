@@ -22,6 +22,7 @@ recomputed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -73,6 +74,7 @@ class FeatureCache:
 
     def __init__(self, root: str | os.PathLike | None):
         self.root = Path(root) if root is not None else None
+        self._prefix = None if self.root is None else f"{self.root}{os.sep}"  # entry paths as plain strings
         self._lock = threading.Lock()
         self._failed_write: str | None = None  # the first write that failed: stop writing
 
@@ -80,25 +82,29 @@ class FeatureCache:
 
     def entry(self, key: str, namespace: str) -> Path | None:
         """Where the features of the clip with content ``key`` live in ``namespace`` (None: no cache)."""
-        if self.root is None:
+        entry = self._entry(key, namespace)
+        return None if entry is None else Path(entry)
+
+    def _entry(self, key: str, namespace: str) -> str | None:
+        """:meth:`entry` as a plain string (no ``pathlib`` on the per-clip path)."""
+        if self._prefix is None:
             return None
-        return self.root / namespace / key[:2] / f"{key}.npy"
+        return f"{self._prefix}{namespace}{os.sep}{key[:2]}{os.sep}{key}.npy"
 
     def get(self, key: str, namespace: str) -> np.ndarray | None:
         """The cached array of the clip with content ``key`` in ``namespace``, or None."""
-        entry = self.entry(key, namespace)
+        entry = self._entry(key, namespace)
         if entry is None:
             return None
         try:
-            return np.load(entry, allow_pickle=False)
+            with open(entry, "rb") as handle:
+                return np.load(handle, allow_pickle=False)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:  # unreadable entry: drop it and recompute
             logger.warning("dropping unreadable cache entry %s (%s)", entry, exc)
-            try:
-                entry.unlink(missing_ok=True)
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                os.unlink(entry)
             return None
 
     def put(self, key: str, namespace: str, array: np.ndarray) -> bool:
@@ -107,29 +113,32 @@ class FeatureCache:
         A failed write (full disk, read-only folder) leaves no partial entry, logs one warning
         naming the path, and turns writing off for this cache object: the run carries on.
         """
-        entry = self.entry(key, namespace)
+        entry = self._entry(key, namespace)
         if entry is None or self._failed_write is not None:
             return False
-        # Atomic as asd.atomic.atomic_path, with fewer system calls (this runs once per clip, from
-        # several threads): a temporary name unique to the process and thread, the folder made
-        # only when missing, then a rename.
-        tmp = entry.parent / f".{entry.stem}.tmp-{os.getpid()}-{threading.get_ident()}.npy"
+        # Atomic as asd.atomic.atomic_path, with fewer system calls and no Python file objects
+        # (this runs once per clip, from several threads): a temporary name unique to the process
+        # and thread, the folder made only when missing, header and data in one writev, a rename.
+        folder, name = os.path.split(entry)
+        tmp = f"{folder}{os.sep}.{name[:-4]}.tmp-{os.getpid()}-{threading.get_ident()}.npy"
         values = np.asarray(array, dtype="<f4")  # what the header says, on any platform
         if not values.flags.c_contiguous:
             values = values.copy(order="C")
         try:
             try:
-                handle = open(tmp, "wb")
+                handle = os.open(tmp, _CREATE, 0o666)
             except FileNotFoundError:
-                entry.parent.mkdir(parents=True, exist_ok=True)
-                handle = open(tmp, "wb")
+                os.makedirs(folder, exist_ok=True)
+                handle = os.open(tmp, _CREATE, 0o666)
             try:
-                with handle:
-                    handle.write(_npy_header(values.shape))
-                    handle.write(values.data)
+                try:
+                    _write_all(handle, _npy_header(values.shape), memoryview(values).cast("B"))
+                finally:
+                    os.close(handle)
                 os.replace(tmp, entry)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
                 raise
         except OSError as exc:
             self.write_failed(entry, exc)
@@ -179,6 +188,25 @@ class FeatureCache:
         except OSError as exc:
             self.write_failed(self.root / "packs", exc)
             return None
+
+
+#: ``os.open`` flags of a store entry's temporary file.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_all(handle: int, header: bytes, data: memoryview) -> None:
+    """Write ``header`` then the bytes of ``data`` to the file descriptor ``handle``.
+
+    One ``writev`` where the platform has it (a regular file takes it whole); short writes are
+    continued.
+    """
+    chunks = [memoryview(header), data]
+    while chunks:
+        written = os.writev(handle, chunks) if hasattr(os, "writev") else os.write(handle, chunks[0])
+        while chunks and written >= chunks[0].nbytes:
+            written -= chunks.pop(0).nbytes
+        if chunks and written:
+            chunks[0] = chunks[0][written:]
 
 
 @functools.lru_cache(maxsize=64)
