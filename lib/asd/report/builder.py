@@ -7,8 +7,11 @@ step is printed and recorded in ``build_info.json``)::
     data        DIR; the default data folder (data/synthetic) is (re)generated first by
                 asd.synth (size "default") when missing, incomplete or from another generator
                 version; any other missing folder is an error
-    01-04       notebooks/01_data_exploration ... 04_reconstruction_figures: they read DIR and
-                what earlier notebooks wrote, and write into the work folder:
+    01-04       notebooks/01_data_exploration ... 04_reconstruction_figures, in two stages of
+                two notebooks that run side by side (:data:`STAGES`: 01 needs only the
+                data, so it runs beside the training in 02; 03 and 04 both need only
+                02's runs); each step's time is that notebook's own wall time. They read
+                DIR and what earlier stages wrote, and write into the work folder:
                     runs/<model>/       asd.pipeline.train output per model
                     results/<model>/    asd.pipeline.evaluate output per model
                     tables/*.csv        tables for the report
@@ -40,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -68,6 +72,10 @@ logger = logging.getLogger(__name__)
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: The study's notebooks, in the order they run.
 NOTEBOOKS = ("01_data_exploration", "02_training", "03_evaluation", "04_reconstruction_figures")
+#: The notebooks in stages: the notebooks of a stage depend only on the data and on earlier
+#: stages, so they run at the same time (each in its own kernel), and their cores do not idle
+#: while one of them waits on a single-threaded step.
+STAGES: tuple[tuple[str, ...], ...] = (NOTEBOOKS[:2], NOTEBOOKS[2:])
 #: The write-up, executed after the notebooks and exported.
 REPORT_NOTEBOOK = PROJECT_ROOT / "report" / "report.ipynb"
 #: The real reference clips notebook 01 shows beside the build's data when they are present.
@@ -119,6 +127,28 @@ def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, l
             f"(executed copy with the error: {target})"
         ) from None
     return time.perf_counter() - start
+
+
+def _run_stage(names: Sequence[str], notebooks_dir: Path, executed: Path, parameters, *, steps: int, log=print) -> dict[str, float]:
+    """Run the notebooks ``names`` at the same time (one thread each, each with its own kernel).
+
+    Returns each notebook's wall time. When one fails, the others still finish (their kernels
+    are not left running) and the first failure in notebook order is raised.
+    """
+    first = NOTEBOOKS.index(names[0]) + 1
+    labels = ", ".join(f"[{first + offset}/{steps}] {name}" for offset, name in enumerate(names))
+    log(f"{labels} ..." + (" (side by side)" if len(names) > 1 else ""))
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = {
+            name: pool.submit(run_notebook, notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
+            for name in names
+        }
+        wait(futures.values())
+    timings = {}
+    for name, future in futures.items():
+        timings[name] = future.result()  # the first failure, in notebook order, is raised here
+        log(f"  {name} done in {timings[name]:.1f} s")
+    return timings
 
 
 def ensure_data(data: str | os.PathLike, *, log=print) -> tuple[Path, str]:
@@ -262,10 +292,8 @@ def build(
     }
     executed = out / "executed"
     steps = len(NOTEBOOKS) + 2
-    for index, name in enumerate(NOTEBOOKS, start=1):
-        log(f"[{index}/{steps}] {name} ...")
-        timings[name] = run_notebook(notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
-        log(f"  done in {timings[name]:.1f} s")
+    for stage in STAGES:
+        timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
 
     first_run = json.loads((workdir.run(model_names[0]) / "run.json").read_text())
     n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
