@@ -81,9 +81,9 @@ def train_models(
         Feature cache folder (default: the project's).
     workers : int, optional
         Models trained at once, each in its own process with :data:`THREADS_PER_MODEL` thread;
-        default: one per core, at most one per model. 1 trains in this process, with its
-        TensorFlow's threads (numbers may then differ from a build with several workers in the
-        last digits).
+        default: one per core, at most one per model (in a worker process even when that is
+        one, so that the numbers are the same). 1 trains in this process, with its own
+        TensorFlow threads (the Keras models' numbers may then differ in the last digits).
 
     Returns
     -------
@@ -91,16 +91,14 @@ def train_models(
         One row per model: ``model``, ``train clips``, ``epochs``, ``seconds`` (wall time of
         its training), ``cpu seconds`` (of the process that trained it).
     """
-    from ..detectors import get_detector
-
+    in_process = workers is not None and int(workers) <= 1
     if workers is None:
-        workers = min(max(1, (os.cpu_count() or 1) // THREADS_PER_MODEL), len(runs))
-    workers = max(1, int(workers))
+        workers = max(1, min((os.cpu_count() or 1) // THREADS_PER_MODEL, len(runs)))
     jobs = {
         model: (str(data_root), model, str(Path(out)), config, list(machine_types) if machine_types else None, cache_dir)
         for model, out in runs.items()
     }
-    if workers == 1 or len(jobs) == 1:
+    if in_process:
         rows = {model: _train_one(*job) for model, job in jobs.items()}
     else:
         order = sorted(jobs, key=lambda m: -_expected_cost(m, config))  # the long ones first
