@@ -480,3 +480,32 @@ def test_calibration_paragraph_counts_from_the_table():
     assert "1 of 2 machine types within 0.05" in text and "pump 0.900 against 0.730" in text
     assert "2 of 3 machine IDs within 0.10" in text and "fault severity" in text
     assert "not part of this build" in report.calibration_paragraph(calibration.iloc[0:0], synthetic=False)
+
+
+def test_a_stage_runs_its_notebooks_side_by_side_and_raises_the_first_failure(monkeypatch, tmp_path):
+    """asd.report.builder._run_stage: every notebook of a stage runs (the side ones in threads,
+    meanwhile); times come back in notebook order; a failing side notebook is raised once the
+    main one is done, whatever the order they finished in."""
+    import threading
+    import time
+
+    from asd.report import builder
+
+    started, main_done = [], threading.Event()
+
+    def fake_run(source, target, parameters, *, log=print):
+        started.append(source.stem)
+        if source.stem == "01_data_exploration":
+            assert not main_done.is_set()  # runs while 02 is still running
+            raise builder.ReportError("01_data_exploration.ipynb failed in cell 3: boom")
+        time.sleep(0.2)
+        main_done.set()
+        return 0.2
+
+    monkeypatch.setattr(builder, "run_notebook", fake_run)
+    with pytest.raises(builder.ReportError, match="01_data_exploration.*boom"):
+        builder._run_stage(("02_training", "01_data_exploration"), tmp_path, tmp_path, {}, steps=6, log=lambda _: None)
+    assert sorted(started) == ["01_data_exploration", "02_training"] and main_done.is_set()
+    monkeypatch.setattr(builder, "run_notebook", lambda source, *a, **k: float(len(source.stem)))
+    timings = builder._run_stage(builder.STAGES[0], tmp_path, tmp_path, {}, steps=6, log=lambda _: None)
+    assert list(timings) == ["01_data_exploration", "02_training"]

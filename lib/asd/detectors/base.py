@@ -273,9 +273,9 @@ _REUSABLE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("asd_reu
 def reusing_compiled_models():
     """Within this block, :func:`fit_keras` retrains one model object per network instead of building new ones.
 
-    Why: every new Keras model traces its training, validation and prediction functions anew
-    (5 to 8 s of CPU for the study's small networks, more than an epoch of a machine type's
-    training); ``asd train`` fits the same network once per machine type.
+    Why: every new Keras model traces its training, validation and prediction functions anew,
+    seconds of CPU each time for the study's small networks (docs/report.md, "Time"), and
+    ``asd train`` fits the same network once per machine type.
 
     How: each fit still builds the network, seeded, and compares its configuration (layers,
     shapes, settings; with the loss, metrics, learning rate and detector name) with the models

@@ -42,8 +42,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -72,10 +72,10 @@ logger = logging.getLogger(__name__)
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: The study's notebooks, in the order they run.
 NOTEBOOKS = ("01_data_exploration", "02_training", "03_evaluation", "04_reconstruction_figures")
-#: The notebooks in stages: the notebooks of a stage depend only on the data and on earlier
-#: stages, so they run at the same time (each in its own kernel), and their cores do not idle
-#: while one of them waits on a single-threaded step.
-STAGES: tuple[tuple[str, ...], ...] = (NOTEBOOKS[:2], NOTEBOOKS[2:])
+#: The notebooks in stages, the long one of each first: the notebooks of a stage depend only on
+#: the data and on earlier stages, so they run at the same time (each in its own kernel), and
+#: the cores do not idle while one of them waits on a single-threaded step.
+STAGES: tuple[tuple[str, ...], ...] = (("02_training", "01_data_exploration"), ("03_evaluation", "04_reconstruction_figures"))
 #: The write-up, executed after the notebooks and exported.
 REPORT_NOTEBOOK = PROJECT_ROOT / "report" / "report.ipynb"
 #: The real reference clips notebook 01 shows beside the build's data when they are present.
@@ -130,23 +130,36 @@ def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, l
 
 
 def _run_stage(names: Sequence[str], notebooks_dir: Path, executed: Path, parameters, *, steps: int, log=print) -> dict[str, float]:
-    """Run the notebooks ``names`` at the same time (one thread each, each with its own kernel).
+    """Run the notebooks ``names`` at the same time, each with its own kernel; their wall times.
 
-    Returns each notebook's wall time. When one fails, the others still finish (their kernels
-    are not left running) and the first failure in notebook order is raised.
+    The first notebook of the stage (the long one) runs in this thread, so Ctrl-C stops it as
+    it would stop a lone notebook and the build ends at once; the others run in daemon threads.
+    When a notebook fails, the others are waited for (their kernels end cleanly) and the first
+    failure in notebook order is raised.
     """
-    first = NOTEBOOKS.index(names[0]) + 1
-    labels = ", ".join(f"[{first + offset}/{steps}] {name}" for offset, name in enumerate(names))
+    first = min(NOTEBOOKS.index(name) for name in names) + 1
+    ordered = sorted(names, key=NOTEBOOKS.index)
+    labels = ", ".join(f"[{first + offset}/{steps}] {name}" for offset, name in enumerate(ordered))
     log(f"{labels} ..." + (" (side by side)" if len(names) > 1 else ""))
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        futures = {
-            name: pool.submit(run_notebook, notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
-            for name in names
-        }
-        wait(futures.values())
+    outcomes: dict[str, float | Exception] = {}
+
+    def execute(name: str) -> None:
+        try:
+            outcomes[name] = run_notebook(notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread, raised there
+            outcomes[name] = exc
+
+    side = [threading.Thread(target=execute, args=(name,), name=f"notebook {name}", daemon=True) for name in names[1:]]
+    for thread in side:
+        thread.start()
+    execute(names[0])
+    for thread in side:
+        thread.join()
     timings = {}
-    for name, future in futures.items():
-        timings[name] = future.result()  # the first failure, in notebook order, is raised here
+    for name in ordered:
+        if isinstance(outcomes[name], Exception):
+            raise outcomes[name]
+        timings[name] = outcomes[name]
         log(f"  {name} done in {timings[name]:.1f} s")
     return timings
 
