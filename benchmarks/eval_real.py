@@ -22,6 +22,12 @@ the synthetic data. This script trains and scores every registered detector
 ``--data DIR ...``
     Any DCASE 2020 (``<type>/{train,test}``) or MIMII (``<type>/id_XX/{normal,abnormal}``)
     folder; a folder without training clips is cross-fitted like the dev-lite set.
+``mimii-fan-injected`` (semi-synthetic: not a real set in the worst cases)
+    The MIMII sample's 20 normal clips, 12 for training, the other 8 as normal test clips and,
+    once per fault character, with that fault added (:mod:`asd.synth.inject`: clicks, a tone,
+    a level change, an amplitude modulation; one machine type per character). Printed as a
+    second table, AUC per character: which kinds of fault a detector sees on real machine
+    sound, and which it misses.
 ``synthetic``
     ``--synthetic DIR``, by default ``data/synthetic`` if it exists, else the ``tiny``
     synthetic set generated into the work folder.
@@ -37,8 +43,8 @@ cases) and its error is printed; the others go on.
 Options: ``--models NAME ...`` (default: every registered detector), ``--epochs N`` (every
 Keras detector trains N epochs; default: the study config's epochs), ``--quick`` (``--epochs
 2``), ``--data DIR ...``, ``--synthetic DIR``, ``--no-synthetic``, ``--no-shared`` (skip the two
-shared real sets), ``--work DIR`` (keep the runs there; default a temporary folder),
-``--no-cache`` (do not use the feature cache), ``--out FILE``.
+shared real sets and the injected set), ``--no-injected``, ``--work DIR`` (keep the runs there;
+default a temporary folder), ``--no-cache`` (do not use the feature cache), ``--out FILE``.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ SHARED_SETS = {
     "mimii-fan-id00": SHARED_DATA / "mimii-fan-id00-sample",
     "dcase2020-dev-lite": SHARED_DATA / "dcase2020-dev-lite",
 }
+#: The shared MIMII fan's normal clips with generated faults of each character (semi-synthetic).
+INJECTED_SET = "mimii-fan-injected"
 DEFAULT_SYNTHETIC = PROJECT_ROOT / "data" / "synthetic"
 DEFAULT_OUT = PROJECT_ROOT / "benchmarks" / "eval_real.csv"
 QUICK_EPOCHS = 2
@@ -111,6 +119,9 @@ def collect_sets(args, work: Path) -> list[DataSet]:
     for folder in args.data or []:
         root = Path(folder)
         sets.append(DataSet(root.resolve().name, root, real=True))
+    mimii = SHARED_SETS["mimii-fan-id00"]
+    if not args.no_shared and not args.no_injected and mimii.is_dir():
+        sets.append(DataSet(INJECTED_SET, injected_set(mimii, work / "data" / INJECTED_SET), real=False))
     if not args.no_synthetic:
         if args.synthetic is not None:
             sets.append(DataSet("synthetic", Path(args.synthetic), real=False))
@@ -130,6 +141,18 @@ def collect_sets(args, work: Path) -> list[DataSet]:
         if seen[data_set.name] > 1:  # two folders of the same name: keep both columns
             data_set.name = f"{data_set.name}-{seen[data_set.name]}"
     return sets
+
+
+def injected_set(root: Path, out: Path) -> Path:
+    """The real normal clips of ``root`` (one machine) with faults of each character injected
+    (:func:`asd.synth.inject.write_injected_set`): the first 60 % of them train, the rest test."""
+    from asd.data import discover_clips
+    from asd.synth.inject import write_injected_set
+
+    table = discover_clips(root, require_train=False)
+    normals = sorted(table.loc[table.label == "normal", "path"])
+    machine_type = str(table.machine_type.iloc[0])
+    return write_injected_set(normals, out, n_train=int(0.6 * len(normals)), machine_type=machine_type, seed=0)
 
 
 def _link(source: Path, target: Path) -> None:
@@ -224,6 +247,9 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic", help="synthetic data folder (default data/synthetic, else generate tiny)")
     parser.add_argument("--no-synthetic", action="store_true")
     parser.add_argument("--no-shared", action="store_true", help="leave out the shared real sets in ../shared/data")
+    parser.add_argument(
+        "--no-injected", action="store_true", help=f"leave out {INJECTED_SET} (the MIMII fan's normal clips with injected faults)"
+    )
     parser.add_argument("--work", help="folder for the runs (kept; default a temporary folder)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="summary CSV (default %(default)s)")
@@ -295,6 +321,11 @@ def main(argv=None) -> int:
         print(f"  {data_set.name}: {kind}, {data_set.root}, {how}")
     print("Mean AUC per set (mean over machine types); worst_real / worst_all: the smallest over the real / all sets")
     print(markdown(table))
+    injected = per_type[per_type["set"] == INJECTED_SET]
+    if len(injected):
+        print(f"{INJECTED_SET}: AUC per injected fault character (real normal fan clips; semi-synthetic, not in worst_real)")
+        by_character = injected.assign(character=injected.machine_type.str.split(".").str[-1])
+        print(markdown(by_character.pivot(index="model", columns="character", values="auc").reindex(models).reset_index()))
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     print(f"written: {out} and {per_type_out}")

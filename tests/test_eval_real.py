@@ -105,3 +105,25 @@ def test_generated_synthetic_data_lies_outside_the_run_folders(eval_real, tiny_r
     table = pd.read_csv(out)
     assert 0.0 <= table.loc[0, "synthetic-tiny"] <= 1.0  # the runs did not land inside the data set
     assert (tmp_path / "w" / "runs" / "synthetic-tiny" / "multistat" / "run" / "run.json").is_file()
+
+
+def test_injected_faults_on_the_real_fan_are_a_semi_synthetic_set(eval_real, tiny_root, tmp_path, monkeypatch, capsys):
+    """The MIMII sample's normal clips with injected faults: one column, one row per character in
+    the second table, and never part of worst_real."""
+    mimii = tmp_path / "mimii" / "fan" / "id_00"
+    normals = sorted((tiny_root / "fan" / "train").glob("normal_id_00_*.wav"))[:10]
+    anomalies = sorted((tiny_root / "fan" / "test").glob("anomaly_id_00_*.wav"))[:4]
+    for folder, clips in (("normal", normals), ("abnormal", anomalies)):
+        (mimii / folder).mkdir(parents=True)
+        for clip in clips:
+            (mimii / folder / clip.name).symlink_to(clip)
+    monkeypatch.setattr(eval_real, "SHARED_SETS", {"mimii-fan-id00": tmp_path / "mimii", "dcase2020-dev-lite": tmp_path / "absent"})
+    out = tmp_path / "t.csv"
+    assert eval_real.main(["--models", "multistat", "--no-synthetic", "--no-cache", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["detector", "mimii-fan-id00", eval_real.INJECTED_SET, "worst_real", "worst_all"]
+    assert table.loc[0, "worst_real"] == table.loc[0, "mimii-fan-id00"]
+    per_type = pd.read_csv(tmp_path / "t_per_type.csv")
+    assert set(per_type.machine_type[per_type.set == eval_real.INJECTED_SET]) == {"fan.clicks", "fan.level", "fan.modulation", "fan.tone"}
+    printed = capsys.readouterr().out
+    assert "AUC per injected fault character" in printed and "| model | clicks | level | modulation | tone |" in printed

@@ -36,6 +36,8 @@ Modules
                                     development set: the calibration target, with its source
 :mod:`asd.synth.compare`            clip statistics (level, spectrum, tonality, temporal
                                     structure), synthetic beside real
+:mod:`asd.synth.inject`             faults of one character each (clicks, tone, level,
+                                    modulation) added to real normal recordings
 =================================== ===========================================================
 
 How a clip is made
