@@ -284,11 +284,9 @@ def reusing_compiled_models():
     variables are reset to their state before the first step, so the fit starts where a new
     model would; its traced functions are kept. The model a fit returns is therefore
     overwritten by the next fit of the same network in the block: use (save, score) each
-    fitted detector before fitting the next. Outside the block every fit builds a new model; a
-    block inside another shares the outer block's models (a worker process that trains one
-    job after another keeps them across jobs).
+    fitted detector before fitting the next. Outside the block every fit builds a new model.
     """
-    token = _REUSABLE.set(_REUSABLE.get() if _REUSABLE.get() is not None else {})
+    token = _REUSABLE.set({})
     try:
         yield
     finally:
