@@ -84,7 +84,10 @@ def test_statistic_shapes_and_values():
     np.testing.assert_allclose(stats["delta"], [(8 * 29 + 4) / 89, 0.0])
     np.testing.assert_allclose(stats["spread"], [np.std([0, 2, 4]), 0.0])
     assert stats["rhythm"].shape == (2 * RHYTHM_BINS,)  # two bands: fewer mels than RHYTHM_BANDS
+    np.testing.assert_allclose(stats["level"], [2.0, 1.0])  # one mel per coarse band here
     assert clip_statistics(np.zeros((128, 200)))["rhythm"].shape == (RHYTHM_BANDS * RHYTHM_BINS,)
+    ramp = np.repeat(np.arange(128.0)[:, None], 10, axis=1)  # band b at b dB
+    np.testing.assert_allclose(clip_statistics(ramp)["level"], np.arange(RHYTHM_BANDS) * 16 + 7.5)
     stacked = stack_statistics([x, x, x], groups=("mean", "rhythm"))
     assert stacked["mean"].shape == (3, 2) and stacked["rhythm"].shape == (3, 2 * RHYTHM_BINS)
 
@@ -148,6 +151,32 @@ def test_multistat_sees_both(cases):
     detector = fitted(cases)
     assert case_auc(detector, cases, "clicks") >= 0.9
     assert case_auc(detector, cases, "louder") >= 0.9
+
+
+def test_a_small_broadband_level_change_needs_the_level_group():
+    """Normal clips differ in fine spectral shape (sd 3 dB per mel band) but not in overall level;
+    the anomalous ones are 1.5 dB louder in every band. In the 128 band means the rise is diluted
+    among the clip-to-clip shape differences; the coarse ``level`` bands average those out."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(-40.0, 5.0, 128)
+
+    def clip(shift_db=0.0):
+        shape = rng.normal(0.0, 3.0, 128)
+        return (base + shape - shape.mean() + shift_db)[:, None] + rng.normal(0.0, 1.0, (128, 150))
+
+    train = [clip() for _ in range(24)]
+    test = [clip() for _ in range(40)] + [clip(1.5) for _ in range(40)]
+    labels = [0] * 40 + [1] * 40
+
+    def auc(groups):
+        detector = MultiStatDetector(StudyConfig(), groups=groups)
+        detector.fit(train, ["00"] * len(train), progress=False)
+        return roc_auc_score(labels, detector.score(test, ["00"] * len(test)))
+
+    without_level = auc(tuple(g for g in GROUPS if g != "level"))
+    assert auc(("level",)) >= 0.95
+    assert auc(None) >= 0.95  # the default has it
+    assert without_level <= 0.9 and without_level <= auc(None) - 0.1
 
 
 def test_group_scores_name_the_character(cases):

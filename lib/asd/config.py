@@ -169,8 +169,8 @@ class MultistatConfig:
     """Knobs of the ``multistat`` detector (:mod:`asd.detectors.multistat`)."""
 
     #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm
-    groups: list[Literal["mean", "peak", "delta", "spread", "rhythm"]] = field(
-        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm"]
+    groups: list[Literal["mean", "peak", "delta", "spread", "rhythm", "level"]] = field(
+        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"]
     )
     n_neighbors: int = knob(1, ge=1)  #: nearest training clips of the same ID averaged per group
     combine: Literal["max", "mean"] = "max"  #: how the normalised group scores become one score

@@ -119,13 +119,23 @@ def _delta(log_mel: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(log_mel, axis=1)).mean(axis=1)
 
 
+def _envelopes(log_mel: np.ndarray, n_bands: int) -> np.ndarray:
+    """Mean dB over each of ``n_bands`` equal groups of mel bands, per frame: ``(n_bands, n_frames)``."""
+    bands = np.array_split(np.arange(log_mel.shape[0]), min(n_bands, log_mel.shape[0]))
+    return np.stack([log_mel[rows].mean(axis=0) for rows in bands])
+
+
+def _level(log_mel: np.ndarray, *, n_bands: int = RHYTHM_BANDS) -> np.ndarray:
+    """Mean level of each coarse band over the clip, shape ``(n_bands,)``, dB."""
+    return _envelopes(log_mel, n_bands).mean(axis=1)
+
+
 def _rhythm(log_mel: np.ndarray, *, n_bands: int = RHYTHM_BANDS, n_bins: int = RHYTHM_BINS) -> np.ndarray:
     """Modulation spectrum of pooled band envelopes, shape ``(n_bands * n_bins,)``, dB."""
-    n_mels, n_frames = log_mel.shape
-    bands = np.array_split(np.arange(n_mels), min(n_bands, n_mels))
-    envelopes = np.stack([log_mel[rows].mean(axis=0) for rows in bands])
+    n_frames = log_mel.shape[1]
+    envelopes = _envelopes(log_mel, n_bands)
     if n_frames < 2 * n_bins:  # too short for a modulation spectrum at this resolution
-        return np.zeros(len(bands) * n_bins)
+        return np.zeros(len(envelopes) * n_bins)
     envelopes = (envelopes - envelopes.mean(axis=1, keepdims=True)) * np.hanning(n_frames)
     power = np.abs(np.fft.rfft(envelopes, axis=1)[:, 1:]) ** 2 / n_frames  # drop the removed mean (0 Hz)
     pooled = np.stack([chunk.mean(axis=1) for chunk in np.array_split(power, n_bins, axis=1)], axis=1)
@@ -139,6 +149,7 @@ STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "delta": _delta,
     "spread": lambda x: x.std(axis=1),
     "rhythm": _rhythm,
+    "level": _level,
 }
 
 
