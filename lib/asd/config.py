@@ -168,7 +168,7 @@ class IDClassifierConfig:
 class MultistatConfig:
     """Knobs of the ``multistat`` detector (:mod:`asd.detectors.multistat`)."""
 
-    #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm
+    #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm, level
     groups: list[Literal["mean", "peak", "delta", "spread", "rhythm", "level"]] = field(
         default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"]
     )

@@ -28,6 +28,11 @@ Statistics (:func:`clip_statistics`)
                 is pooled into :data:`RHYTHM_BINS` equal-width bins and converted to dB. A
                 changed cycle moves power between modulation bins; a less regular cycle
                 spreads a peak out.
+    ``level``   per coarse band (the same :data:`RHYTHM_BANDS` groups of mels), mean over its
+                mels and frames (dB): a broadband rise or a changed tilt. Such a change moves
+                every fine band by the same small amount, which the 128-d ``mean`` distance
+                dilutes among the larger clip-to-clip differences of single bands; averaging
+                16 mels averages those differences out.
 
 Scoring
     For each group separately, with each machine ID on its own:
@@ -52,7 +57,7 @@ Scoring
     fault of one character (clicks that only the ``peak`` group sees) then counts in full
     instead of being divided by the number of groups, and because every group is on the same
     normal scale, no group raises more false alarms than another. A normal clip scores about 1
-    (the maximum of five values around 0); the score can be negative, so decision thresholds
+    (the maximum of six values around 0); the score can be negative, so decision thresholds
     (:mod:`asd.thresholds`) use the empirical quantile of the training scores. Training scores
     (``train_scores.csv``) are leave-one-out for every group, like those of new normal clips. A
     clip of an ID not seen in training, or of unknown ID, gets the smallest of its scores
@@ -226,7 +231,7 @@ class MultiStatDetector(Detector):
     name = "multistat"
     feature_kind = "baseline"
     summary = (
-        "log-mel band mean, peak, frame-to-frame change, spread and modulation spectrum; per group the "
+        "log-mel band mean, peak, frame-to-frame change, spread, modulation spectrum and coarse-band level; per group the "
         "distance to the ID's nearest normal clips, in normal (leave-one-out) spreads; max over groups"
     )
     arrays_file = "multistat.npz"
