@@ -19,3 +19,32 @@ def test_models_trained_at_once_equal_those_trained_alone(tiny_root, tmp_path, w
     assert len(alone) == 1
     for name in ("train_scores.csv", "thresholds.json"):
         assert (runs["multistat"] / "valve" / name).read_bytes() == (tmp_path / "alone" / "valve" / name).read_bytes()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scoring_in_the_training_workers_equals_evaluate(tiny_root, tmp_path, workers):
+    from asd.pipeline import evaluate
+
+    models = ["embedding_knn", "multistat"]
+    runs = {m: tmp_path / "runs" / m for m in models}
+    results = {m: tmp_path / "results" / m for m in models}
+    cache = tmp_path / "cache"
+    table = train_models(tiny_root, runs=runs, config=StudyConfig(), machine_types=["valve"], cache_dir=cache, workers=workers, results=results)
+    assert table["model"].tolist() == models and (table["scoring seconds"] >= 0).all()
+    for model in models:
+        evaluate(tiny_root, run_dir=runs[model], out=tmp_path / "again" / model, cache_dir=cache, progress=False)
+        for name in ("scores.csv", "results.csv"):
+            assert (results[model] / name).read_bytes() == (tmp_path / "again" / model / name).read_bytes()
+
+
+def test_results_folders_must_match_the_models(tiny_root, tmp_path):
+    with pytest.raises(ValueError, match="do not match the models"):
+        train_models(tiny_root, runs={"multistat": tmp_path / "r"}, config=StudyConfig(), results={"embedding_knn": tmp_path / "x"})
+
+
+def test_a_failed_training_is_raised_and_nothing_is_scored(tiny_root, tmp_path):
+    runs = {"multistat": tmp_path / "runs" / "multistat", "embedding_knn": tmp_path / "runs" / "knn"}
+    results = {m: tmp_path / "results" / m for m in runs}
+    with pytest.raises(Exception, match="no_such_type"):
+        train_models(tiny_root, runs=runs, config=StudyConfig(), machine_types=["no_such_type"], workers=2, results=results)
+    assert not any((tmp_path / "results").rglob("scores.csv"))

@@ -302,6 +302,7 @@ def build(
         "model": STUDY_MODEL,
         "real_root": str(project_path(real_root)) if real_root else "",
         "recommended_model": recommended,
+        "score_in_training": True,
     }
     executed = out / "executed"
     steps = len(NOTEBOOKS) + 2

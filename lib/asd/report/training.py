@@ -9,6 +9,12 @@ training is the same :func:`asd.pipeline.train` call as in one process, seeded t
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
 claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU.
+
+Given ``results`` folders, the same workers also score each model's test clips
+(:func:`asd.pipeline.evaluate`, notebook 03's step) as soon as that model is trained. The
+trainings cannot be split evenly between the workers (one model trains for longer than the
+others together, less a third), so a worker would otherwise wait idle for the last training;
+``make report`` fills that wait with the scoring, and notebook 03 then reads the results.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -56,6 +62,15 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
     }
 
 
+def _evaluate_one(data_root: str, model: str, run_dir: str, out: str, machine_types, cache_dir) -> dict:
+    """One :func:`asd.pipeline.evaluate` call, timed like :func:`_train_one`."""
+    from ..pipeline import evaluate
+
+    start, cpu = time.perf_counter(), time.process_time()
+    evaluate(data_root, run_dir=run_dir, out=out, machine_types=machine_types, cache_dir=cache_dir, progress=False)
+    return {"scoring seconds": round(time.perf_counter() - start, 1), "scoring cpu seconds": round(time.process_time() - cpu, 1)}
+
+
 def train_models(
     data_root: str | os.PathLike,
     *,
@@ -64,6 +79,7 @@ def train_models(
     machine_types: Sequence[str] | None = None,
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
+    results: Mapping[str, str | os.PathLike] | None = None,
 ) -> pd.DataFrame:
     """Train every model of ``runs`` into its run folder; return the training-time table.
 
@@ -84,13 +100,19 @@ def train_models(
         default: one per core, at most one per model (in a worker process even when that is
         one, so that the numbers are the same). 1 trains in this process, with its own
         TensorFlow threads (the Keras models' numbers may then differ in the last digits).
+    results : mapping of str to path-like, optional
+        Model name -> results folder: also score each model's test clips into it
+        (:func:`asd.pipeline.evaluate`) as soon as the model is trained, by the same workers.
 
     Returns
     -------
     DataFrame
         One row per model: ``model``, ``train clips``, ``epochs``, ``seconds`` (wall time of
-        its training), ``cpu seconds`` (of the process that trained it).
+        its training), ``cpu seconds`` (of the process that trained it); with ``results``
+        also ``scoring seconds`` and ``scoring cpu seconds``.
     """
+    if results is not None and set(results) != set(runs):
+        raise ValueError(f"results folders {sorted(results)} do not match the models {sorted(runs)}")
     in_process = workers is not None and int(workers) <= 1
     if workers is None:
         workers = max(1, min((os.cpu_count() or 1) // THREADS_PER_MODEL, len(runs)))
@@ -98,8 +120,16 @@ def train_models(
         model: (str(data_root), model, str(Path(out)), config, list(machine_types) if machine_types else None, cache_dir)
         for model, out in runs.items()
     }
+    scorings = {
+        model: (str(data_root), model, str(Path(runs[model])), str(Path(out)), jobs[model][4], cache_dir)
+        for model, out in (results or {}).items()
+    }
     if in_process:
-        rows = {model: _train_one(*job) for model, job in jobs.items()}
+        rows = {}
+        for model, job in jobs.items():
+            rows[model] = _train_one(*job)
+            if model in scorings:
+                rows[model].update(_evaluate_one(*scorings[model]))
     else:
         order = sorted(jobs, key=lambda m: -_expected_cost(m, config))  # the long ones first
         pool = ProcessPoolExecutor(
@@ -109,9 +139,31 @@ def train_models(
             initargs=(THREADS_PER_MODEL,),
         )
         with pool:
-            futures = {model: pool.submit(_train_one, *jobs[model]) for model in order}
-            rows = {model: future.result() for model, future in futures.items()}
+            rows = _run_in_pool(pool, jobs, scorings, order)
     return pd.DataFrame([rows[model] for model in runs])
+
+
+def _run_in_pool(pool: ProcessPoolExecutor, jobs: dict, scorings: dict, order: Sequence[str]) -> dict[str, dict]:
+    """Every training of ``jobs`` in ``order``, each followed by its scoring (if in ``scorings``)
+    as soon as it is done; the first failure cancels what has not started and is raised."""
+    pending = {pool.submit(_train_one, *jobs[model]): (model, "train") for model in order}
+    rows: dict[str, dict] = {}
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                model, step = pending.pop(future)
+                outcome = future.result()
+                if step == "train":
+                    rows[model] = outcome
+                    if model in scorings:
+                        pending[pool.submit(_evaluate_one, *scorings[model])] = (model, "score")
+                else:
+                    rows[model].update(outcome)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return rows
 
 
 def _expected_cost(model: str, config: StudyConfig) -> float:
