@@ -60,3 +60,15 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"asd {__version__}"
+
+
+def test_single_malloc_arena_is_set_on_glibc_and_harmless_elsewhere(monkeypatch):
+    import platform
+
+    from asd.runtime import single_malloc_arena
+
+    expected = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert single_malloc_arena() is expected
+    assert single_malloc_arena() is expected  # idempotent
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert single_malloc_arena() is False

@@ -1,4 +1,4 @@
-"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU.
+"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU, and malloc arenas.
 
 Importing TensorFlow on a machine without a CUDA driver prints lines such as
 ``cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.`` and
@@ -16,13 +16,22 @@ TensorFlow):
 
 Nothing hides a GPU: ``CUDA_VISIBLE_DEVICES`` is never touched, and where a GPU device node
 exists nothing is filtered, so TensorFlow finds and reports the GPU as usual.
+
+:func:`single_malloc_arena` (called by :func:`asd.cli.main` and by the report's training
+workers, before TensorFlow starts its threads): with glibc's default of several malloc arenas,
+each thread that Keras and ``tf.data`` use to feed a :class:`keras.utils.PyDataset` to the
+model gets its own arena, which is trimmed back and faulted in again batch after batch. On the
+dense autoencoder's batches that cost about as much kernel time as the training's own
+arithmetic (docs/benchmarks.md); one arena keeps the memory. It changes no number.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.abc
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -40,6 +49,29 @@ NOISE = re.compile(
 
 #: Device nodes whose presence means a GPU TensorFlow could use (NVIDIA, WSL, ROCm).
 GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")
+
+
+#: ``mallopt`` parameter of glibc's arena limit (``M_ARENA_MAX`` in ``malloc.h``).
+M_ARENA_MAX = -8
+
+
+def single_malloc_arena() -> bool:
+    """Limit glibc's malloc to one arena in this process (see the module docstring).
+
+    Call it before threads start, i.e. before TensorFlow is imported. Elsewhere than on Linux
+    with glibc it does nothing.
+
+    Returns
+    -------
+    bool
+        Whether the limit was set.
+    """
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1))
+    except (OSError, AttributeError):
+        return False
 
 
 def has_gpu_device(nodes: tuple[str, ...] = GPU_DEVICE_NODES) -> bool:

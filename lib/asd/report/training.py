@@ -35,11 +35,12 @@ THREADS_PER_MODEL = 1
 
 
 def _start_worker(threads: int) -> None:
-    """Process-pool initialiser: TensorFlow's threads and GPU memory growth, before any TensorFlow op runs."""
+    """Process-pool initialiser: TensorFlow's threads, one malloc arena and GPU memory growth, before any TensorFlow op runs."""
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    from ..runtime import quiet_tensorflow
+    from ..runtime import quiet_tensorflow, single_malloc_arena
 
     quiet_tensorflow()
+    single_malloc_arena()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
