@@ -8,13 +8,14 @@ thread, the longest trainings first (:attr:`asd.detectors.base.Detector.epoch_co
 training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
-claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU.
+claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU,
+and every worker keeps to one malloc arena (:func:`asd.runtime.single_malloc_arena`).
 
 Given ``results`` folders, the same workers also score each model's test clips
 (:func:`asd.pipeline.evaluate`, notebook 03's step) as soon as that model is trained. The
-trainings cannot be split evenly between the workers (one model trains for longer than the
-others together, less a third), so a worker would otherwise wait idle for the last training;
-``make report`` fills that wait with the scoring, and notebook 03 then reads the results.
+four Keras trainings of unequal length cannot be split evenly between two workers, so one
+worker would otherwise wait idle for the other's last training; ``make report`` fills that wait
+with the scoring, and notebook 03 then reads the results.
 """
 
 from __future__ import annotations
