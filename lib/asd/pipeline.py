@@ -117,13 +117,15 @@ def _cache(cache_dir) -> FeatureCache:
     return FeatureCache(root)
 
 
-def _extract(paths: list[str], *, cache: FeatureCache, min_seconds: float, **kwargs) -> Extracted:
-    """:func:`extract_features` with ``on_error="skip"``, after skipping clips too short to use.
+def _extract(paths: list[str], *, config: StudyConfig, cache: FeatureCache, **kwargs) -> Extracted:
+    """:func:`extract_features` with ``on_error="skip"``, after skipping clips shorter than
+    ``config.audio.min_seconds``.
 
     The cache is an optimisation: when it cannot be written (disk full, read-only), the
     features are computed again without it and the run goes on.
     """
     failed = []
+    min_seconds = config.audio.min_seconds
     if min_seconds > 0:
         for path in paths:
             problem = clip_problem(path, min_seconds=min_seconds)
@@ -134,17 +136,15 @@ def _extract(paths: list[str], *, cache: FeatureCache, min_seconds: float, **kwa
             short = {path for path, _ in failed}
             paths = [path for path in paths if path not in short]
     try:
-        extracted = extract_features(paths, cache=cache, on_error="skip", **kwargs)
+        extracted = extract_features(paths, config=config, cache=cache, on_error="skip", **kwargs)
     except OSError as exc:  # WriteError included
         if cache.root is None:
             raise
         logger.warning("feature cache %s cannot be used (%s): continuing without it", cache.root, exc)
         kwargs.pop("mmap", None)
-        extracted = extract_features(paths, cache=FeatureCache(None), on_error="skip", **kwargs)
+        extracted = extract_features(paths, config=config, cache=FeatureCache(None), on_error="skip", **kwargs)
     extracted.failed[:0] = failed
     return extracted
-
-
 
 
 def train(
@@ -261,7 +261,6 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
         kind=detector_class.feature_kind,
         config=config,
         cache=cache,
-        min_seconds=config.audio.min_seconds,
         progress=progress,
         description=f"{machine_type} train features",
         mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
@@ -413,7 +412,6 @@ def evaluate(
             kind=detector.feature_kind,
             config=config,
             cache=cache,
-            min_seconds=config.audio.min_seconds,
             progress=progress,
             description=f"{machine_type} test features",
         )

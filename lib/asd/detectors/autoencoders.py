@@ -188,7 +188,7 @@ class DenseAEDetector(KerasAutoencoder):
 
     name = "dense_ae"
     report_epochs = 10  # as StudyConfig
-    epoch_cost = 27.9
+    epoch_cost = 18.2  # 209 CPU s for 10 epochs on 1,150 clips (docs/report.md, "Time", 01cf3cc)
     feature_kind = "baseline"
     summary = "the DCASE 2020 baseline: dense autoencoder on 5-frame 640-d log-mel vectors"
 

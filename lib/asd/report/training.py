@@ -64,7 +64,7 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
     }
 
 
-def _evaluate_one(data_root: str, model: str, run_dir: str, out: str, machine_types, cache_dir) -> dict:
+def _evaluate_one(data_root: str, run_dir: str, out: str, machine_types, cache_dir) -> dict:
     """One :func:`asd.pipeline.evaluate` call, timed like :func:`_train_one`."""
     from ..pipeline import evaluate
 
@@ -118,13 +118,10 @@ def train_models(
     in_process = workers is not None and int(workers) <= 1
     if workers is None:
         workers = max(1, min((os.cpu_count() or 1) // THREADS_PER_MODEL, len(runs)))
-    jobs = {
-        model: (str(data_root), model, str(Path(out)), config, list(machine_types) if machine_types else None, cache_dir)
-        for model, out in runs.items()
-    }
+    types = list(machine_types) if machine_types else None
+    jobs = {model: (str(data_root), model, str(Path(out)), config, types, cache_dir) for model, out in runs.items()}
     scorings = {
-        model: (str(data_root), model, str(Path(runs[model])), str(Path(out)), jobs[model][4], cache_dir)
-        for model, out in (results or {}).items()
+        model: (str(data_root), str(Path(runs[model])), str(Path(out)), types, cache_dir) for model, out in (results or {}).items()
     }
     if in_process:
         rows = {}
