@@ -262,9 +262,9 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from asd.runtime import single_malloc_arena
+    from asd.runtime import configure_allocators
 
-    single_malloc_arena()  # as asd's command line does: before TensorFlow's threads start
+    configure_allocators()  # as asd's command line does: before TensorFlow starts
     from tqdm.auto import tqdm
 
     from asd.atomic import write_csv_atomic

@@ -517,6 +517,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the table and machine facts to this JSON file")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from asd.runtime import configure_allocators
+
+    configure_allocators()  # as asd's command line does, before TensorFlow starts: the figures are asd train's
     args.clips = args.clips or (64 if args.quick else 1000)
     args.memory_clips = args.memory_clips or (400 if args.quick else 4000)
     args.repeats = args.repeats or (1 if args.quick else 3)

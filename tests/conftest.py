@@ -11,6 +11,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from asd.runtime import configure_allocators  # noqa: E402
+
+configure_allocators()  # the tests' trainings run in a process set up as asd's command line sets its own
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MIMII = PROJECT_ROOT.parent / "shared" / "data" / "mimii-fan-id00-sample"
 

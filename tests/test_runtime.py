@@ -72,3 +72,29 @@ def test_single_malloc_arena_is_set_on_glibc_and_harmless_elsewhere(monkeypatch)
     assert single_malloc_arena() is expected  # idempotent
     monkeypatch.setattr(platform, "libc_ver", lambda: ("musl", "1.2"))
     assert single_malloc_arena() is False
+
+
+def test_configure_allocators_pools_tensorflow_cpu_memory_unless_the_user_chose(monkeypatch):
+    from asd.runtime import TF_CPU_BFC, configure_allocators
+
+    monkeypatch.delenv(TF_CPU_BFC, raising=False)
+    configure_allocators()
+    assert os.environ[TF_CPU_BFC] == "1"
+    monkeypatch.setenv(TF_CPU_BFC, "0")
+    configure_allocators()
+    assert os.environ[TF_CPU_BFC] == "0"  # the user's choice wins
+
+
+def test_configured_process_really_uses_tensorflows_pooling_allocator():
+    # Only TensorFlow's BFC allocator keeps statistics: the default CPU allocator raises ValueError.
+    code = (
+        "from asd.runtime import configure_allocators, quiet_tensorflow\n"
+        "quiet_tensorflow(); configure_allocators()\n"
+        "import tensorflow as tf\n"
+        "tf.zeros((256, 1024))\n"
+        "print(tf.config.experimental.get_memory_info('CPU:0')['peak'] >= 256 * 1024 * 4)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ASDError, ConfigError
-from .runtime import quiet_tensorflow, single_malloc_arena
+from .runtime import configure_allocators, quiet_tensorflow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     prints the traceback), 130 for Ctrl-C.
     """
     quiet_tensorflow()  # before anything imports TensorFlow (asd.runtime)
-    single_malloc_arena()  # likewise: before TensorFlow's threads start
+    configure_allocators()  # likewise: before TensorFlow starts threads or allocates
     where, debug = "asd", "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()

@@ -1,4 +1,4 @@
-"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU, and malloc arenas.
+"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU, and memory allocators.
 
 Importing TensorFlow on a machine without a CUDA driver prints lines such as
 ``cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.`` and
@@ -23,6 +23,14 @@ each thread that Keras and ``tf.data`` use to feed a :class:`keras.utils.PyDatas
 model gets its own arena, which is trimmed back and faulted in again batch after batch. On the
 dense autoencoder's batches that cost about as much kernel time as the training's own
 arithmetic (docs/benchmarks.md); one arena keeps the memory. It changes no number.
+
+:func:`pooled_tensorflow_memory` (called by :func:`configure_allocators`, with the arena limit):
+TensorFlow's CPU tensors come from ``malloc`` by default. A training step's activations of the
+ID classifier are tens of MB each, above glibc's largest mmap threshold (32 MB), so every step
+maps them fresh, faults every page in and unmaps them again: on the ID classifier that was a
+third of its training's CPU time. ``TF_CPU_ALLOCATOR_USE_BFC=1`` makes TensorFlow keep its CPU
+tensors in its own pooling allocator (the BFC allocator it uses on GPUs, growing as needed),
+which reuses the memory step after step. It changes no number either (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -72,6 +80,30 @@ def single_malloc_arena() -> bool:
         return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1))
     except (OSError, AttributeError):
         return False
+
+
+#: TensorFlow's switch for its pooling (BFC) allocator on the CPU, read at its first allocation.
+TF_CPU_BFC = "TF_CPU_ALLOCATOR_USE_BFC"
+
+
+def pooled_tensorflow_memory() -> None:
+    """Ask TensorFlow to pool its CPU tensors (see the module docstring), unless the user has set it.
+
+    Takes effect when called before TensorFlow's first tensor is allocated.
+    """
+    os.environ.setdefault(TF_CPU_BFC, "1")
+
+
+def configure_allocators() -> bool:
+    """:func:`single_malloc_arena` and :func:`pooled_tensorflow_memory`: call before TensorFlow is imported.
+
+    Returns
+    -------
+    bool
+        Whether the malloc arena limit was set.
+    """
+    pooled_tensorflow_memory()
+    return single_malloc_arena()
 
 
 def has_gpu_device(nodes: tuple[str, ...] = GPU_DEVICE_NODES) -> bool:

@@ -9,7 +9,7 @@ training is the same :func:`asd.pipeline.train` call as in one process, seeded t
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
 claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU,
-and every worker keeps to one malloc arena (:func:`asd.runtime.single_malloc_arena`).
+and every worker keeps to one malloc arena and pools TensorFlow's CPU memory (:func:`asd.runtime.configure_allocators`).
 
 Given ``results`` folders, the same workers also score each model's test clips
 (:func:`asd.pipeline.evaluate`, notebook 03's step) as soon as that model is trained. The
@@ -36,12 +36,12 @@ THREADS_PER_MODEL = 1
 
 
 def _start_worker(threads: int) -> None:
-    """Process-pool initialiser: TensorFlow's threads, one malloc arena and GPU memory growth, before any TensorFlow op runs."""
+    """Process-pool initialiser: TensorFlow's threads, its allocators and GPU memory growth, before any TensorFlow op runs."""
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    from ..runtime import quiet_tensorflow, single_malloc_arena
+    from ..runtime import configure_allocators, quiet_tensorflow
 
     quiet_tensorflow()
-    single_malloc_arena()
+    configure_allocators()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
