@@ -111,7 +111,7 @@ class ConvAEDetector(KerasAutoencoder):
 
     name = "conv_ae"
     report_epochs = 30  # as in the study
-    epoch_cost = 4.5
+    epoch_cost = 4.3  # 150 CPU s for 30 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     feature_kind = "image"
     summary = "the study's convolutional autoencoder on 64x64 log-mel images; score = MSE"
     saved_files = (MODEL_FILE, NORMALIZATION_FILE)
@@ -148,7 +148,7 @@ class ConvVAEDetector(ConvAEDetector):
 
     name = "conv_vae"
     report_epochs = 10  # fewer than the config's 30: the report build's time budget (docs/report.md)
-    epoch_cost = 7.0
+    epoch_cost = 5.7  # 65 CPU s for 10 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     summary = "the study's variant: conv VAE, binary cross-entropy + KL; score = MSE"
 
     def __init__(self, config):
@@ -188,7 +188,7 @@ class DenseAEDetector(KerasAutoencoder):
 
     name = "dense_ae"
     report_epochs = 10  # as StudyConfig
-    epoch_cost = 18.2  # 209 CPU s for 10 epochs on 1,150 clips (docs/report.md, "Time", 01cf3cc)
+    epoch_cost = 15.8  # 182 CPU s for 10 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     feature_kind = "baseline"
     summary = "the DCASE 2020 baseline: dense autoencoder on 5-frame 640-d log-mel vectors"
 
