@@ -94,7 +94,7 @@ def test_configured_process_really_uses_tensorflows_pooling_allocator():
         "tf.zeros((256, 1024))\n"
         "print(tf.config.experimental.get_memory_info('CPU:0')['peak'] >= 256 * 1024 * 4)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    env = {k: v for k, v in os.environ.items() if k != runtime.TF_CPU_BFC}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "True"

@@ -25,10 +25,10 @@ dense autoencoder's batches that cost about as much kernel time as the training'
 arithmetic (docs/benchmarks.md); one arena keeps the memory. It changes no number.
 
 :func:`pooled_tensorflow_memory` (called by :func:`configure_allocators`, with the arena limit):
-TensorFlow's CPU tensors come from ``malloc`` by default. A training step's activations of the
-ID classifier are tens of MB each, above glibc's largest mmap threshold (32 MB), so every step
-maps them fresh, faults every page in and unmaps them again: on the ID classifier that was a
-third of its training's CPU time. ``TF_CPU_ALLOCATOR_USE_BFC=1`` makes TensorFlow keep its CPU
+TensorFlow's CPU tensors come from ``malloc`` by default. A training step's activations are
+blocks of megabytes that glibc maps afresh (above its mmap threshold, which never exceeds 32 MB)
+or trims back to the system once freed, so every step faults their pages in again: on the ID
+classifier, about 110 MB of new pages per step and a third of its training's CPU time. ``TF_CPU_ALLOCATOR_USE_BFC=1`` makes TensorFlow keep its CPU
 tensors in its own pooling allocator (the BFC allocator it uses on GPUs, growing as needed),
 which reuses the memory step after step. It changes no number either (docs/benchmarks.md).
 """
