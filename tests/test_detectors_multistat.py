@@ -179,6 +179,50 @@ def test_a_small_broadband_level_change_needs_the_level_group():
     assert without_level <= 0.9 and without_level <= auc(None) - 0.1
 
 
+
+def test_a_change_confined_to_one_band_needs_the_chebyshev_narrow_group():
+    """Normal clips differ in fine spectral shape (sd 3 dB per band); each anomalous one has one
+    band (a different one per clip) 20 dB up: a new tone, about 7 standard deviations out in its
+    band, as -15 dB tones added to real fan clips were. The Euclidean distance over 128 bands
+    dilutes it; the ``narrow`` group's Chebyshev distance is that one band."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(-40.0, 5.0, 128)
+
+    def clip(tone_db=0.0):
+        shape = rng.normal(0.0, 3.0, 128)
+        spectrum = base + shape - shape.mean()
+        if tone_db:
+            spectrum[rng.integers(128)] += tone_db
+        return spectrum[:, None] + rng.normal(0.0, 1.0, (128, 150))
+
+    train = [clip() for _ in range(24)]
+    test = [clip() for _ in range(40)] + [clip(20.0) for _ in range(40)]
+    labels = [0] * 40 + [1] * 40
+
+    def auc(groups):
+        detector = MultiStatDetector(StudyConfig(), groups=groups)
+        detector.fit(train, ["00"] * len(train), progress=False)
+        return roc_auc_score(labels, detector.score(test, ["00"] * len(test)))
+
+    narrow, mean = auc(("narrow",)), auc(("mean",))
+    assert narrow >= 0.95 and narrow >= mean + 0.05
+
+
+def test_chebyshev_distances_match_scipy_in_blocks(monkeypatch, rng):
+    from scipy.spatial.distance import cdist
+
+    from asd.detectors import multistat
+
+    queries, references = rng.normal(size=(37, 9)), rng.normal(size=(11, 9))
+    monkeypatch.setattr(multistat, "_CHEBYSHEV_BLOCK", 50)  # blocks of 5 queries
+    chebyshev = multistat._pairwise(queries, references, chebyshev=True)
+    np.testing.assert_allclose(chebyshev, cdist(queries, references, "chebyshev"))
+    euclidean = multistat._pairwise(queries, references, chebyshev=False)
+    np.testing.assert_allclose(euclidean, cdist(queries, references), atol=1e-9)
+    nearest = multistat._knn_distances(references, references, 1, exclude_self=True, chebyshev=True)
+    full = cdist(references, references, "chebyshev") + np.diag(np.full(11, np.inf))
+    np.testing.assert_allclose(nearest, full.min(axis=1))
+
 def test_group_scores_name_the_character(cases):
     detector = fitted(cases)
     ids = ["00"] * N_TEST

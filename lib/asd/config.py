@@ -168,8 +168,8 @@ class IDClassifierConfig:
 class MultistatConfig:
     """Knobs of the ``multistat`` detector (:mod:`asd.detectors.multistat`)."""
 
-    #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm, level
-    groups: list[Literal["mean", "peak", "delta", "spread", "rhythm", "level"]] = field(
+    #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm, level, narrow
+    groups: list[Literal["mean", "peak", "delta", "spread", "rhythm", "level", "narrow"]] = field(
         default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"]
     )
     n_neighbors: int = knob(1, ge=1)  #: nearest training clips of the same ID averaged per group

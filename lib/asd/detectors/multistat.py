@@ -33,6 +33,15 @@ Statistics (:func:`clip_statistics`)
                 every fine band by the same small amount, which the 128-d ``mean`` distance
                 dilutes among the larger clip-to-clip differences of single bands; averaging
                 16 mels averages those differences out.
+    ``narrow``  optional, not in the default groups: per band, mean over frames (dB), as
+                ``mean``, but judged by its single most deviant band (the Chebyshev distance:
+                the largest standardised difference over the bands) instead of the Euclidean
+                distance over all of them. A change confined
+                to one band (a new tone, a shifted resonance) can stand several standard
+                deviations out in that band and still move the 128-d Euclidean distance by a few
+                percent only; here it is the distance. One more group under the maximum also
+                raises every normal clip's score, which costs the other groups' weaker signals
+                (docs/detectors.md has the worst case that kept it out of the defaults).
 
 Scoring
     For each group separately, with each machine ID on its own:
@@ -42,8 +51,9 @@ Scoring
        :data:`SCALE_PRIOR_CLIPS` clips (a per-dimension estimate from a handful of clips is
        mostly noise) and floored at :data:`MIN_RELATIVE_SCALE` of it, so that a dimension that
        never varied in training cannot dominate.
-    2. Distance: mean Euclidean distance to the ``n_neighbors`` (``config.detectors.multistat``) nearest training clips of
-       the ID (standardised units).
+    2. Distance: mean Euclidean distance (Chebyshev for the groups in :data:`CHEBYSHEV_GROUPS`) to
+       the ``n_neighbors`` (``config.detectors.multistat``) nearest training clips of the ID
+       (standardised units).
     3. Normalise by what normal clips score: each training clip's *leave-one-out* distance (to
        the other training clips) gives the group's normal distances; the group score is
        ``log(distance / median) / spread``, with ``spread`` the standard deviation of the log
@@ -107,6 +117,10 @@ MIN_RELATIVE_SCALE = 0.1
 #: median one of its group (per ID): with a handful of training clips a per-dimension standard
 #: deviation is mostly noise; with hundreds the prior vanishes.
 SCALE_PRIOR_CLIPS = 5
+#: Groups whose distance is the Chebyshev one (the largest difference over the dimensions).
+CHEBYSHEV_GROUPS = frozenset({"narrow"})
+#: Elements of one block of query-reference differences for Chebyshev distances (32 MB of float64).
+_CHEBYSHEV_BLOCK = 2**22
 #: Floor of a group's spread of log leave-one-out distances (a relative spread of 1 %): only
 #: reached with two or three training clips, whose leave-one-out distances (nearly) coincide.
 LOG_SPREAD_FLOOR = 0.01
@@ -155,6 +169,7 @@ STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "spread": lambda x: x.std(axis=1),
     "rhythm": _rhythm,
     "level": _level,
+    "narrow": lambda x: x.mean(axis=1),
 }
 
 
@@ -206,15 +221,30 @@ def _scale(raw: np.ndarray) -> np.ndarray:
     return np.maximum(shrunk, max(MIN_RELATIVE_SCALE * pooled, 1e-6))
 
 
-def _knn_distances(queries: np.ndarray, references: np.ndarray, k: int, *, exclude_self: bool) -> np.ndarray:
-    """Mean Euclidean distance of each query to its ``k`` nearest references, ``(n_queries,)``.
+def _pairwise(queries: np.ndarray, references: np.ndarray, *, chebyshev: bool) -> np.ndarray:
+    """Euclidean (or Chebyshev) distances between rows, ``(n_queries, n_references)``."""
+    if not chebyshev:
+        squared = (
+            np.sum(queries**2, axis=1)[:, None] + np.sum(references**2, axis=1)[None, :] - 2.0 * queries @ references.T
+        )
+        return np.sqrt(np.maximum(squared, 0.0))
+    out = np.empty((len(queries), len(references)))
+    step = max(1, _CHEBYSHEV_BLOCK // max(1, references.size))
+    for first in range(0, len(queries), step):
+        block = queries[first : first + step, None, :] - references[None, :, :]
+        out[first : first + step] = np.abs(block).max(axis=2)
+    return out
+
+
+def _knn_distances(
+    queries: np.ndarray, references: np.ndarray, k: int, *, exclude_self: bool, chebyshev: bool = False
+) -> np.ndarray:
+    """Mean distance of each query to its ``k`` nearest references, ``(n_queries,)``.
 
     ``exclude_self``: the queries are the references, in order; each skips itself.
+    ``chebyshev``: the largest absolute difference over the dimensions instead of the Euclidean distance.
     """
-    squared = (
-        np.sum(queries**2, axis=1)[:, None] + np.sum(references**2, axis=1)[None, :] - 2.0 * queries @ references.T
-    )
-    distances = np.sqrt(np.maximum(squared, 0.0))
+    distances = _pairwise(queries, references, chebyshev=chebyshev)
     if exclude_self:
         np.fill_diagonal(distances, np.inf)
     k = min(k, distances.shape[1] - (1 if exclude_self else 0))
@@ -297,7 +327,7 @@ class MultiStatDetector(Detector):
                 raw = stats[g][rows]
                 center, scale = raw.mean(axis=0), _scale(raw)
                 reference = (raw - center) / scale
-                loo = _knn_distances(reference, reference, self.k, exclude_self=True)
+                loo = _knn_distances(reference, reference, self.k, exclude_self=True, chebyshev=g in CHEBYSHEV_GROUPS)
                 median = float(np.median(loo)) if len(rows) > 1 else 1.0
                 median = max(median, 1e-12)
                 spread = float(np.std(np.log(np.maximum(loo, 1e-12) / median))) if len(rows) > 2 else 0.0
@@ -356,7 +386,8 @@ class MultiStatDetector(Detector):
             if exclude_self and len(queries) != len(s["reference"]):
                 n_train = len(s["reference"])
                 raise ValueError(f"{self.name}: leave-one-out scores need the {n_train} training clips of ID {machine_id}")
-            distances = _knn_distances(queries, s["reference"], self.k, exclude_self=exclude_self)
+            chebyshev = g in CHEBYSHEV_GROUPS
+            distances = _knn_distances(queries, s["reference"], self.k, exclude_self=exclude_self, chebyshev=chebyshev)
             per_group[:, j] = np.log(np.maximum(distances, 1e-12) / float(s["median"])) / float(s["spread"])
         return np.column_stack([per_group, _COMBINERS[self.combine](per_group)])
 
