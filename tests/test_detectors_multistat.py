@@ -208,32 +208,19 @@ def test_a_change_confined_to_one_band_needs_the_chebyshev_narrow_group():
     assert narrow >= 0.95 and narrow >= mean + 0.05
 
 
-def test_chebyshev_distances_match_scipy_in_blocks(monkeypatch, rng):
+def test_nearest_chebyshev_and_euclidean_distances(rng):
     from scipy.spatial.distance import cdist
 
     from asd.detectors import multistat
 
     queries, references = rng.normal(size=(37, 9)), rng.normal(size=(11, 9))
-    monkeypatch.setattr(multistat, "_CHEBYSHEV_BLOCK", 50)  # blocks of 5 queries
-    chebyshev = multistat._pairwise(queries, references, chebyshev=True)
-    np.testing.assert_allclose(chebyshev, cdist(queries, references, "chebyshev"))
-    euclidean = multistat._pairwise(queries, references, chebyshev=False)
-    np.testing.assert_allclose(euclidean, cdist(queries, references), atol=1e-9)
-    nearest = multistat._knn_distances(references, references, 1, exclude_self=True, chebyshev=True)
-    full = cdist(references, references, "chebyshev") + np.diag(np.full(11, np.inf))
-    np.testing.assert_allclose(nearest, full.min(axis=1))
-
-def test_group_scores_name_the_character(cases):
-    detector = fitted(cases)
-    ids = ["00"] * N_TEST
-    clicks = detector.group_scores(cases["clicks"], ids).median()
-    louder = detector.group_scores(cases["louder"], ids).median()
-    normal = detector.group_scores(cases["normal"], ids).median()
-    assert clicks["peak"] > normal["peak"] + 3 and abs(clicks["mean"] - normal["mean"]) < clicks["peak"] - normal["peak"]
-    assert louder["mean"] > normal["mean"] + 3
-    assert louder["delta"] == pytest.approx(normal["delta"], abs=0.5)
-    scores = detector.group_scores(cases["clicks"], ids)
-    np.testing.assert_allclose(scores["score"], scores[list(GROUPS)].max(axis=1))  # combined by the maximum
+    for chebyshev, metric in ((True, "chebyshev"), (False, "euclidean")):
+        full = cdist(queries, references, metric)
+        nearest = multistat._knn_distances(queries, references, 2, exclude_self=False, chebyshev=chebyshev)
+        np.testing.assert_allclose(nearest, np.sort(full, axis=1)[:, :2].mean(axis=1), atol=1e-9)
+        left_out = cdist(references, references, metric) + np.diag(np.full(11, np.inf))
+        loo = multistat._knn_distances(references, references, 1, exclude_self=True, chebyshev=chebyshev)
+        np.testing.assert_allclose(loo, left_out.min(axis=1), atol=1e-9)
 
 
 def test_deterministic(cases):

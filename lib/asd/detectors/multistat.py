@@ -36,12 +36,12 @@ Statistics (:func:`clip_statistics`)
     ``narrow``  optional, not in the default groups: per band, mean over frames (dB), as
                 ``mean``, but judged by its single most deviant band (the Chebyshev distance:
                 the largest standardised difference over the bands) instead of the Euclidean
-                distance over all of them. A change confined
-                to one band (a new tone, a shifted resonance) can stand several standard
-                deviations out in that band and still move the 128-d Euclidean distance by a few
-                percent only; here it is the distance. One more group under the maximum also
-                raises every normal clip's score, which costs the other groups' weaker signals
-                (docs/detectors.md has the worst case that kept it out of the defaults).
+                distance over all of them. A change confined to one band (a new tone, a shifted
+                resonance) can stand several standard deviations out in that band and still
+                move the 128-d Euclidean distance by a few percent only; here it is the
+                distance. One more group under the maximum also raises every normal clip's
+                score, which costs the other groups' weaker signals (docs/detectors.md has the
+                worst case that kept it out of the defaults).
 
 Scoring
     For each group separately, with each machine ID on its own:
@@ -119,8 +119,6 @@ MIN_RELATIVE_SCALE = 0.1
 SCALE_PRIOR_CLIPS = 5
 #: Groups whose distance is the Chebyshev one (the largest difference over the dimensions).
 CHEBYSHEV_GROUPS = frozenset({"narrow"})
-#: Elements of one block of query-reference differences for Chebyshev distances (32 MB of float64).
-_CHEBYSHEV_BLOCK = 2**22
 #: Floor of a group's spread of log leave-one-out distances (a relative spread of 1 %): only
 #: reached with two or three training clips, whose leave-one-out distances (nearly) coincide.
 LOG_SPREAD_FLOOR = 0.01
@@ -228,12 +226,9 @@ def _pairwise(queries: np.ndarray, references: np.ndarray, *, chebyshev: bool) -
             np.sum(queries**2, axis=1)[:, None] + np.sum(references**2, axis=1)[None, :] - 2.0 * queries @ references.T
         )
         return np.sqrt(np.maximum(squared, 0.0))
-    out = np.empty((len(queries), len(references)))
-    step = max(1, _CHEBYSHEV_BLOCK // max(1, references.size))
-    for first in range(0, len(queries), step):
-        block = queries[first : first + step, None, :] - references[None, :, :]
-        out[first : first + step] = np.abs(block).max(axis=2)
-    return out
+    from scipy.spatial.distance import cdist
+
+    return cdist(queries, references, metric="chebyshev")
 
 
 def _knn_distances(
