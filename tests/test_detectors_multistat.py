@@ -153,19 +153,22 @@ def test_multistat_sees_both(cases):
     assert case_auc(detector, cases, "louder") >= 0.9
 
 
-def test_a_small_broadband_level_change_needs_the_level_group():
-    """Normal clips differ in fine spectral shape (sd 3 dB per mel band) but not in overall level;
-    the anomalous ones are 1.5 dB louder in every band. In the 128 band means the rise is diluted
-    among the clip-to-clip shape differences; the coarse ``level`` bands average those out."""
+def _shape_varied_case(change):
+    """AUC of a detector's groups on clips that differ in fine spectral shape (sd 3 dB per mel
+    band, same overall level): 24 training and 40 test clips normal, 40 test clips changed by
+    ``change(spectrum, rng)`` (their mean dB per band). Returns ``auc(groups)``."""
     rng = np.random.default_rng(0)
     base = rng.normal(-40.0, 5.0, 128)
 
-    def clip(shift_db=0.0):
+    def clip(anomalous=False):
         shape = rng.normal(0.0, 3.0, 128)
-        return (base + shape - shape.mean() + shift_db)[:, None] + rng.normal(0.0, 1.0, (128, 150))
+        spectrum = base + shape - shape.mean()
+        if anomalous:
+            spectrum = change(spectrum, rng)
+        return spectrum[:, None] + rng.normal(0.0, 1.0, (128, 150))
 
     train = [clip() for _ in range(24)]
-    test = [clip() for _ in range(40)] + [clip(1.5) for _ in range(40)]
+    test = [clip() for _ in range(40)] + [clip(anomalous=True) for _ in range(40)]
     labels = [0] * 40 + [1] * 40
 
     def auc(groups):
@@ -173,37 +176,31 @@ def test_a_small_broadband_level_change_needs_the_level_group():
         detector.fit(train, ["00"] * len(train), progress=False)
         return roc_auc_score(labels, detector.score(test, ["00"] * len(test)))
 
+    return auc
+
+
+def test_a_small_broadband_level_change_needs_the_level_group():
+    """The anomalous clips are 1.5 dB louder in every band. In the 128 band means the rise is
+    diluted among the clip-to-clip shape differences; the coarse ``level`` bands average those out."""
+    auc = _shape_varied_case(lambda spectrum, rng: spectrum + 1.5)
     without_level = auc(tuple(g for g in GROUPS if g != "level"))
     assert auc(("level",)) >= 0.95
     assert auc(None) >= 0.95  # the default has it
     assert without_level <= 0.9 and without_level <= auc(None) - 0.1
 
 
-
 def test_a_change_confined_to_one_band_needs_the_chebyshev_narrow_group():
-    """Normal clips differ in fine spectral shape (sd 3 dB per band); each anomalous one has one
-    band (a different one per clip) 20 dB up: a new tone, about 7 standard deviations out in its
-    band, as -15 dB tones added to real fan clips were. The Euclidean distance over 128 bands
-    dilutes it; the ``narrow`` group's Chebyshev distance is that one band."""
-    rng = np.random.default_rng(0)
-    base = rng.normal(-40.0, 5.0, 128)
+    """Each anomalous clip has one band (a different one per clip) 20 dB up: a new tone, about 7
+    standard deviations out in its band, as -15 dB tones added to real fan clips were. The
+    Euclidean distance over 128 bands dilutes it; the ``narrow`` group's Chebyshev distance is
+    that one band."""
 
-    def clip(tone_db=0.0):
-        shape = rng.normal(0.0, 3.0, 128)
-        spectrum = base + shape - shape.mean()
-        if tone_db:
-            spectrum[rng.integers(128)] += tone_db
-        return spectrum[:, None] + rng.normal(0.0, 1.0, (128, 150))
+    def tone(spectrum, rng):
+        spectrum = spectrum.copy()
+        spectrum[rng.integers(128)] += 20.0
+        return spectrum
 
-    train = [clip() for _ in range(24)]
-    test = [clip() for _ in range(40)] + [clip(20.0) for _ in range(40)]
-    labels = [0] * 40 + [1] * 40
-
-    def auc(groups):
-        detector = MultiStatDetector(StudyConfig(), groups=groups)
-        detector.fit(train, ["00"] * len(train), progress=False)
-        return roc_auc_score(labels, detector.score(test, ["00"] * len(test)))
-
+    auc = _shape_varied_case(tone)
     narrow, mean = auc(("narrow",)), auc(("mean",))
     assert narrow >= 0.95 and narrow >= mean + 0.05
 
