@@ -40,8 +40,13 @@ sets) and ``worst_all`` (over every set), and writes it to ``--out`` (CSV, atomi
 long run is kept. A detector that fails on a set gets NaN there (and counts as 0 in the worst
 cases) and its error is printed; the others go on.
 
-Options: ``--models NAME ...`` (default: every registered detector), ``--epochs N`` (every
-Keras detector trains N epochs; default: the study config's epochs), ``--quick`` (``--epochs
+It also prints each set's ceiling with hindsight (:func:`asd.tables.hindsight_ceiling`): the
+mean over machine types of the best AUC any detector run reached on that type. No detector can
+choose that way, so a set whose ceiling is below a target cannot show that target with any of them.
+
+Options: ``--models NAME ...`` (default: every registered detector), ``--config FILE`` (a YAML
+study config, as ``asd train --config`` takes: e.g. other ``multistat`` groups), ``--epochs N``
+(every Keras detector trains N epochs; default: the config's epochs), ``--quick`` (``--epochs
 2``), ``--data DIR ...``, ``--synthetic DIR``, ``--no-synthetic``, ``--no-shared`` (skip the two
 shared real sets and the injected set), ``--no-injected``, ``--work DIR`` (keep the runs there;
 default a temporary folder), ``--no-cache`` (do not use the feature cache), ``--out FILE``.
@@ -241,7 +246,8 @@ def markdown(table: pd.DataFrame) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", help="detectors (default: every registered one)")
-    parser.add_argument("--epochs", type=int, help="epochs of every Keras detector (default: the study config's)")
+    parser.add_argument("--config", help="YAML study config (default: the study config)")
+    parser.add_argument("--epochs", type=int, help="epochs of every Keras detector (default: the config's)")
     parser.add_argument("--quick", action="store_true", help=f"--epochs {QUICK_EPOCHS}")
     parser.add_argument("--data", nargs="+", help="more real DCASE 2020 or MIMII folders")
     parser.add_argument("--synthetic", help="synthetic data folder (default data/synthetic, else generate tiny)")
@@ -260,7 +266,19 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """Run the evaluation; a bad option or input ends in one line on stderr and status 2."""
     args = parse_args(argv)
+    from asd.errors import ASDError
+
+    try:
+        return _run(args)
+    except ASDError as error:  # KeyError subclasses would print their message quoted
+        message = error.args[0] if len(error.args) == 1 else str(error)
+        print(f"eval_real: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from asd.runtime import configure_allocators
 
@@ -268,15 +286,16 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     from asd.atomic import write_csv_atomic
-    from asd.config import StudyConfig
+    from asd.config import DEFAULT_MODEL, load_config
     from asd.errors import UnknownModelError
+    from asd.tables import hindsight_ceiling
 
     detectors = registered_detectors()
     models = list(args.models or detectors)
     unknown = [m for m in models if m not in detectors]
     if unknown:
         raise UnknownModelError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(detectors)}")
-    config = StudyConfig()
+    config = load_config(args.config)
     epochs = QUICK_EPOCHS if args.quick and args.epochs is None else args.epochs
     if epochs is not None:
         config.training.epochs = {name: epochs for name in detectors}
@@ -329,6 +348,11 @@ def main(argv=None) -> int:
         print(f"{INJECTED_SET}: AUC per injected fault character (real normal fan clips; semi-synthetic, not in worst_real)")
         by_character = injected.assign(character=injected.machine_type.str.split(".").str[-1])
         print(markdown(by_character.pivot(index="model", columns="character", values="auc").reindex(models).reset_index()))
+    if len(per_type) and len(models) > 1:
+        ceiling = hindsight_ceiling(per_type, default=DEFAULT_MODEL if DEFAULT_MODEL in models else None)
+        print("Ceiling with hindsight: per set, the mean over machine types of the best AUC any detector above reached "
+              "on that type (not a detector: it chooses after seeing the anomalies)")
+        print(markdown(ceiling.reset_index()))
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     print(f"written: {out} and {per_type_out}")

@@ -66,11 +66,18 @@ def test_summary_worst_cases(eval_real):
     assert "| m1 | 0.800 |" in eval_real.markdown(table.reset_index())
 
 
-def test_bad_arguments(eval_real):
+def test_bad_arguments(eval_real, tmp_path, capsys):
     with pytest.raises(SystemExit):
         eval_real.parse_args(["--epochs", "0"])
-    with pytest.raises(Exception, match="unknown model"):
-        eval_real.main(["--models", "no_such_detector", "--no-shared", "--no-synthetic"])
+    capsys.readouterr()
+    assert eval_real.main(["--models", "no_such_detector", "--no-shared", "--no-synthetic"]) == 2
+    known = ", ".join(eval_real.registered_detectors())
+    assert capsys.readouterr().err.splitlines() == [f"eval_real: error: unknown model(s) no_such_detector; known models: {known}"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detectors:\n  multistat:\n    groups: [peek]\n")
+    assert eval_real.main(["--config", str(bad), "--models", "multistat", "--no-shared", "--no-synthetic"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eval_real: error:") and "peek" in lines[0]
 
 
 def test_small_run(eval_real, tiny_root, test_only_set, tmp_path, capsys):
@@ -87,6 +94,21 @@ def test_small_run(eval_real, tiny_root, test_only_set, tmp_path, capsys):
     assert set(per_type.machine_type[per_type.set == "testonly"]) == {"valve", "fan"}
     printed = capsys.readouterr().out
     assert "leave-one-normal-out" in printed and "| multistat |" in printed
+
+
+def test_a_config_file_and_the_ceiling_with_hindsight(eval_real, test_only_set, tmp_path, capsys):
+    """--config changes what a detector computes; with two detectors the ceiling is printed."""
+    peak_only = tmp_path / "peak.yaml"
+    peak_only.write_text("detectors:\n  multistat:\n    groups: [peak]\n")
+    common = ["--no-shared", "--no-synthetic", "--data", str(test_only_set), "--no-cache"]
+    assert eval_real.main([*common, "--models", "multistat", "embedding_knn", "--out", str(tmp_path / "d.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "Ceiling with hindsight" in printed and "| set | ceiling | multistat | models | best per machine type |" in printed
+    assert eval_real.main([*common, "--models", "multistat", "--config", str(peak_only), "--out", str(tmp_path / "p.csv")]) == 0
+    assert "Ceiling with hindsight" not in capsys.readouterr().out  # one detector: nothing to choose among
+    default = pd.read_csv(tmp_path / "d_per_type.csv").query("model == 'multistat'").set_index("machine_type").auc
+    peak = pd.read_csv(tmp_path / "p_per_type.csv").set_index("machine_type").auc
+    assert not peak.equals(default)  # the config reached the detector
 
 
 def test_generated_synthetic_data_lies_outside_the_run_folders(eval_real, tiny_root, tmp_path, monkeypatch):

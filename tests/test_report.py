@@ -421,6 +421,9 @@ def test_report_end_to_end_on_tiny_data(tiny_root, tmp_path):
     assert "score rank 1 by" in html  # the listening section plays the top-scored clips
     assert ("beside real recordings" in html) and (("Median RMS level" in html) == real_present)
     assert "Recommended detector" in html and f"<code>{info['recommended_model']}</code>" in html
+    # make eval-real's committed tables: the worst cases, and each set's ceiling with hindsight
+    has_eval_real = (PROJECT_ROOT / "benchmarks" / "eval_real_per_type.csv").is_file()
+    assert ("Ceiling with hindsight" in html) == has_eval_real
 
     build_info = json.loads((out / "build_info.json").read_text())
     assert build_info["wall_seconds"] > 0 and build_info["data_fingerprint"] == info["data_fingerprint"]

@@ -189,3 +189,20 @@ def test_worst_case_table(tmp_path):
     (tmp_path / "eval.csv").write_text("detector,a,worst_real\nx,0.9,0.5\ny,0.8,0.7\n")
     table = tables.worst_case_table(tmp_path / "eval.csv")
     assert list(table.index) == ["y", "x"]
+
+
+def test_hindsight_ceiling_takes_the_best_detector_per_machine_type():
+    per_type = pd.DataFrame(
+        [
+            ("real", "m1", "fan", 0.9), ("real", "m2", "fan", 0.6), ("real", "m1", "pump", 0.4), ("real", "m2", "pump", 0.7),
+            ("syn", "m1", "fan", 0.5), ("syn", "m2", "fan", 0.8),
+        ],
+        columns=["set", "model", "machine_type", "auc"],
+    )
+    table = tables.hindsight_ceiling(per_type, default="m1")
+    assert list(table.index) == ["real", "syn"]
+    assert table.loc["real", "ceiling"] == pytest.approx(0.8)  # (0.9 + 0.7) / 2: above either detector's mean
+    assert table.loc["real", "m1"] == pytest.approx(0.65) and table.loc["syn", "ceiling"] == pytest.approx(0.8)
+    assert table.loc["real", "best per machine type"] == "fan 0.900 (m1), pump 0.700 (m2)"
+    assert table.loc["real", "models"] == 2
+    assert "m1" not in tables.hindsight_ceiling(per_type).columns

@@ -408,3 +408,38 @@ def worst_case_table(path: str | os.PathLike) -> pd.DataFrame | None:
         return None
     table = pd.read_csv(path).set_index("detector")
     return table.sort_values("worst_real", ascending=False) if "worst_real" in table.columns else table
+
+
+def hindsight_ceiling(per_type: pd.DataFrame, *, default: str | None = None) -> pd.DataFrame:
+    """What the best detector *per machine type*, chosen after seeing the anomalies, reaches.
+
+    Not a detector: a user has no anomalous clips to choose with. It bounds what choosing among
+    the detectors that were run could achieve on a set, so a set whose ceiling is below a target
+    cannot show that target with any of them.
+
+    Parameters
+    ----------
+    per_type : DataFrame
+        ``make eval-real``'s per-type table (columns ``set``, ``model``, ``machine_type``,
+        ``auc``; ``benchmarks/eval_real_per_type.csv``).
+    default : str, optional
+        A detector whose set mean is shown beside the ceiling (e.g. the default detector).
+
+    Returns
+    -------
+    DataFrame
+        One row per set (in first-seen order): ``ceiling`` (mean over machine types of the best
+        AUC on that type), ``default``'s mean AUC if given, ``models`` (how many were run) and
+        ``best per machine type`` (``type auc (model)``, ...).
+    """
+    rows = []
+    for set_name, group in per_type.groupby("set", sort=False):
+        best = group.loc[group.groupby("machine_type")["auc"].idxmax()].sort_values("machine_type")
+        row = {"set": set_name, "ceiling": best["auc"].mean()}
+        if default is not None:
+            row[default] = group.loc[group["model"] == default, "auc"].mean()
+        row["models"] = group["model"].nunique()
+        row["best per machine type"] = ", ".join(f"{r.machine_type} {r.auc:.3f} ({r.model})" for r in best.itertuples())
+        rows.append(row)
+    columns = ["set", "ceiling"] + ([default] if default is not None else []) + ["models", "best per machine type"]
+    return pd.DataFrame(rows, columns=columns).set_index("set")
