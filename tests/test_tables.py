@@ -206,3 +206,5 @@ def test_hindsight_ceiling_takes_the_best_detector_per_machine_type():
     assert table.loc["real", "best per machine type"] == "fan 0.900 (m1), pump 0.700 (m2)"
     assert table.loc["real", "models"] == 2
     assert "m1" not in tables.hindsight_ceiling(per_type).columns
+    twice = pd.concat([per_type, per_type.assign(model=per_type.model + "b", auc=per_type.auc - 0.1)])  # index repeats
+    assert tables.hindsight_ceiling(twice).equals(tables.hindsight_ceiling(per_type).assign(models=4))

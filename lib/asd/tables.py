@@ -433,6 +433,7 @@ def hindsight_ceiling(per_type: pd.DataFrame, *, default: str | None = None) -> 
         ``best per machine type`` (``type auc (model)``, ...).
     """
     rows = []
+    per_type = per_type.reset_index(drop=True)  # idxmax needs one row per label (concatenated tables repeat them)
     for set_name, group in per_type.groupby("set", sort=False):
         best = group.loc[group.groupby("machine_type")["auc"].idxmax()].sort_values("machine_type")
         row = {"set": set_name, "ceiling": best["auc"].mean()}
