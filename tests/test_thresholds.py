@@ -1,4 +1,5 @@
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -199,3 +200,13 @@ def test_config_rate_is_used_at_train_time_and_refit_changes_nothing_on_disk(fan
         refit_thresholds(run_dir / "fan", false_alarm_rate=1.5)
     with pytest.raises(ConfigError, match="thresholds.false_alarm_rate"):
         StudyConfig.from_dict({"thresholds": {"false_alarm_rate": 10}})
+
+
+def test_fallbacks_to_the_empirical_quantile_are_logged_once_per_machine_type(caplog):
+    scores = pd.DataFrame({"machine_id": ["00"] * 10 + ["02"] * 10, "score": np.linspace(-1.0, 2.0, 20)})  # ID 00's <= 0
+    with caplog.at_level(logging.INFO, logger="asd.thresholds"):
+        fitted = fit_thresholds(scores)
+    assert [fit["method"] for fit in (fitted["machine_type"], *fitted["ids"].values())] == ["empirical", "empirical", "gamma"]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert infos == ["2 of 3 threshold fits (pooled and per ID) use the empirical quantile instead of a gamma fit: "
+                     "too few training scores, scores not all positive and distinct, or a failed fit"]

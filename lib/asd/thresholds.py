@@ -126,10 +126,10 @@ def _gamma_threshold(scores: np.ndarray, quantile: float) -> dict | None:
     from scipy import stats
 
     if scores.size < MIN_GAMMA_CLIPS:
-        logger.info("%d training scores: too few for a gamma fit, using the empirical quantile", scores.size)
+        logger.debug("%d training scores: too few for a gamma fit, using the empirical quantile", scores.size)
         return None
     if scores.min() <= 0.0 or np.ptp(scores) == 0.0:
-        logger.info("training scores not all positive and distinct: using the empirical quantile")
+        logger.debug("training scores not all positive and distinct: using the empirical quantile")
         return None
     try:
         with warnings.catch_warnings():
@@ -172,16 +172,19 @@ def fit_thresholds(
     quantile = _resolve_quantile(false_alarm_rate, quantile)
     ids = train_scores["machine_id"].astype(str).str.zfill(2)
     scores = train_scores["score"].to_numpy(dtype=np.float64)
-    return {
-        "method": method,
-        "false_alarm_rate": round(1.0 - quantile, 12),
-        "quantile": quantile,
-        "machine_type": fit_threshold(scores, quantile=quantile, method=method),
-        "ids": {
-            machine_id: fit_threshold(scores[(ids == machine_id).to_numpy()], quantile=quantile, method=method)
-            for machine_id in sorted(ids.unique())
-        },
+    pooled = fit_threshold(scores, quantile=quantile, method=method)
+    per_id = {
+        machine_id: fit_threshold(scores[(ids == machine_id).to_numpy()], quantile=quantile, method=method)
+        for machine_id in sorted(ids.unique())
     }
+    fallbacks = sum(fit["method"] != method for fit in (pooled, *per_id.values()))
+    if fallbacks:  # one line per machine type, not one per fit
+        logger.info(
+            "%d of %d threshold fits (pooled and per ID) use the empirical quantile instead of a %s fit: too "
+            "few training scores, scores not all positive and distinct, or a failed fit",
+            fallbacks, 1 + len(per_id), method,
+        )
+    return {"method": method, "false_alarm_rate": round(1.0 - quantile, 12), "quantile": quantile, "machine_type": pooled, "ids": per_id}
 
 
 def threshold_for(thresholds: dict, machine_id: str | None) -> float:
