@@ -82,7 +82,7 @@ INJECTED_SET = "mimii-fan-injected"
 DEFAULT_SYNTHETIC = PROJECT_ROOT / "data" / "synthetic"
 DEFAULT_OUT = PROJECT_ROOT / "benchmarks" / "eval_real.csv"
 QUICK_EPOCHS = 2
-PER_TYPE_COLUMNS = ["set", "real", "model", "machine_type", "auc", "pauc", "seconds"]
+PER_TYPE_COLUMNS = ["set", "real", "model", "machine_type", "auc", "pauc", "n_normal", "n_anomaly", "chance_sd", "seconds"]
 
 logger = logging.getLogger("eval_real")
 
@@ -221,6 +221,21 @@ def run_one(data_set: DataSet, model: str, *, config, work: Path, cache_dir) -> 
     return results_table(pd.concat(scores, ignore_index=True), model=model, max_fpr=config.max_fpr)
 
 
+def per_type_means(results: pd.DataFrame) -> pd.DataFrame:
+    """Per machine type: mean AUC and pAUC over its IDs, test clips, and ``chance_sd``.
+
+    ``chance_sd`` is the standard deviation of that mean AUC for a detector scoring at random
+    (:func:`asd.metrics.chance_auc_sd` per ID, IDs independent): how far luck alone moves it.
+    """
+    from asd.metrics import chance_auc_sd
+
+    results = results.assign(chance_var=chance_auc_sd(results["n_normal"], results["n_anomaly"]) ** 2)
+    grouped = results.groupby("machine_type")
+    means = grouped[["auc", "pauc"]].mean().join(grouped[["n_normal", "n_anomaly"]].sum())
+    means["chance_sd"] = np.sqrt(grouped["chance_var"].sum()) / grouped.size()
+    return means.reset_index()
+
+
 def summarise(per_type: pd.DataFrame, sets: list[DataSet], models: list[str]) -> pd.DataFrame:
     """One row per detector: each set's mean AUC, ``worst_real`` and ``worst_all``."""
     means = per_type.groupby(["model", "set"])["auc"].mean().unstack("set") if len(per_type) else pd.DataFrame()
@@ -321,7 +336,7 @@ def _run(args) -> int:
                 logger.error("FAILED %s", failures[-1])
                 continue
             seconds = time.perf_counter() - start
-            means = results.groupby("machine_type")[["auc", "pauc"]].mean().reset_index()
+            means = per_type_means(results)
             common = {"set": data_set.name, "real": data_set.real, "model": model}
             rows += [{**common, **r, "seconds": seconds} for r in means.to_dict("records")]
             # written after every run, so that a long run's finished part is kept

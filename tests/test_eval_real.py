@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from asd.metrics import chance_auc_sd
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -92,6 +94,15 @@ def test_small_run(eval_real, tiny_root, test_only_set, tmp_path, capsys):
     assert 0.0 <= table.loc[0, "worst_all"] <= table.loc[0, "synthetic"] <= 1.0
     per_type = pd.read_csv(tmp_path / "table_per_type.csv")
     assert set(per_type.machine_type[per_type.set == "testonly"]) == {"valve", "fan"}
+    assert list(per_type.columns) == eval_real.PER_TYPE_COLUMNS
+    valve = per_type[(per_type.set == "testonly") & (per_type.machine_type == "valve")].iloc[0]
+    clips = sorted((test_only_set / "valve" / "test").glob("*.wav"))
+    n_ids = len({clip.name.split("_")[2] for clip in clips})
+    normal = sum(clip.name.startswith("normal") for clip in clips)
+    # cross-fitted: each normal clip is held out once, every anomalous clip is scored in every fold
+    assert valve.n_normal == normal and valve.n_anomaly == (len(clips) - normal) * normal // n_ids
+    chance = chance_auc_sd(valve.n_normal / n_ids, valve.n_anomaly / n_ids) / n_ids**0.5  # equal IDs
+    assert valve.chance_sd == pytest.approx(chance, abs=1e-4)
     printed = capsys.readouterr().out
     assert "leave-one-normal-out" in printed and "| multistat |" in printed
 
@@ -103,7 +114,7 @@ def test_a_config_file_and_the_ceiling_with_hindsight(eval_real, test_only_set, 
     common = ["--no-shared", "--no-synthetic", "--data", str(test_only_set), "--no-cache"]
     assert eval_real.main([*common, "--models", "multistat", "embedding_knn", "--out", str(tmp_path / "d.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "Ceiling with hindsight" in printed and "| set | ceiling | multistat | models | best per machine type |" in printed
+    assert "Ceiling with hindsight" in printed and "| set | ceiling | multistat | chance_upper | models | best per machine type |" in printed
     assert eval_real.main([*common, "--models", "multistat", "--config", str(peak_only), "--out", str(tmp_path / "p.csv")]) == 0
     assert "Ceiling with hindsight" not in capsys.readouterr().out  # one detector: nothing to choose among
     default = pd.read_csv(tmp_path / "d_per_type.csv").query("model == 'multistat'").set_index("machine_type").auc

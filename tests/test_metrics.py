@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asd.metrics import RESULT_COLUMNS, auc_pauc, dcase_result_rows, overall_means, precision_recall_f1, results_table, type_means
+from asd.metrics import RESULT_COLUMNS, auc_pauc, chance_auc_sd, dcase_result_rows, overall_means, precision_recall_f1, results_table, type_means
 
 # McClish-standardised pAUC of a perfectly reversed ranking, max_fpr = 0.1:
 # 0.5 * (1 + (0 - 0.005) / (0.1 - 0.005))
@@ -112,3 +112,18 @@ def test_precision_recall_f1_matches_the_counts(rng):
 def test_precision_recall_f1_shape_mismatch():
     with pytest.raises(ValueError, match="differ in shape"):
         precision_recall_f1([0, 1, 1], [True, False])
+
+
+def test_chance_auc_sd_matches_random_scores():
+    rng = np.random.default_rng(0)
+    for n_normal, n_anomaly in ((3, 9), (20, 20), (10, 20)):
+        labels = np.r_[np.zeros(n_normal), np.ones(n_anomaly)]
+        scores = rng.random((20000, labels.size))
+        ranks = scores.argsort(axis=1).argsort(axis=1) + 1  # the AUC from ranks (Mann-Whitney U)
+        aucs = (ranks[:, n_normal:].sum(axis=1) - n_anomaly * (n_anomaly + 1) / 2) / (n_normal * n_anomaly)
+        assert aucs[:3] == pytest.approx([auc_pauc(labels, row)[0] for row in scores[:3]])
+        assert np.std(aucs) == pytest.approx(chance_auc_sd(n_normal, n_anomaly), rel=0.03)
+    assert chance_auc_sd(3, 9) == pytest.approx(math.sqrt(13 / 324))
+    assert chance_auc_sd([3, 20], [9, 20]).shape == (2,)
+    with pytest.raises(ValueError, match="at least one"):
+        chance_auc_sd(0, 5)

@@ -208,3 +208,6 @@ def test_hindsight_ceiling_takes_the_best_detector_per_machine_type():
     assert "m1" not in tables.hindsight_ceiling(per_type).columns
     twice = pd.concat([per_type, per_type.assign(model=per_type.model + "b", auc=per_type.auc - 0.1)])  # index repeats
     assert tables.hindsight_ceiling(twice).equals(tables.hindsight_ceiling(per_type).assign(models=4))
+    with_chance = tables.hindsight_ceiling(per_type.assign(chance_sd=[0.2, 0.2, 0.1, 0.1, 0.3, 0.3]))
+    assert with_chance.loc["real", "chance_upper"] == pytest.approx(0.5 + 1.96 * (0.2**2 + 0.1**2) ** 0.5 / 2)
+    assert with_chance.loc["syn", "chance_upper"] == pytest.approx(0.5 + 1.96 * 0.3)

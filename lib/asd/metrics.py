@@ -129,6 +129,31 @@ def results_table(scores: pd.DataFrame, *, model: str, max_fpr: float = 0.1) -> 
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
+def chance_auc_sd(n_normal, n_anomaly):
+    """Standard deviation of the AUC of a detector whose scores are random (tie-free).
+
+    The null distribution of the Mann-Whitney U statistic, divided by ``n_normal * n_anomaly``:
+    ``sqrt((n_normal + n_anomaly + 1) / (12 * n_normal * n_anomaly))``. It says how far from 0.5
+    a detector that knows nothing lands by luck on a test set of that size, e.g. 0.20 for 3
+    normal against 9 anomalous scores, 0.09 for 20 against 20.
+
+    Parameters
+    ----------
+    n_normal, n_anomaly : int or array of int
+        Normal and anomalous test clips (each at least 1).
+
+    Returns
+    -------
+    float or ndarray
+        In AUC units, broadcast over the inputs.
+    """
+    n_normal, n_anomaly = np.asarray(n_normal, dtype=float), np.asarray(n_anomaly, dtype=float)
+    if np.any(n_normal < 1) or np.any(n_anomaly < 1):
+        raise ValueError("chance_auc_sd needs at least one normal and one anomalous clip")
+    sd = np.sqrt((n_normal + n_anomaly + 1.0) / (12.0 * n_normal * n_anomaly))
+    return float(sd) if sd.ndim == 0 else sd
+
+
 def type_means(results: pd.DataFrame) -> pd.DataFrame:
     """Mean AUC and pAUC per model and machine type (the DCASE "Average" rows)."""
     return results.groupby(["model", "machine_type"], sort=True)[["auc", "pauc"]].mean().reset_index()

@@ -429,8 +429,10 @@ def hindsight_ceiling(per_type: pd.DataFrame, *, default: str | None = None) -> 
     -------
     DataFrame
         One row per set (in first-seen order): ``ceiling`` (mean over machine types of the best
-        AUC on that type), ``default``'s mean AUC if given, ``models`` (how many were run) and
-        ``best per machine type`` (``type auc (model)``, ...).
+        AUC on that type), ``default``'s mean AUC if given, ``chance_upper`` when ``per_type`` has
+        a ``chance_sd`` column (the upper end of the central 95 % of a random detector's mean
+        AUC on the set, ``0.5 + 1.96 sd``: a mean below it cannot be told from luck), ``models``
+        (how many were run) and ``best per machine type`` (``type auc (model)``, ...).
     """
     rows = []
     per_type = per_type.reset_index(drop=True)  # idxmax needs one row per label (concatenated tables repeat them)
@@ -439,8 +441,12 @@ def hindsight_ceiling(per_type: pd.DataFrame, *, default: str | None = None) -> 
         row = {"set": set_name, "ceiling": best["auc"].mean()}
         if default is not None:
             row[default] = group.loc[group["model"] == default, "auc"].mean()
+        if "chance_sd" in group:
+            type_sd = group.groupby("machine_type")["chance_sd"].first()
+            row["chance_upper"] = 0.5 + 1.96 * np.sqrt((type_sd**2).sum()) / len(type_sd)
         row["models"] = group["model"].nunique()
         row["best per machine type"] = ", ".join(f"{r.machine_type} {r.auc:.3f} ({r.model})" for r in best.itertuples())
         rows.append(row)
-    columns = ["set", "ceiling"] + ([default] if default is not None else []) + ["models", "best per machine type"]
+    columns = ["set", "ceiling"] + ([default] if default is not None else [])
+    columns += (["chance_upper"] if "chance_sd" in per_type else []) + ["models", "best per machine type"]
     return pd.DataFrame(rows, columns=columns).set_index("set")
