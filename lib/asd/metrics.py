@@ -10,7 +10,8 @@ So a random detector scores 0.5, a perfect one 1.0, and a perfectly reversed one
 the official DCASE 2020 evaluator and baseline report.
 
 Precision, recall and F1 are those of the anomaly class, from
-:func:`sklearn.metrics.precision_recall_fscore_support`.
+:func:`sklearn.metrics.precision_recall_fscore_support`. :func:`chance_auc_sd` says how far a
+detector scoring at random lands from 0.5 by luck on a test set of a given size.
 """
 
 from __future__ import annotations
