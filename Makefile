@@ -12,10 +12,10 @@ TEST_WORKERS ?= 2
 PDF ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps test report data bench eval-real clean clean-all
+.PHONY: help setup system-deps test report data bench eval-real learning-curve clean clean-all
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  variables: DATA=$(DATA) (dataset root for 'make report'; other than data/synthetic it builds reports/<data-name>/),"
 	@echo "             PDF=$(PDF) (PDF=0: 'make report' writes the HTML only and needs no Chromium), SIZE, PYTEST_ARGS, TEST_WORKERS=$(TEST_WORKERS) (pytest-xdist processes)"
 
@@ -45,6 +45,9 @@ bench: setup ## print the speed and memory benchmark table
 
 eval-real: $(STAMP) ## every detector on every data set present, judged by its worst case (EVAL_ARGS=--quick: 2 epochs)
 	$(PY) benchmarks/eval_real.py $(EVAL_ARGS)
+
+learning-curve: $(STAMP) ## mean AUC against the normal training clips per machine, on every set with training clips (CURVE_ARGS)
+	$(PY) benchmarks/learning_curve.py $(CURVE_ARGS)
 
 clean: ## remove runs, results and the feature cache (keeps data and .venv)
 	rm -rf runs cache results report/executed

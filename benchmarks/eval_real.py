@@ -160,7 +160,8 @@ def injected_set(root: Path, out: Path) -> Path:
     return write_injected_set(normals, out, n_train=int(0.6 * len(normals)), machine_type=machine_type, seed=0)
 
 
-def _link(source: Path, target: Path) -> None:
+def link_clip(source: Path, target: Path) -> None:
+    """``target`` (parents created, an old one replaced) as a link to ``source``, else a copy."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or target.exists():
         target.unlink()
@@ -193,11 +194,11 @@ def cross_fit_folds(root: Path, work: Path) -> list[Path]:
             held = group.iloc[[k % len(group)]]
             for path in group["path"]:
                 split = "test" if path in set(held["path"]) else "train"
-                _link(Path(path), fold / machine_type / split / Path(path).name)
+                link_clip(Path(path), fold / machine_type / split / Path(path).name)
             same_machine = (table.machine_type == machine_type) & (table.machine_id == machine_id)
             anomalies = table[same_machine & (table.label == "anomaly")]
             for path in anomalies["path"]:
-                _link(Path(path), fold / machine_type / "test" / Path(path).name)
+                link_clip(Path(path), fold / machine_type / "test" / Path(path).name)
         folds.append(fold)
     return folds
 

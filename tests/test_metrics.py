@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asd.metrics import RESULT_COLUMNS, auc_pauc, chance_auc_sd, dcase_result_rows, overall_means, precision_recall_f1, results_table, type_means
+from asd.metrics import RESULT_COLUMNS, auc_pauc, chance_auc_sd, chance_upper, dcase_result_rows, overall_means, precision_recall_f1, results_table, type_means
 
 # McClish-standardised pAUC of a perfectly reversed ranking, max_fpr = 0.1:
 # 0.5 * (1 + (0 - 0.005) / (0.1 - 0.005))
@@ -127,3 +127,10 @@ def test_chance_auc_sd_matches_random_scores():
     assert chance_auc_sd([3, 20], [9, 20]).shape == (2,)
     with pytest.raises(ValueError, match="at least one"):
         chance_auc_sd(0, 5)
+
+
+def test_chance_upper_of_a_mean_of_independent_aucs():
+    assert chance_upper([0.2]) == pytest.approx(0.5 + 1.96 * 0.2)
+    assert chance_upper([0.2, 0.2, 0.2, 0.2]) == pytest.approx(0.5 + 1.96 * 0.1)  # four types: half the spread
+    with pytest.raises(ValueError, match="at least one"):
+        chance_upper([])

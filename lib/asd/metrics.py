@@ -10,7 +10,7 @@ So a random detector scores 0.5, a perfect one 1.0, and a perfectly reversed one
 the official DCASE 2020 evaluator and baseline report.
 
 Precision, recall and F1 are those of the anomaly class, from
-:func:`sklearn.metrics.precision_recall_fscore_support`. :func:`chance_auc_sd` says how far a
+:func:`sklearn.metrics.precision_recall_fscore_support`. :func:`chance_auc_sd` and :func:`chance_upper` say how far a
 detector scoring at random lands from 0.5 by luck on a test set of a given size.
 """
 
@@ -153,6 +153,24 @@ def chance_auc_sd(n_normal, n_anomaly):
         raise ValueError("chance_auc_sd needs at least one normal and one anomalous clip")
     sd = np.sqrt((n_normal + n_anomaly + 1.0) / (12.0 * n_normal * n_anomaly))
     return float(sd) if sd.ndim == 0 else sd
+
+
+def chance_upper(sds) -> float:
+    """Upper end of the central 95 % of a random detector's mean over independent AUCs.
+
+    ``0.5 + 1.96 * sqrt(sum(sd**2)) / len(sds)``, e.g. for a set's mean over machine types with
+    ``sds`` the per-type :func:`chance_auc_sd` (normal approximation). A detector whose mean lies
+    below it cannot be told from luck on that test set.
+
+    Parameters
+    ----------
+    sds : sequence of float
+        Standard deviations of the averaged AUCs under random scoring (at least one).
+    """
+    sds = np.asarray(sds, dtype=float)
+    if sds.size == 0:
+        raise ValueError("chance_upper needs at least one standard deviation")
+    return float(0.5 + 1.96 * np.sqrt(np.sum(sds**2)) / sds.size)
 
 
 def type_means(results: pd.DataFrame) -> pd.DataFrame:

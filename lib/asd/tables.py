@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import StudyConfig
+from .metrics import chance_upper
 
 #: Metrics shown in the comparison table, in this order, when the results have them.
 COMPARISON_METRICS = ("auc", "pauc", "precision", "recall", "f1")
@@ -430,8 +431,8 @@ def hindsight_ceiling(per_type: pd.DataFrame, *, default: str | None = None) -> 
     DataFrame
         One row per set (in first-seen order): ``ceiling`` (mean over machine types of the best
         AUC on that type), ``default``'s mean AUC if given, ``chance_upper`` when ``per_type`` has
-        a ``chance_sd`` column (the upper end of the central 95 % of a random detector's mean
-        AUC on the set, ``0.5 + 1.96 sd``: a mean below it cannot be told from luck), ``models``
+        a ``chance_sd`` column (:func:`asd.metrics.chance_upper` of the set's machine types: a mean
+        below it cannot be told from luck), ``models``
         (how many were run) and ``best per machine type`` (``type auc (model)``, ...).
     """
     rows = []
@@ -442,8 +443,7 @@ def hindsight_ceiling(per_type: pd.DataFrame, *, default: str | None = None) -> 
         if default is not None:
             row[default] = group.loc[group["model"] == default, "auc"].mean()
         if "chance_sd" in group:
-            type_sd = group.groupby("machine_type")["chance_sd"].first()
-            row["chance_upper"] = 0.5 + 1.96 * np.sqrt((type_sd**2).sum()) / len(type_sd)
+            row["chance_upper"] = chance_upper(group.groupby("machine_type")["chance_sd"].first())
         row["models"] = group["model"].nunique()
         row["best per machine type"] = ", ".join(f"{r.machine_type} {r.auc:.3f} ({r.model})" for r in best.itertuples())
         rows.append(row)
