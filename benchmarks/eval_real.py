@@ -65,6 +65,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -281,36 +282,49 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    """Run the evaluation; a bad option or input ends in one line on stderr and status 2."""
-    args = parse_args(argv)
+def guarded(program: str, run: Callable[[], int]) -> int:
+    """``run()``, with logging and TensorFlow's allocators set up first; an error the toolkit
+    raises on purpose (bad option, file or data) ends in one line ``PROGRAM: error: ...`` on
+    stderr and status 2."""
     from asd.errors import ASDError
+    from asd.runtime import configure_allocators
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_allocators()  # as asd's command line does: before TensorFlow starts
     try:
-        return _run(args)
+        return run()
     except ASDError as error:  # KeyError subclasses would print their message quoted
         message = error.args[0] if len(error.args) == 1 else str(error)
-        print(f"eval_real: error: {message}", file=sys.stderr)
+        print(f"{program}: error: {message}", file=sys.stderr)
         return 2
 
 
-def _run(args) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from asd.runtime import configure_allocators
+def check_models(models: list[str]) -> None:
+    """Raise :class:`asd.errors.UnknownModelError` naming every unregistered name and the known ones."""
+    from asd.errors import UnknownModelError
 
-    configure_allocators()  # as asd's command line does: before TensorFlow starts
+    detectors = registered_detectors()
+    unknown = [m for m in models if m not in detectors]
+    if unknown:
+        raise UnknownModelError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(detectors)}")
+
+
+def main(argv=None) -> int:
+    """Run the evaluation; a bad option or input ends in one line on stderr and status 2."""
+    args = parse_args(argv)
+    return guarded("eval_real", lambda: _run(args))
+
+
+def _run(args) -> int:
     from tqdm.auto import tqdm
 
     from asd.atomic import write_csv_atomic
     from asd.config import DEFAULT_MODEL, load_config
-    from asd.errors import UnknownModelError
     from asd.tables import hindsight_ceiling
 
     detectors = registered_detectors()
     models = list(args.models or detectors)
-    unknown = [m for m in models if m not in detectors]
-    if unknown:
-        raise UnknownModelError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(detectors)}")
+    check_models(models)
     config = load_config(args.config)
     epochs = QUICK_EPOCHS if args.quick and args.epochs is None else args.epochs
     if epochs is not None:

@@ -27,7 +27,6 @@ scored), ``--no-cache``, ``--out``.
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
 import tempfile
@@ -38,14 +37,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_real import PROJECT_ROOT, collect_sets, link_clip, markdown, per_type_means, registered_detectors  # noqa: E402
+from eval_real import PROJECT_ROOT, check_models, collect_sets, guarded, link_clip, markdown, per_type_means  # noqa: E402
 
 DEFAULT_OUT = PROJECT_ROOT / "benchmarks" / "learning_curve.csv"
 DEFAULT_SIZES = (2, 5, 10, 20, 50)
 DEFAULT_MODELS = ("multistat", "embedding_knn", "embedding_mahalanobis")
 COLUMNS = ["set", "real", "model", "train_clips", "repeats", "auc", "pauc", "chance_upper"]
-
-logger = logging.getLogger("learning_curve")
 
 
 def subset_folder(table: pd.DataFrame, out: Path, *, n_train: int, seed: int) -> Path:
@@ -121,33 +118,18 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     """Run the measurement; a bad option or input ends in one line on stderr and status 2."""
     args = parse_args(argv)
-    from asd.errors import ASDError
-
-    try:
-        return _run(args)
-    except ASDError as error:  # KeyError subclasses would print their message quoted
-        message = error.args[0] if len(error.args) == 1 else str(error)
-        print(f"learning_curve: error: {message}", file=sys.stderr)
-        return 2
+    return guarded("learning_curve", lambda: _run(args))
 
 
 def _run(args) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from asd.runtime import configure_allocators
-
-    configure_allocators()  # as asd's command line does: before TensorFlow starts
     from tqdm.auto import tqdm
 
     from asd.atomic import write_csv_atomic
     from asd.config import load_config
     from asd.data import discover_clips
-    from asd.errors import UnknownModelError
     from asd.metrics import chance_upper
 
-    detectors = registered_detectors()
-    unknown = [m for m in args.models if m not in detectors]
-    if unknown:
-        raise UnknownModelError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(detectors)}")
+    check_models(args.models)
     config = load_config(args.config)
     cache_dir = False if args.no_cache else None
     sizes = sorted(set(args.train_clips))
