@@ -13,8 +13,8 @@ over IDs), as ``make eval-real`` does. Sizes above an ID's training clips are le
 that set.
 
 It prints one table per set (rows: detectors, columns: ``N``) with ``chance_upper`` (the upper
-end of the central 95 % of a detector scoring at random on that test split, see
-:func:`asd.tables.hindsight_ceiling`), and writes ``--out`` (CSV, atomically; default
+end of the central 95 % of a detector scoring at random on that test split,
+:func:`asd.metrics.chance_upper`), and writes ``--out`` (CSV, atomically; default
 ``benchmarks/learning_curve.csv``): one row per set, detector and ``N``.
 
 Options: ``--train-clips N ...`` (default 2 5 10 20 50), ``--repeats R`` (default 5),
@@ -71,12 +71,11 @@ def subset_folder(table: pd.DataFrame, out: Path, *, n_train: int, seed: int) ->
     return out
 
 
-def curve_point(root: Path, model: str, *, n_train: int, repeats: int, config, work: Path, cache_dir) -> pd.DataFrame:
-    """Per-ID results of ``model`` trained on ``n_train`` clips per ID, AUC and pAUC averaged over draws."""
-    from asd.data import discover_clips
+def curve_point(table: pd.DataFrame, model: str, *, n_train: int, repeats: int, config, work: Path, cache_dir) -> pd.DataFrame:
+    """Per-ID results of ``model`` trained on ``n_train`` clips per ID, AUC and pAUC averaged over draws
+    (``table``: :func:`asd.data.discover_clips` of the set)."""
     from asd.pipeline import evaluate, train
 
-    table = discover_clips(root, require_train=False)
     available = table[table.split == "train"].groupby(["machine_type", "machine_id"]).size()
     draws = 1 if n_train >= available.max() else repeats
     results = []
@@ -142,15 +141,15 @@ def _run(args) -> int:
             return 1
         jobs = []
         for data_set in sets:
-            table = discover_clips(data_set.root)
+            table = discover_clips(data_set.root)  # once per set: every job of the set draws from it
             fewest = int(table[table.split == "train"].groupby(["machine_type", "machine_id"]).size().min())
             left_out = [n for n in sizes if n > fewest]
             if left_out:
                 print(f"{data_set.name}: {fewest} training clips for its smallest machine ID; left out N = {left_out}")
-            jobs += [(data_set, model, n) for model in args.models for n in sizes if n <= fewest]
-        for data_set, model, n_train in tqdm(jobs, desc="learning curve", unit="run"):
+            jobs += [(data_set, table, model, n) for model in args.models for n in sizes if n <= fewest]
+        for data_set, table, model, n_train in tqdm(jobs, desc="learning curve", unit="run"):
             results = curve_point(
-                data_set.root, model, n_train=n_train, repeats=args.repeats, config=config,
+                table, model, n_train=n_train, repeats=args.repeats, config=config,
                 work=work / "runs" / data_set.name / model / str(n_train), cache_dir=cache_dir,
             )
             means = per_type_means(results)

@@ -485,6 +485,27 @@ def test_calibration_paragraph_counts_from_the_table():
     assert "not part of this build" in report.calibration_paragraph(calibration.iloc[0:0], synthetic=False)
 
 
+def test_ceiling_paragraph_names_the_sets_below_the_target_and_within_luck():
+    per_type = pd.DataFrame(
+        {
+            "set": ["real", "real", "real", "real", "mimii", "mimii"],
+            "model": ["multistat", "other", "multistat", "other", "multistat", "other"],
+            "machine_type": ["fan", "fan", "pump", "pump", "fan", "fan"],
+            "auc": [0.5, 0.7, 0.6, 0.8, 0.95, 0.9],
+            "chance_sd": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
+        }
+    )
+    ceiling = tables.hindsight_ceiling(per_type, default="multistat")
+    text = report.ceiling_paragraph(ceiling, model="multistat")
+    assert "stays below 0.90 on `real` (0.750)." in text
+    assert "`mimii`" not in text  # ceiling 0.95, and multistat's 0.95 above chance
+    upper = metrics.chance_upper([0.2, 0.2])
+    assert f"`multistat`'s mean on `real` (0.550, chance up to {upper:.3f}) is within what a random detector" in text
+    assert len(text.split("\n\n")) == 2
+    assert report.ceiling_paragraph(ceiling.loc[["mimii"]], model="multistat") == ""
+    assert "chance up to" not in report.ceiling_paragraph(ceiling, model="absent")
+
+
 def test_a_stage_runs_its_notebooks_side_by_side_and_raises_the_first_failure(monkeypatch, tmp_path):
     """asd.report.builder._run_stage: every notebook of a stage runs (the side ones in threads,
     meanwhile); times come back in notebook order; a failing side notebook is raised once the

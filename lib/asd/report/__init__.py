@@ -20,6 +20,7 @@ from .display import Captions, audio_player, table_html
 from .export import ReportError, count_pdf_pages, export_html, find_chromium, html_to_pdf, report_css
 from .prose import (
     calibration_paragraph,
+    ceiling_paragraph,
     closing_paragraph,
     conclusion_paragraph,
     data_statement,
@@ -54,7 +55,7 @@ from .study import (
 __all__ = [
     "Captions", "DEFAULT_DATA", "DEFAULT_WORK", "INTERACTIVE_WORK", "NOTEBOOKS", "NOTEBOOKS_DIR", "QUICK_EPOCHS",
     "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_NOTEBOOK",
-    "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "calibration_paragraph", "closing_paragraph", "conclusion_paragraph",
+    "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "calibration_paragraph", "ceiling_paragraph", "closing_paragraph", "conclusion_paragraph",
     "count_pdf_pages", "data_name", "data_statement", "display_path", "ensure_data", "export_html", "find_chromium",
     "git_commit", "html_to_pdf", "image_paragraph", "main", "optimizer_steps", "project_path", "reconstructs_input",
     "recommended_model", "report_css", "report_epochs", "report_folders", "resolve_models", "results_paragraph", "run_notebook",

@@ -256,3 +256,21 @@ def calibration_paragraph(calibration: pd.DataFrame, *, synthetic: bool = True) 
         id_tolerance=float(ids["tolerance"].iloc[0]) if len(ids) else 0.0,
         synthetic=synthetic,
     )
+
+
+def ceiling_paragraph(ceiling: pd.DataFrame, *, model: str, target: float = 0.90) -> str:
+    """Markdown: the sets whose ceiling with hindsight stays below ``target`` (mean AUC), and
+    those on which ``model``'s mean lies below ``chance_upper`` (cannot be told from luck).
+
+    ``ceiling`` is :func:`asd.tables.hindsight_ceiling` of ``make eval-real``'s per-type table,
+    indexed by set, with ``model``'s mean as a column when it was run; empty when neither applies.
+    """
+    below = [{"set": name, "ceiling": row["ceiling"]} for name, row in ceiling.iterrows() if row["ceiling"] < target]
+    lucky = []
+    if model in ceiling and "chance_upper" in ceiling:
+        lucky = [
+            {"set": name, "mean": row[model], "chance_upper": row["chance_upper"]}
+            for name, row in ceiling.iterrows()
+            if row[model] < row["chance_upper"]
+        ]
+    return render("ceiling", below=below, lucky=lucky, model=model, target=target)
