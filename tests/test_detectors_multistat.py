@@ -220,6 +220,19 @@ def test_nearest_chebyshev_and_euclidean_distances(rng):
         np.testing.assert_allclose(loo, left_out.min(axis=1), atol=1e-9)
 
 
+def test_group_scores_name_the_character(cases):
+    detector = fitted(cases)
+    ids = ["00"] * N_TEST
+    clicks = detector.group_scores(cases["clicks"], ids).median()
+    louder = detector.group_scores(cases["louder"], ids).median()
+    normal = detector.group_scores(cases["normal"], ids).median()
+    assert clicks["peak"] > normal["peak"] + 3 and abs(clicks["mean"] - normal["mean"]) < clicks["peak"] - normal["peak"]
+    assert louder["mean"] > normal["mean"] + 3
+    assert louder["delta"] == pytest.approx(normal["delta"], abs=0.5)
+    scores = detector.group_scores(cases["clicks"], ids)
+    np.testing.assert_allclose(scores["score"], scores[list(GROUPS)].max(axis=1))  # combined by the maximum
+
+
 def test_deterministic(cases):
     a, b = fitted(cases), fitted(cases)
     np.testing.assert_array_equal(a.score(cases["clicks"], ["00"] * N_TEST), b.score(cases["clicks"], ["00"] * N_TEST))
