@@ -34,6 +34,15 @@ def _add_generate(subparsers) -> None:
     parser.add_argument("--size", choices=("tiny", "default"), default="default", help="tiny: tests; default: the study")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument(
+        "--format", default="dcase2020", metavar="YEAR",
+        help="layout: dcase2020 (default) or dcase2021 ... dcase2025 (sections, source/target domains with a "
+        "domain shift, attribute CSVs; see docs/dcase_years.md)",
+    )
+    parser.add_argument(
+        "--eval-names", action="store_true",
+        help="dcase2021+: name the test clips as the evaluation sets do and write the ground truth to OUT/ground_truth",
+    )
     parser.set_defaults(func=_run_generate)
 
 
@@ -48,8 +57,10 @@ def _run_generate(args) -> int:
 
     _existing_file_is_an_error(args.out, "--out")
 
-    table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types, progress=not args.quiet)
-    counts = table.groupby(["machine_type", "split", "label"]).size().unstack(["split", "label"], fill_value=0)
+    table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types,
+                             progress=not args.quiet, format=args.format, eval_names=args.eval_names)
+    groups = ["machine_type", "split", "label"] if args.format == "dcase2020" else ["machine_type", "split", "domain", "label"]
+    counts = table.groupby(groups).size().unstack(groups[1:], fill_value=0)
     print(f"{len(table)} clips in {args.out}")
     print(counts.to_string())
     return 0
