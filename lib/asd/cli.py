@@ -218,6 +218,7 @@ def _run_models(args) -> int:
 def _add_download(subparsers) -> None:
     from .config import MACHINE_TYPES
     from .download import ENV_BASE_URL, help_text
+    from .download.archives import YEARS
 
     parser = subparsers.add_parser(
         "download",
@@ -227,8 +228,12 @@ def _add_download(subparsers) -> None:
     )
     parser.add_argument("--to", required=True, type=Path, metavar="DIR", help="download folder (DIR/dev, DIR/eval)")
     parser.add_argument(
-        "--machine-types", nargs="+", metavar="TYPE", default=list(MACHINE_TYPES), choices=list(MACHINE_TYPES),
-        help=f"machine types to fetch (default: all: {' '.join(MACHINE_TYPES)})",
+        "--machine-types", nargs="+", metavar="TYPE", default=list(MACHINE_TYPES),
+        help=f"machine types to fetch (default: all of the year's; 2020: {' '.join(MACHINE_TYPES)})",
+    )
+    parser.add_argument(
+        "--year", default="dcase2020", choices=YEARS,
+        help="which challenge's records (default dcase2020); later years land in DIR/<year>/{dev,eval}",
     )
     parser.add_argument("--sets", default="dev", metavar="SETS", help="comma-separated, of dev, additional, eval (default: dev)")
     parser.add_argument(
@@ -249,12 +254,17 @@ def _add_download(subparsers) -> None:
 
 
 def _run_download(args) -> int:
-    from .download import ARCHIVES, download_dataset, read_md5sums
+    from .config import MACHINE_TYPES
+    from .download import download_dataset, read_md5sums
+    from .download.archives import CATALOGUES
 
     checksums = read_md5sums(args.checksums) if getattr(args, "checksums", None) else None
+    year = getattr(args, "year", "dcase2020")
+    types = None if (year != "dcase2020" and args.machine_types == list(MACHINE_TYPES)) else args.machine_types
     summary = download_dataset(
         args.to,
-        machine_types=args.machine_types,
+        year=year,
+        machine_types=types,
         sets=args.sets,
         base_url=args.base_url,
         checksums=checksums,
@@ -267,7 +277,8 @@ def _run_download(args) -> int:
     for item in summary:
         note = "" if item["verified"] else "  (not verified: no published md5)"
         print(f"{item['status']:8s} {item['name']:34s} -> {item['path']}{note}")
-    roots = sorted({str(Path(args.to) / ARCHIVES[i["name"]].set_dir) for i in summary})
+    catalogue = CATALOGUES[year]
+    roots = sorted({str(Path(args.to) / catalogue[i["name"]].set_dir) for i in summary})
     print(f"data in {', '.join(roots)} (licence: CC BY-NC-SA 4.0, non-commercial use only)")
     return 0
 
