@@ -609,7 +609,8 @@ def test_year_catalogues_names_records_and_types():
     assert c21["dev_data_pump.zip"].record == "4562016" and c21["eval_data_pump_train.zip"].record == "4660992"
     assert dl.CATALOGUES["dcase2022"]["dev_bearing.zip"].splits == ("train", "test")
     assert dl.CATALOGUES["dcase2023"]["eval_data_bandsaw_test.zip"].record == "7860847"
-    assert {"eval_data_3DPrinter_train_r2.zip", "eval_data_RoboticArm_train_r2.zip", "eval_data_Scanner_train.zip"} <= set(c24)
+    r2 = {"eval_data_3DPrinter_train_r2.zip", "eval_data_RoboticArm_train_r2.zip", "eval_data_Scanner_train.zip"}
+    assert r2 <= set(c24)
     assert c24["eval_data_RoboticArm_train_r2.zip"].machine_type == "RoboticArm"
     assert "dev_ToyTrain.zip" in c25 and "eval_data_CoffeeGrinder_test.zip" in c25 and len(c25) == 7 + 8 + 8
     for year, records in dl.YEAR_RECORDS.items():
@@ -630,7 +631,8 @@ DEV_FAN_2023 = {
     "fan/train/section_00_target_train_normal_0000_spd_118_bkg_B.wav": wav_bytes(1),
     "fan/test/section_00_source_test_normal_0000_spd_100_bkg_A.wav": wav_bytes(2),
     "fan/test/section_00_target_test_anomaly_0000_spd_118_bkg_B.wav": wav_bytes(3),
-    "fan/attributes_00.csv": b"file_name,d1p,d1v\nfan/train/section_00_source_train_normal_0000_spd_100_bkg_A.wav,spd,100\n",
+    "fan/attributes_00.csv": b"file_name,d1p,d1v\n"
+    b"fan/train/section_00_source_train_normal_0000_spd_100_bkg_A.wav,spd,100\n",
 }
 
 

@@ -66,7 +66,8 @@ CLIPS = {
 }
 CLIPS2 = {key: (value * 0.7 + (0.4 if key[1] == "anomaly" else 0.0)).round(3) for key, value in CLIPS.items()}
 TABLE = pd.DataFrame(
-    section("fan", "00", CLIPS) + section("fan", "01", CLIPS2) + section("valve", "00", {k: -v for k, v in CLIPS.items()})
+    section("fan", "00", CLIPS) + section("fan", "01", CLIPS2)
+    + section("valve", "00", {k: -v for k, v in CLIPS.items()})
 )
 
 
@@ -136,7 +137,9 @@ def test_ci95_is_the_evaluators_jackknife():
     y_score = table.score.to_numpy()
     n = len(y_true)
     cis = []
-    for stat in (lambda t, s: mw_auc(s[t == 0], s[t == 1]), lambda t, s: trapezoid_pauc(list(s[t == 0]), list(s[t == 1]))):
+    statistics = (lambda t, s: mw_auc(s[t == 0], s[t == 1]),
+                  lambda t, s: trapezoid_pauc(list(s[t == 0]), list(s[t == 1])))
+    for stat in statistics:
         thetas = [stat(np.delete(y_true, i), np.delete(y_score, i)) for i in range(n)]
         sigma = math.sqrt(sum((x - np.mean(thetas)) ** 2 for x in thetas) / (n * (n - 1)))
         cis.append(abs(scipy.stats.t.ppf(0.025, n - 1)) * sigma)
@@ -159,7 +162,8 @@ def test_type_means_arithmetic_and_harmonic():
 
 def test_unlabelled_rows_are_left_out_and_bad_input_is_one_clear_error():
     table = pd.concat([TABLE, TABLE.head(3).assign(label="unknown", score=np.nan)], ignore_index=True)
-    pd.testing.assert_frame_equal(section_results(table, dataset="dcase2022"), section_results(TABLE, dataset="dcase2022"))
+    pd.testing.assert_frame_equal(section_results(table, dataset="dcase2022"),
+                                  section_results(TABLE, dataset="dcase2022"))
     with pytest.raises(OfficialScoreError, match="dcase2020"):
         section_results(TABLE, dataset="dcase2020")
     with pytest.raises(OfficialScoreError, match="domain"):

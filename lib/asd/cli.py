@@ -59,7 +59,9 @@ def _run_generate(args) -> int:
 
     table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types,
                              progress=not args.quiet, format=args.format, eval_names=args.eval_names)
-    groups = ["machine_type", "split", "label"] if args.format == "dcase2020" else ["machine_type", "split", "domain", "label"]
+    groups = ["machine_type", "split", "domain", "label"]
+    if args.format == "dcase2020":
+        groups.remove("domain")
     counts = table.groupby(groups).size().unstack(groups[1:], fill_value=0)
     print(f"{len(table)} clips in {args.out}")
     print(counts.to_string())

@@ -107,7 +107,7 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike, *, datase
     """
     check_dataset(dataset)
     frame = scores.assign(file_name=_file_names(scores))
-    repeated = frame.duplicated(["machine_type", "file_name"]) if "machine_type" in frame else frame["file_name"].duplicated()
+    repeated = frame.duplicated([c for c in ("machine_type", "file_name") if c in frame])
     if repeated.any():
         dup = frame.loc[repeated, "file_name"].iloc[0]
         raise SubmissionError(f"clip {dup} appears more than once in the scores table")

@@ -1,4 +1,4 @@
-"""Fetch the real DCASE Task 2 data (2020; 2021-2025 with ``--year``) from Zenodo: verified, resumable, safely extracted.
+"""Fetch the real DCASE Task 2 data (2020; 2021-2025 with ``--year``) from Zenodo: verified, resumable, extracted.
 
 ``asd download --to DIR`` (or :func:`download_dataset`) fetches, per machine type, the archives of
 the DCASE 2020 Task 2 records on Zenodo:

@@ -153,7 +153,8 @@ _DEV_22 = ("ToyCar", "ToyTrain", "bearing", "fan", "gearbox", "slider", "valve")
 YEAR_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "dcase2021": {"dev": _DEV_21, "eval": _DEV_21},
     "dcase2022": {"dev": _DEV_22, "eval": _DEV_22},
-    "dcase2023": {"dev": _DEV_22, "eval": ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker")},
+    "dcase2023": {"dev": _DEV_22,
+                  "eval": ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker")},
     "dcase2024": {"dev": _DEV_22, "eval": ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
                                            "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit")},
     "dcase2025": {"dev": _DEV_22, "eval": ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",

@@ -148,7 +148,8 @@ def download_dataset(
     to.mkdir(parents=True, exist_ok=True)
     downloads = to / DOWNLOAD_DIR
     urls = {a.name: archive_url(a, base_url=base_url) for a in pending}
-    _check_space_for(pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives, timeout=timeout)
+    _check_space_for(pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives,
+                     timeout=timeout)
     for archive in pending:
         summary.append(_fetch_and_install(archive, to=to, downloads=downloads, url=urls[archive.name],
                                           md5=sums.get(archive.name), keep_archives=keep_archives,

@@ -188,7 +188,8 @@ from .machines import (
 )
 
 __all__ = [
-    "CLIP_SECONDS", "Condition", "FAULTS", "FORMATS", "YEAR_TABLE_COLUMNS", "GENERATOR_VERSION", "MANIFEST_NAME", "SAMPLE_RATE", "SIZES", "SNR_LEVELS", "TABLE_COLUMNS",
+    "CLIP_SECONDS", "Condition", "FAULTS", "FORMATS", "YEAR_TABLE_COLUMNS",
+    "GENERATOR_VERSION", "MANIFEST_NAME", "SAMPLE_RATE", "SIZES", "SNR_LEVELS", "TABLE_COLUMNS",
     "SEVERITY", "SizeSpec", "clip_rng", "clip_severity", "describe_machines", "generate_clip", "generate_dataset",
     "read_manifest", "severity_centre",
 ]

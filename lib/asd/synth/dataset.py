@@ -247,7 +247,9 @@ def _clear_stale(out_dir: Path, keep: set[str]) -> None:
         if rel not in keep or path.name.startswith("."):
             path.unlink()
     if ours:
-        for path in [*out_dir.glob("ground_truth/*/ground_truth_*.csv"), *(p for t in types for p in out_dir.glob(f"{t}/attributes_*.csv"))]:
+        tables = [*out_dir.glob("ground_truth/*/ground_truth_*.csv")]
+        tables += [p for t in types for p in out_dir.glob(f"{t}/attributes_*.csv")]
+        for path in tables:
             path.unlink()
 
 
@@ -332,14 +334,18 @@ def generate_dataset(
     manifest = _manifest(request, rows, time.perf_counter() - started)
     write_text_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     (out_dir / _INCOMPLETE_NAME).unlink(missing_ok=True)
-    logger.info("wrote %d clips in %.1f s; fingerprint %s", len(rows), manifest["seconds"], manifest["fingerprint"][:12])
+    logger.info("wrote %d clips in %.1f s; fingerprint %s", len(rows), manifest["seconds"],
+                manifest["fingerprint"][:12])
     return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
 
 
 def _manifest(request: _Request, rows: list[dict], seconds: float) -> dict:
     """The manifest of a finished generation (the DCASE 2020 one has no ``format`` key, as before)."""
     types = list(request.machine_types)
-    models = {t: (t, DEV_MACHINE_IDS[t]) for t in types} if request.format == "dcase2020" else {t: MODELS[t] for t in types}
+    if request.format == "dcase2020":
+        models = {t: (t, DEV_MACHINE_IDS[t]) for t in types}
+    else:
+        models = {t: MODELS[t] for t in types}
     extra = {} if request.format == "dcase2020" else {"format": request.format, "eval_style": request.eval_style}
     return {
         "generator": "asd.synth",

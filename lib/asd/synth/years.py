@@ -141,8 +141,10 @@ def plan_year(year: str, size: str, seed: int, machine_types: list[str]) -> list
     for machine_type in machine_types:
         model, ids = MODELS[machine_type]
         for section, model_id in zip(layout.sections, ids):
-            groups = [("train", "source", "normal", counts.train_source), ("train", "target", "normal", counts.train_target)]
-            groups += [("test", d, lab, counts.test_each) for d in ("source", "target") for lab in ("normal", "anomaly")]
+            groups = [("train", "source", "normal", counts.train_source),
+                      ("train", "target", "normal", counts.train_target)]
+            groups += [("test", d, lab, counts.test_each)
+                       for d in ("source", "target") for lab in ("normal", "anomaly")]
             for split, domain, label, count in groups:
                 folder = "train" if split == "train" else layout.test_folder(year, domain)
                 for index in range(count):
