@@ -76,3 +76,34 @@ def test_write_refuses_bad_scores(tmp_path):
     with pytest.raises(SubmissionError, match="more than once"):
         write_submission(pd.concat([table, table.head(1)]), tmp_path, dataset="dcase2024")
     assert issubclass(SubmissionError, ValueError)
+
+
+@pytest.mark.parametrize("year", ["dcase2021", "dcase2023"])
+def test_eval_style_miniature_round_trip_through_the_ground_truth(tmp_path, year):
+    """Synthetic eval-style set -> scores -> submission files -> scored from the ground-truth files alone."""
+    import numpy as np
+    import soundfile as sf
+
+    from asd.official import official_scores
+    from asd.submission import evaluate_submission, read_ground_truth
+    from asd.synth import generate_dataset
+
+    data = generate_dataset(tmp_path / "data", size="tiny", format=year, machine_types=["valve", "fan"],
+                            eval_names=True, progress=False, workers=1)
+    test = data[data.split == "test"].copy()
+    test["score"] = [float(np.sqrt(np.mean(sf.read(p)[0] ** 2))) for p in test.path]  # loudness as the score
+    test["decision"] = np.where(test.score > test.score.median(), "anomaly", "normal")
+    blind = test.drop(columns=["label", "labelled"])
+    if year != "dcase2021":
+        blind = blind.drop(columns="domain")  # the eval names hide it; the submission does not need it
+    write_submission(blind, tmp_path / "sub", dataset=year)
+    truth = read_ground_truth(tmp_path / "data" / "ground_truth", dataset=year)
+    assert len(truth) == len(test) and set(truth.domain) == {"source", "target"}
+    results, summary = evaluate_submission(tmp_path / "sub", tmp_path / "data" / "ground_truth", dataset=year)
+    expected_results, expected = official_scores(test.assign(model="submission"), dataset=year)
+    assert summary.official_score.iloc[0] == pytest.approx(expected.official_score.iloc[0], abs=1e-12)
+    pd.testing.assert_frame_equal(results, expected_results, check_exact=False, rtol=1e-12)
+    (tmp_path / "sub" / "anomaly_score_fan_section_00_test.csv").unlink(missing_ok=True)
+    (tmp_path / "sub" / "anomaly_score_fan_section_00_source_test.csv").unlink(missing_ok=True)
+    with pytest.raises(SubmissionError, match="missing"):
+        evaluate_submission(tmp_path / "sub", tmp_path / "data" / "ground_truth", dataset=year)

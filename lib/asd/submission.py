@@ -19,13 +19,14 @@ import io
 import logging
 import math
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from .atomic import write_text_atomic
 from .errors import ASDError
-from .official import check_dataset
+from .official import check_dataset, official_scores
 
 logger = logging.getLogger(__name__)
 
@@ -187,3 +188,73 @@ def check_submission(folder: str | os.PathLike, expected: pd.DataFrame, *, datas
         part["decision"] = [int(found[decision_name][n]) for n in part["file_name"]]
         parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else frame.iloc[:0]
+
+
+_TRUTH_NAME = re.compile(
+    r"^ground_truth_(?P<type>[^_]+)_section_(?P<section>\d\d)(?:_(?P<domain>source|target))?_test\.csv$"
+)
+
+
+def _truth_rows(path: Path) -> list[tuple[str, int]]:
+    rows = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) < 2 or row[1].strip() not in ("0", "1"):
+                raise SubmissionError(f"{path}: line {number}: expected 'name,0|1'")
+            rows.append((row[0], int(row[1])))
+    return rows
+
+
+def read_ground_truth(folder: str | os.PathLike, *, dataset: str) -> pd.DataFrame:
+    """The test clips of an evaluation set from the official evaluators' ground-truth files.
+
+    Parameters
+    ----------
+    folder : path-like
+        Holding ``ground_truth_data/`` (``ground_truth_<type>_section_SS_test.csv``, rows
+        ``name,0|1``; 2021 ``..._section_SS_<source|target>_test.csv``) and, 2022 on,
+        ``ground_truth_domain/`` (same names, rows ``name,0=source|1=target``), as in the
+        evaluators' repositories and in ``asd generate --eval-names``.
+    dataset : str
+        ``dcase2021`` ... ``dcase2025``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``file_name``, ``machine_type``, ``section``, ``domain``, ``label`` (``normal``/``anomaly``).
+    """
+    check_dataset(dataset)
+    folder = Path(folder)
+    paths = sorted((folder / "ground_truth_data").glob("ground_truth_*.csv"))
+    if not paths:
+        raise SubmissionError(f"{folder / 'ground_truth_data'}: no ground_truth_*.csv files")
+    rows = []
+    for path in paths:
+        match = _TRUTH_NAME.match(path.name)
+        if match is None or (match["domain"] is None) == (dataset == "dcase2021"):
+            raise SubmissionError(f"{path}: not a {dataset} ground-truth file name")
+        domains = {}
+        if dataset != "dcase2021":
+            domain_path = folder / "ground_truth_domain" / path.name
+            if not domain_path.is_file():
+                raise SubmissionError(f"{domain_path}: missing (the domain of each clip, 2022 on)")
+            domains = {name: "target" if flag else "source" for name, flag in _truth_rows(domain_path)}
+        for name, flag in _truth_rows(path):
+            domain = match["domain"] or domains.get(name)
+            if domain is None:
+                raise SubmissionError(f"{folder / 'ground_truth_domain' / path.name}: no domain for {name}")
+            rows.append({"file_name": name, "machine_type": match["type"], "section": match["section"],
+                         "domain": domain, "label": "anomaly" if flag else "normal"})
+    return pd.DataFrame(rows)
+
+
+def evaluate_submission(folder: str | os.PathLike, ground_truth: str | os.PathLike, *, dataset: str,
+                        model: str = "submission", ci: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score a submission folder against official ground truth, as the evaluators do.
+
+    :func:`read_ground_truth`, then :func:`check_submission` (exactly the expected names), then
+    :func:`asd.official.official_scores`. Returns its ``(results, summary)``.
+    """
+    truth = read_ground_truth(ground_truth, dataset=dataset)
+    submitted = check_submission(folder, truth, dataset=dataset)  # keeps truth's domain and label columns
+    return official_scores(submitted.assign(model=model), dataset=dataset, ci=ci)
