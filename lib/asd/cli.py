@@ -25,7 +25,7 @@ logger = logging.getLogger("asd")
 def _add_generate(subparsers) -> None:
     parser = subparsers.add_parser(
         "generate",
-        help="write the embedded synthetic dataset (DCASE 2020 layout)",
+        help="write the embedded synthetic dataset (DCASE 2020 layout; --format for 2021-2025)",
         description="Write a deterministic synthetic machine-sound dataset in the DCASE 2020 Task 2 "
         "development layout: <out>/<machine_type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav, "
         "16 kHz mono 16-bit, 10 s clips (ToyCar 11 s). The same seed gives byte-identical files.",
