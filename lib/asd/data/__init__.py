@@ -67,6 +67,7 @@ layouts read, in one line.
 
 from __future__ import annotations
 
+from .dcase2020 import DCASE_LABELED, DCASE_UNLABELED
 from .ground_truth import (
     GROUND_TRUTH_NAME,
     GroundTruthError,
@@ -76,20 +77,18 @@ from .ground_truth import (
 )
 from .layouts import (
     COLUMNS,
-    DCASE_LABELED,
-    DCASE_UNLABELED,
     LABELS,
     LAYOUT_HELP,
-    LAYOUTS,
-    MIMII_ID_DIR,
-    MIMII_NAME,
+    SECTION_LAYOUTS,
     detect_layout,
     discover_clips,
     is_machine_folder,
-    mimii_split,
+    layout_help,
     one_class_tests,
     summarize_clips,
 )
+from .mimii import MIMII_ID_DIR, MIMII_NAME, mimii_split
+from .registry import LAYOUTS, Layout, ReadContext, dataset_names, make_row, register_layout
 
 __all__ = [
     "COLUMNS",
@@ -100,15 +99,22 @@ __all__ = [
     "LABELS",
     "LAYOUTS",
     "LAYOUT_HELP",
+    "Layout",
     "MIMII_ID_DIR",
     "MIMII_NAME",
+    "ReadContext",
+    "SECTION_LAYOUTS",
     "apply_ground_truth",
+    "dataset_names",
     "detect_layout",
     "discover_clips",
     "find_ground_truth",
     "is_machine_folder",
+    "layout_help",
     "load_ground_truth",
+    "make_row",
     "mimii_split",
     "one_class_tests",
+    "register_layout",
     "summarize_clips",
 ]
