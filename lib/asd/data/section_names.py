@@ -111,12 +111,12 @@ def read_split(
         parsed = parse_name(path.name)
         if parsed is None:
             raise LayoutError(f"{path}: file name does not follow the DCASE 2021-2025 grammar ({GRAMMAR})")
+        if split == "train" and parsed["label"] == "unknown":
+            raise LayoutError(f"{path}: an evaluation test name in {sub.name}/ (training clips are named {GRAMMAR})")
         if parsed["split"] not in (None, split):
             raise _contradiction(path, "split", parsed["split"], sub.name)
         if folder_domain and parsed["domain"] not in ("unknown", folder_domain):
             raise _contradiction(path, "domain", parsed["domain"], sub.name)
-        if split == "train" and parsed["label"] == "unknown":
-            raise LayoutError(f"{path}: an evaluation test name in {sub.name}/ (training clips are named {GRAMMAR})")
         if split == "train" and parsed["label"] == "anomaly":
             skip(context.skipped, path, ANOMALY_IN_TRAIN)
             continue
