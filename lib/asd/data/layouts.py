@@ -191,17 +191,18 @@ def _skipped_note(skipped: list[dict], folder: Path) -> str:
 
 def _read_machine(folder: Path, name: str, layout: type[Layout], context: ReadContext, require_train: bool) -> list[dict]:
     rows = layout.read(folder, name, context)
-    if not rows:
-        raise LayoutError(
-            f"{folder}: no clips found in a layout asd reads: {layout_help()}{_skipped_note(context.skipped, folder)}"
-        )
+    note = _skipped_note(context.skipped, folder)  # says why, when what looked like clips was skipped
+    if not rows and not note:
+        raise LayoutError(f"{folder}: no clips found in a layout asd reads: {layout_help()}")
     if require_train and not any(r["split"] == "train" for r in rows):
         where = folder / layout.train_dir if layout.train_dir else folder
         raise LayoutError(
             f"{where}: missing or holds no training clips"
             + ("" if layout.train_dir else " (normal clips outside test/ and anomaly/ folders)")
-            + _skipped_note(context.skipped, folder)
+            + note
         )
+    if not rows:
+        raise LayoutError(f"{folder}: no clips read{note}")
     return rows
 
 
