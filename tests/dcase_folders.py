@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from asd.audio import write_clip
 
 #: Development and evaluation machine types used per year (a subset of the real ones), and their sections.

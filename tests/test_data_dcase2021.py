@@ -5,10 +5,20 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from dcase_folders import build, expected, table_rows, write_baseline_list, write_evaluator_truth
-
-from asd.data import apply_ground_truth, detect_layout, discover_clips, load_ground_truth
+from asd.data import (
+    apply_ground_truth,
+    detect_layout,
+    discover_clips,
+    load_ground_truth,
+)
 from asd.errors import LayoutError
+from dcase_folders import (
+    build,
+    expected,
+    table_rows,
+    write_baseline_list,
+    write_evaluator_truth,
+)
 
 
 def test_dev_set_domains_from_the_test_folders(tmp_path):

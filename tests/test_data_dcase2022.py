@@ -5,11 +5,16 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from dcase_folders import TYPES, build, expected, table_rows, write_evaluator_truth
-
-from asd.data import COLUMNS, apply_ground_truth, detect_layout, discover_clips, find_ground_truth
+from asd.data import (
+    COLUMNS,
+    apply_ground_truth,
+    detect_layout,
+    discover_clips,
+    find_ground_truth,
+)
 from asd.data.dcase2022 import detect_year
 from asd.errors import ConfigError, LayoutError
+from dcase_folders import TYPES, build, expected, table_rows, write_evaluator_truth
 
 YEARS = ["dcase2022", "dcase2023", "dcase2024", "dcase2025"]
 
@@ -48,7 +53,6 @@ def test_every_year_eval_set_is_unlabelled_then_labelled_by_the_evaluator_files(
 
 def test_indices_from_one_unbalanced_tests_and_long_clips(tmp_path):
     import numpy as np
-
     from asd.audio import write_clip
 
     build(tmp_path, "dcase2024", "dev")  # indices 0001.. (spec §1)
@@ -75,7 +79,6 @@ def test_no_attribute_names_and_attribute_csv(tmp_path):
 
 def test_supplemental_clips_are_kept_out_unless_asked_for(tmp_path):
     import numpy as np
-
     from asd.audio import write_clip
 
     build(tmp_path, "dcase2025", "dev")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from dcase_folders import build, write_baseline_list, write_evaluator_truth
-
-from asd.data import GroundTruthError, apply_ground_truth, discover_clips, load_ground_truth
+from asd.data import (
+    GroundTruthError,
+    apply_ground_truth,
+    discover_clips,
+    load_ground_truth,
+)
 from asd.data.evaluator_truth import evaluator_files
+from dcase_folders import build, write_baseline_list, write_evaluator_truth
 
 
 def _truth_table(gt):

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from asd.audio import write_clip
-from asd.data import LAYOUTS, Layout, ReadContext, dataset_names, discover_clips, make_row, mimii_split, register_layout
+from asd.data import (
+    LAYOUTS,
+    Layout,
+    ReadContext,
+    dataset_names,
+    discover_clips,
+    register_layout,
+)
+from asd.data.mimii import split_rows
 from asd.data.scan import child_dir, scan
 from asd.errors import ConfigError, LayoutError
 
@@ -34,9 +41,7 @@ class ToyAdmosLayout(Layout):
             for sub, label in (("normalsound_ind", "normal"), ("anomaloussound_ind", "anomaly")):
                 found = child_dir(case, sub)
                 pool[label] = scan(found, context.skipped)[0] if found else []
-            train, test = mimii_split(pool["normal"], pool["anomaly"])
-            rows += [make_row(p, machine_type, machine_id, "train", "normal") for p in train]
-            rows += [make_row(p, machine_type, machine_id, "test", label) for p, label in test]
+            rows += split_rows(pool, machine_type, machine_id)  # MIMII's split rule, rows by make_row
         return rows
 
 

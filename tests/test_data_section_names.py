@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from asd.data.section_names import parse_name, read_attribute_csvs
 from asd.errors import LayoutError
 

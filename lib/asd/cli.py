@@ -117,8 +117,9 @@ def _check_dataset(args) -> None:
         return
     from .data import discover_clips
 
+    names = {"machine_type": getattr(args, "machine_type", None), "machine_id": getattr(args, "machine_id", None)}
     table = discover_clips(args.data, dataset=args.dataset, machine_types=args.machine_types, require_train=False,
-                           machine_type=getattr(args, "machine_type", None), machine_id=getattr(args, "machine_id", None))
+                           **names)
     logger.info("%s read as %s (%d clips)", args.data, table.attrs["dataset"], len(table))
 
 

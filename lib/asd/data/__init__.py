@@ -88,22 +88,29 @@ from .layouts import (
     summarize_clips,
 )
 from .mimii import MIMII_ID_DIR, MIMII_NAME, mimii_split
-from .registry import LAYOUTS, Layout, ReadContext, dataset_names, make_row, register_layout
+from .registry import (
+    LAYOUTS,
+    Layout,
+    ReadContext,
+    dataset_names,
+    make_row,
+    register_layout,
+)
 
 __all__ = [
     "COLUMNS",
     "DCASE_LABELED",
     "DCASE_UNLABELED",
     "GROUND_TRUTH_NAME",
-    "GroundTruthError",
     "LABELS",
     "LAYOUTS",
     "LAYOUT_HELP",
-    "Layout",
     "MIMII_ID_DIR",
     "MIMII_NAME",
-    "ReadContext",
     "SECTION_LAYOUTS",
+    "GroundTruthError",
+    "Layout",
+    "ReadContext",
     "apply_ground_truth",
     "dataset_names",
     "detect_layout",

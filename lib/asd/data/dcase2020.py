@@ -14,7 +14,7 @@ from pathlib import Path
 from .registry import Layout, ReadContext, make_row, register_layout
 from .scan import child_dir, scan, skip
 
-__all__ = ["DCASE_LABELED", "DCASE_UNLABELED", "Dcase2020Layout", "SPLIT_DIRS"]
+__all__ = ["DCASE_LABELED", "DCASE_UNLABELED", "SPLIT_DIRS", "Dcase2020Layout"]
 
 #: ``normal_id_00_00000000.wav``; read in any case (``NORMAL_ID_02_00000000.WAV``): lower-case the groups.
 DCASE_LABELED = re.compile(r"^(?P<label>normal|anomaly)_id_(?P<id>\d{2})_(?P<index>\d{8})\.wav$", re.IGNORECASE)
@@ -45,7 +45,8 @@ class Dcase2020Layout(Layout):
         for split in SPLIT_DIRS:
             sub = child_dir(folder, split)
             try:
-                if sub is not None and any(DCASE_LABELED.match(p.name) or DCASE_UNLABELED.match(p.name) for p in sub.iterdir()):
+                names = [p.name for p in sub.iterdir()] if sub is not None else []
+                if any(DCASE_LABELED.match(name) or DCASE_UNLABELED.match(name) for name in names):
                     return True
             except OSError:
                 pass

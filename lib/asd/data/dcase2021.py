@@ -16,12 +16,13 @@ from pathlib import Path
 
 from .registry import Layout, ReadContext, register_layout
 from .scan import child_dir, has_wav
-from .section_names import read_attribute_csvs, read_split
+from .section_names import read_machine
 
-__all__ = ["Dcase2021Layout", "TEST_DIRS"]
+__all__ = ["SPLITS", "Dcase2021Layout"]
 
-#: 2021's test folders and the domain each holds (None: from the name).
-TEST_DIRS = {"source_test": "source", "target_test": "target", "test": None}
+#: 2021's folders, the split and the domain each holds (None: from the name).
+SPLITS = {"train": ("train", None), "source_test": ("test", "source"), "target_test": ("test", "target"),
+          "test": ("test", None)}
 
 
 @register_layout
@@ -37,15 +38,9 @@ class Dcase2021Layout(Layout):
 
     @classmethod
     def matches(cls, folder: Path) -> bool:
-        return any((sub := child_dir(folder, name)) is not None and has_wav(sub, 0) for name in ("source_test", "target_test"))
+        subs = [child_dir(folder, name) for name in ("source_test", "target_test")]
+        return any(sub is not None and has_wav(sub, 0) for sub in subs)
 
     @classmethod
     def read(cls, folder: Path, machine_type: str, context: ReadContext) -> list[dict]:
-        attributes = read_attribute_csvs(folder)
-        rows = []
-        for name, domain in {"train": None, **TEST_DIRS}.items():
-            sub = child_dir(folder, name)
-            if sub is not None:
-                split = "train" if name == "train" else "test"
-                rows += read_split(sub, machine_type, split, domain, context, attributes)
-        return rows
+        return read_machine(folder, machine_type, context, SPLITS)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import LayoutError
 from .registry import Layout, ReadContext, register_layout
 from .scan import child_dir, scan
-from .section_names import PREFIX, read_attribute_csvs, read_split, read_supplemental
+from .section_names import PREFIX, read_machine, read_supplemental
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ def detect_year(rows: list[dict], *, supplemental: bool) -> tuple[str, list[str]
     if supplemental:
         narrow({"dcase2025"}, "supplemental/ clips")
     if not candidates:
-        raise LayoutError(f"the DCASE 2022-2025 clues contradict each other ({'; '.join(clues)}): give the year (--dataset)")
+        raise LayoutError(
+            f"the DCASE 2022-2025 clues contradict each other ({'; '.join(clues)}): give the year (--dataset)"
+        )
     return min(candidates), clues
 
 
@@ -100,13 +102,8 @@ class Dcase2022Layout(Layout):
 
     @classmethod
     def read(cls, folder: Path, machine_type: str, context: ReadContext) -> list[dict]:
-        attributes = read_attribute_csvs(folder)
-        rows = []
-        for split in ("train", "test"):
-            sub = child_dir(folder, split)
-            if sub is not None:
-                rows += read_split(sub, machine_type, split, None, context, attributes)
-        return rows + read_supplemental(folder, machine_type, context)
+        splits = {"train": ("train", None), "test": ("test", None)}
+        return read_machine(folder, machine_type, context, splits) + read_supplemental(folder, machine_type, context)
 
     @classmethod
     def dataset(cls, rows: list[dict], context: ReadContext) -> str:

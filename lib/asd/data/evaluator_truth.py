@@ -47,7 +47,7 @@ def evaluator_files(path: Path) -> list[tuple[Path, str]]:
     folders = [path] if path.name in EVALUATOR_FOLDERS else []
     for depth in ("*", "*/*"):
         folders = folders or [p for p in sorted(path.glob(depth)) if p.is_dir() and p.name in EVALUATOR_FOLDERS]
-    return [(f, EVALUATOR_FOLDERS[folder.name]) for folder in folders for f in sorted(folder.glob("ground_truth_*.csv"))]
+    return [(file, EVALUATOR_FOLDERS[f.name]) for f in folders for file in sorted(f.glob("ground_truth_*.csv"))]
 
 
 def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -65,14 +65,18 @@ def _entry(table: dict, machine_type: str, name: str) -> dict:
 
 def _set(entry: dict, key: str, value: str, where: str) -> None:
     if entry.get(key, value) != value:
-        raise GroundTruthError(f"{where}: {entry['file_name']}: {key} {value!r} contradicts {entry[key]!r} from another file")
+        raise GroundTruthError(
+            f"{where}: {entry['file_name']}: {key} {value!r} contradicts {entry[key]!r} from another file"
+        )
     entry[key] = value
 
 
 def _read_file(path: Path, kind: str, table: dict) -> None:
     match = _FILE.match(path.name)
     if not match:
-        raise GroundTruthError(f"{path}: not an evaluator file name (ground_truth_<type>_section_SS[_<domain>]_test.csv)")
+        raise GroundTruthError(
+            f"{path}: not an evaluator file name (ground_truth_<type>_section_SS[_<domain>]_test.csv)"
+        )
     machine_type = match["type"]
     for number, fields in _read_rows(path):
         where = f"{path}:{number}"

@@ -18,13 +18,24 @@ import os
 import re
 from pathlib import Path
 
-from .evaluator_truth import EVALUATOR_FOLDERS, GroundTruthError, evaluator_files, load_evaluator_truth, parse_labelled
+from .evaluator_truth import (
+    EVALUATOR_FOLDERS,
+    GroundTruthError,
+    evaluator_files,
+    load_evaluator_truth,
+    parse_labelled,
+)
 from .section_names import parse_name
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "GROUND_TRUTH_NAME", "GT_COLUMNS", "GroundTruthError", "apply_ground_truth", "find_ground_truth", "load_ground_truth"
+    "GROUND_TRUTH_NAME",
+    "GT_COLUMNS",
+    "GroundTruthError",
+    "apply_ground_truth",
+    "find_ground_truth",
+    "load_ground_truth",
 ]
 
 #: The ground truth's file name, in the evaluation set's root.
@@ -219,7 +230,8 @@ def apply_ground_truth(clips, ground_truth):
     out = clips.copy()
     unknown = out["label"] == "unknown"
     lookup = dict(zip(keys, ground_truth["label"]))
-    labels = [lookup.get((t, f), "unknown") for t, f in zip(out.loc[unknown, "machine_type"], out.loc[unknown, "file_name"])]
+    pairs = zip(out.loc[unknown, "machine_type"], out.loc[unknown, "file_name"])
+    labels = [lookup.get(pair, "unknown") for pair in pairs]
     out.loc[unknown, "label"] = labels
     missing = labels.count("unknown")
     if missing:

@@ -15,11 +15,20 @@ from pathlib import Path
 
 import pandas as pd
 
+# isort: off
 # the layout modules register themselves on import, in the order the "no clips found" line lists them
-from . import dcase2020, mimii, folders, dcase2021, dcase2022  # noqa: F401  isort: skip
+from . import dcase2020, mimii, folders, dcase2021, dcase2022  # noqa: F401
+# isort: on
 from ..errors import ConfigError, LayoutError
 from .folders import ID_DIR
-from .registry import LAYOUTS, Layout, ReadContext, by_priority, get_layout, layout_for_dataset
+from .registry import (
+    LAYOUTS,
+    Layout,
+    ReadContext,
+    by_priority,
+    get_layout,
+    layout_for_dataset,
+)
 from .scan import check_root, has_wav, scan, skip
 
 logger = logging.getLogger(__name__)
@@ -37,7 +46,9 @@ __all__ = [
     "summarize_clips",
 ]
 
-COLUMNS = ["path", "file_name", "machine_type", "machine_id", "split", "label", "section", "domain", "attributes", "dataset"]
+COLUMNS = [
+    "path", "file_name", "machine_type", "machine_id", "split", "label", "section", "domain", "attributes", "dataset"
+]
 LABELS = ("normal", "anomaly", "unknown")
 #: Layouts whose names carry sections and domains (DCASE 2021-2025): never mixed with another in one table.
 SECTION_LAYOUTS = ("dcase2021", "dcase2022")
@@ -189,7 +200,9 @@ def _skipped_note(skipped: list[dict], folder: Path) -> str:
     return f"; {len(inside)} skipped: " + ", ".join(f"{why} ({n})" for why, n in reasons.most_common())
 
 
-def _read_machine(folder: Path, name: str, layout: type[Layout], context: ReadContext, require_train: bool) -> list[dict]:
+def _read_machine(
+    folder: Path, name: str, layout: type[Layout], context: ReadContext, require_train: bool
+) -> list[dict]:
     rows = layout.read(folder, name, context)
     note = _skipped_note(context.skipped, folder)  # says why, when what looked like clips was skipped
     if not rows and not note:
@@ -291,10 +304,10 @@ def discover_clips(
                           dataset=dataset)
     if machine_type is not None:
         machine_type = _check_type_name(machine_type)
-    folders = _machine_folders(root, machine_types, machine_type, context.skipped)
+    machine_folders = _machine_folders(root, machine_types, machine_type, context.skipped)
     rows_by_layout: dict[str, list[dict]] = {}
     layouts: dict[str, str] = {}
-    for name, folder in folders.items():
+    for name, folder in machine_folders.items():
         used = forced or _machine_layout(folder)
         layouts[name] = used.name
         rows_by_layout.setdefault(used.name, []).extend(_read_machine(folder, name, used, context, require_train))
@@ -303,7 +316,8 @@ def discover_clips(
     for item in context.skipped:
         logger.warning("skipped %s: %s", item["path"], item["problem"])
     if context.supplemental:
-        logger.info("%d supplemental clip(s) left out (include_supplemental=True lists them)", len(context.supplemental))
+        logger.info("%d supplemental clip(s) left out (include_supplemental=True lists them)",
+                    len(context.supplemental))
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values("path", ignore_index=True)
     table.attrs.update(
         skipped=context.skipped, ignored=[item["path"] for item in context.skipped], layouts=layouts,

@@ -112,7 +112,9 @@ def walk(folder: Path, skipped: list[dict]) -> list[tuple[Path, tuple[str, ...]]
     return out
 
 
-def _walk(folder: Path, parts: tuple[str, ...], ancestors: tuple[str, ...], seen: set[str], skipped: list[dict], out: list):
+def _walk(
+    folder: Path, parts: tuple[str, ...], ancestors: tuple[str, ...], seen: set[str], skipped: list[dict], out: list
+) -> None:
     real = os.path.realpath(folder)
     if real in ancestors:
         skip(skipped, folder, f"symbolic link loop (leads back to {real})")

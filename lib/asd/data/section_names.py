@@ -24,7 +24,10 @@ from .dcase2020 import ANOMALY_IN_TRAIN
 from .registry import ReadContext, make_row
 from .scan import child_dir, scan, skip
 
-__all__ = ["LABELED", "PREFIX", "UNLABELED", "parse_name", "read_attribute_csvs", "read_split", "read_supplemental"]
+__all__ = [
+    "LABELED", "PREFIX", "UNLABELED", "parse_name", "read_attribute_csvs", "read_machine", "read_split",
+    "read_supplemental",
+]
 
 #: Spec §6; tolerates the missing ``test_`` of the 2024 RoboticArm list and a trailing ``_``.
 LABELED = re.compile(
@@ -33,7 +36,9 @@ LABELED = re.compile(
     re.IGNORECASE,
 )
 #: Spec §6: evaluation test names (2021 keeps the domain in the name).
-UNLABELED = re.compile(r"^section_(?P<section>\d\d)_(?:(?P<domain>source|target)_test_)?(?P<index>\d+)\.wav$", re.IGNORECASE)
+UNLABELED = re.compile(
+    r"^section_(?P<section>\d\d)_(?:(?P<domain>source|target)_test_)?(?P<index>\d+)\.wav$", re.IGNORECASE
+)
 PREFIX = re.compile(r"^section_", re.IGNORECASE)
 GRAMMAR = (
     "section_SS_<source|target>_<train|test>_<normal|anomaly>_NNNN[_attributes].wav, "
@@ -124,6 +129,17 @@ def read_split(
         section = parsed["section"]
         text = parsed["attributes"] or attributes.get(path.name, "")
         rows.append(make_row(path, machine_type, section, split, parsed["label"], section, domain, text))
+    return rows
+
+
+def read_machine(folder: Path, machine_type: str, context: ReadContext, splits: dict) -> list[dict]:
+    """The rows of a machine folder's split folders: ``splits`` maps a folder name to ``(split, domain or None)``."""
+    attributes = read_attribute_csvs(folder)
+    rows = []
+    for name, (split, domain) in splits.items():
+        sub = child_dir(folder, name)
+        if sub is not None:
+            rows += read_split(sub, machine_type, split, domain, context, attributes)
     return rows
 
 
