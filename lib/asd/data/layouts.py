@@ -312,6 +312,11 @@ def discover_clips(
         layouts[name] = used.name
         rows_by_layout.setdefault(used.name, []).extend(_read_machine(folder, name, used, context, require_train))
     datasets = _dataset_names(rows_by_layout, layouts, context, root)
+    return _table(rows_by_layout, layouts, datasets, context, root)
+
+
+def _table(rows_by_layout: dict, layouts: dict, datasets: dict, context: ReadContext, root: Path) -> pd.DataFrame:
+    """The clip table of the rows read, sorted by path, with its ``attrs``; what was skipped logged."""
     rows = [{**row, "dataset": datasets[name]} for name, group in rows_by_layout.items() for row in group]
     for item in context.skipped:
         logger.warning("skipped %s: %s", item["path"], item["problem"])
