@@ -156,3 +156,15 @@ def test_a_dcase2023_folder_is_never_merged_with_another_layout(tmp_path):
     with pytest.raises(LayoutError, match=r"different layouts \(fan: dcase2022, pump: dcase, valve: dcase2022\)"):
         discover_clips(tmp_path)
     assert set(discover_clips(tmp_path, machine_types=["fan", "valve"]).machine_type) == {"fan", "valve"}
+
+
+def test_cli_dataset_option_is_checked_against_the_folder(tmp_path, capsys):
+    from asd import cli
+
+    build(tmp_path / "data", "dcase2023", "dev")
+    base = ["-q", "train", "--data", str(tmp_path / "data"), "--model", "embedding_mahalanobis", "--no-cache"]
+    for dataset, problem in (("dcase2019", "--dataset: unknown dataset 'dcase2019'"), ("mimii", "no clips found")):
+        assert cli.main([*base, "--out", str(tmp_path / dataset), "--dataset", dataset]) == 2
+        err = capsys.readouterr().err.strip()
+        assert problem in err and len(err.splitlines()) == 1
+        assert not (tmp_path / dataset).exists()
