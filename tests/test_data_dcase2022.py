@@ -47,6 +47,9 @@ def test_every_year_eval_set_is_unlabelled_then_labelled_by_the_evaluator_files(
     labelled = apply_ground_truth(table, truth_dir)
     assert table_rows(labelled, data) == expected(rows, labelled=True, attributes=with_attributes)
     # the folders in the dataset root are found like eval_data_list.csv
+    shutil.copytree(truth_dir, data / "ground_truth")  # where asd generate writes it
+    assert find_ground_truth(data) == data / "ground_truth"
+    assert discover_clips(data).path.tolist() == table.path.tolist(), "the ground truth is not a machine folder"
     shutil.copytree(truth_dir / "ground_truth_data", data / "ground_truth_data")
     assert find_ground_truth(data) == data
 

@@ -183,9 +183,9 @@ def find_ground_truth(root: str | os.PathLike) -> Path | None:
     """The ground truth in a dataset root, or None.
 
     In this order: ``root/eval_data_list.csv`` (where ``asd download`` puts 2020's), the one
-    ``root/eval_data_list_20XX.csv`` (a baseline list), ``root`` itself when it holds the
-    evaluator's folders (``ground_truth_data/`` ...). Several baseline lists: None (ambiguous;
-    give one with ``--ground-truth``).
+    ``root/eval_data_list_20XX.csv`` (a baseline list), ``root`` or ``root/ground_truth`` when it
+    holds the evaluator's folders (``ground_truth_data/`` ...). Several baseline lists: None
+    (ambiguous; give one with ``--ground-truth``).
     """
     root = Path(root)
     path = root / GROUND_TRUTH_NAME
@@ -194,8 +194,11 @@ def find_ground_truth(root: str | os.PathLike) -> Path | None:
     lists = sorted(p for p in root.glob("eval_data_list_*.csv") if p.is_file()) if root.is_dir() else []
     if len(lists) == 1:
         return lists[0]
-    if not lists and root.is_dir() and any((root / name).is_dir() for name in EVALUATOR_FOLDERS):
-        return root
+    if lists:
+        return None
+    for folder in (root, root / "ground_truth"):  # asd generate --format dcase20XX writes ground_truth/
+        if any((folder / name).is_dir() for name in EVALUATOR_FOLDERS):
+            return folder
     return None
 
 
