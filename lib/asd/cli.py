@@ -96,6 +96,7 @@ def _add_train(subparsers) -> None:
         "--machine-type", metavar="NAME", help="machine type of recordings whose folders do not name it (default: the folder's name)"
     )
     parser.add_argument("--machine-id", metavar="ID", help="machine ID of recordings whose names do not give one (default: 00)")
+    _add_dataset_argument(parser)
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     parser.set_defaults(func=_run_train)
@@ -116,11 +117,31 @@ def resolve_model(name: str | None) -> str:
     return DEFAULT_MODEL
 
 
+def _add_dataset_argument(parser) -> None:
+    parser.add_argument(
+        "--dataset", metavar="NAME",
+        help="the dataset ROOT holds: dcase2020 ... dcase2025, mimii, folders (default: detected from the layout)",
+    )
+
+
+def _check_dataset(args) -> None:
+    """``--dataset``: ROOT must read in that dataset's layout (one line naming the file or option otherwise)."""
+    if args.dataset is None:
+        return
+    from .data import discover_clips
+
+    names = {"machine_type": getattr(args, "machine_type", None), "machine_id": getattr(args, "machine_id", None)}
+    table = discover_clips(args.data, dataset=args.dataset, machine_types=args.machine_types, require_train=False,
+                           **names)
+    logger.info("%s read as %s (%d clips)", args.data, table.attrs["dataset"], len(table))
+
+
 def _run_train(args) -> int:
     from .config import load_config
     from .pipeline import train
 
     _existing_file_is_an_error(args.cache, "--cache")
+    _check_dataset(args)
     config = load_config(args.config)
     model = resolve_model(args.model)
     if args.epochs is not None:
@@ -160,9 +181,11 @@ def _add_evaluate(subparsers) -> None:
         "--ground-truth",
         type=Path,
         metavar="FILE",
-        help="labels of an evaluation set's unlabeled test/id_XX_*.wav clips (eval_data_list.csv); "
-        "default: ROOT/eval_data_list.csv when it exists",
+        help="labels of an evaluation set's unlabeled test clips: eval_data_list.csv (2020), a baseline list "
+        "eval_data_list_20XX.csv, or the official evaluator's folder (ground_truth_data/, ground_truth_domain/, "
+        "ground_truth_attributes/; 2021-2025); default: one of these in ROOT when it exists",
     )
+    _add_dataset_argument(parser)
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     parser.set_defaults(func=_run_evaluate)
@@ -175,6 +198,7 @@ def _run_evaluate(args) -> int:
 
     _existing_file_is_an_error(args.out, "--out")
     _existing_file_is_an_error(args.cache, "--cache")
+    _check_dataset(args)
     ground_truth = args.ground_truth or find_ground_truth(args.data)
     if ground_truth is not None:
         logger.info("labels of unlabeled clips from %s", ground_truth)
