@@ -8,6 +8,8 @@ killed training are removed by the next one (:func:`remove_stale_builds`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -61,6 +63,29 @@ def check_run_target(out: Path, *, overwrite: bool) -> None:
         raise LayoutError(f"{out}: is not empty and is not a run folder; choose a new or empty folder for --out")
     else:
         logger.warning("%s: replacing an incomplete run (no run.json)", out)
+
+
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold ``.<name>.lock`` beside ``out`` while a run is written there; refuse a second writer.
+
+    The lock (``fcntl.flock``) goes with the process, so a killed training leaves none behind.
+
+    Raises
+    ------
+    LayoutError
+        Another process writes a run into ``out`` now.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(f".{out.name}.lock"), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LayoutError(f"{out}: another `asd train` is writing a run there now; wait for it or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def swap_in(new: Path, out: Path) -> None:
