@@ -328,6 +328,7 @@ def test_a_second_training_into_the_same_folder_is_refused(data_root, tmp_path, 
     first.join(60)
     assert second == 2 and codes == [0]
     assert "another `asd train` is writing a run there now" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the lock file is gone with the lock
 
 
 # -- download -----------------------------------------------------------------------------------

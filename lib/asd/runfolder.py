@@ -69,7 +69,8 @@ def check_run_target(out: Path, *, overwrite: bool) -> None:
 def run_lock(out: Path):
     """Hold ``.<name>.lock`` beside ``out`` while a run is written there; refuse a second writer.
 
-    The lock (``fcntl.flock``) goes with the process, so a killed training leaves none behind.
+    The lock (``fcntl.flock``) goes with the process, so a killed training leaves none in force;
+    the file is removed on release (a lock taken on a file removed meanwhile is taken again).
 
     Raises
     ------
@@ -77,15 +78,24 @@ def run_lock(out: Path):
         Another process writes a run into ``out`` now.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_name(f".{out.name}.lock"), "a+") as handle:
+    path = out.with_name(f".{out.name}.lock")
+    for _ in range(5):
+        handle = open(path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise LayoutError(f"{out}: another `asd train` is writing a run there now; wait for it or choose another --out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # the holder before us removed the file after we opened it: lock the new one
+    else:
+        raise LayoutError(f"{path}: cannot take the lock (the file keeps being replaced)")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
 
 
 def swap_in(new: Path, out: Path) -> None:
