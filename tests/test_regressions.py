@@ -2,7 +2,7 @@
 
 Each case ends in a correct result or in one line naming the file or option, exit status 2; the
 README's "Bad input" section lists them. One multistat run on tiny synthetic fan and pump clips
-is shared by the module (copied before anything damages it).
+is shared by the module.
 """
 
 from __future__ import annotations
@@ -19,41 +19,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from asd.cli import main
+from test_bad_input import cli, one_error_line
 
 MODEL = "multistat"  # frame-sequence features: the clip-length path applies
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    from asd.synth import generate_dataset
-
-    root = tmp_path_factory.mktemp("regressions") / "data"
-    generate_dataset(root, size="tiny", seed=0, machine_types=["fan", "pump"], progress=False)
-    return root
+def data_root(tiny_root) -> Path:
+    """The session's tiny synthetic data set (read-only use; copy before damaging)."""
+    return tiny_root
 
 
 @pytest.fixture(scope="module")
 def run_dir(data_root, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("run") / "run"
-    assert main(["-q", "train", "--data", str(data_root), "--model", MODEL, "--out", str(run), "--no-cache"]) == 0
+    argv = ["-q", "train", "--data", str(data_root), "--machine-types", "fan", "pump", "--model", MODEL]
+    assert main([*argv, "--out", str(run), "--no-cache"]) == 0
     return run
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main(["-q", *map(str, argv)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(err: str, *needles: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "unexpected" not in err and "--debug" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def score_csv(capsys, run_dir, tmp_path, *paths, extra=()) -> pd.DataFrame:
@@ -81,7 +64,9 @@ def test_clip_length_is_recorded_and_training_length_scores_are_unchanged(data_r
     assert run["train_frames"]["fan"] == {"min": 313, "median": 313, "max": 313}
     paths = sorted(str(p) for p in (data_root / "fan" / "test").glob("*.wav"))
     table = score_paths(run_dir, paths).set_index("path")
-    features = extract_features(paths, kind="baseline", config=config, cache=FeatureCache(None), progress=False).features
+    features = extract_features(
+        paths, kind="baseline", config=config, cache=FeatureCache(None), progress=False
+    ).features
     direct = load_detector(run_dir, "fan").score(features, [Path(p).name.split("_")[2] for p in paths])
     np.testing.assert_array_equal(table.loc[paths, "score"].to_numpy(float), direct)  # bit-identical
     assert (table["note"] == "").all()
@@ -112,7 +97,11 @@ def test_halves_of_a_normal_clip_are_refused_and_a_repeat_scores_as_the_clip(dat
 
 def test_a_slightly_short_clip_is_scored_with_its_reduced_confidence_stated(data_root, run_dir, tmp_path, capsys):
     samples, rate = sf.read(data_root / "fan" / "test" / "normal_id_02_00000001.wav")
-    clip = write(tmp_path / "fan" / "normal_id_02_short.wav", samples[: int(0.85 * len(samples))], rate)
+    clip = write(
+        tmp_path / "fan" / "normal_id_02_short.wav",
+        samples[: int(0.85 * len(samples))],
+        rate,
+    )
     row = score_csv(capsys, run_dir, tmp_path, clip).iloc[0]
     assert row["problem"] == "" and "0.85x the training clips' length: less confidence" in row["note"]
 
@@ -125,7 +114,20 @@ def test_real_fan_halves_refused_and_two_clips_in_a_row_not_flagged(mimii_root, 
     for path in files[:14]:
         (train / path.name).symlink_to(path)
     run = tmp_path / "run"
-    assert cli(capsys, "train", "--data", tmp_path / "train", "--model", MODEL, "--out", run, "--no-cache")[0] == 0
+    assert (
+        cli(
+            capsys,
+            "train",
+            "--data",
+            tmp_path / "train",
+            "--model",
+            MODEL,
+            "--out",
+            run,
+            "--no-cache",
+        )[0]
+        == 0
+    )
     clips = tmp_path / "clips" / "fan" / "id_00"
     held_out = files[14:]
     for i, path in enumerate(held_out):
@@ -134,14 +136,23 @@ def test_real_fan_halves_refused_and_two_clips_in_a_row_not_flagged(mimii_root, 
         write(clips / f"half_{i}.wav", samples[: len(samples) // 2])
         write(clips / f"pair_{i}.wav", np.concatenate([samples, following]))
     table = score_csv(capsys, run, tmp_path, clips)
-    halves, pairs = table[table["path"].str.contains("half_")], table[table["path"].str.contains("pair_")]
+    halves, pairs = (
+        table[table["path"].str.contains("half_")],
+        table[table["path"].str.contains("pair_")],
+    )
     assert halves["problem"].str.startswith("too short").all()
     assert (pairs["problem"] == "").all() and (pairs["anomalous"] == "no").all(), pairs[["path", "score", "threshold"]]
     from asd.features import FeatureCache, extract_features
     from asd.pipeline import load_detector, load_run
 
     config = load_run(run)[1]
-    features = extract_features(pairs["path"].tolist(), kind="baseline", config=config, cache=FeatureCache(None), progress=False)
+    features = extract_features(
+        pairs["path"].tolist(),
+        kind="baseline",
+        config=config,
+        cache=FeatureCache(None),
+        progress=False,
+    )
     whole = load_detector(run, "fan").score(features.features, ["00"] * len(pairs))  # the pairs scored whole, as before
     assert (whole > pairs["threshold"].astype(float).to_numpy()).any()
 
@@ -190,6 +201,7 @@ def test_a_file_name_that_is_not_utf8_is_written_to_the_csv(data_root, run_dir, 
     shutil.copy(data_root / "fan" / "test" / "normal_id_00_00000000.wav", folder / odd)
     code, out, err = cli(capsys, "score", "--run", run_dir, folder, "--out", tmp_path / "odd.csv")
     assert code == 0, err
+    assert "caf\\xe9.wav" in out  # printed as its bytes
     assert b"caf\xe9.wav" in (tmp_path / "odd.csv").read_bytes()
 
 
@@ -201,9 +213,25 @@ def test_a_test_id_without_training_clips_is_reported_as_unseen(data_root, run_d
     shutil.copytree(data_root / "fan", data / "fan")
     for path in (data / "fan" / "test").glob("*_id_06_*.wav"):
         path.rename(path.with_name(path.name.replace("_id_06_", "_id_08_")))
-    code, out, err = cli(capsys, "evaluate", "--data", data, "--run", run_dir, "--out", tmp_path / "results", "--machine-types", "fan")
+    code, out, err = cli(
+        capsys,
+        "evaluate",
+        "--data",
+        data,
+        "--run",
+        run_dir,
+        "--out",
+        tmp_path / "results",
+        "--machine-types",
+        "fan",
+    )
     assert code == 0, err
-    results = pd.read_csv(tmp_path / "results" / "results.csv", dtype={"machine_id": str}, keep_default_na=False)
+    assert "unseen ID: no training clips, pooled threshold" in out
+    results = pd.read_csv(
+        tmp_path / "results" / "results.csv",
+        dtype={"machine_id": str},
+        keep_default_na=False,
+    )
     notes = dict(zip(results["machine_id"], results["note"]))
     assert notes["08"] == "unseen ID: no training clips, pooled threshold"
     assert notes["00"] == ""
@@ -212,19 +240,50 @@ def test_a_test_id_without_training_clips_is_reported_as_unseen(data_root, run_d
 
 @pytest.mark.parametrize("machine_id", ["99", "7"])
 def test_score_with_a_machine_id_not_in_the_run_says_so(data_root, run_dir, tmp_path, capsys, machine_id):
-    table = score_csv(capsys, run_dir, tmp_path, data_root / "fan" / "test" / "normal_id_00_00000000.wav", extra=("--machine-id", machine_id))
-    assert table.loc[0, "note"].startswith(f"machine ID {machine_id.zfill(2)} has no training clips in the run (IDs 00, 02, 04, 06)")
+    table = score_csv(
+        capsys,
+        run_dir,
+        tmp_path,
+        data_root / "fan" / "test" / "normal_id_00_00000000.wav",
+        extra=("--machine-id", machine_id),
+    )
+    assert table.loc[0, "note"].startswith(
+        f"machine ID {machine_id.zfill(2)} has no training clips in the run (IDs 00, 02, 04, 06)"
+    )
 
 
 def test_score_with_a_machine_id_that_is_not_a_number_is_refused(data_root, run_dir, capsys):
-    code, _, err = cli(capsys, "score", "--run", run_dir, "--machine-id", "abc", data_root / "fan" / "test")
+    code, _, err = cli(
+        capsys,
+        "score",
+        "--run",
+        run_dir,
+        "--machine-id",
+        "abc",
+        data_root / "fan" / "test",
+    )
     assert code == 2
     one_error_line(err, "--machine-id 'abc'", "expected a number")
 
 
 def test_a_clip_outside_a_machine_folder_says_its_type_was_assumed(data_root, tmp_path, capsys):
     run = tmp_path / "run"
-    assert cli(capsys, "train", "--data", data_root, "--machine-types", "fan", "--model", MODEL, "--out", run, "--no-cache")[0] == 0
+    assert (
+        cli(
+            capsys,
+            "train",
+            "--data",
+            data_root,
+            "--machine-types",
+            "fan",
+            "--model",
+            MODEL,
+            "--out",
+            run,
+            "--no-cache",
+        )[0]
+        == 0
+    )
     clip = tmp_path / "elsewhere" / "normal_id_00_00000000.wav"
     clip.parent.mkdir()
     shutil.copy(data_root / "pump" / "test" / "normal_id_00_00000000.wav", clip)
@@ -266,13 +325,27 @@ def test_fifo_links_and_loops_are_listed_not_opened(data_root, run_dir, tmp_path
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ("detectors:\n  multistat:\n    groups: []\n", "config.detectors.multistat.groups: must not be empty"),
+        (
+            "detectors:\n  multistat:\n    groups: []\n",
+            "config.detectors.multistat.groups: must not be empty",
+        ),
         ("audio:\n  channel: -1\n", "config.audio.channel: must be >= 0, got -1"),
     ],
 )
 def test_config_values_are_refused_with_their_key_path(data_root, tmp_path, capsys, text, needle):
     (tmp_path / "bad.yaml").write_text(text)
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--config", tmp_path / "bad.yaml")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--data",
+        data_root,
+        "--model",
+        MODEL,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tmp_path / "bad.yaml",
+    )
     assert code == 2
     one_error_line(err, "bad.yaml", needle)
 
@@ -281,11 +354,24 @@ def test_config_values_are_refused_with_their_key_path(data_root, tmp_path, caps
     "options, needle",
     [
         (["--epochs", "5"], "the multistat detector does not train in epochs"),
-        (["--machine-types", "fan", "--machine-type", "pump"], "--machine-types fan leaves it out"),
+        (
+            ["--machine-types", "fan", "--machine-type", "pump"],
+            "--machine-types fan leaves it out",
+        ),
     ],
 )
 def test_train_options_that_would_be_ignored_are_refused(data_root, tmp_path, capsys, options, needle):
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", *options)
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--data",
+        data_root,
+        "--model",
+        MODEL,
+        "--out",
+        tmp_path / "run",
+        *options,
+    )
     assert code == 2
     one_error_line(err, needle)
     assert not (tmp_path / "run").exists()
@@ -319,11 +405,39 @@ def test_a_second_training_into_the_same_folder_is_refused(data_root, tmp_path, 
 
     monkeypatch.setattr(asd.pipeline, "train", slow_train)
     codes = []
-    first = threading.Thread(target=lambda: codes.append(main(["-q", "train", "--data", str(data_root), "--model", MODEL, "--out", str(out), "--no-cache"])))
+    first = threading.Thread(
+        target=lambda: codes.append(
+            main(
+                [
+                    "-q",
+                    "train",
+                    "--data",
+                    str(data_root),
+                    "--model",
+                    MODEL,
+                    "--out",
+                    str(out),
+                    "--no-cache",
+                ]
+            )
+        )
+    )
     first.start()
     assert inside.wait(30)
     monkeypatch.setattr(asd.pipeline, "train", real_train)
-    second = main(["-q", "train", "--data", str(data_root), "--model", MODEL, "--out", str(out), "--no-cache"])
+    second = main(
+        [
+            "-q",
+            "train",
+            "--data",
+            str(data_root),
+            "--model",
+            MODEL,
+            "--out",
+            str(out),
+            "--no-cache",
+        ]
+    )
     release.set()
     first.join(60)
     assert second == 2 and codes == [0]
@@ -339,7 +453,16 @@ def test_download_from_a_refused_port_fails_at_once(tmp_path, capsys):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
     started = time.monotonic()
-    code, _, err = cli(capsys, "download", "--to", tmp_path / "dl", "--machine-types", "fan", "--base-url", f"http://127.0.0.1:{port}")
+    code, _, err = cli(
+        capsys,
+        "download",
+        "--to",
+        tmp_path / "dl",
+        "--machine-types",
+        "fan",
+        "--base-url",
+        f"http://127.0.0.1:{port}",
+    )
     assert time.monotonic() - started < 10
     assert code == 2
     one_error_line(err, "dev_data_fan.zip", "Connection refused")

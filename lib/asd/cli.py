@@ -111,7 +111,9 @@ def _check_train_options(args, model: str) -> None:
         if args.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
         if not get_detector(model).trains_in_epochs:
-            raise ConfigError(f"--epochs {args.epochs}: the {model} detector does not train in epochs; leave --epochs out")
+            raise ConfigError(
+                f"--epochs {args.epochs}: the {model} detector does not train in epochs; leave --epochs out"
+            )
     if args.machine_type is not None and args.machine_types and args.machine_type not in args.machine_types:
         raise ConfigError(
             f"--machine-type {args.machine_type} names the machine type of recordings whose folders do not say it, "

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .data.layouts import _kind
 from .errors import ConfigError

@@ -28,7 +28,7 @@ docs/detectors.md ("Clip length") has the measured scores of halves and concaten
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -51,7 +51,11 @@ def frame_range(features: Sequence[np.ndarray]) -> dict[str, int]:
         One machine type's training features.
     """
     counts = np.array([np.shape(f)[-1] for f in features], dtype=np.int64)
-    return {"min": int(counts.min()), "median": int(np.median(counts)), "max": int(counts.max())}
+    return {
+        "min": int(counts.min()),
+        "median": int(np.median(counts)),
+        "max": int(counts.max()),
+    }
 
 
 def length_plan(n_frames: int, lengths: dict | None) -> tuple[str, str]:
@@ -65,7 +69,8 @@ def length_plan(n_frames: int, lengths: dict | None) -> tuple[str, str]:
     width, shortest = int(lengths["median"]), int(lengths["min"])
     if n_frames > lengths["max"]:
         count = -(-n_frames // width)
-        return "windows", f"{n_frames / width:.2f}x the training clips' length: median score of {count} windows of their length"
+        note = f"{n_frames / width:.2f}x the training clips' length: median score of {count} windows of their length"
+        return "windows", note
     ratio = n_frames / shortest
     if ratio >= MIN_FRACTION:
         return "as is", (
@@ -79,7 +84,10 @@ def length_plan(n_frames: int, lengths: dict | None) -> tuple[str, str]:
 
 
 def score_by_length(
-    detector, features: Sequence[np.ndarray], machine_ids: Sequence[str | None], lengths: dict | None
+    detector,
+    features: Sequence[np.ndarray],
+    machine_ids: Sequence[str | None],
+    lengths: dict | None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Score clips of any length with a detector fitted on clips of the length ``lengths`` records.
 

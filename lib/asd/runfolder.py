@@ -85,7 +85,9 @@ def run_lock(out: Path):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise LayoutError(f"{out}: another `asd train` is writing a run there now; wait for it or choose another --out") from None
+            raise LayoutError(
+                f"{out}: another `asd train` is writing a run there now; wait for it or choose another --out"
+            ) from None
         if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
             break
         handle.close()  # the holder before us removed the file after we opened it: lock the new one

@@ -22,11 +22,15 @@ Which machine a file belongs to
 
 Honest scoring
     A file that is one of the run's training clips (same resolved path under the run's data
-    root, or a copy: same name, size and content) is marked ``training_clip = "yes"`` and
+    root, or a copy under any name: same content, :func:`asd.inputs.training_copies`) is marked
+    ``training_clip = "yes"`` and
     warned about: it scores lower than a new clip would. :func:`run_summary` says what data
     the run was trained on (synthetic or real, its fingerprint) for the header line.
 
-Bad files (missing, empty, not audio, NaN samples, a non-finite score) are reported with the
+Clips of another length than the training clips are scored on windows or refused
+(:mod:`asd.lengths`); a ``note`` says so, and names a machine ID scored against the pooled
+threshold or a machine type assumed. Bad files (missing, empty, not audio, NaN samples, a
+non-finite score; FIFOs, broken or looping links, never opened) are reported with the
 problem and the rest are still scored. :func:`score_paths` returns one row per file, scored
 files first from the highest score down, then the others in the order found; columns
 :data:`COLUMNS` (``problem`` empty for scored files; ``score``, ``threshold`` and ``anomalous``
@@ -217,7 +221,9 @@ def score_paths(
             thresholds = refit_thresholds(type_dir, false_alarm_rate=false_alarm_rate)
         rates[this_type] = false_alarm_rate_of(thresholds)
         lengths = run.get("train_frames", {}).get(this_type)  # asd.lengths; None for older runs
-        type_rows, mels = _score_type(run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress, lengths=lengths)
+        type_rows, mels = _score_type(
+            run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress, lengths=lengths
+        )
         for row in type_rows:
             row["note"] = "; ".join(n for n in (assumed.get(row["path"], ""), row["note"]) if n)
         rows += type_rows
@@ -241,7 +247,9 @@ def score_paths(
     return table
 
 
-def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, progress, lengths=None) -> tuple[list[dict], dict]:
+def _score_type(
+    run_dir, machine_type, items, thresholds, *, config, cache, progress, lengths=None
+) -> tuple[list[dict], dict]:
     """Rows of one machine type's files, and the baseline log-mels already at hand (by path)."""
     from .features import extract_features
     from .pipeline import load_detector
@@ -319,7 +327,8 @@ def _write_figures(table: pd.DataFrame, departures: dict, flagged_mels: dict, fo
         if row.path in departures:
             log_mel, reference = flagged_mels[row.path]
             title = f"{Path(row.path).name}  ({row.machine_type} id {row.machine_id or '?'}, score {row.score:.4g} > {row.threshold:.4g})"
-            explain.plot_departure(log_mel, departures[row.path], reference, folder / figure_name(rank, row.path), title=title)
+            target = folder / figure_name(rank, row.path)  # cut to the file system's 255 bytes
+            explain.plot_departure(log_mel, departures[row.path], reference, target, title=title)
 
 
 def _mark_training_clips(run: dict, type_dir: Path, rows: list[dict]) -> None:

@@ -278,7 +278,9 @@ def note_unseen_ids(results: pd.DataFrame, unseen: list[tuple[str, str]]) -> pd.
     if not unseen:
         return results
     for machine_type, machine_id in unseen:
-        logger.warning("%s id %s: no training clips: decided with the pooled %s threshold", machine_type, machine_id, machine_type)
+        logger.warning(
+            "%s id %s: no training clips: decided with the pooled %s threshold", machine_type, machine_id, machine_type
+        )
     pooled = set(unseen)
     results = results.copy()
     results["note"] = [

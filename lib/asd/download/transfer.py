@@ -120,7 +120,8 @@ class ResumableDownloader:
             raise _Fatal(f"HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             if _unreachable(exc):
-                raise _Fatal(f"host unreachable: {getattr(exc, 'reason', exc)}; check the URL and the network") from None
+                reason = getattr(exc, "reason", exc)
+                raise _Fatal(f"host unreachable: {reason}; check the URL and the network") from None
             raise
         with response:
             status = getattr(response, "status", 200)
