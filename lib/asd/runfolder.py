@@ -77,7 +77,10 @@ def run_lock(out: Path):
     LayoutError
         Another process writes a run into ``out`` now.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LayoutError(f"{out}: cannot create the folder it goes in ({exc.strerror or exc})") from None
     path = out.with_name(f".{out.name}.lock")
     for _ in range(5):
         handle = open(path, "a+")
