@@ -136,30 +136,49 @@ def _check_dataset(args) -> None:
     logger.info("%s read as %s (%d clips)", args.data, table.attrs["dataset"], len(table))
 
 
+def _check_train_options(args, model: str) -> None:
+    """Refuse option combinations ``asd train`` would otherwise resolve silently."""
+    from .detectors import get_detector
+
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+        if not get_detector(model).trains_in_epochs:
+            raise ConfigError(
+                f"--epochs {args.epochs}: the {model} detector does not train in epochs; leave --epochs out"
+            )
+    if args.machine_type is not None and args.machine_types and args.machine_type not in args.machine_types:
+        raise ConfigError(
+            f"--machine-type {args.machine_type} names the machine type of recordings whose folders do not say it, "
+            f"but --machine-types {' '.join(args.machine_types)} leaves it out; give one of them"
+        )
+
+
 def _run_train(args) -> int:
     from .config import load_config
     from .pipeline import train
+    from .runfolder import run_lock
 
     _existing_file_is_an_error(args.cache, "--cache")
     _check_dataset(args)
     config = load_config(args.config)
     model = resolve_model(args.model)
+    _check_train_options(args, model)
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
         config.training.epochs[model] = args.epochs
-    run = train(
-        args.data,
-        model=model,
-        out=args.out,
-        config=config,
-        machine_types=args.machine_types,
-        cache_dir=False if args.no_cache else args.cache,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-        machine_type=args.machine_type,
-        machine_id=args.machine_id,
-    )
+    with run_lock(args.out):  # a second `asd train --out` the same folder is refused, not raced
+        run = train(
+            args.data,
+            model=model,
+            out=args.out,
+            config=config,
+            machine_types=args.machine_types,
+            cache_dir=False if args.no_cache else args.cache,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+            machine_type=args.machine_type,
+            machine_id=args.machine_id,
+        )
     print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
     for item in run["skipped"]:
         print(f"skipped {item['path']}: {item['problem']}")
@@ -367,12 +386,15 @@ def _run_score(args) -> int:
     import pandas as pd
 
     from .atomic import write_csv_atomic
-    from .scoring import run_summary, score_paths
+    from .inputs import check_machine_id, check_outputs
+    from .scoring import collect_wav_files, run_summary, score_paths
 
     if args.top is not None and args.top < 1:
         raise ASDError(f"--top must be at least 1, got {args.top}")
     if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
         raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
+    check_machine_id(args.machine_id)
+    check_outputs(out=args.out, figures=args.figures, inputs=[*args.paths, *collect_wav_files(args.paths)[0]])
     summary = run_summary(args.run)
     table = score_paths(
         args.run,
@@ -391,7 +413,7 @@ def _run_score(args) -> int:
     rates = table.attrs["false_alarm_rate"]
     n_anomalous = int((scored["anomalous"] == "yes").sum())
     for row in failed.itertuples():
-        print(f"not scored: {row.path}: {row.problem}", file=sys.stderr)
+        print(f"not scored: {_printable(row.path)}: {row.problem}", file=sys.stderr)
     root = Path(summary["data_root"] or ".")
     if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
         print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
@@ -400,12 +422,18 @@ def _run_score(args) -> int:
     else:
         print(_header(args.run, summary, rates))
         if not shown.empty:
-            print(shown.drop(columns="problem").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            table_text = shown.drop(columns="problem").assign(path=shown["path"].map(_printable))
+            print(table_text.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
     if args.out is not None:
-        write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown)
+        write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown, errors="surrogateescape")
         print(f"written to {args.out}", file=sys.stderr if args.json else sys.stdout)
     return 0 if len(scored) else 1
+
+
+def _printable(path: str) -> str:
+    """A file name that is not UTF-8 (its bytes kept as surrogates) with those bytes written as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _rate_text(rates: dict) -> str:
@@ -435,6 +463,7 @@ def _as_json(summary: dict, rates: dict, shown: pd.DataFrame, departures: dict, 
                 "threshold": float(row.threshold),
                 "anomalous": row.anomalous == "yes",
                 "training_clip": row.training_clip == "yes",
+                "note": row.note or None,
                 "departure": departures.get(row.path),
             }
         )

@@ -27,7 +27,7 @@ def is_wav(path: Path) -> bool:
     return path.suffix.lower() == ".wav"
 
 
-def _kind(path: Path) -> tuple[str | None, str | None]:
+def entry_kind(path: Path) -> tuple[str | None, str | None]:
     """``("dir"|"file", None)`` or ``(None, why it cannot be read)`` for one directory entry."""
     try:
         mode = os.stat(path).st_mode
@@ -59,7 +59,7 @@ def scan(folder: Path, skipped: list[dict]) -> tuple[list[Path], list[Path]]:
         return [], []
     files, dirs = [], []
     for path in entries:
-        kind, problem = _kind(path)
+        kind, problem = entry_kind(path)
         if kind == "file":
             if is_wav(path):
                 files.append(path)
