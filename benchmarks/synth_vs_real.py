@@ -2,6 +2,11 @@
 
     python benchmarks/synth_vs_real.py [--synthetic data/synthetic] [--real ../shared/data/dcase2020-dev-lite]
                                        [--mimii ../shared/data/mimii-fan-id00-sample] [--csv out.csv]
+    python benchmarks/synth_vs_real.py --write-stats
+
+``--write-stats`` rewrites the committed statistics of the real clips (``report/real_stats/``:
+levels, spectra, reduced log-mels; :mod:`asd.report.real_stats`) from ``--real`` and stops; the
+report's comparison with real recordings is drawn from them in every checkout.
 
 Medians per machine type, label and source (:func:`asd.synth.compare.summarize`); see
 docs/synthetic_data.md for what each column means.
@@ -26,7 +31,14 @@ def main(argv=None) -> None:
     parser.add_argument("--mimii", default=str(ROOT.parent / "shared" / "data" / "mimii-fan-id00-sample"))
     parser.add_argument("--per-group", type=int, default=3, help="clips per source, machine type, ID and label")
     parser.add_argument("--csv", help="also write the per-clip statistics here")
+    parser.add_argument("--write-stats", action="store_true",
+                        help="rewrite report/real_stats/ from the real clips (--real) and stop")
     args = parser.parse_args(argv)
+    if args.write_stats:
+        from asd.report.real_stats import REAL_STATS_DIR, write_real_stats
+
+        print(f"written {write_real_stats(args.real, REAL_STATS_DIR)}")
+        return
     sources = {"synthetic": args.synthetic}
     for name, root in (("real", args.real), ("mimii", args.mimii)):
         if Path(root).is_dir():

@@ -51,6 +51,7 @@ from ..atomic import atomic_path, write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
 from .export import ReportError, count_pdf_pages, export_html, html_to_pdf
+from .real_stats import REAL_STATS_DIR
 from .study import (
     DEFAULT_DATA,
     QUICK_EPOCHS,
@@ -78,8 +79,8 @@ NOTEBOOKS = ("01_data_exploration", "02_training", "03_evaluation", "04_reconstr
 STAGES: tuple[tuple[str, ...], ...] = (("02_training", "01_data_exploration"), ("03_evaluation", "04_reconstruction_figures"))
 #: The write-up, executed after the notebooks and exported.
 REPORT_NOTEBOOK = PROJECT_ROOT / "report" / "report.ipynb"
-#: The real reference clips notebook 01 shows beside the build's data when they are present.
-REAL_REFERENCE = PROJECT_ROOT.parent / "shared" / "data" / "dcase2020-dev-lite"
+#: The committed statistics of the real reference clips notebook 01 shows beside the build's data.
+REAL_REFERENCE = REAL_STATS_DIR
 TITLE = "Anomalous sound detection with autoencoders (DCASE 2020 Task 2)"
 
 __all__ = ["NOTEBOOKS", "NOTEBOOKS_DIR", "REPORT_NOTEBOOK", "REAL_REFERENCE", "build", "ensure_data", "git_commit", "main", "run_notebook"]
@@ -198,18 +199,49 @@ def _cpu_seconds() -> float:
     )
 
 
+def _stale_figures(source: Path, target: Path) -> list[Path]:
+    """The report figures (``NN_*.png``) in ``target`` that the build staged in ``source`` did not produce."""
+    made = {p.name for p in source.glob("*.png")}
+    return sorted(p for p in target.glob("[0-9][0-9]_*.png") if p.name not in made)
+
+
+def committed_files(paths: Sequence[Path], root: Path = PROJECT_ROOT) -> list[Path]:
+    """Those of ``paths`` that git tracks in the checkout at ``root`` (none outside a git checkout)."""
+    if not paths:
+        return []
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", *map(str, paths)],
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    tracked = {(root / name).resolve() for name in listed.split("\0") if name}
+    return [p for p in paths if p.resolve() in tracked]
+
+
+def check_figures_kept(source: Path, target: Path, root: Path = PROJECT_ROOT) -> None:
+    """Raise :class:`ReportError` when publishing the figures staged in ``source`` would delete
+    a committed figure of ``target``: a rebuild must produce every figure the repository holds
+    (a missing one means the build left out a section it used to have)."""
+    lost = committed_files(_stale_figures(source, target), root)
+    if lost:
+        raise ReportError(
+            "this build did not produce the committed figure(s) " + ", ".join(display_path(p) for p in lost)
+            + "; refusing to delete them (the report would lose their section). Nothing was published."
+        )
+
+
 def _copy_figures(source: Path, target: Path) -> list[str]:
     """Copy the staged PNGs to ``target`` (atomically each); remove report figures there that
-    this build did not produce (names ``NN_*.png``)."""
+    this build did not produce (names ``NN_*.png``; :func:`check_figures_kept` has made sure
+    that none of them is committed)."""
     target.mkdir(parents=True, exist_ok=True)
     names = sorted(p.name for p in source.glob("*.png"))
     for name in names:
         with atomic_path(target / name) as tmp:
             shutil.copyfile(source / name, tmp)
             tmp.chmod(0o644)
-    for stale in target.glob("[0-9][0-9]_*.png"):
-        if stale.name not in names:
-            stale.unlink()
+    for stale in _stale_figures(source, target):
+        stale.unlink()
     return names
 
 
@@ -250,7 +282,8 @@ def build(
     pdf : bool
         Print the PDF with headless Chromium; ``False`` builds the HTML only.
     real_root : path-like, optional
-        Real reference clips notebook 01 compares the data with (skipped when absent).
+        The committed statistics of the real reference clips notebook 01 compares the data with
+        (:mod:`asd.report.real_stats`; ``None``: no comparison).
     log : callable
         Receives the progress lines (one string each).
 
@@ -265,11 +298,7 @@ def build(
     figures = project_path(figures) if figures is not None else folders["figures"]
     work = project_path(work) if work is not None else folders["work"]
     notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
-    # The kernels inherit these. One OpenBLAS thread: its spinning worker threads made small
-    # linear algebra (covariances, 384x384) far slower on a busy 2-core machine.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    _quiet_kernels()
     timings: dict[str, float] = {}
     log(f"[data] checking {display_path(data)} ...")
     data_root, data_kind = ensure_data(data, log=log)
@@ -285,9 +314,36 @@ def build(
         shutil.rmtree(folder, ignore_errors=True)
     workdir.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(workdir.root / "models.json", json.dumps(model_names))
-    commit, dirty = git_commit()
-    recommended = recommended_model(model_names)
-    parameters = {
+    parameters = _notebook_parameters(data_root, workdir, model_names, config, config_file=config_file, machine_types=machine_types,
+                                      quick=quick, seed=seed, cache_dir=cache_dir, real_root=real_root)
+    executed = out / "executed"
+    steps = len(NOTEBOOKS) + 2
+    for stage in STAGES:
+        timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
+    check_figures_kept(workdir.figures, figures)
+    info = _build_record(data_root, data_kind, workdir, parameters, config, real_root=real_root, timings=timings)
+    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
+
+    log(f"[{steps - 1}/{steps}] report ...")
+    report_params = {**parameters, "build_json": str(workdir.build_json)}
+    timings["report"] = run_notebook(report_notebook, executed / "report.ipynb", report_params, log=log)
+    log(f"  done in {timings['report']:.1f} s")
+    log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
+    start = time.perf_counter()
+    info["figures"], info["pdf_pages"] = _export_and_publish(executed / "report.ipynb", out, workdir.figures, figures, pdf=pdf)
+    timings["export"] = time.perf_counter() - start
+    pages = info["pdf_pages"]
+    log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
+    _record_costs(info, out, pdf=pdf, timings=timings, started=(wall_start, cpu_start, load_start))
+    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
+    log("time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items()) + f"; total {info['wall_seconds']:.1f} s")
+    return info
+
+
+def _notebook_parameters(data_root: Path, workdir: WorkDir, model_names: Sequence[str], config, *, config_file, machine_types,
+                         quick: bool, seed: int, cache_dir, real_root) -> dict[str, Any]:
+    """The parameters every notebook gets (each takes those it declares)."""
+    return {
         "data_root": str(data_root),
         "work_dir": str(workdir.root),
         "figures_dir": str(workdir.figures),
@@ -300,18 +356,42 @@ def build(
         "cache_dir": str(project_path(cache_dir)) if cache_dir else "",
         "cases": [list(case) for case in RECONSTRUCTION_CASES],
         "model": STUDY_MODEL,
-        "real_root": str(project_path(real_root)) if real_root else "",
-        "recommended_model": recommended,
+        "real_stats": str(project_path(real_root)) if real_root else "",
+        "recommended_model": recommended_model(model_names),
         "score_in_training": True,
     }
-    executed = out / "executed"
-    steps = len(NOTEBOOKS) + 2
-    for stage in STAGES:
-        timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
 
-    first_run = json.loads((workdir.run(model_names[0]) / "run.json").read_text())
+
+def _record_costs(info: dict, out: Path, *, pdf: bool, timings: Mapping[str, float], started: tuple[float, float, float]) -> None:
+    """Add the build's sizes and costs to ``info`` (in place): file sizes, wall and CPU seconds,
+    load average at start and end, seconds per step, the host's CPUs."""
+    wall_start, cpu_start, load_start = started
+    info["html_bytes"] = (out / "report.html").stat().st_size
+    info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf and (out / "report.pdf").is_file() else None
+    info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
+    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
+    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
+    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    info["host_cpus"] = os.cpu_count()
+
+
+def _quiet_kernels() -> None:
+    """Settings the notebook kernels inherit: no TensorFlow start-up chatter (CUDA probing on a
+    machine without a GPU), one OpenBLAS thread (its spinning worker threads made small linear
+    algebra, 384x384 covariances, far slower on a busy 2-core machine)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+def _build_record(data_root: Path, data_kind: str, workdir: WorkDir, parameters: Mapping[str, Any], config, *,
+                  real_root, timings: Mapping[str, float]) -> dict[str, Any]:
+    """What the report states about its build (``build.json``): data, models, code, config."""
+    models = parameters["models"]
+    first_run = json.loads((workdir.run(models[0]) / "run.json").read_text())
     n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
-    info: dict[str, Any] = {
+    commit, dirty = git_commit()
+    return {
         "data_root": display_path(data_root),
         "work_dir": display_path(workdir.root),
         "data_kind": data_kind,
@@ -319,13 +399,13 @@ def build(
         "layout": first_run.get("data_layout"),
         "n_clips": n_clips,
         "machine_types": first_run["machine_types"],
-        "models": model_names,
-        "recommended_model": recommended,
+        "models": list(models),
+        "recommended_model": parameters["recommended_model"],
         "cases": parameters["cases"],
         "real_reference": display_path(real_root) if real_root else "",
         "epochs": parameters["epochs"],
-        "quick": bool(quick),
-        "seed": int(seed),
+        "quick": parameters["quick"],
+        "seed": parameters["seed"],
         "commit": commit,
         "dirty": dirty,
         "asd_version": first_run.get("asd_version"),
@@ -334,40 +414,25 @@ def build(
         "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "step_seconds": {k: round(v, 1) for k, v in timings.items()},
     }
-    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
 
-    log(f"[{steps - 1}/{steps}] report ...")
-    report_params = {**parameters, "build_json": str(workdir.build_json)}
-    timings["report"] = run_notebook(report_notebook, executed / "report.ipynb", report_params, log=log)
-    log(f"  done in {timings['report']:.1f} s")
-    log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
-    start = time.perf_counter()
+
+def _export_and_publish(notebook: Path, out: Path, staged_figures: Path, figures: Path, *, pdf: bool) -> tuple[list[str], int | None]:
+    """Export the executed report notebook to HTML (and PDF) in a staging folder; once all of it
+    succeeded, publish the figures and the report files. The figure names and the PDF's pages."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as staging:
         staging = Path(staging)
-        html = export_html(executed / "report.ipynb", staging / "report.html", title=TITLE)
+        html = export_html(notebook, staging / "report.html", title=TITLE)
         pages = None
         if pdf:
             html_to_pdf(html, staging / "report.pdf")
             pages = count_pdf_pages(staging / "report.pdf")
         # Everything succeeded: publish.
-        info["figures"] = _copy_figures(workdir.figures, figures)
+        names = _copy_figures(staged_figures, figures)
         for name in ("report.html", "report.pdf") if pdf else ("report.html",):
             (staging / name).chmod(0o644)
             os.replace(staging / name, out / name)
-    timings["export"] = time.perf_counter() - start
-    log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
-    info["pdf_pages"] = pages
-    info["html_bytes"] = (out / "report.html").stat().st_size
-    info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf and (out / "report.pdf").is_file() else None
-    info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
-    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
-    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
-    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
-    info["host_cpus"] = os.cpu_count()
-    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
-    log("time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items()) + f"; total {info['wall_seconds']:.1f} s")
-    return info
+    return names, pages
 
 
 def _parse_epochs(text: str | None) -> dict[str, int]:

@@ -214,10 +214,13 @@ def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None =
 
 
 def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, real_types) -> str:
-    """Markdown: whether notebook 01 could compare this build's data with the real reference
-    clips (``real_types``: the machine types the reference set has), and the median level of
-    each source per machine type (``levels``: :func:`asd.tables.levels_and_spectra`, one row per
-    clip with ``source``, ``machine_type`` and ``rms_dbfs``)."""
+    """Markdown: whether notebook 01 compared this build's data with the real reference clips
+    (``real_root``: the folder of their committed statistics, :mod:`asd.report.real_stats`;
+    ``real_types``: the machine types it has), and the median level of each source per machine
+    type (``levels``: :func:`asd.tables.levels_and_spectra`, one row per clip with ``source``,
+    ``machine_type`` and ``rms_dbfs``)."""
+    from .real_stats import REAL_STATS_DIR, WRITE_COMMAND
+
     rows = []
     if not levels.empty:
         for machine_type, group in levels.groupby("machine_type", sort=False):
@@ -227,7 +230,8 @@ def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, 
     real_types = set(real_types)
     return render(
         "synthetic_vs_real",
-        real_root=display_path(real_root) if real_root else "../shared/data/dcase2020-dev-lite",
+        stats_dir=display_path(real_root) if real_root else display_path(REAL_STATS_DIR),
+        command=WRITE_COMMAND,
         real_types=[t for t in data_types if t in real_types],
         missing=[t for t in data_types if t not in real_types],
         n_data=int((levels["source"] == "data").sum()) if not levels.empty else 0,
