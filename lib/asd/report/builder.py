@@ -18,15 +18,17 @@ step is printed and recorded in ``build_info.json``)::
                     figures/*.png       figures (copied to the figures folder once the build succeeded)
                     build.json          what the report states: data, fingerprint, commit, config
     report      report/report.ipynb (the write-up) executed against the work folder
-    export      exported to HTML without code cells (nbconvert) and printed to PDF (headless
-                Chromium; skipped with ``pdf=False``, ``make report PDF=0``)
+    export      exported to HTML without code cells (nbconvert), laid out by headless Chromium at
+                the PDF's text width (the build fails if a table or figure is wider), and printed
+                to PDF by it (skipped with ``pdf=False``, ``make report PDF=0``)
 
 Where it goes (:func:`asd.report.study.report_folders`): the default synthetic data builds the
 committed report (``report/``, ``figures/``, ``runs/report/``); any other data folder builds
 ``reports/<data-name>/`` and leaves the committed report alone.
 
 Nothing visible changes until every step succeeded: a failing notebook stops the build with the
-failing cell's error, and ``report.html``, ``report.pdf``, ``build_info.json`` and the figures
+failing cell's error, so does a build that did not produce a committed figure (publishing would
+delete it: :func:`check_figures_kept`), and ``report.html``, ``report.pdf``, ``build_info.json`` and the figures
 keep their previous versions (everything is built into temporary files and renamed at the end).
 """
 
@@ -50,7 +52,7 @@ from typing import Any, Mapping, Sequence
 from ..atomic import atomic_path, write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
-from .export import ReportError, count_pdf_pages, export_html, html_to_pdf
+from .export import ReportError, count_pdf_pages, export_html, html_to_pdf, overflowing_elements
 from .real_stats import REAL_STATS_DIR
 from .study import (
     DEFAULT_DATA,
@@ -425,6 +427,9 @@ def _export_and_publish(notebook: Path, out: Path, staged_figures: Path, figures
         html = export_html(notebook, staging / "report.html", title=TITLE)
         pages = None
         if pdf:
+            too_wide = overflowing_elements(html)
+            if too_wide:
+                raise ReportError("wider than the PDF page (report.css, asd.report.display.table_html):\n  " + "\n  ".join(too_wide))
             html_to_pdf(html, staging / "report.pdf")
             pages = count_pdf_pages(staging / "report.pdf")
         # Everything succeeded: publish.

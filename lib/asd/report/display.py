@@ -80,17 +80,26 @@ class Captions:
         display(HTML(f'<div class="audio-item"><b>{_inline_markdown(label)}</b><br>{player}</div>'))
 
 
+#: Tables with more columns than this are set in a smaller font (``table.wide`` in report.css).
+WIDE_COLUMNS = 7
+
+
 def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = True, highlight_max: bool = False) -> str:
     """``frame`` as a plain HTML table: text left-aligned, numbers right-aligned.
 
     Floats get ``digits`` decimals (``None``: integral values without decimals, others two);
     integers get thousands separators; NaN shows as an en dash. ``highlight_max`` sets the
-    largest value of every numeric column in bold. Column and index names are escaped.
+    largest value of every numeric column in bold. Column and index names are escaped, and text
+    may break after an underscore (``<wbr>``), so that long names do not widen a table beyond the
+    page; a table of more than :data:`WIDE_COLUMNS` columns gets the class ``wide`` (smaller font).
     """
     import html
     import numbers
 
     import numpy as np
+
+    def words(text) -> str:  # long names may break after an underscore
+        return html.escape(str(text)).replace("_", "_<wbr>")
 
     def fmt(value) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -103,7 +112,7 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
             if digits is None:
                 return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
             return f"{value:,.{digits}f}"
-        return html.escape(str(value))
+        return words(value)
 
     def is_number(value) -> bool:
         return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
@@ -120,17 +129,17 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
     head = []
     if index:
         names = [n for n in (frame.index.names or []) if n is not None]
-        head.append(f'<th class="text">{html.escape(" / ".join(map(str, names)))}</th>')
+        head.append(f'<th class="text">{words(" / ".join(map(str, names)))}</th>')
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        head.append(f'<th class="{"num" if numeric else "text"}">{html.escape(str(column))}</th>')
+        head.append(f'<th class="{"num" if numeric else "text"}">{words(column)}</th>')
     rows = []
     values = {column: frame[column].tolist() for column in frame.columns}  # keeps ints ints
     for i, key in enumerate(frame.index):
         cells = []
         if index:
             label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
-            cells.append(f'<th class="text">{html.escape(label)}</th>')
+            cells.append(f'<th class="text">{words(label)}</th>')
         for column in frame.columns:
             value = values[column][i]
             text = fmt(value)
@@ -138,8 +147,9 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
                 text = f"<b>{text}</b>"
             cells.append(f'<td class="{"num" if is_number(value) else "text"}">{text}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    wide = " wide" if len(head) > WIDE_COLUMNS else ""
     return (
-        '<table class="report-table"><thead><tr>' + "".join(head) + "</tr></thead><tbody>\n"
+        f'<table class="report-table{wide}"><thead><tr>' + "".join(head) + "</tr></thead><tbody>\n"
         + "\n".join(rows) + "\n</tbody></table>"
     )
 

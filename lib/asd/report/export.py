@@ -7,6 +7,7 @@ Chromium (:func:`find_chromium`); builds without Chromium use ``pdf=False`` (``m
 
 from __future__ import annotations
 
+import html as html_module
 import os
 import re
 import shutil
@@ -88,6 +89,85 @@ def find_chromium() -> str | None:
     return None
 
 
+#: Width of the PDF page's text area: A4 (210 mm) less the left and right margins of report.css.
+PAGE_TEXT_WIDTH_MM = 180
+_MM_TO_PX = 96 / 25.4
+_OVERFLOW_SCRIPT = """<script>
+window.addEventListener("load", function () {
+  var body = document.body, style = getComputedStyle(body);
+  var right = body.getBoundingClientRect().right - parseFloat(style.paddingRight) + 1;
+  var left = body.getBoundingClientRect().left + parseFloat(style.paddingLeft) - 1;
+  var found = [];
+  document.querySelectorAll("table, img, figure, pre, svg").forEach(function (el, i) {
+    var box = el.getBoundingClientRect();
+    if (box.right > right || box.left < left || el.scrollWidth > el.clientWidth + 1) {
+      var caption = el.closest("div.table, figure");
+      var text = caption ? caption.textContent.trim().slice(0, 80) : "";
+      found.push(el.tagName.toLowerCase() + " #" + i + " " + Math.round(box.width) + " px wider than the "
+                 + Math.round(right - left) + " px of the page: " + text);
+    }
+  });
+  var marker = document.createElement("pre");
+  marker.id = "overflow-result";
+  marker.textContent = "OVERFLOW-BEGIN\\n" + found.join("\\n") + "\\nOVERFLOW-END";
+  body.appendChild(marker);
+});
+</script>"""
+
+
+def _chromium_command(chromium: str, profile: str) -> list[str]:
+    return [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+    ]
+
+
+def overflowing_elements(html: str | os.PathLike, *, width_mm: float = PAGE_TEXT_WIDTH_MM, timeout: float = 120) -> list[str]:
+    """The tables, images, figures and preformatted blocks of an HTML page that are wider than the
+    PDF's text area, as laid out by headless Chromium (the browser that prints the PDF) at that width.
+
+    Parameters
+    ----------
+    html : path-like
+        An exported report page (:func:`export_html`).
+    width_mm : float
+        The text width to lay it out at (default :data:`PAGE_TEXT_WIDTH_MM`, the PDF's).
+
+    Returns
+    -------
+    list of str
+        One line per overflowing element (tag, width, the start of its caption); empty: all fit.
+    """
+    chromium = find_chromium()
+    if chromium is None:
+        raise ReportError("Chromium not found (needed to lay out the page): run `make setup` or `bash scripts/install_system_deps.sh`")
+    page = Path(html).read_text(encoding="utf-8").replace("</body>", _OVERFLOW_SCRIPT + "</body>")
+    width_px = int(round(width_mm * _MM_TO_PX))
+    with tempfile.TemporaryDirectory(prefix="asd-chromium-") as profile:
+        probe = Path(profile) / "probe.html"
+        # @media print rules do not apply on screen; print-only widths are the page's body width
+        probe.write_text(page, encoding="utf-8")
+        command = [*_chromium_command(chromium, profile), f"--window-size={width_px},1200", "--virtual-time-budget=10000",
+                   "--dump-dom", probe.as_uri()]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"Chromium did not lay out {html} within {timeout:.0f} s") from None
+    found = re.search(r"OVERFLOW-BEGIN\n(.*?)\n?OVERFLOW-END", done.stdout, flags=re.S)
+    if found is None:
+        raise ReportError(f"Chromium did not lay out {html} (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return [html_module.unescape(line) for line in found.group(1).splitlines() if line.strip()]
+
+
 def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 300) -> Path:
     """Print ``html`` to ``pdf`` with headless Chromium (A4, no header/footer, offline)."""
     chromium = find_chromium()
@@ -95,17 +175,7 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 300) -> Path:
         raise ReportError("Chromium not found (needed for the PDF): run `make setup` or `bash scripts/install_system_deps.sh`")
     with tempfile.TemporaryDirectory(prefix="asd-chromium-") as profile:
         command = [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={profile}",
+            *_chromium_command(chromium, profile),
             "--no-pdf-header-footer",
             f"--print-to-pdf={pdf}",
             Path(html).resolve().as_uri(),
