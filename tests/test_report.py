@@ -142,6 +142,23 @@ def test_count_pdf_pages_without_pypdf(tmp_path, monkeypatch):
     assert report.count_pdf_pages(pdf) == 2
 
 
+def test_one_rounding_path_for_every_number():
+    """A mean that two summation orders put either side of ...5 shows as one number everywhere."""
+    from asd.report.display import fixed
+    from asd.report.prose import _num
+
+    below, above = 0.7775 - 1e-12, 0.7775 + 1e-12
+    assert fixed(below) == fixed(above) == _num(below) == _num(above) == "0.778"
+    cells = [table_html_cell(v) for v in (below, above)]
+    assert cells[0] == cells[1] == "0.778"
+    assert fixed(1150.04, 1, thousands=True) == "1,150.0" and _num(None) == "n/a"
+
+
+def table_html_cell(value) -> str:
+    html = report.table_html(pd.DataFrame({"x": [value]}), index=False)
+    return re.search(r'<td class="num">([^<]*)</td>', html).group(1)
+
+
 def test_table_html_formats_and_escapes():
     frame = pd.DataFrame({"name": ["a<b", "c"], "auc": [0.51234, np.nan], "n": [1200, 3]}).set_index("name")
     html = report.table_html(frame, highlight_max=True)
@@ -513,8 +530,9 @@ def test_calibration_paragraph_counts_from_the_table():
     calibration.attrs["model"] = "dense_ae"
     text = report.calibration_paragraph(calibration)
     assert "(`dense_ae`)" in text
-    assert "1 of 2 machine types within 0.05" in text and "pump 0.900 against 0.730" in text
-    assert "2 of 3 machine IDs within 0.10" in text and "fault severity" in text
+    assert "lies within 0.05 of what it reached on the real development set for 1 of the 2 machine types" in text
+    assert "pump 0.900 against 0.730" in text and "reaches mean AUCs" not in text
+    assert "within 0.10 for 2 of the 3 machine IDs" in text and "fault severity" in text
     assert "not part of this build" in report.calibration_paragraph(calibration.iloc[0:0], synthetic=False)
 
 

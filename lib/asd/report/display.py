@@ -33,6 +33,19 @@ def audio_player(path, config: StudyConfig | None = None, *, seconds: float | No
     return Audio(samples, rate=config.audio.sample_rate, normalize=True, embed=True)
 
 
+def fixed(value, digits: int = 3, *, thousands: bool = False) -> str:
+    """``value`` with ``digits`` decimals, the one rounding path of every number the report shows.
+
+    The value is first rounded to 9 decimals (so that two summation orders of the same mean,
+    0.77749999999 and 0.77750000001, give one number) and then half away from zero; ``thousands``
+    adds separators (``1,150.0``).
+    """
+    from decimal import ROUND_HALF_UP, Decimal
+
+    exact = Decimal(repr(round(float(value), 9))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return format(exact, f"{',' if thousands else ''}.{digits}f")
+
+
 class Captions:
     """Numbered figures and tables for the report notebook (displayed as embedded HTML)."""
 
@@ -110,8 +123,8 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
             return f"{int(value):,}"
         if isinstance(value, numbers.Real):
             if digits is None:
-                return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-            return f"{value:,.{digits}f}"
+                return fixed(value, 0 if float(value).is_integer() else 2, thousands=True)
+            return fixed(value, digits, thousands=True)
         return words(value)
 
     def is_number(value) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..config import StudyConfig
+from .display import fixed
 from .study import STUDY_MODEL, display_path, reconstructs_input
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -26,7 +27,7 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 def _num(value: Any, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals; ``n/a`` for None and NaN."""
-    return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+    return "n/a" if value is None or pd.isna(value) else fixed(value, digits)
 
 
 def _environment():
