@@ -336,6 +336,43 @@ def test_report_prose_names_no_detector_lists():
         assert "embedding_mahalanobis" not in source and '"id_classifier"' not in source and '"dense_ae"' not in source
 
 
+def test_models_compared_describes_every_registered_detector_in_its_own_words():
+    from asd.detectors import DETECTORS
+
+    models = list(DETECTORS)
+    text = report.models_paragraph(models, recommended="multistat", fell_back={"id_classifier": ["fan"]})
+    assert f"This build trained {len(models)} detectors" in text
+    for name, detector in DETECTORS.items():
+        assert f"- `{name}` ({detector.feature_kind} features" in text and detector.summary.rstrip(".") in text
+    assert "`multistat` (baseline features, the recommended detector)" in text
+    assert "it scores as `embedding_knn`" in text and "in this build it did so for fan." in text
+
+
+def test_fallbacks_are_found_in_the_runs_and_in_the_eval_real_table(tmp_path):
+    (tmp_path / "id_classifier" / "fan" / "detector").mkdir(parents=True)
+    (tmp_path / "id_classifier" / "fan" / "detector" / "detector.json").write_text('{"name": "id_classifier", "mode": "single_id_knn_fallback"}')
+    (tmp_path / "id_classifier" / "pump").mkdir(parents=True)
+    (tmp_path / "id_classifier" / "pump" / "detector.json").write_text('{"name": "id_classifier", "mode": "classifier"}')
+    assert report.fell_back({"id_classifier": tmp_path / "id_classifier", "multistat": tmp_path / "none"}) == {"id_classifier": ["fan"]}
+    per_type = pd.DataFrame({
+        "set": ["one", "one", "many", "many"], "model": ["id_classifier", "embedding_knn"] * 2, "machine_type": "fan",
+        "auc": [0.9, 0.9, 0.7, 0.8], "pauc": [0.6, 0.6, 0.5, 0.6],
+    })
+    found = report.eval_real_fallbacks(per_type, ["id_classifier", "embedding_knn"])
+    assert found == {"id_classifier": {"fallback": "embedding_knn", "sets": ["one"]}}
+    worst = pd.DataFrame({"one": [0.9, 0.9], "synthetic": [0.7, 0.8]}, index=pd.Index(["id_classifier", "embedding_knn"], name="detector"))
+    view = report.eval_real_view(worst, found)
+    assert report.EVAL_REAL_SYNTHETIC in view.columns and "synthetic" not in view.columns
+    assert view.loc["id_classifier", "note"].startswith("scored as embedding_knn") and view.loc["embedding_knn", "note"] == ""
+
+
+def test_threshold_paragraph_says_what_few_training_clips_can_resolve():
+    few = report.threshold_paragraph(false_alarm_rate=0.01, n_train=30)
+    assert "1 %" in few and "1/30 = 3.3 %" in few and "about the largest training score" in few
+    enough = report.threshold_paragraph(false_alarm_rate=0.1, n_train=30)
+    assert "10 %" in enough and "largest training score" not in enough
+
+
 def test_embedding_description_matches_the_embedding():
     """The report describes the embedding statistics as asd.detectors.embedding computes them."""
     from asd.detectors.embedding import STATISTICS

@@ -19,7 +19,7 @@ that depend on numbers outside ``templates/``.
 """
 
 from .builder import NOTEBOOKS, NOTEBOOKS_DIR, REAL_REFERENCE, REPORT_NOTEBOOK, build, ensure_data, git_commit, main, run_notebook
-from .display import Captions, audio_player, table_html
+from .display import EVAL_REAL_SYNTHETIC, Captions, audio_player, eval_real_view, fixed, table_html
 from .export import ReportError, count_pdf_pages, export_html, find_chromium, html_to_pdf, overflowing_elements, report_css
 from .prose import (
     calibration_paragraph,
@@ -27,9 +27,13 @@ from .prose import (
     closing_paragraph,
     conclusion_paragraph,
     data_statement,
+    eval_real_fallbacks,
+    fell_back,
     image_paragraph,
+    models_paragraph,
     results_paragraph,
     synthetic_vs_real_paragraph,
+    threshold_paragraph,
     training_paragraph,
 )
 from .study import (
@@ -56,6 +60,7 @@ from .study import (
 )
 
 __all__ = [
+    "EVAL_REAL_SYNTHETIC", "eval_real_fallbacks", "eval_real_view", "fell_back", "fixed", "models_paragraph", "threshold_paragraph",
     "Captions", "DEFAULT_DATA", "DEFAULT_WORK", "INTERACTIVE_WORK", "NOTEBOOKS", "NOTEBOOKS_DIR", "QUICK_EPOCHS",
     "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_NOTEBOOK",
     "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "calibration_paragraph", "ceiling_paragraph", "closing_paragraph", "conclusion_paragraph",

@@ -97,6 +97,28 @@ class Captions:
 WIDE_COLUMNS = 7
 
 
+#: How the report names ``make eval-real``'s synthetic set, apart from the build's own synthetic data.
+EVAL_REAL_SYNTHETIC = "synthetic (eval-real's small set)"
+
+
+def eval_real_view(frame: pd.DataFrame, fallbacks: dict | None = None) -> pd.DataFrame:
+    """A table of ``make eval-real`` (:func:`asd.tables.worst_case_table` or
+    :func:`asd.tables.hindsight_ceiling`) as the report shows it: its set ``synthetic`` named
+    :data:`EVAL_REAL_SYNTHETIC` (in columns, index and a ``set`` column), and with ``fallbacks``
+    (:func:`asd.report.prose.eval_real_fallbacks`) a ``note`` column saying where a detector
+    scored as its fallback."""
+    names = {"synthetic": EVAL_REAL_SYNTHETIC}
+    view = frame.rename(columns=names, index=names)
+    if "set" in view.columns:
+        view["set"] = view["set"].replace(names)
+    if fallbacks:
+        view["note"] = [
+            f"scored as {fallbacks[m]['fallback']} (one machine ID per type) on " + ", ".join(fallbacks[m]["sets"])
+            if m in fallbacks else "" for m in view.index
+        ]
+    return view
+
+
 def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = True, highlight_max: bool = False) -> str:
     """``frame`` as a plain HTML table: text left-aligned, numbers right-aligned.
 
