@@ -407,6 +407,19 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
+def test_notebook_kernels_start_and_stop_quietly(tmp_path, capfd):
+    """No "running over TCP without encryption" and no "KeyboardInterrupt caught in kernel" on a
+    successful notebook run (the kernels' own standard error reaches the terminal)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("print(x + 1)")])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    report.run_notebook(tmp_path / "n.ipynb", tmp_path / "out.ipynb", {"x": 41})
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "KeyboardInterrupt" not in err, err
+    assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].outputs[0]["text"] == "42\n"
+
+
 def test_a_rebuild_that_would_delete_a_committed_figure_fails(tmp_path):
     root, staged = tmp_path / "repo", tmp_path / "staged"
     (root / "figures").mkdir(parents=True)

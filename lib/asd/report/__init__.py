@@ -36,6 +36,7 @@ from .prose import (
     threshold_paragraph,
     training_paragraph,
 )
+from ..runtime import quiet_tensorflow
 from .study import (
     DEFAULT_DATA,
     DEFAULT_WORK,
@@ -69,3 +70,8 @@ __all__ = [
     "recommended_model", "report_css", "report_epochs", "report_folders", "resolve_models", "results_paragraph", "run_notebook",
     "study_config", "synthetic_vs_real_paragraph", "table_html", "trains_in_epochs", "training_paragraph",
 ]
+
+# The notebooks' kernels import this package before TensorFlow (importing it imports none): its
+# start-up lines on a machine without a GPU ("Could not find cuda drivers", asd.runtime) are
+# filtered at their source, as asd's command line does.
+quiet_tensorflow()

@@ -101,6 +101,31 @@ def git_commit(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
     return commit, bool(status.strip())
 
 
+def quiet_kernel_manager():
+    """The kernel manager of the build's notebooks: Jupyter's, with two sources of alarming noise
+    removed at the source (nothing is filtered from the kernels' output).
+
+    - Where Unix sockets exist, the kernel is reached over IPC instead of TCP: no network port
+      carries the notebook's code, so the kernel has no cause to warn "Kernel is running over TCP
+      without encryption".
+    - A kernel is shut down without first being interrupted once its notebook is done: the
+      interrupt Jupyter sends by default reaches an idle kernel, which logs "KeyboardInterrupt
+      caught in kernel" as an error. (A kernel still busy when the build is stopped with Ctrl-C
+      gets the terminal's interrupt itself, and is killed if it does not shut down.)
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class QuietKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp", config=True)
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietKernelManager
+
+
 def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, log=print) -> float:
     """Execute ``source`` with papermill into ``target`` (only the parameters it declares).
 
@@ -122,6 +147,7 @@ def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, l
             progress_bar=False,
             cwd=str(source.parent),
             start_timeout=120,
+            kernel_manager_class=quiet_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback or []))
