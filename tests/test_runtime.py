@@ -68,6 +68,7 @@ def test_tensorflow_imports_quietly_on_a_cpu_only_machine():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
     assert done.stdout.strip() == "1"
     assert not runtime.NOISE.search(done.stderr), done.stderr
+    assert "I0000" not in done.stderr, done.stderr  # no informational C++ log line at all
 
 
 def test_version(capsys):

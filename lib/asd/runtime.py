@@ -57,6 +57,7 @@ NOISE = re.compile(
     r"|cpu_feature_guard\.cc|To enable the following instructions:.*rebuild TensorFlow"
     r"|Unable to register cu(?:DNN|FFT|BLAS) factory|computation placer already registered"
     r"|TF-TRT Warning: Could not find TensorRT"
+    r"|oneDNN custom operations are on"  # informational: oneDNN's round-off (asd's seeds fix the numbers per machine)
 )
 
 #: Device nodes whose presence means a GPU TensorFlow could use (NVIDIA, WSL, ROCm).
