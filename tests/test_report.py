@@ -26,7 +26,10 @@ E2E_MODELS = [report.STUDY_MODEL, "embedding_knn"]
 CHROMIUM = report.find_chromium()
 #: CI sets ASD_REQUIRE_CHROMIUM=1 (.ci/run installs Chromium first): there a missing Chromium fails
 #: the PDF tests instead of skipping them.
-needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("ASD_REQUIRE_CHROMIUM"), reason="Chromium not found: PDF export untested (install it with scripts/install_system_deps.sh, or build with PDF=0)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("ASD_REQUIRE_CHROMIUM"),
+    reason="Chromium not found: PDF export untested (install it with scripts/install_system_deps.sh, or build with PDF=0)",
+)
 
 NOTEBOOKS = [*report.NOTEBOOKS, "report"]
 EXPECTED_FIGURES = [
@@ -349,21 +352,24 @@ def test_models_compared_describes_every_registered_detector_in_its_own_words():
 
 
 def test_fallbacks_are_found_in_the_runs_and_in_the_eval_real_table(tmp_path):
-    (tmp_path / "id_classifier" / "fan" / "detector").mkdir(parents=True)
-    (tmp_path / "id_classifier" / "fan" / "detector" / "detector.json").write_text('{"name": "id_classifier", "mode": "single_id_knn_fallback"}')
-    (tmp_path / "id_classifier" / "pump").mkdir(parents=True)
-    (tmp_path / "id_classifier" / "pump" / "detector.json").write_text('{"name": "id_classifier", "mode": "classifier"}')
-    assert report.fell_back({"id_classifier": tmp_path / "id_classifier", "multistat": tmp_path / "none"}) == {"id_classifier": ["fan"]}
+    run = tmp_path / "id_classifier"
+    (run / "fan" / "detector").mkdir(parents=True)
+    (run / "fan" / "detector" / "detector.json").write_text('{"name": "id_classifier", "mode": "single_id_knn_fallback"}')
+    (run / "pump").mkdir(parents=True)
+    (run / "pump" / "detector.json").write_text('{"name": "id_classifier", "mode": "classifier"}')
+    assert report.fell_back({"id_classifier": run, "multistat": tmp_path / "none"}) == {"id_classifier": ["fan"]}
     per_type = pd.DataFrame({
         "set": ["one", "one", "many", "many"], "model": ["id_classifier", "embedding_knn"] * 2, "machine_type": "fan",
         "auc": [0.9, 0.9, 0.7, 0.8], "pauc": [0.6, 0.6, 0.5, 0.6],
     })
     found = report.eval_real_fallbacks(per_type, ["id_classifier", "embedding_knn"])
     assert found == {"id_classifier": {"fallback": "embedding_knn", "sets": ["one"]}}
-    worst = pd.DataFrame({"one": [0.9, 0.9], "synthetic": [0.7, 0.8]}, index=pd.Index(["id_classifier", "embedding_knn"], name="detector"))
+    detectors = pd.Index(["id_classifier", "embedding_knn"], name="detector")
+    worst = pd.DataFrame({"one": [0.9, 0.9], "synthetic": [0.7, 0.8]}, index=detectors)
     view = report.eval_real_view(worst, found)
     assert report.EVAL_REAL_SYNTHETIC in view.columns and "synthetic" not in view.columns
-    assert view.loc["id_classifier", "note"].startswith("scored as embedding_knn") and view.loc["embedding_knn", "note"] == ""
+    assert view.loc["id_classifier", "note"].startswith("scored as embedding_knn")
+    assert view.loc["embedding_knn", "note"] == ""
 
 
 def test_threshold_paragraph_says_what_few_training_clips_can_resolve():
@@ -385,8 +391,10 @@ def test_embedding_description_matches_the_embedding():
 
 def test_synthetic_vs_real_paragraph():
     levels = pd.DataFrame({"source": ["data", "real", "data"], "machine_type": ["fan", "fan", "pump"], "rms_dbfs": [-30.0, -40.0, -20.0]})
-    text = report.synthetic_vs_real_paragraph(levels, real_root=PROJECT_ROOT / "report" / "real_stats", data_types=["fan", "pump"], real_types=["fan"])
-    assert "`report/real_stats`" in text and "for fan:" in text and "No real reference clips are available for pump." in text
+    stats = PROJECT_ROOT / "report" / "real_stats"
+    text = report.synthetic_vs_real_paragraph(levels, real_root=stats, data_types=["fan", "pump"], real_types=["fan"])
+    assert "`report/real_stats`" in text and "for fan:" in text
+    assert "No real reference clips are available for pump." in text
     assert "fan -30.0 against -40.0" in text and "`python benchmarks/synth_vs_real.py --write-stats`" in text
     missing = report.synthetic_vs_real_paragraph(levels.iloc[0:0], real_root="", data_types=["fan"], real_types=[])
     assert "shows no comparison of its data with real recordings" in missing
@@ -395,7 +403,7 @@ def test_synthetic_vs_real_paragraph():
 def test_committed_figures_are_the_ones_the_build_makes():
     """The end-to-end test below checks that a build makes every figure of EXPECTED_FIGURES; so
     every committed figure is one a rebuild makes (none is deleted by it)."""
-    committed = report.builder.committed_files(sorted((PROJECT_ROOT / "figures").glob("*.png")))
+    committed = report.export.committed_files(sorted((PROJECT_ROOT / "figures").glob("*.png")))
     if not committed:
         pytest.skip("not a git checkout")
     assert sorted(p.name for p in committed) == sorted(EXPECTED_FIGURES)
@@ -431,11 +439,12 @@ def test_a_rebuild_that_would_delete_a_committed_figure_fails(tmp_path):
     (root / "figures" / "02_untracked.png").write_bytes(b"old")
     (staged / "01_kept.png").write_bytes(b"new")
     with pytest.raises(report.ReportError, match="figures/01_committed.png|01_committed.png"):
-        report.builder.check_figures_kept(staged, root / "figures", root)
+        report.export.check_figures_kept(staged, root / "figures", root)
     (staged / "01_committed.png").write_bytes(b"new")
-    report.builder.check_figures_kept(staged, root / "figures", root)  # an untracked stale figure may go
-    assert report.builder._copy_figures(staged, root / "figures") == ["01_committed.png", "01_kept.png"]
-    assert not (root / "figures" / "02_untracked.png").exists() and (root / "figures" / "01_kept.png").read_bytes() == b"new"
+    report.export.check_figures_kept(staged, root / "figures", root)  # an untracked stale figure may go
+    assert report.export.copy_figures(staged, root / "figures") == ["01_committed.png", "01_kept.png"]
+    assert not (root / "figures" / "02_untracked.png").exists()
+    assert (root / "figures" / "01_kept.png").read_bytes() == b"new"
 
 
 def test_css_is_a_file_and_lands_in_the_page(tmp_path):

@@ -15,11 +15,9 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-
-from asd import tables
+from asd import report, tables
 from asd.config import PROJECT_ROOT
 from asd.detectors import DETECTORS
-from asd import report
 from asd.report import export
 from asd.report.display import table_html
 
@@ -45,18 +43,37 @@ def _widest_tables() -> list[str]:
     """The report's widest tables, with every registered detector as a column."""
     rng = np.random.default_rng(0)
     models = sorted(DETECTORS)
-    rows = [{"model": m, "machine_type": t, "machine_id": f"{i:02d}", "auc": rng.uniform(), "pauc": rng.uniform()}
-            for m in models for t in MACHINE_TYPES for i in range(4)]
+    rows = [
+        {"model": m, "machine_type": t, "machine_id": f"{i:02d}", "auc": rng.uniform(), "pauc": rng.uniform()}
+        for m in models
+        for t in MACHINE_TYPES
+        for i in range(4)
+    ]
     per_id = tables.per_id_table(pd.DataFrame(rows), "auc", models=models).reset_index()
-    comparison = pd.DataFrame(rng.uniform(size=(len(models), len(MACHINE_TYPES) + 1)), index=models, columns=[*MACHINE_TYPES, "mean"])
+    comparison = pd.DataFrame(
+        rng.uniform(size=(len(models), len(MACHINE_TYPES) + 1)), index=models, columns=[*MACHINE_TYPES, "mean"]
+    )
     comparison.index.name = "model"
     worst = tables.worst_case_table(PROJECT_ROOT / "benchmarks" / "eval_real.csv")
     per_type = PROJECT_ROOT / "benchmarks" / "eval_real_per_type.csv"
     if worst is not None and per_type.is_file():  # as the report shows it: with its note column
         worst = report.eval_real_view(worst, report.eval_real_fallbacks(pd.read_csv(per_type), list(worst.index)))
-    timings = pd.DataFrame({"model": models, "train clips": 1150, "epochs": "-", "seconds": 1.5, "cpu seconds": 1.5,
-                            "scoring seconds": 1.5, "scoring cpu seconds": 1.5})
-    blocks = [table_html(per_id, index=False), table_html(comparison, highlight_max=True), table_html(timings, index=False)]
+    timings = pd.DataFrame(
+        {
+            "model": models,
+            "train clips": 1150,
+            "epochs": "-",
+            "seconds": 1.5,
+            "cpu seconds": 1.5,
+            "scoring seconds": 1.5,
+            "scoring cpu seconds": 1.5,
+        }
+    )
+    blocks = [
+        table_html(per_id, index=False),
+        table_html(comparison, highlight_max=True),
+        table_html(timings, index=False),
+    ]
     if worst is not None:
         blocks.append(table_html(worst, highlight_max=True))
     return blocks
@@ -64,8 +81,10 @@ def _widest_tables() -> list[str]:
 
 def _figures() -> list[str]:
     figures = sorted((PROJECT_ROOT / "figures").glob("*.png"))
-    return [f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" alt="{p.stem}"></figure>'
-            for p in figures]
+    return [
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" alt="{p.stem}"></figure>'
+        for p in figures
+    ]
 
 
 def test_wide_tables_get_the_small_print_and_break_opportunities():
@@ -96,6 +115,8 @@ def test_the_published_reports_tables_fit_under_the_current_style_sheet(tmp_path
 def test_the_check_sees_an_overflowing_table(tmp_path):
     """Without the page's rules a long unbreakable row is wider than the page: the check says so."""
     wide = pd.DataFrame({f"c{i}": ["x" * 30] for i in range(8)})
-    page = _page(tmp_path, [table_html(wide, index=False).replace('class="text"', 'class="text" style="white-space: nowrap"')])
+    page = _page(
+        tmp_path, [table_html(wide, index=False).replace('class="text"', 'class="text" style="white-space: nowrap"')]
+    )
     found = export.overflowing_elements(page)
     assert len(found) == 1 and found[0].startswith("table")

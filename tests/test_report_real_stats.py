@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from asd import audio, plots, tables
 from asd.data import discover_clips
 from asd.errors import ASDError

@@ -51,10 +51,12 @@ def test_each_training_says_when_it_started_and_finished_with_its_epochs(tiny_ro
 
     for machine_type, epochs in (("fan", 3), ("pump", 3)):
         (tmp_path / "ae" / machine_type).mkdir(parents=True)
-        pd.DataFrame({"epoch": range(1, epochs + 1), "loss": 1.0}).to_csv(tmp_path / "ae" / machine_type / "history.csv", index=False)
+        history = pd.DataFrame({"epoch": range(1, epochs + 1), "loss": 1.0})
+        history.to_csv(tmp_path / "ae" / machine_type / "history.csv", index=False)
     assert training._epochs_done(tmp_path / "ae") == "3 epochs on each of 2 machine types"
     with caplog.at_level(logging.INFO, logger="asd.report.training"):
-        training._train_one(str(tiny_root), "embedding_knn", str(tmp_path / "knn"), StudyConfig(), ["fan"], str(tmp_path / "cache"))
+        out, cache = str(tmp_path / "knn"), str(tmp_path / "cache")
+        training._train_one(str(tiny_root), "embedding_knn", out, StudyConfig(), ["fan"], cache)
     lines = [r.getMessage() for r in caplog.records if r.name == "asd.report.training"]
     assert lines[0] == "embedding_knn: started"
     assert lines[-1].startswith("embedding_knn: finished in ") and lines[-1].endswith(" s (fitted in one step)")

@@ -47,7 +47,7 @@ def test_only_the_retracing_warning_is_dropped(caplog):
     tf_logger = logging.getLogger("tensorflow")
     assert sum(isinstance(f, runtime._RetracingFilter) for f in tf_logger.filters) == 1
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
-        tf_logger.warning("5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing is expensive")
+        tf_logger.warning("5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing is costly")
         tf_logger.warning("a real problem")
         tf_logger.error("an error")
     assert [r.getMessage() for r in caplog.records] == ["a real problem", "an error"]

@@ -349,11 +349,13 @@ def _run_score(args) -> int:
         print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
     resolution = _threshold_resolution(args.run, summary["machine_types"], rates)
     if args.json:
-        print(json.dumps({**_as_json(summary, rates, shown, table.attrs["departures"], failed), "threshold_resolution": resolution}, indent=2))
+        answer = _as_json(summary, rates, shown, table.attrs["departures"], failed)
+        print(json.dumps({**answer, "threshold_resolution": resolution}, indent=2))
     else:
         print(_header(args.run, summary, rates, resolution))
         if not shown.empty:
-            print(_display_table(shown, table.attrs["departures"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            view = _display_table(shown, table.attrs["departures"])
+            print(view.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
     if args.out is not None:
         write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown)
@@ -368,8 +370,10 @@ def _display_table(shown: pd.DataFrame, departures: dict) -> pd.DataFrame:
 
     table = shown.drop(columns="problem").copy()
     table["machine_id"] = table["machine_id"].replace("", "\u2013")
-    table["top_bands_hz"] = [departure_text(departures[p]["top_bands_hz"], departures[p]["top_bands_db"]) if p in departures else ""
-                             for p in table["path"]]
+    table["top_bands_hz"] = [
+        departure_text(departures[p]["top_bands_hz"], departures[p]["top_bands_db"]) if p in departures else ""
+        for p in table["path"]
+    ]
     return table.rename(columns={"top_bands_hz": "departure (level vs normal at band)"})
 
 
@@ -411,7 +415,8 @@ def _header(run_dir, summary: dict, rates: dict, resolution: dict | None = None)
                  f"({resolution['machine']}): rates below 1/{n} = {100 / n:.1f}% cannot be resolved on {n} clips, "
                  "so a threshold is about the largest training score, not a measured rate")
     elif rates:
-        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips (fitted on the training clips' scores"
+        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips"
+        line += " (fitted on the training clips' scores"
         line += f"; fewest per machine ID: {resolution['n_train']}, {resolution['machine']})" if resolution else ")"
     return line
 

@@ -127,7 +127,8 @@ MINUS = "\u2212"
 def machine_label(machine_id) -> str:
     """How figures and tables name a machine: ``"id 04"``, or ``"machine"`` when the clip has no
     machine ID (empty, None or NaN)."""
-    text = "" if machine_id is None or (isinstance(machine_id, float) and np.isnan(machine_id)) else str(machine_id).strip()
+    missing = machine_id is None or (isinstance(machine_id, float) and np.isnan(machine_id))
+    text = "" if missing else str(machine_id).strip()
     return f"id {text}" if text else "machine"
 
 

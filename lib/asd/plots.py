@@ -382,7 +382,9 @@ def plot_error_by_band(band_errors: Mapping[str, np.ndarray], *, title: str = ""
 SOURCE_NAMES = {"data": "this build's data", "real": "real (DCASE 2020 dev)"}
 
 
-def plot_comparison_log_mels(clips: pd.DataFrame, config: StudyConfig | None = None, *, real_mels: Mapping | None = None):
+def plot_comparison_log_mels(
+    clips: pd.DataFrame, config: StudyConfig | None = None, *, real_mels: Mapping | None = None
+):
     """Log-mel spectrograms (:func:`fine_log_mel`) of one normal and one anomalous test clip per
     source and machine type of :func:`asd.tables.comparison_clips`: one row per machine type,
     columns data normal, data anomaly, real normal, real anomaly, one colour scale per row.
@@ -410,7 +412,8 @@ def plot_comparison_log_mels(clips: pd.DataFrame, config: StudyConfig | None = N
             mel = mels[key]
             ax.imshow(mel["values"], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
                       extent=(0, mel["values"].shape[1] * mel["hop_s"], 0, mel["n_bands"]))
-            ax.set_title(f"{machine_type} {machine_label(mel['machine_id'])}, {key[1]}\n{SOURCE_NAMES[key[0]]}", fontsize=7)
+            title = f"{machine_type} {machine_label(mel['machine_id'])}, {key[1]}\n{SOURCE_NAMES[key[0]]}"
+            ax.set_title(title, fontsize=7)
         axes[r, 0].set_ylabel("mel band", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("time (s)", fontsize=7)

@@ -308,7 +308,8 @@ def _write_figures(table: pd.DataFrame, departures: dict, flagged_mels: dict, fo
     for rank, row in enumerate(table.itertuples(), start=1):
         if row.path in departures:
             log_mel, reference = flagged_mels[row.path]
-            title = f"{Path(row.path).name}  ({row.machine_type} {explain.machine_label(row.machine_id)}, score {row.score:.4g} > {row.threshold:.4g})"
+            machine = f"{row.machine_type} {explain.machine_label(row.machine_id)}"
+            title = f"{Path(row.path).name}  ({machine}, score {row.score:.4g} > {row.threshold:.4g})"
             explain.plot_departure(log_mel, departures[row.path], reference, folder / f"{rank:03d}_{Path(row.path).stem}.png", title=title)
 
 

@@ -49,10 +49,18 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
-from .export import ReportError, count_pdf_pages, export_html, html_to_pdf, overflowing_elements
+from .export import (
+    ReportError,
+    check_figures_kept,
+    copy_figures,
+    count_pdf_pages,
+    export_html,
+    html_to_pdf,
+    overflowing_elements,
+)
 from .real_stats import REAL_STATS_DIR
 from .study import (
     DEFAULT_DATA,
@@ -227,52 +235,6 @@ def _cpu_seconds() -> float:
     )
 
 
-def _stale_figures(source: Path, target: Path) -> list[Path]:
-    """The report figures (``NN_*.png``) in ``target`` that the build staged in ``source`` did not produce."""
-    made = {p.name for p in source.glob("*.png")}
-    return sorted(p for p in target.glob("[0-9][0-9]_*.png") if p.name not in made)
-
-
-def committed_files(paths: Sequence[Path], root: Path = PROJECT_ROOT) -> list[Path]:
-    """Those of ``paths`` that git tracks in the checkout at ``root`` (none outside a git checkout)."""
-    if not paths:
-        return []
-    try:
-        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", *map(str, paths)],
-                                capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return []
-    tracked = {(root / name).resolve() for name in listed.split("\0") if name}
-    return [p for p in paths if p.resolve() in tracked]
-
-
-def check_figures_kept(source: Path, target: Path, root: Path = PROJECT_ROOT) -> None:
-    """Raise :class:`ReportError` when publishing the figures staged in ``source`` would delete
-    a committed figure of ``target``: a rebuild must produce every figure the repository holds
-    (a missing one means the build left out a section it used to have)."""
-    lost = committed_files(_stale_figures(source, target), root)
-    if lost:
-        raise ReportError(
-            "this build did not produce the committed figure(s) " + ", ".join(display_path(p) for p in lost)
-            + "; refusing to delete them (the report would lose their section). Nothing was published."
-        )
-
-
-def _copy_figures(source: Path, target: Path) -> list[str]:
-    """Copy the staged PNGs to ``target`` (atomically each); remove report figures there that
-    this build did not produce (names ``NN_*.png``; :func:`check_figures_kept` has made sure
-    that none of them is committed)."""
-    target.mkdir(parents=True, exist_ok=True)
-    names = sorted(p.name for p in source.glob("*.png"))
-    for name in names:
-        with atomic_path(target / name) as tmp:
-            shutil.copyfile(source / name, tmp)
-            tmp.chmod(0o644)
-    for stale in _stale_figures(source, target):
-        stale.unlink()
-    return names
-
-
 def build(
     data: str | os.PathLike = DEFAULT_DATA,
     *,
@@ -342,8 +304,10 @@ def build(
         shutil.rmtree(folder, ignore_errors=True)
     workdir.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(workdir.root / "models.json", json.dumps(model_names))
-    parameters = _notebook_parameters(data_root, workdir, model_names, config, config_file=config_file, machine_types=machine_types,
-                                      quick=quick, seed=seed, cache_dir=cache_dir, real_root=real_root)
+    parameters = _notebook_parameters(
+        data_root, workdir, model_names, config, config_file=config_file, machine_types=machine_types,
+        quick=quick, seed=seed, cache_dir=cache_dir, real_root=real_root,
+    )
     executed = out / "executed"
     steps = len(NOTEBOOKS) + 2
     for stage in STAGES:
@@ -358,7 +322,8 @@ def build(
     log(f"  done in {timings['report']:.1f} s")
     log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
     start = time.perf_counter()
-    info["figures"], info["pdf_pages"] = _export_and_publish(executed / "report.ipynb", out, workdir.figures, figures, pdf=pdf)
+    published = _export_and_publish(executed / "report.ipynb", out, workdir.figures, figures, pdf=pdf)
+    info["figures"], info["pdf_pages"] = published
     timings["export"] = time.perf_counter() - start
     pages = info["pdf_pages"]
     log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
@@ -368,8 +333,10 @@ def build(
     return info
 
 
-def _notebook_parameters(data_root: Path, workdir: WorkDir, model_names: Sequence[str], config, *, config_file, machine_types,
-                         quick: bool, seed: int, cache_dir, real_root) -> dict[str, Any]:
+def _notebook_parameters(
+    data_root: Path, workdir: WorkDir, model_names: Sequence[str], config, *,
+    config_file, machine_types, quick: bool, seed: int, cache_dir, real_root,
+) -> dict[str, Any]:
     """The parameters every notebook gets (each takes those it declares)."""
     return {
         "data_root": str(data_root),
@@ -390,7 +357,9 @@ def _notebook_parameters(data_root: Path, workdir: WorkDir, model_names: Sequenc
     }
 
 
-def _record_costs(info: dict, out: Path, *, pdf: bool, timings: Mapping[str, float], started: tuple[float, float, float]) -> None:
+def _record_costs(
+    info: dict, out: Path, *, pdf: bool, timings: Mapping[str, float], started: tuple[float, float, float]
+) -> None:
     """Add the build's sizes and costs to ``info`` (in place): file sizes, wall and CPU seconds,
     load average at start and end, seconds per step, the host's CPUs."""
     wall_start, cpu_start, load_start = started
@@ -444,7 +413,9 @@ def _build_record(data_root: Path, data_kind: str, workdir: WorkDir, parameters:
     }
 
 
-def _export_and_publish(notebook: Path, out: Path, staged_figures: Path, figures: Path, *, pdf: bool) -> tuple[list[str], int | None]:
+def _export_and_publish(
+    notebook: Path, out: Path, staged_figures: Path, figures: Path, *, pdf: bool
+) -> tuple[list[str], int | None]:
     """Export the executed report notebook to HTML (and PDF) in a staging folder; once all of it
     succeeded, publish the figures and the report files. The figure names and the PDF's pages."""
     out.mkdir(parents=True, exist_ok=True)
@@ -455,11 +426,12 @@ def _export_and_publish(notebook: Path, out: Path, staged_figures: Path, figures
         if pdf:
             too_wide = overflowing_elements(html)
             if too_wide:
-                raise ReportError("wider than the PDF page (report.css, asd.report.display.table_html):\n  " + "\n  ".join(too_wide))
+                lines = "\n  ".join(too_wide)
+                raise ReportError(f"wider than the PDF page (report.css, asd.report.display.table_html):\n  {lines}")
             html_to_pdf(html, staging / "report.pdf")
             pages = count_pdf_pages(staging / "report.pdf")
         # Everything succeeded: publish.
-        names = _copy_figures(staged_figures, figures)
+        names = copy_figures(staged_figures, figures)
         for name in ("report.html", "report.pdf") if pdf else ("report.html",):
             (staging / name).chmod(0o644)
             os.replace(staging / name, out / name)

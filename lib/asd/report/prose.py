@@ -241,7 +241,9 @@ def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, 
     )
 
 
-def models_paragraph(models, *, recommended: str | None = None, fell_back: Mapping[str, list[str]] | None = None) -> str:
+def models_paragraph(
+    models, *, recommended: str | None = None, fell_back: Mapping[str, list[str]] | None = None
+) -> str:
     """Markdown: every detector in ``models``, described by its registered ``summary`` and
     ``feature_kind`` (:data:`asd.detectors.DETECTORS`), so a new detector cannot be left out;
     a detector with a ``fallback_detector`` says so, and ``fell_back`` (model to machine types)

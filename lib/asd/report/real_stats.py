@@ -40,7 +40,15 @@ MEL_POOL = (2, 4)
 WRITE_COMMAND = "python benchmarks/synth_vs_real.py --write-stats"
 CLIP_COLUMNS = ["machine_type", "machine_id", "label", "file_name"]
 
-__all__ = ["MEL_POOL", "REAL_CLIPS", "REAL_STATS_DIR", "RealStats", "beside_real", "load_real_stats", "write_real_stats"]
+__all__ = [
+    "MEL_POOL",
+    "REAL_CLIPS",
+    "REAL_STATS_DIR",
+    "RealStats",
+    "beside_real",
+    "load_real_stats",
+    "write_real_stats",
+]
 
 
 @dataclass
@@ -69,7 +77,10 @@ class RealStats:
     @classmethod
     def empty(cls) -> "RealStats":
         """No real clips (the comparison is left out)."""
-        return cls(levels=pd.DataFrame(columns=[*CLIP_COLUMNS, "rms_dbfs", "peak_dbfs"]), spectra=pd.DataFrame(columns=CLIP_COLUMNS))
+        return cls(
+            levels=pd.DataFrame(columns=[*CLIP_COLUMNS, "rms_dbfs", "peak_dbfs"]),
+            spectra=pd.DataFrame(columns=CLIP_COLUMNS),
+        )
 
     @property
     def machine_types(self) -> list[str]:
@@ -90,8 +101,9 @@ def _pool(mel: np.ndarray) -> np.ndarray:
     return mel[:n_b, :n_f].reshape(n_b // bands, bands, n_f // frames, frames).mean(axis=(1, 3))
 
 
-def write_real_stats(root: str | os.PathLike = REAL_CLIPS, out: str | os.PathLike = REAL_STATS_DIR, *,
-                     config: StudyConfig | None = None) -> Path:
+def write_real_stats(
+    root: str | os.PathLike = REAL_CLIPS, out: str | os.PathLike = REAL_STATS_DIR, *, config: StudyConfig | None = None
+) -> Path:
     """Compute the statistics of the real test clips under ``root`` and write them to ``out``.
 
     Parameters
@@ -124,17 +136,29 @@ def write_real_stats(root: str | os.PathLike = REAL_CLIPS, out: str | os.PathLik
     spectra, mels = [], {}
     for clip in clips.itertuples():
         mel = fine_log_mel(_read(clip.path, config), config)
-        spectra.append({**{c: getattr(clip, c) for c in CLIP_COLUMNS},
-                        **{f"band_{b}": float(v) for b, v in enumerate(mel.mean(axis=1))}})
+        spectra.append(
+            {
+                **{c: getattr(clip, c) for c in CLIP_COLUMNS},
+                **{f"band_{b}": float(v) for b, v in enumerate(mel.mean(axis=1))},
+            }
+        )
         key = f"{clip.machine_type}/{clip.label}"
         if key not in mels:
             hop_s = config.baseline.hop_length / config.audio.sample_rate * MEL_POOL[1]
-            mels[key] = {"machine_id": clip.machine_id, "file_name": clip.file_name, "hop_s": hop_s,
-                         "n_bands": int(mel.shape[0]), "values": np.round(_pool(mel)).astype(int).tolist()}
+            mels[key] = {
+                "machine_id": clip.machine_id,
+                "file_name": clip.file_name,
+                "hop_s": hop_s,
+                "n_bands": int(mel.shape[0]),
+                "values": np.round(_pool(mel)).astype(int).tolist(),
+            }
     out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out / "levels.csv", levels[[*CLIP_COLUMNS, "rms_dbfs", "peak_dbfs"]], index=False)
     write_csv_atomic(out / "spectra.csv", pd.DataFrame(spectra), index=False)
-    write_text_atomic(out / "log_mel.json", json.dumps({"source": root.name, "pool": list(MEL_POOL), "clips": mels}, separators=(",", ":")))
+    write_text_atomic(
+        out / "log_mel.json",
+        json.dumps({"source": root.name, "pool": list(MEL_POOL), "clips": mels}, separators=(",", ":")),
+    )
     return out
 
 
@@ -156,12 +180,17 @@ def load_real_stats(folder: str | os.PathLike = REAL_STATS_DIR) -> RealStats:
     for key, entry in stored["clips"].items():
         machine_type, label = key.split("/")
         log_mels[(machine_type, label)] = {**entry, "values": np.asarray(entry["values"], dtype=float)}
-    return RealStats(levels=pd.read_csv(folder / "levels.csv", **read), spectra=pd.read_csv(folder / "spectra.csv", **read),
-                     log_mels=log_mels, source=stored.get("source", "dcase2020-dev-lite"))
+    return RealStats(
+        levels=pd.read_csv(folder / "levels.csv", **read),
+        spectra=pd.read_csv(folder / "spectra.csv", **read),
+        log_mels=log_mels,
+        source=stored.get("source", "dcase2020-dev-lite"),
+    )
 
 
-def beside_real(table: pd.DataFrame, stats: RealStats, config: StudyConfig | None = None, *, per_label: int = 3,
-                seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def beside_real(
+    table: pd.DataFrame, stats: RealStats, config: StudyConfig | None = None, *, per_label: int = 3, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """This build's test clips beside the real ones, for the machine types both have.
 
     Parameters
@@ -191,8 +220,10 @@ def beside_real(table: pd.DataFrame, stats: RealStats, config: StudyConfig | Non
     rows = []
     for (machine_type, label), group in real.groupby(["machine_type", "label"], sort=False):
         mean = per_clip.loc[group["file_name"], bands].to_numpy(dtype=float).mean(axis=0)
-        rows += [{"source": "real", "machine_type": machine_type, "label": label, "band": b, "level_db": float(v)}
-                 for b, v in enumerate(mean)]
+        rows += [
+            {"source": "real", "machine_type": machine_type, "label": label, "band": b, "level_db": float(v)}
+            for b, v in enumerate(mean)
+        ]
     levels = pd.concat([levels, real_levels[levels.columns]], ignore_index=True) if len(real) else levels
     spectra = pd.concat([spectra, pd.DataFrame(rows, columns=spectra.columns)], ignore_index=True) if rows else spectra
     return clips, levels, spectra
