@@ -8,11 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from asd import audio, plots, tables
+from asd import audio, plots, report, tables
 from asd.data import discover_clips
 from asd.errors import ASDError
 from asd.report import real_stats
-from asd.report.real_stats import REAL_CLIPS, REAL_STATS_DIR, beside_real, load_real_stats, write_real_stats
+from asd.report.real_stats import (
+    REAL_CLIPS,
+    REAL_STATS_DIR,
+    beside_real,
+    load_real_stats,
+    write_real_stats,
+)
 
 
 def test_committed_statistics_cover_every_machine_type_with_provenance():
@@ -50,6 +56,10 @@ def test_the_real_comparison_is_built_from_the_committed_statistics_alone(tiny_r
     summary = tables.level_summary(levels)
     assert list(summary.columns) == ["machine_type", "data normal", "data anomaly", "real normal", "real anomaly"]
     assert set(spectra.groupby(["source", "machine_type", "label"]).size()) == {128}
+    text = report.synthetic_vs_real_paragraph(
+        levels, real_root=REAL_STATS_DIR, data_types=["pump", "ToyCar"], real_types=stats.machine_types
+    )
+    assert "beside 4 real test clips" in text and "`report/real_stats`" in text and "pump" in text
     fig = plots.plot_comparison_log_mels(clips, real_mels=stats.log_mels)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 8 and any("pump id 04" in t and "real" in t for t in titles)
