@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from asd.report.real_stats import REAL_STATS_DIR
 from asd.synth.compare import compare_folders, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,17 +36,23 @@ def main(argv=None) -> None:
                         help="rewrite report/real_stats/ from the real clips (--real) and stop")
     args = parser.parse_args(argv)
     if args.write_stats:
-        from asd.report.real_stats import REAL_STATS_DIR, write_real_stats
+        from asd.report.real_stats import write_real_stats
 
         print(f"written {write_real_stats(args.real, REAL_STATS_DIR)}")
         return
     sources = {"synthetic": args.synthetic}
+    committed = None
     for name, root in (("real", args.real), ("mimii", args.mimii)):
         if Path(root).is_dir():
             sources[name] = root
+        elif name == "real" and (REAL_STATS_DIR / "clip_statistics.csv").is_file():
+            print(f"{root}: not found; the real clips' statistics committed in {REAL_STATS_DIR} are used")
+            committed = pd.read_csv(REAL_STATS_DIR / "clip_statistics.csv", dtype={"machine_id": str})
         else:
             print(f"{root}: not found; {name} clips left out")
     stats = compare_folders(sources, max_per_group=args.per_group)
+    if committed is not None:
+        stats = pd.concat([stats, committed], ignore_index=True)
     if args.csv:
         stats.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_rows", 200):

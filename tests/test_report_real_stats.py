@@ -81,7 +81,7 @@ def test_missing_statistics_name_the_command(tmp_path):
 @pytest.mark.skipif(not REAL_CLIPS.is_dir(), reason="the real reference clips are not beside the project")
 def test_rewriting_the_statistics_from_the_clips_gives_the_committed_ones(tmp_path):
     write_real_stats(REAL_CLIPS, tmp_path)
-    for name in ("levels.csv", "spectra.csv"):
+    for name in ("levels.csv", "spectra.csv", "clip_statistics.csv"):
         written = pd.read_csv(tmp_path / name, dtype={"machine_id": str})
         committed = pd.read_csv(REAL_STATS_DIR / name, dtype={"machine_id": str})
         pd.testing.assert_frame_equal(written, committed, atol=1e-9)

@@ -10,6 +10,10 @@ provenance and licence)::
                   baseline's 128 mel bands over the clip (dB), columns ``band_0`` ... ``band_127``
     log_mel.json  per machine type and label, the log-mel spectrogram of the first clip (by file
                   name), reduced (:data:`MEL_POOL`: mean over 2 bands x 4 frames, whole dB)
+    clip_statistics.csv  one row per clip: :func:`asd.synth.compare.clip_statistics` (level, crest
+                  factor, octave bands, tonality, temporal structure), which
+                  ``benchmarks/synth_vs_real.py`` prints beside the synthetic clips' when the
+                  clips themselves are absent
 
 Written by :func:`write_real_stats` (``python benchmarks/synth_vs_real.py --write-stats`` when
 the clips are present); read by :func:`load_real_stats`; :func:`beside_real` puts them beside
@@ -124,6 +128,7 @@ def write_real_stats(
     from .. import tables
     from ..data import discover_clips
     from ..plots import _read, fine_log_mel
+    from ..synth.compare import compare_folders
 
     root, out = Path(root), Path(out)
     if not root.is_dir():
@@ -155,6 +160,8 @@ def write_real_stats(
     out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out / "levels.csv", levels[[*CLIP_COLUMNS, "rms_dbfs", "peak_dbfs"]], index=False)
     write_csv_atomic(out / "spectra.csv", pd.DataFrame(spectra), index=False)
+    statistics = compare_folders({"real": root}, max_per_group=len(clips)).drop(columns=["path"])
+    write_csv_atomic(out / "clip_statistics.csv", statistics, index=False)
     write_text_atomic(
         out / "log_mel.json",
         json.dumps({"source": root.name, "pool": list(MEL_POOL), "clips": mels}, separators=(",", ":")),
