@@ -364,6 +364,9 @@ def test_fallbacks_are_found_in_the_runs_and_in_the_eval_real_table(tmp_path):
     })
     found = report.eval_real_fallbacks(per_type, ["id_classifier", "embedding_knn"])
     assert found == {"id_classifier": {"fallback": "embedding_knn", "sets": ["one"]}}
+    note = report.fallback_note({"id_classifier": ["fan", "pump"]})
+    assert note == "`id_classifier` scored as `embedding_knn` on fan, pump (one machine ID: nothing to tell it apart from)."
+    assert report.fallback_note({}) == ""
     detectors = pd.Index(["id_classifier", "embedding_knn"], name="detector")
     worst = pd.DataFrame({"one": [0.9, 0.9], "synthetic": [0.7, 0.8]}, index=detectors)
     view = report.eval_real_view(worst, found)

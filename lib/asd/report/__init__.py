@@ -28,6 +28,7 @@ from .prose import (
     conclusion_paragraph,
     data_statement,
     eval_real_fallbacks,
+    fallback_note,
     fell_back,
     image_paragraph,
     models_paragraph,
@@ -61,7 +62,7 @@ from .study import (
 )
 
 __all__ = [
-    "EVAL_REAL_SYNTHETIC", "eval_real_fallbacks", "eval_real_view", "fell_back", "fixed", "models_paragraph", "threshold_paragraph",
+    "EVAL_REAL_SYNTHETIC", "eval_real_fallbacks", "fallback_note", "eval_real_view", "fell_back", "fixed", "models_paragraph", "threshold_paragraph",
     "Captions", "DEFAULT_DATA", "DEFAULT_WORK", "INTERACTIVE_WORK", "NOTEBOOKS", "NOTEBOOKS_DIR", "QUICK_EPOCHS",
     "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_NOTEBOOK",
     "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "calibration_paragraph", "ceiling_paragraph", "closing_paragraph", "conclusion_paragraph",

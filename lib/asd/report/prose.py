@@ -303,6 +303,17 @@ def eval_real_fallbacks(per_type: pd.DataFrame, models) -> dict[str, dict]:
     return found
 
 
+def fallback_note(fell_back: Mapping[str, list[str]]) -> str:
+    """A sentence for the captions of the tables with this build's numbers: which detector scored
+    as its ``fallback_detector`` on which machine types (``fell_back``: :func:`fell_back`); empty
+    when none did."""
+    from ..detectors import get_detector
+
+    rows = [{"model": m, "fallback": getattr(get_detector(m), "fallback_detector", None) or "its fallback", "types": types}
+            for m, types in fell_back.items() if types]
+    return render("fallback_note", rows=rows)
+
+
 def threshold_paragraph(*, false_alarm_rate: float, n_train: int | None) -> str:
     """Markdown: the false-alarm rate the F1 thresholds were fitted for, and what ``n_train``
     (the fewest normal training clips of any machine ID) can resolve: rates below 1/N cannot."""
