@@ -374,7 +374,7 @@ def _display_table(shown: pd.DataFrame, departures: dict) -> pd.DataFrame:
         departure_text(departures[p]["top_bands_hz"], departures[p]["top_bands_db"]) if p in departures else ""
         for p in table["path"]
     ]
-    return table.rename(columns={"top_bands_hz": "departure (level vs normal at band)"})
+    return table.rename(columns={"top_bands_hz": "departure"})
 
 
 def _threshold_resolution(run_dir, machine_types, rates: dict) -> dict | None:
