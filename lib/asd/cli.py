@@ -358,7 +358,7 @@ def _add_score(subparsers) -> None:
         "clips of their machine ID. Machine type and ID are read from DCASE/MIMII-style names and folders (e.g. "
         "fan/test/normal_id_00_00000001.wav, fan/id_00/normal/00000001.wav) unless given; a path naming a machine "
         "type the run lacks is refused (exit 2) unless --machine-type is given. Unreadable files are reported and "
-        "skipped; the exit status is 1 only if no file could be scored.",
+        "skipped; the exit status is 2 (bad input) only if no file could be scored.",
     )
     parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="WAV files and/or folders")
@@ -417,18 +417,57 @@ def _run_score(args) -> int:
     root = Path(summary["data_root"] or ".")
     if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
         print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
+    resolution = _threshold_resolution(args.run, summary["machine_types"], rates)
     if args.json:
-        print(json.dumps(_as_json(summary, rates, shown, table.attrs["departures"], failed), indent=2))
+        answer = _as_json(summary, rates, shown, table.attrs["departures"], failed)
+        print(json.dumps({**answer, "threshold_resolution": resolution}, indent=2))
     else:
-        print(_header(args.run, summary, rates))
+        print(_header(args.run, summary, rates, resolution))
         if not shown.empty:
-            table_text = shown.drop(columns="problem").assign(path=shown["path"].map(_printable))
-            print(table_text.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            view = _display_table(shown, table.attrs["departures"])
+            view = view.assign(path=view["path"].map(_printable))
+            print(view.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
     if args.out is not None:
         write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown, errors="surrogateescape")
         print(f"written to {args.out}", file=sys.stderr if args.json else sys.stdout)
-    return 0 if len(scored) else 1
+    return 0 if len(scored) else 2
+
+
+def _display_table(shown: pd.DataFrame, departures: dict) -> pd.DataFrame:
+    """The score table as printed: a dash for a clip without machine ID, and each flagged clip's
+    top bands with the direction of the departure (``+17.5 dB at 912 Hz``) instead of bare Hz."""
+    from .explain import departure_text
+
+    table = shown.drop(columns="problem").copy()
+    table["machine_id"] = table["machine_id"].replace("", "\u2013")
+    table["top_bands_hz"] = [
+        departure_text(departures[p]["top_bands_hz"], departures[p]["top_bands_db"]) if p in departures else ""
+        for p in table["path"]
+    ]
+    return table.rename(columns={"top_bands_hz": "departure"})
+
+
+def _threshold_resolution(run_dir, machine_types, rates: dict) -> dict | None:
+    """What the training clips behind the thresholds can resolve: the fewest clips N of any
+    machine ID (and which), and 1/N; a false-alarm rate below 1/N cannot be resolved on N clips."""
+    from .thresholds import load_thresholds
+
+    fewest = None
+    for machine_type in machine_types:
+        try:
+            ids = load_thresholds(Path(run_dir) / machine_type).get("ids", {})
+        except (ASDError, OSError):
+            continue
+        for machine_id, entry in ids.items():
+            if entry.get("n_train") and (fewest is None or entry["n_train"] < fewest[0]):
+                fewest = (int(entry["n_train"]), machine_type, machine_id)
+    if fewest is None:
+        return None
+    n, machine_type, machine_id = fewest
+    rate = min(rates.values()) if rates else None
+    return {"n_train": n, "machine": f"{machine_type} id {machine_id}", "resolvable_rate": 1.0 / n,
+            "resolved": rate is None or rate >= 1.0 / n}
 
 
 def _printable(path: str) -> str:
@@ -443,11 +482,18 @@ def _rate_text(rates: dict) -> str:
     return ", ".join(f"{t} {100 * r:g}%" for t, r in sorted(rates.items()))
 
 
-def _header(run_dir, summary: dict, rates: dict) -> str:
+def _header(run_dir, summary: dict, rates: dict, resolution: dict | None = None) -> str:
     data = f"{summary['data_kind']} data (fingerprint {summary['data_fingerprint']}, {summary['data_root']})"
     line = f"run {run_dir}: {summary['model']} for {', '.join(summary['machine_types'])}, trained on {data}"
-    if rates:
-        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips (fitted on the training clips' scores)"
+    if rates and resolution is not None and not resolution["resolved"]:
+        n = resolution["n_train"]
+        line += (f"\nthresholds: fitted for a false-alarm rate of {_rate_text(rates)} on as few as {n} training clips "
+                 f"({resolution['machine']}): rates below 1/{n} = {100 / n:.1f}% cannot be resolved on {n} clips, "
+                 "so a threshold is about the largest training score, not a measured rate")
+    elif rates:
+        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips"
+        line += " (fitted on the training clips' scores"
+        line += f"; fewest per machine ID: {resolution['n_train']}, {resolution['machine']})" if resolution else ")"
     return line
 
 

@@ -326,7 +326,8 @@ def _write_figures(table: pd.DataFrame, departures: dict, flagged_mels: dict, fo
     for rank, row in enumerate(table.itertuples(), start=1):
         if row.path in departures:
             log_mel, reference = flagged_mels[row.path]
-            title = f"{Path(row.path).name}  ({row.machine_type} id {row.machine_id or '?'}, score {row.score:.4g} > {row.threshold:.4g})"
+            machine = f"{row.machine_type} {explain.machine_label(row.machine_id)}"
+            title = f"{Path(row.path).name}  ({machine}, score {row.score:.4g} > {row.threshold:.4g})"
             target = folder / figure_name(rank, row.path)  # cut to the file system's 255 bytes
             explain.plot_departure(log_mel, departures[row.path], reference, target, title=title)
 
