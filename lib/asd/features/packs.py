@@ -8,8 +8,8 @@ of clips, in order, into one pack beside the feature cache and returns read-only
     <cache root>/packs/<key>.json    offsets and shapes, and the clips that failed (by input position)
 
 The key (:meth:`asd.features.store.FeatureCache.pack_key`) hashes the feature namespace and
-every clip's content key, like the per-clip cache entries, so a pack is reused until a clip's
-bytes or the configuration change. The data live in
+every clip's content key, like the per-clip cache entries; it is computed from the bytes read
+while the pack is written, and names the pack when it is complete. The data live in
 the operating system's page cache, not in the process: the kernel reads pages in when they are
 used and may drop them under memory pressure, and :func:`release_pages` hands pages a consumer
 is done with back at once (``madvise(MADV_DONTNEED)``; the next access faults them back in from
@@ -103,9 +103,15 @@ class PackWriter:
             self._handle.close()
         self._tmp.unlink(missing_ok=True)
 
-    def finish(self, paths: Sequence[str]) -> FeaturePack:
-        """Rename the data into place, write the index (its presence marks a complete pack), map it."""
+    def finish(self, paths: Sequence[str], *, key: str | None = None) -> FeaturePack:
+        """Rename the data into place, write the index (its presence marks a complete pack), map it.
+
+        ``key``: the pack's key when it was not known at the start (it hashes the content keys of
+        clips read while the pack was written); default: the key given to the constructor.
+        """
         self._handle.close()
+        if key is not None:
+            self.key = key
         data = self.folder / f"{self.key}.f32"
         os.replace(self._tmp, data)
         index = {"version": _VERSION, "dtype": "float32", "n_values": self._offset, "clips": self._clips, "failed": self._failed}
