@@ -319,15 +319,18 @@ def _run_score(args) -> int:
     import pandas as pd
 
     from .atomic import write_csv_atomic
-    from .scoring import run_summary, score_paths
+    from .run import Run
+    from .scoring import score_paths
+    from .thresholds import quantile_of
 
     if args.top is not None and args.top < 1:
         raise ASDError(f"--top must be at least 1, got {args.top}")
-    if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
-        raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
-    summary = run_summary(args.run)
+    if args.false_alarm_rate is not None:
+        quantile_of(args.false_alarm_rate, key="--false-alarm-rate")
+    run = Run.load(args.run)  # once for the command
+    summary = run.summary()
     table = score_paths(
-        args.run,
+        run,
         args.paths,
         machine_type=args.machine_type,
         machine_id=args.machine_id,
