@@ -50,6 +50,7 @@ from typing import Any, Mapping, Sequence
 from ..atomic import atomic_path, write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
+from ..run import Run
 from .export import ReportError, count_pdf_pages, export_html, html_to_pdf
 from .study import (
     DEFAULT_DATA,
@@ -272,7 +273,7 @@ def build(
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     timings: dict[str, float] = {}
     log(f"[data] checking {display_path(data)} ...")
-    data_root, data_kind = ensure_data(data, log=log)
+    data_root, _ = ensure_data(data, log=log)
     timings["data"] = time.perf_counter() - wall_start
     log(f"  done in {timings['data']:.1f} s")
     model_names = resolve_models(models)
@@ -309,12 +310,12 @@ def build(
     for stage in STAGES:
         timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
 
-    first_run = json.loads((workdir.run(model_names[0]) / "run.json").read_text())
+    first_run = Run.load(workdir.run(model_names[0])).info  # checked as every run is; its data kind is by content
     n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
     info: dict[str, Any] = {
         "data_root": display_path(data_root),
         "work_dir": display_path(workdir.root),
-        "data_kind": data_kind,
+        "data_kind": first_run["data_kind"],
         "data_fingerprint": first_run["data_fingerprint"],
         "layout": first_run.get("data_layout"),
         "n_clips": n_clips,
