@@ -61,6 +61,9 @@ from .thresholds import THRESHOLDS_FILE, fit_thresholds, save_thresholds, thresh
 
 logger = logging.getLogger(__name__)
 
+#: ``Run``, ``load_run`` and ``load_detector`` live in :mod:`asd.run`; named here for the notebooks and tests.
+__all__ = ["Run", "data_fingerprint", "evaluate", "load_detector", "load_run", "train", "write_results"]
+
 
 def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None) -> str:
     """Short hash identifying the data of a clip table: every clip's relative path and content.
