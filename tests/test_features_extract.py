@@ -273,3 +273,21 @@ def test_short_clips_fail_with_the_minimum_named(clips, tmp_path):
     assert got.paths == paths
     assert got.failed == [(short, "0.5 s long, shorter than the 1 s minimum (audio.min_seconds)")]
     assert short in got.keys  # read, so keyed
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_other_kinds_come_from_the_same_read(clips, tmp_path, mmap):
+    paths, _ = clips
+    config = StudyConfig()
+    cache = FeatureCache(tmp_path / "cache")
+    both = extract_features(paths, kind="image", config=config, cache=cache, progress=False, mmap=mmap, also=["baseline"])
+    image = extract_features(paths, kind="image", config=config, progress=False)
+    baseline = extract_features(paths, kind="baseline", config=config, progress=False)
+    assert both.paths == paths and list(both.also) == ["baseline"]
+    for a, b in zip(both.features, image.features):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(both.also["baseline"], baseline.features):
+        np.testing.assert_array_equal(a, b)
+    stored = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False)  # stored by the first call
+    for a, b in zip(stored.features, baseline.features):
+        np.testing.assert_array_equal(a, b)

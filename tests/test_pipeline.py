@@ -155,8 +155,9 @@ def test_data_fingerprint_identifies_content_not_location(small_root, tmp_path):
     assert data_fingerprint(discover_clips(moved)) != first
 
 
-def test_train_opens_each_training_clip_once(small_root, tmp_path, monkeypatch):
-    """Issue 24: fingerprint, store key, duration check and features come from one read per clip."""
+@pytest.mark.parametrize("model", ["embedding_knn", "conv_ae"])  # baseline and image features
+def test_train_opens_each_training_clip_once(small_root, tmp_path, monkeypatch, quick_config, model):
+    """Issue 24: fingerprint, store key, duration check, features and explanations from one read per clip."""
     import builtins
 
     import soundfile
@@ -174,7 +175,9 @@ def test_train_opens_each_training_clip_once(small_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "open", counting_open)
     monkeypatch.setattr(soundfile.SoundFile, "__init__", counting_soundfile)
-    run = train(small_root, model="embedding_knn", out=tmp_path / "run", machine_types=["fan"], cache_dir=tmp_path / "cache", progress=False)
+    run = train(
+        small_root, model=model, out=tmp_path / "run", config=quick_config, machine_types=["fan"], cache_dir=tmp_path / "cache", progress=False
+    )
     monkeypatch.setattr(builtins, "open", real_open)
     table = discover_clips(small_root, machine_types=["fan"])
     training = table[table.split == "train"]["path"].tolist()

@@ -255,6 +255,7 @@ def _train_machine_type(
         progress=progress,
         description=f"{machine_type} train features",
         mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
+        also=("baseline",),  # asd.explain's reference, from the same read of each clip
     )
     run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
     if not extracted.features:
@@ -277,9 +278,7 @@ def _train_machine_type(
     write_csv_atomic(type_dir / "train_scores.csv", train_scores)
     rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
     save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
-    mels = extracted.features  # asd.explain's reference: band statistics of the baseline log-mel
-    if detector_class.feature_kind != "baseline":
-        mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
+    mels = extracted.also.get("baseline", extracted.features)  # asd.explain's reference: baseline log-mel bands
     explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
     run["n_train_clips"][machine_type] = len(extracted.features)
     return extracted.keys

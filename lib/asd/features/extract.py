@@ -56,6 +56,8 @@ class Extracted:
     failed: list[tuple[str, str]] = field(default_factory=list)  #: (path, problem)
     #: path -> content key (:func:`asd.features.store.content_key`) of every clip that could be read
     keys: dict[str, str] = field(default_factory=dict)
+    #: kind -> features of the ``also`` kinds of :func:`extract_features`, aligned with ``paths``
+    also: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def stacked(self) -> np.ndarray:
         """All features stacked on a new first axis, e.g. ``(n_clips, 64, 64)``."""
@@ -104,6 +106,7 @@ def extract_features(
     workers: int | None = None,
     mmap: bool = False,
     min_seconds: float = 0.0,
+    also: Sequence[str] = (),
 ) -> Extracted:
     """Features of ``kind`` for every path, from the cache where possible, in input order.
 
@@ -136,6 +139,10 @@ def extract_features(
     min_seconds : float
         Seconds; a clip shorter than this fails (skipped or raised as ``on_error`` says) with
         the problem :func:`asd.audio.clip_problem` names (``config.audio.min_seconds``).
+    also : sequence of str
+        Other kinds computed from the same read (and stored), in memory in :attr:`Extracted.also`,
+        aligned with :attr:`Extracted.paths` (``asd train`` takes the baseline log-mels of
+        :mod:`asd.explain` this way from the clips an image detector is trained on).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -146,7 +153,9 @@ def extract_features(
     cache = cache or FeatureCache(None)
     paths = [str(path) for path in paths]
     parallel = workers > 1 and len(paths) >= MIN_PARALLEL_CLIPS
-    step = _Step(kind, config, cache, namespace, on_error, progress, description, workers, min_seconds)
+    kinds = (kind, *[k for k in dict.fromkeys(also) if k != kind])
+    namespaces = tuple(fingerprint(k, config) for k in kinds)
+    step = _Step(kinds, config, cache, namespaces, on_error, progress, description, workers, min_seconds)
     with contextlib.ExitStack() as stack:
         pool = None
         if parallel:
@@ -165,17 +174,17 @@ def extract_features(
         except BaseException:
             pack.abandon()
             raise
-        return Extracted(features=packed.features, paths=packed.paths, failed=list(packed.failed), keys=extracted.keys)
+        return Extracted(packed.features, packed.paths, list(packed.failed), keys=extracted.keys, also=extracted.also)
 
 
 @dataclass(frozen=True)
 class _Step:
     """What every chunk of one :func:`extract_features` call needs."""
 
-    kind: str
+    kinds: tuple[str, ...]  #: the kind asked for, then the ``also`` kinds
     config: StudyConfig
     cache: FeatureCache
-    namespace: str
+    namespaces: tuple[str, ...]  #: the store's namespace of each kind
     on_error: str
     progress: bool
     description: str | None
@@ -188,11 +197,12 @@ def _extract(paths: list[str], step: _Step, pool, *, pack=None) -> Extracted:
     result = Extracted()
     chunks = [paths[start : start + CHUNK_CLIPS] for start in range(0, len(paths), CHUNK_CLIPS)]
 
-    def job(chunk: list[str]) -> list[tuple[np.ndarray | None, AudioError | None, str | None]]:
+    def job(chunk: list[str]) -> list[_Outcome]:
         return _extract_chunk(chunk, step)
 
     position = 0
-    description = step.description or f"{step.kind} features"
+    result.also = {kind: [] for kind in step.kinds[1:]}
+    description = step.description or f"{step.kinds[0]} features"
     with tqdm(total=len(paths), desc=description, disable=not step.progress, unit="clip") as bar:
         outcomes = ordered_map(pool, job, chunks, ahead=4 * step.workers) if pool else map(job, chunks)
         try:
@@ -207,11 +217,15 @@ def _extract(paths: list[str], step: _Step, pool, *, pack=None) -> Extracted:
                         result.failed.append((path, error.problem))
                         if pack is not None:
                             pack.add_failure(position, error.problem)
-                    elif pack is not None:
-                        pack.add(position, features)  # to the page cache, not kept here
+                        position += 1
+                        continue
+                    if pack is not None:
+                        pack.add(position, features[0])  # to the page cache, not kept here
                     else:
-                        result.features.append(features)
+                        result.features.append(features[0])
                         result.paths.append(path)
+                    for kind, other in zip(step.kinds[1:], features[1:]):
+                        result.also[kind].append(other)
                     position += 1
                 bar.update(len(chunk))
         finally:
@@ -234,32 +248,40 @@ def _read(path: str, min_seconds: float) -> tuple[bytes | None, str | None, str 
     return data, key, too_short(duration, min_seconds) if duration < min_seconds else None
 
 
-def _extract_chunk(paths: list[str], step: _Step) -> list[tuple[np.ndarray | None, AudioError | None, str | None]]:
+#: What :func:`_extract_chunk` gives per clip: its features (one per kind) or its error, and its content key.
+_Outcome = tuple[list[np.ndarray] | None, AudioError | None, str | None]
+
+
+def _extract_chunk(paths: list[str], step: _Step) -> list[_Outcome]:
     """``(features, None, key)`` or ``(None, error, key)`` per path: from the store, else decoded, computed, stored."""
-    outcomes: list[tuple[np.ndarray | None, AudioError | None, str | None]] = [(None, None, None)] * len(paths)
-    missing: list[tuple[int, str | None]] = []
-    samples: list[np.ndarray] = []
+    outcomes: list[_Outcome] = [(None, None, None)] * len(paths)
+    todo: list[tuple[int, str | None, np.ndarray, list]] = []  # (index, key, samples, features so far)
     audio, cache = step.config.audio, step.cache
     for index, path in enumerate(paths):
         data, key, short = _read(path, step.min_seconds)
         if short is not None:
             outcomes[index] = (None, AudioError(path, short), key)
             continue
-        features = cache.get(key, step.namespace) if key is not None else None
-        if features is not None:
-            outcomes[index] = (features, None, key)
+        stored = [cache.get(key, namespace) if key is not None else None for namespace in step.namespaces]
+        if all(features is not None for features in stored):
+            outcomes[index] = (stored, None, key)
             continue
         try:
-            samples.append(read_clip_fast(path, sample_rate=audio.sample_rate, channel=audio.channel, data=data))
+            samples = read_clip_fast(path, sample_rate=audio.sample_rate, channel=audio.channel, data=data)
         except AudioError as exc:
             outcomes[index] = (None, exc, key)
             continue
-        missing.append((index, key))
-    if missing:
-        sources = [paths[index] for index, _ in missing]
-        computed = compute_features_batch(samples, kind=step.kind, config=step.config, sources=sources)
-        for (index, key), features in zip(missing, computed):
+        todo.append((index, key, samples, stored))
+    for position, (kind, namespace) in enumerate(zip(step.kinds, step.namespaces)):
+        missing = [item for item in todo if item[3][position] is None]
+        if not missing:
+            continue
+        sources = [paths[item[0]] for item in missing]
+        computed = compute_features_batch([item[2] for item in missing], kind=kind, config=step.config, sources=sources)
+        for (_, key, _, stored), features in zip(missing, computed):
             if key is not None:
-                cache.put(key, step.namespace, features)
-            outcomes[index] = (features, None, key)
+                cache.put(key, namespace, features)
+            stored[position] = features
+    for index, key, _, stored in todo:
+        outcomes[index] = (stored, None, key)
     return outcomes
