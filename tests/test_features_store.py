@@ -48,13 +48,13 @@ def test_fingerprint_hashes_the_sections_a_kind_depends_on():
         fingerprint("mfcc", config)
 
 
-def test_pack_key_follows_namespace_and_clip_keys():
-    keys = [content_key(b"a"), content_key(b"b")]
-    key = FeatureCache.pack_key("image-1", keys)
-    assert key == FeatureCache.pack_key("image-1", list(keys))
-    assert key != FeatureCache.pack_key("image-2", keys)
-    assert key != FeatureCache.pack_key("image-1", keys[::-1])
-    assert key != FeatureCache.pack_key("image-1", [keys[0], None])
+def test_pack_key_follows_namespace_and_clip_list():
+    paths = ["data/fan/a.wav", "data/fan/b.wav"]
+    key = FeatureCache.pack_key("image-1", paths)
+    assert key == FeatureCache.pack_key("image-1", list(paths))
+    assert key != FeatureCache.pack_key("image-2", paths)
+    assert key != FeatureCache.pack_key("image-1", paths[::-1])
+    assert key != FeatureCache.pack_key("image-1", paths[:1])
 
 
 def test_corrupt_entry_is_dropped(tmp_path):

@@ -40,6 +40,7 @@ from ..audio import clip_problem, too_short
 from ..config import StudyConfig
 from ..errors import AudioError
 from .kinds import feature_kind
+from .packs import PACK_FOLDER, PackSink
 from .parallel import default_workers, ordered_map, single_threaded_blas
 from .store import FeatureCache, fingerprint, read_keyed
 from .wav import pcm16_duration, read_clip_fast
@@ -133,9 +134,9 @@ def extract_features(
     mmap : bool
         Return read-only ``numpy.memmap`` views of a feature pack (:mod:`asd.features.packs`)
         instead of arrays in memory: the features then live in the operating system's page
-        cache, not in the process. Needs a cache (ignored without one). The pack is written
-        in the pass that reads the clips; when it cannot be written, the features come back
-        in memory.
+        cache, not in the process. Needs a cache (ignored without one). The pack is reused
+        while the clips' bytes and the configuration are unchanged, else written in the pass
+        that reads the clips; when it cannot be written, the features come back in memory.
     min_seconds : float
         Seconds; a clip shorter than this fails (skipped or raised as ``on_error`` says) with
         the problem :func:`asd.audio.clip_problem` names (``config.audio.min_seconds``).
@@ -161,18 +162,21 @@ def extract_features(
         if parallel:
             stack.enter_context(single_threaded_blas())
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asd-features"))
-        pack = cache.pack_writer("pending") if mmap and cache.root is not None else None
-        if pack is None:  # no pack wanted, or the store cannot be written: features in memory
+        if not (mmap and cache.root is not None):
+            return _extract(paths, step, pool)
+        key = cache.pack_key(f"{namespace}|min_seconds={min_seconds!r}", paths)
+        sink = PackSink(cache.load_pack(key, paths), lambda: cache.pack_writer(key))
+        if sink.found is None and not cache.writable:  # nothing to map: features in memory
             return _extract(paths, step, pool)
         try:
-            extracted = _extract(paths, step, pool, pack=pack)
-            packed = pack.finish(paths, key=cache.pack_key(namespace, [extracted.keys.get(p) for p in paths]))
+            extracted = _extract(paths, step, pool, sink=sink)
+            packed = sink.finish(paths)
         except OSError as exc:  # writing the pack failed (full disk): carry on in memory
-            pack.abandon()
-            cache.write_failed(pack.folder, exc)
+            sink.abandon()
+            cache.write_failed(cache.root / PACK_FOLDER, exc)
             return _extract(paths, step, pool)
         except BaseException:
-            pack.abandon()
+            sink.abandon()
             raise
         return Extracted(packed.features, packed.paths, list(packed.failed), keys=extracted.keys, also=extracted.also)
 
@@ -192,22 +196,23 @@ class _Step:
     min_seconds: float
 
 
-def _extract(paths: list[str], step: _Step, pool, *, pack=None) -> Extracted:
-    """The extraction loop: chunks on ``pool`` (or here), outcomes in input order, into ``pack`` or memory."""
+def _extract(paths: list[str], step: _Step, pool, *, sink: PackSink | None = None) -> Extracted:
+    """The extraction loop: chunks on ``pool`` (or here), outcomes in input order, into ``sink`` or memory."""
     result = Extracted()
-    chunks = [paths[start : start + CHUNK_CLIPS] for start in range(0, len(paths), CHUNK_CLIPS)]
+    starts = range(0, len(paths), CHUNK_CLIPS)
+    chunks = [paths[start : start + CHUNK_CLIPS] for start in starts]
 
-    def job(chunk: list[str]) -> list[_Outcome]:
-        return _extract_chunk(chunk, step)
+    def job(start: int) -> list[_Outcome]:
+        return _extract_chunk(paths[start : start + CHUNK_CLIPS], step, start=start, sink=sink)
 
     position = 0
     result.also = {kind: [] for kind in step.kinds[1:]}
     description = step.description or f"{step.kinds[0]} features"
     with tqdm(total=len(paths), desc=description, disable=not step.progress, unit="clip") as bar:
-        outcomes = ordered_map(pool, job, chunks, ahead=4 * step.workers) if pool else map(job, chunks)
+        outcomes = ordered_map(pool, job, list(starts), ahead=4 * step.workers) if pool else map(job, starts)
         try:
             for chunk, chunk_outcomes in zip(chunks, outcomes):
-                for path, (features, error, key) in zip(chunk, chunk_outcomes):
+                for path, (features, error, key, reused) in zip(chunk, chunk_outcomes):
                     if key is not None:
                         result.keys[path] = key
                     if error is not None:
@@ -215,12 +220,12 @@ def _extract(paths: list[str], step: _Step, pool, *, pack=None) -> Extracted:
                             raise error
                         logger.warning("skipped %s", error)
                         result.failed.append((path, error.problem))
-                        if pack is not None:
-                            pack.add_failure(position, error.problem)
+                        if sink is not None:
+                            sink.add(position, error.problem, key, reused=reused)
                         position += 1
                         continue
-                    if pack is not None:
-                        pack.add(position, features[0])  # to the page cache, not kept here
+                    if sink is not None:
+                        sink.add(position, features[0], key, reused=reused)  # to the page cache, not kept here
                     else:
                         result.features.append(features[0])
                         result.paths.append(path)
@@ -248,40 +253,51 @@ def _read(path: str, min_seconds: float) -> tuple[bytes | None, str | None, str 
     return data, key, too_short(duration, min_seconds) if duration < min_seconds else None
 
 
-#: What :func:`_extract_chunk` gives per clip: its features (one per kind) or its error, and its content key.
-_Outcome = tuple[list[np.ndarray] | None, AudioError | None, str | None]
+#: What :func:`_extract_chunk` gives per clip: its features (one per kind) or its error, its content
+#: key, and whether the pack found for the clips served it.
+_Outcome = tuple[list[np.ndarray] | None, AudioError | None, str | None, bool]
 
 
-def _extract_chunk(paths: list[str], step: _Step) -> list[_Outcome]:
-    """``(features, None, key)`` or ``(None, error, key)`` per path: from the store, else decoded, computed, stored."""
-    outcomes: list[_Outcome] = [(None, None, None)] * len(paths)
-    todo: list[tuple[int, str | None, np.ndarray, list]] = []  # (index, key, samples, features so far)
+def _extract_chunk(paths: list[str], step: _Step, *, start: int = 0, sink: PackSink | None = None) -> list[_Outcome]:
+    """Per path (input positions from ``start``): from the found pack or the store, else decoded, computed, stored."""
+    outcomes: list[_Outcome] = [(None, None, None, False)] * len(paths)
+    todo: list[tuple[int, str | None, np.ndarray, list, bool]] = []  # (index, key, samples, features so far, reused)
     audio, cache = step.config.audio, step.cache
     for index, path in enumerate(paths):
         data, key, short = _read(path, step.min_seconds)
-        if short is not None:
-            outcomes[index] = (None, AudioError(path, short), key)
+        stored = [None] * len(step.kinds)
+        reused = sink is not None and sink.matches(start + index, key)
+        if reused:
+            entry = sink.found.entries[start + index]
+            if isinstance(entry, str):  # failed when the pack was written, same bytes: fails again
+                outcomes[index] = (None, AudioError(path, entry), key, True)
+                continue
+            stored[0] = entry
+        elif short is not None:
+            outcomes[index] = (None, AudioError(path, short), key, False)
             continue
-        stored = [cache.get(key, namespace) if key is not None else None for namespace in step.namespaces]
+        for position, namespace in enumerate(step.namespaces):
+            if stored[position] is None and key is not None:
+                stored[position] = cache.get(key, namespace)
         if all(features is not None for features in stored):
-            outcomes[index] = (stored, None, key)
+            outcomes[index] = (stored, None, key, reused)
             continue
         try:
             samples = read_clip_fast(path, sample_rate=audio.sample_rate, channel=audio.channel, data=data)
         except AudioError as exc:
-            outcomes[index] = (None, exc, key)
+            outcomes[index] = (None, exc, key, False)
             continue
-        todo.append((index, key, samples, stored))
+        todo.append((index, key, samples, stored, reused))
     for position, (kind, namespace) in enumerate(zip(step.kinds, step.namespaces)):
         missing = [item for item in todo if item[3][position] is None]
         if not missing:
             continue
         sources = [paths[item[0]] for item in missing]
         computed = compute_features_batch([item[2] for item in missing], kind=kind, config=step.config, sources=sources)
-        for (_, key, _, stored), features in zip(missing, computed):
+        for (_, key, _, stored, _), features in zip(missing, computed):
             if key is not None:
                 cache.put(key, namespace, features)
             stored[position] = features
-    for index, key, _, stored in todo:
-        outcomes[index] = (stored, None, key)
+    for index, key, _, stored, reused in todo:
+        outcomes[index] = (stored, None, key, reused)
     return outcomes

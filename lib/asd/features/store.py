@@ -15,9 +15,8 @@ Layout under the cache root
         One clip's float32 features, written atomically (temporary name, then rename).
     ``packs/<pack key>.f32`` and ``packs/<pack key>.json``
         The features of a list of clips in one memory-mapped file (:mod:`asd.features.packs`);
-        :meth:`FeatureCache.pack_key` hashes the namespace and every clip's content key. A pack is
-        written in the same pass that reads the clips (each clip is read once per command) and
-        replaces the pack of the same key.
+        :meth:`FeatureCache.pack_key` hashes the namespace and the list of clips, and the pack
+        records every clip's content key: it serves a clip only while its bytes are unchanged.
 
 The store is an optimisation: a write that fails (full disk, read-only folder) logs one warning
 naming the path and the run carries on without storing; an unreadable entry is dropped and
@@ -42,7 +41,7 @@ import numpy as np
 
 from ..config import StudyConfig
 from .kinds import feature_kind
-from .packs import PackWriter
+from .packs import FeaturePack, PackWriter, load_pack
 from .wav import read_bytes
 
 logger = logging.getLogger(__name__)
@@ -199,12 +198,20 @@ class FeatureCache:
     # -- packs -----------------------------------------------------------------------------------
 
     @staticmethod
-    def pack_key(namespace: str, keys: Sequence[str | None]) -> str:
-        """Key of a pack: the namespace and every clip's content key, in order (None: unreadable)."""
+    def pack_key(namespace: str, paths: Sequence[str]) -> str:
+        """Key of a pack: the namespace (and whatever else decides its content) and the clips, in order.
+
+        The clips' content keys are recorded in the pack and checked as the clips are read
+        (:class:`asd.features.packs.PackSink`).
+        """
         digest = hashlib.sha1(f"v{KEY_VERSION}|{namespace}\n".encode())
-        for key in keys:
-            digest.update(f"{key or 'unreadable'}\n".encode())
+        for path in paths:
+            digest.update(f"{path}\n".encode())
         return digest.hexdigest()[:20]
+
+    def load_pack(self, key: str, paths: Sequence[str]) -> FeaturePack | None:
+        """The complete pack ``key`` (memmap views naming ``paths``), or None."""
+        return None if self.root is None else load_pack(self.root, key, paths)
 
     def pack_writer(self, key: str) -> PackWriter | None:
         """A :class:`asd.features.packs.PackWriter` for ``key``, or None if nothing can be written."""
