@@ -68,7 +68,10 @@ def test_epochs_for():
         ({"training": {"validation_split": 1}}, "config.training.validation_split: must be >= 0 and < 1"),
         ({"audio": {"min_seconds": -1}}, "config.audio.min_seconds: must be >= 0"),
         ({"training": {"batchnorm_momentum": 1}}, "config.training.batchnorm_momentum: must be >= 0 and < 1, got 1"),
-        ({"detectors": {"id_classifier": {"batchnorm_momentum": 1.0}}}, "config.detectors.id_classifier.batchnorm_momentum: must be >= 0 and < 1"),
+        (
+            {"detectors": {"id_classifier": {"batchnorm_momentum": 1.0}}},
+            "config.detectors.id_classifier.batchnorm_momentum: must be >= 0 and < 1",
+        ),
         ({"seed": 0}, "config: unknown key"),  # the top-level seed was never read; training.seed seeds training
         ({"machine_types": "fan"}, "config.machine_types: expected a list of strings or null, got str 'fan'"),
         ({"machine_types": ["fan", 3]}, r"config.machine_types\[1\]: expected a string, got int 3"),

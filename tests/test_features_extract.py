@@ -112,7 +112,8 @@ def test_rewritten_clip_with_same_size_and_mtime_is_recomputed(clips, tmp_path, 
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert os.stat(target).st_size == size and os.stat(target).st_mtime_ns == stat.st_mtime_ns
     after = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False, mmap=mmap)
-    np.testing.assert_array_equal(after.features[1], compute_features_batch([read_clip(target)], kind="baseline", config=config)[0])
+    expected = compute_features_batch([read_clip(target)], kind="baseline", config=config)[0]
+    np.testing.assert_array_equal(after.features[1], expected)
     assert not np.array_equal(after.features[1], before[1])
     np.testing.assert_array_equal(after.features[0], before[0])
 
@@ -258,7 +259,9 @@ def test_each_clip_is_opened_once_and_keyed_by_its_content(clips, tmp_path, monk
     cache = FeatureCache(tmp_path / "cache")
     for _ in ("cold", "warm"):
         opened.clear()
-        got = extract_features(paths, kind="image", config=StudyConfig(), cache=cache, progress=False, mmap=mmap, min_seconds=1.0)
+        got = extract_features(
+            paths, kind="image", config=StudyConfig(), cache=cache, progress=False, mmap=mmap, min_seconds=1.0
+        )
         assert got.paths == paths
         assert [opened.count(p) for p in paths] == [1] * len(paths)
     monkeypatch.setattr(builtins, "open", real_open)
@@ -269,7 +272,9 @@ def test_short_clips_fail_with_the_minimum_named(clips, tmp_path):
     paths, _ = clips
     short = str(tmp_path / "short.wav")
     write_clip(short, np.zeros(8000, dtype=np.float32))  # 0.5 s
-    got = extract_features([*paths, short], kind="image", config=StudyConfig(), on_error="skip", progress=False, min_seconds=1.0)
+    got = extract_features(
+        [*paths, short], kind="image", config=StudyConfig(), on_error="skip", progress=False, min_seconds=1.0
+    )
     assert got.paths == paths
     assert got.failed == [(short, "0.5 s long, shorter than the 1 s minimum (audio.min_seconds)")]
     assert short in got.keys  # read, so keyed
@@ -280,7 +285,9 @@ def test_other_kinds_come_from_the_same_read(clips, tmp_path, mmap):
     paths, _ = clips
     config = StudyConfig()
     cache = FeatureCache(tmp_path / "cache")
-    both = extract_features(paths, kind="image", config=config, cache=cache, progress=False, mmap=mmap, also=["baseline"])
+    both = extract_features(
+        paths, kind="image", config=config, cache=cache, progress=False, mmap=mmap, also=["baseline"]
+    )
     image = extract_features(paths, kind="image", config=config, progress=False)
     baseline = extract_features(paths, kind="baseline", config=config, progress=False)
     assert both.paths == paths and list(both.also) == ["baseline"]
@@ -288,6 +295,6 @@ def test_other_kinds_come_from_the_same_read(clips, tmp_path, mmap):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(both.also["baseline"], baseline.features):
         np.testing.assert_array_equal(a, b)
-    stored = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False)  # stored by the first call
+    stored = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False)  # stored above
     for a, b in zip(stored.features, baseline.features):
         np.testing.assert_array_equal(a, b)

@@ -4,7 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asd.metrics import RESULT_COLUMNS, auc_pauc, chance_auc_sd, chance_upper, dcase_result_rows, precision_recall_f1, results_table, type_means
+from asd.metrics import (
+    RESULT_COLUMNS,
+    auc_pauc,
+    chance_auc_sd,
+    chance_upper,
+    dcase_result_rows,
+    precision_recall_f1,
+    results_table,
+    type_means,
+)
 
 # McClish-standardised pAUC of a perfectly reversed ranking, max_fpr = 0.1:
 # 0.5 * (1 + (0 - 0.005) / (0.1 - 0.005))

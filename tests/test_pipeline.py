@@ -176,7 +176,13 @@ def test_train_opens_each_training_clip_once(small_root, tmp_path, monkeypatch, 
     monkeypatch.setattr(builtins, "open", counting_open)
     monkeypatch.setattr(soundfile.SoundFile, "__init__", counting_soundfile)
     run = train(
-        small_root, model=model, out=tmp_path / "run", config=quick_config, machine_types=["fan"], cache_dir=tmp_path / "cache", progress=False
+        small_root,
+        model=model,
+        out=tmp_path / "run",
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=tmp_path / "cache",
+        progress=False,
     )
     monkeypatch.setattr(builtins, "open", real_open)
     table = discover_clips(small_root, machine_types=["fan"])

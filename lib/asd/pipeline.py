@@ -227,7 +227,9 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
     with reusing_compiled_models():  # one traced network per model, retrained per machine type
         for machine_type in machine_types:
             type_dir = build / machine_type
-            keys |= _train_machine_type(type_dir, table, machine_type, detector_class, config, cache, progress, data_root, run)
+            keys |= _train_machine_type(
+                type_dir, table, machine_type, detector_class, config, cache, progress, data_root, run
+            )
     run["data_fingerprint"] = data_fingerprint(table, keys=keys)
     run["data_kind"] = data_kind(keys.values(), data_root)
     if run["skipped"]:
@@ -354,7 +356,9 @@ def _test_clips(data_root, run: Run, machine_types: list[str], labels) -> pd.Dat
     return table
 
 
-def _evaluate_type(run: Run, machine_type: str, clips: pd.DataFrame, *, cache, progress) -> tuple[pd.DataFrame, list[dict]]:
+def _evaluate_type(
+    run: Run, machine_type: str, clips: pd.DataFrame, *, cache, progress
+) -> tuple[pd.DataFrame, list[dict]]:
     """One machine type's test clips scored and decided; and the clips that could not be read."""
     detector = run.detector(machine_type)
     extracted = _extract(

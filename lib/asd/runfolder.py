@@ -2,8 +2,9 @@
 
 A run is built beside its folder (``RUN_DIR.tmp-<pid>``) and renamed onto it only when complete
 (:func:`swap_in`); ``run.json``, written last, records every file's size and SHA-256
-(:func:`file_manifest`, with :func:`asd.features.store.content_key`), which :func:`verify_files` checks before a run is used. Builds left by a
-killed training are removed by the next one (:func:`remove_stale_builds`).
+(:func:`file_manifest`, with :func:`asd.features.store.content_key`), which :func:`verify_files`
+checks before a run is used. Builds left by a killed training are removed by the next one
+(:func:`remove_stale_builds`).
 """
 
 from __future__ import annotations

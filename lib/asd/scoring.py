@@ -282,14 +282,18 @@ def _score_type(run: Run, machine_type, items, thresholds, *, cache, progress) -
     return rows, mels, extracted.keys
 
 
-def _explain_flagged(run: Run, machine_type: str, flagged: list[dict], mels: dict, departures: dict, flagged_mels: dict, *, cache) -> None:
+def _explain_flagged(
+    run: Run, machine_type: str, flagged: list[dict], mels: dict, departures: dict, flagged_mels: dict, *, cache
+) -> None:
     """Fill ``top_bands_hz``/``top_seconds`` of the flagged rows (in place); keep their log-mels for figures."""
     if not flagged:
         return
     reference = explain.load(run.type_dir(machine_type) / explain.REFERENCE_FILE)
     missing = [r["path"] for r in flagged if r["path"] not in mels]
     if missing:
-        extracted = extract_features(missing, kind="baseline", config=run.config, cache=cache, on_error="skip", progress=False)
+        extracted = extract_features(
+            missing, kind="baseline", config=run.config, cache=cache, on_error="skip", progress=False
+        )
         mels = {**mels, **dict(zip(extracted.paths, extracted.features))}
     for row in flagged:
         if row["path"] not in mels:

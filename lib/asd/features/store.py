@@ -3,11 +3,12 @@
 Keys
     A clip is known by its **content**: :func:`content_key` is the SHA-256 of the file's bytes
     (:func:`hashlib.file_digest`), the one file digest of the toolkit: the feature store's key,
-    the data fingerprint of a run, the marking of training clips by ``asd score``, a run's file
-    manifest and the synthetic generator's manifest all use it. :func:`read_keyed` reads a file
-    once and gives its bytes (to decode) and its key. A clip rewritten in place, whatever its
-    size and modification time, gets a new key; a copy of a clip elsewhere shares the entry. The feature configuration is known by
-    :func:`fingerprint`: the kind plus a hash of the configuration sections its values depend on
+    the data fingerprint of a run, the marking of training clips by ``asd score`` and a run's file
+    manifest use it, and the synthetic generator's manifest records the same digest.
+    :func:`read_keyed` reads a file once and gives its bytes (to decode) and its key. A clip
+    rewritten in place, whatever its size and modification time, gets a new key; a copy of a
+    clip elsewhere shares the entry. The feature configuration is known by :func:`fingerprint`:
+    the kind plus a hash of the configuration sections its values depend on
     (:data:`asd.features.kinds.KINDS`), the entry's *namespace*.
 
 Layout under the cache root
