@@ -120,19 +120,15 @@ def test_score_table_shows_the_direction_of_each_departure_and_a_dash_without_ma
 
 
 def test_thresholds_fitted_on_few_clips_say_what_they_cannot_resolve(tmp_path):
-    import json
-
     from asd.cli import _header, _threshold_resolution
 
-    (tmp_path / "fan").mkdir()
     ids = {"00": {"threshold": 1.0, "n_train": 30}, "02": {"threshold": 1.0, "n_train": 40}}
-    (tmp_path / "fan" / "thresholds.json").write_text(json.dumps({"false_alarm_rate": 0.01, "ids": ids}))
     summary = {"data_kind": "real", "data_fingerprint": "f", "data_root": "d", "model": "multistat",
                "machine_types": ["fan"]}
-    few = _threshold_resolution(tmp_path, ["fan"], {"fan": 0.01})
+    few = _threshold_resolution({"fan": {"false_alarm_rate": 0.01, "ids": ids}}, {"fan": 0.01})
     assert few == {"n_train": 30, "machine": "fan id 00", "resolvable_rate": 1 / 30, "resolved": False}
     header = _header(tmp_path, summary, {"fan": 0.01}, few)
     assert "rates below 1/30 = 3.3% cannot be resolved on 30 clips" in header
     assert "expected false-alarm rate" not in header
-    enough = _threshold_resolution(tmp_path, ["fan"], {"fan": 0.1})
+    enough = _threshold_resolution({"fan": {"false_alarm_rate": 0.1, "ids": ids}}, {"fan": 0.1})
     assert enough["resolved"] and "expected false-alarm rate 10%" in _header(tmp_path, summary, {"fan": 0.1}, enough)

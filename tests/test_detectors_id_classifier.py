@@ -167,7 +167,7 @@ def test_config_knobs_reach_the_network_and_the_patches(fan_features, tmp_path):
 def test_bad_knobs_name_the_option():
     from asd.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="detectors.id_classifier.batchnorm_momentum: must be >= 0 and <= 1"):
+    with pytest.raises(ConfigError, match="detectors.id_classifier.batchnorm_momentum: must be >= 0 and < 1"):
         IDClassifierDetector(StudyConfig.from_dict({"detectors": {"id_classifier": {"batchnorm_momentum": 1.5}}}))
     with pytest.raises(ConfigError, match="detectors.id_classifier.patch_hop: must be >= 1"):
         IDClassifierDetector(StudyConfig.from_dict({"detectors": {"id_classifier": {"patch_hop": 0}}}))

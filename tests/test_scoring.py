@@ -4,6 +4,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from asd.errors import ConfigError
+from asd.thresholds import quantile_of
 import soundfile as sf
 
 from asd.cli import main
@@ -182,8 +185,10 @@ def test_a_lower_false_alarm_rate_raises_the_thresholds(knn_run, tiny_root):
     assert (merged.score_strict == merged.score).all()
     assert (strict.anomalous == "yes").sum() <= (default.anomalous == "yes").sum()
     assert strict.attrs["false_alarm_rate"] == {"fan": 0.01}
-    with pytest.raises(ASDError, match="false-alarm rate"):
+    with pytest.raises(ConfigError, match=r"^false_alarm_rate: must be > 0 and < 1, got 2.0$"):
         score_paths(knn_run, [tiny_root / "fan" / "test"], false_alarm_rate=2.0)
+    with pytest.raises(ConfigError, match=r"^--false-alarm-rate: must be > 0 and < 1, got 0.0$"):
+        quantile_of(0.0, key="--false-alarm-rate")  # what the CLI calls: the config's one check
 
 
 def test_training_clips_are_marked_by_path_and_by_content(knn_run, tiny_root, tmp_path, caplog):
@@ -244,19 +249,13 @@ def test_cli_json(knn_run, tiny_root, new_recordings, capsys):
     assert len(document["not_scored"]) == 3
 
 
-def test_run_summary_of_an_older_run(knn_run, tmp_path):
-    import json
-
+def test_run_summary_says_what_the_run_was_trained_on(knn_run):
+    from asd.run import Run
     from asd.scoring import run_summary
 
-    assert run_summary(knn_run)["data_kind"] == "synthetic"
-    old = tmp_path / "old"
-    shutil.copytree(knn_run, old, ignore=shutil.ignore_patterns("results"))
-    run = json.loads((old / "run.json").read_text())
-    del run["data_kind"]
-    run["data_root"] = str(tmp_path / "gone")
-    (old / "run.json").write_text(json.dumps(run))
-    assert run_summary(old)["data_kind"] == "unknown"
+    summary = run_summary(knn_run)
+    assert summary["data_kind"] == "synthetic" and len(summary["data_fingerprint"]) == 12
+    assert run_summary(Run.load(knn_run)) == summary
 
 
 def test_the_readme_python_api_snippet_runs(tiny_root, tmp_path, monkeypatch, capsys):

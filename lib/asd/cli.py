@@ -387,17 +387,20 @@ def _run_score(args) -> int:
 
     from .atomic import write_csv_atomic
     from .inputs import check_machine_id, check_outputs
-    from .scoring import collect_wav_files, run_summary, score_paths
+    from .run import Run
+    from .scoring import collect_wav_files, score_paths
+    from .thresholds import quantile_of
 
     if args.top is not None and args.top < 1:
         raise ASDError(f"--top must be at least 1, got {args.top}")
-    if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
-        raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
+    if args.false_alarm_rate is not None:
+        quantile_of(args.false_alarm_rate, key="--false-alarm-rate")
     check_machine_id(args.machine_id)
     check_outputs(out=args.out, figures=args.figures, inputs=[*args.paths, *collect_wav_files(args.paths)[0]])
-    summary = run_summary(args.run)
+    run = Run.load(args.run)  # once for the command
+    summary = run.summary()
     table = score_paths(
-        args.run,
+        run,
         args.paths,
         machine_type=args.machine_type,
         machine_id=args.machine_id,
@@ -417,7 +420,7 @@ def _run_score(args) -> int:
     root = Path(summary["data_root"] or ".")
     if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
         print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
-    resolution = _threshold_resolution(args.run, summary["machine_types"], rates)
+    resolution = _threshold_resolution({t: run.thresholds(t) for t in summary["machine_types"]}, rates)
     if args.json:
         answer = _as_json(summary, rates, shown, table.attrs["departures"], failed)
         print(json.dumps({**answer, "threshold_resolution": resolution}, indent=2))
@@ -448,18 +451,15 @@ def _display_table(shown: pd.DataFrame, departures: dict) -> pd.DataFrame:
     return table.rename(columns={"top_bands_hz": "departure"})
 
 
-def _threshold_resolution(run_dir, machine_types, rates: dict) -> dict | None:
+def _threshold_resolution(thresholds: dict[str, dict], rates: dict) -> dict | None:
     """What the training clips behind the thresholds can resolve: the fewest clips N of any
-    machine ID (and which), and 1/N; a false-alarm rate below 1/N cannot be resolved on N clips."""
-    from .thresholds import load_thresholds
+    machine ID (and which), and 1/N; a false-alarm rate below 1/N cannot be resolved on N clips.
 
+    ``thresholds`` maps each machine type to its thresholds (:func:`asd.thresholds.load_thresholds`).
+    """
     fewest = None
-    for machine_type in machine_types:
-        try:
-            ids = load_thresholds(Path(run_dir) / machine_type).get("ids", {})
-        except (ASDError, OSError):
-            continue
-        for machine_id, entry in ids.items():
+    for machine_type, fitted in thresholds.items():
+        for machine_id, entry in fitted.get("ids", {}).items():
             if entry.get("n_train") and (fewest is None or entry["n_train"] < fewest[0]):
                 fewest = (int(entry["n_train"]), machine_type, machine_id)
     if fewest is None:

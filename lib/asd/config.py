@@ -120,7 +120,7 @@ class TrainingConfig:
     #: BatchNormalization running-statistics momentum of the autoencoders (conv_ae, conv_vae,
     #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.detectors.networks` for why 0.9
     #: suits small training sets. (The ID classifier has its own: ``detectors.id_classifier``.)
-    batchnorm_momentum: float = knob(0.99, ge=0, le=1)
+    batchnorm_momentum: float = knob(0.99, ge=0, lt=1)  # 1 would never update the running statistics
 
     def epochs_for(self, model: str) -> int:
         return int(self.epochs.get(model, self.default_epochs))
@@ -156,7 +156,7 @@ class EmbeddingConfig:
 class IDClassifierConfig:
     """Knobs of the ``id_classifier`` detector (its network: :func:`asd.detectors.networks.build_id_classifier`)."""
 
-    batchnorm_momentum: float = knob(0.9, ge=0, le=1)  #: BatchNormalization running-statistics momentum
+    batchnorm_momentum: float = knob(0.9, ge=0, lt=1)  #: BatchNormalization running-statistics momentum
     dropout: float = knob(0.2, ge=0, lt=1)  #: before the logits
     mel_pool: int = knob(2, ge=1)  #: adjacent mel bands averaged (128 -> 64)
     patch_frames: int = knob(64, ge=1)  #: frames per patch (64 x 32 ms = 2.0 s)
@@ -202,7 +202,6 @@ class StudyConfig:
     max_fpr: float = knob(0.1, gt=0, le=1)  #: partial-AUC range, as DCASE 2020
     machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])
-    seed: int = knob(0, ge=0)
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -361,6 +360,24 @@ def _check_range(value: Any, key: str, bounds: dict) -> None:
         if not test(value, bound):
             allowed = " and ".join(f"{tests[n][1]} {b}" for n, b in bounds.items())
             raise ConfigError(f"{key}: must be {allowed}, got {value!r}")
+
+
+def check_knob(section: type, name: str, value: Any, *, key: str | None = None) -> Any:
+    """``value`` checked as the knob ``name`` of the config section ``section`` (type and range).
+
+    The one check of a setting given outside a config file (a command-line option, a keyword
+    argument), so that it is refused exactly as in ``config.yaml``.
+
+    >>> check_knob(ThresholdConfig, "false_alarm_rate", 0.05)
+    0.05
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` (default ``name``): the value is of the wrong type or out of range.
+    """
+    known = {f.name: f for f in dataclasses.fields(section)}
+    return _check(value, typing.get_type_hints(section)[name], key or name, known[name].metadata.get("range", {}))
 
 
 def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> StudyConfig:

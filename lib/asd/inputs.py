@@ -8,8 +8,6 @@
   the files to score, and a ``--figures`` that is an existing file: no output replaces an input,
   and no output is lost after the scoring is done.
 - :func:`figure_name` keeps a figure's file name within the file system's 255 bytes.
-- :func:`training_copies` finds training clips among the scored files by content (:func:`file_key`, the
-  feature store's content key), so a copy under any name or folder is one.
 - :func:`check_machine_id` refuses an ID that is not a number; :func:`id_note` says when an ID has
   no threshold of its own in the run (scored against the machine type's pooled threshold).
 """
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -113,48 +110,6 @@ def figure_name(rank: int, path: str | os.PathLike) -> str:
     digest = hashlib.sha1(os.fsencode(stem)).hexdigest()[:8]
     cut = os.fsencode(stem)[:120].decode("utf-8", "ignore")
     return f"{rank:03d}_{cut}-{digest}.png"
-
-
-def file_key(path: str | os.PathLike) -> str | None:
-    """SHA-1 (hex) of the file's bytes, the feature store's content key; ``None`` if unreadable."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it would wait for a writer
-            return None
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha1").hexdigest()
-    except OSError:
-        return None
-
-
-def training_copies(paths: Sequence[str], train_paths: Sequence[Path]) -> set[str]:
-    """Those of ``paths`` that are training clips: the same file, or the same bytes under any name.
-
-    Only training clips of the same size as a scored file are read (:func:`file_key`).
-    """
-    resolved = {p.resolve() for p in train_paths}
-    by_size: dict[int, list[Path]] = {}
-    for train_path in resolved:
-        try:
-            by_size.setdefault(train_path.stat().st_size, []).append(train_path)
-        except OSError:
-            continue
-    keys: dict[Path, str | None] = {}
-    hits = set()
-    for path in paths:
-        resolved_path = Path(path).resolve()
-        if resolved_path in resolved:
-            hits.add(path)
-            continue
-        try:
-            candidates = by_size.get(resolved_path.stat().st_size, [])
-        except OSError:
-            continue
-        key = file_key(resolved_path) if candidates else None
-        for candidate in candidates:
-            if key is not None and keys.setdefault(candidate, file_key(candidate)) == key:
-                hits.add(path)
-                break
-    return hits
 
 
 def check_machine_id(machine_id: str | None) -> str | None:

@@ -26,7 +26,7 @@ Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)
 
 Every file is written atomically, and a run folder is always either complete or absent: the new run
 is built beside it (``RUN_DIR.tmp-<pid>``) and swapped in only once complete, so an interrupted
-training leaves the previous run as it was. :func:`load_run` and :func:`load_detector` refuse an
+training leaves the previous run as it was. :class:`asd.run.Run` (``Run.load``) refuses an
 incomplete run, a file missing, truncated or changed since training, and a ``config.yaml`` that is
 not the one the models were trained with, each in one line naming the file.
 """
@@ -50,40 +50,38 @@ import pandas as pd
 
 from . import __version__, explain
 from .atomic import write_csv_atomic, write_text_atomic
-from .audio import clip_problem
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
-from .features import Extracted, FeatureCache, extract_features
+from .features import Extracted, FeatureCache, content_key, extract_features
 from .lengths import frame_range
 from .metrics import dcase_result_rows, results_table
-from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in, verify_files
-from .synth import MANIFEST_NAME
-from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for, unseen_ids
-from .thresholds import note_unseen_ids
+from .run import Run, as_run, data_kind, load_detector, load_run
+from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in
+from .thresholds import THRESHOLDS_FILE, fit_thresholds, note_unseen_ids, save_thresholds, threshold_for, unseen_ids
 
 logger = logging.getLogger(__name__)
 
+#: ``Run``, ``load_run`` and ``load_detector`` live in :mod:`asd.run`; named here for the notebooks and tests.
+__all__ = ["Run", "data_fingerprint", "evaluate", "load_detector", "load_run", "train", "write_results"]
 
-#: Bytes read at a time when hashing a clip for :func:`data_fingerprint`.
-_CHUNK = 1 << 20
 
-
-def data_fingerprint(table: pd.DataFrame) -> str:
+def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None) -> str:
     """Short hash identifying the data of a clip table: every clip's relative path and content.
 
     The fingerprint is a SHA-1 over, per clip in sorted order, its path relative to the table's
-    root (``table.attrs["root"]``) and the SHA-1 of the file's bytes (the same digest the
-    feature store keys the clip by, :func:`asd.features.store.content_key`). Two datasets whose
-    files have the same names and sizes but different audio (a sample changed, a new version of
-    the synthetic generator) get different fingerprints; the same files in another folder get
-    the same one. Files are read in 1 MiB chunks, about 0.2 ms per 10 s 16-bit clip.
+    root (``table.attrs["root"]``) and its content key (:func:`asd.features.store.content_key`,
+    the feature store's key). Two datasets whose files have the same names and sizes but
+    different audio get different fingerprints; the same files in another folder get the same one.
 
     Parameters
     ----------
     table : pandas.DataFrame
         A clip table as :func:`asd.data.discover_clips` returns it (a ``path`` column).
+    keys : dict, optional
+        Content keys already computed in this command, by path (:attr:`asd.features.Extracted.keys`):
+        those files are not read again; the others are read here.
 
     Returns
     -------
@@ -92,23 +90,19 @@ def data_fingerprint(table: pd.DataFrame) -> str:
         ``unreadable`` (training skips it and reports why).
     """
     root = Path(table.attrs.get("root", "."))
+    keys = keys or {}
     digest = hashlib.sha1()
     for path in sorted(table["path"]):
         rel = Path(os.path.relpath(path, root)).as_posix()
-        digest.update(f"{rel}|{_file_sha1(path)}\n".encode())
+        digest.update(f"{rel}|{keys.get(path) or _content_key_or_none(path)}\n".encode())
     return digest.hexdigest()[:12]
 
 
-def _file_sha1(path: str | os.PathLike) -> str:
-    """SHA-1 (hex) of the file's bytes read in chunks, or ``"unreadable"``."""
-    digest = hashlib.sha1()
+def _content_key_or_none(path: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+        return content_key(path)
     except OSError:
         return "unreadable"
-    return digest.hexdigest()
 
 
 def _cache(cache_dir) -> FeatureCache:
@@ -121,33 +115,20 @@ def _cache(cache_dir) -> FeatureCache:
 
 
 def _extract(paths: list[str], *, config: StudyConfig, cache: FeatureCache, **kwargs) -> Extracted:
-    """:func:`extract_features` with ``on_error="skip"``, after skipping clips shorter than
-    ``config.audio.min_seconds``.
+    """:func:`extract_features` with ``on_error="skip"``, clips shorter than ``config.audio.min_seconds`` skipped.
 
     The cache is an optimisation: when it cannot be written (disk full, read-only), the
     features are computed again without it and the run goes on.
     """
-    failed = []
-    min_seconds = config.audio.min_seconds
-    if min_seconds > 0:
-        for path in paths:
-            problem = clip_problem(path, min_seconds=min_seconds)
-            if problem is not None:
-                logger.warning("skipping %s: %s", path, problem)
-                failed.append((path, problem))
-        if failed:
-            short = {path for path, _ in failed}
-            paths = [path for path in paths if path not in short]
+    kwargs["min_seconds"] = config.audio.min_seconds
     try:
-        extracted = extract_features(paths, config=config, cache=cache, on_error="skip", **kwargs)
+        return extract_features(paths, config=config, cache=cache, on_error="skip", **kwargs)
     except OSError as exc:  # WriteError included
         if cache.root is None:
             raise
         logger.warning("feature cache %s cannot be used (%s): continuing without it", cache.root, exc)
         kwargs.pop("mmap", None)
-        extracted = extract_features(paths, config=config, cache=FeatureCache(None), on_error="skip", **kwargs)
-    extracted.failed[:0] = failed
-    return extracted
+        return extract_features(paths, config=config, cache=FeatureCache(None), on_error="skip", **kwargs)
 
 
 def train(
@@ -233,8 +214,8 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "machine_types": machine_types,
         "data_root": str(Path(data_root).resolve()),
         "data_layout": table.attrs["layout"],
-        "data_fingerprint": data_fingerprint(table),
-        "data_kind": "synthetic" if (Path(data_root) / MANIFEST_NAME).is_file() else "real",  # asd.synth's manifest
+        "data_fingerprint": None,  # from the clips' content keys, once they are read
+        "data_kind": None,
         "asd_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -244,9 +225,15 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "ignored": table.attrs["ignored"],
         **names,  # the machine type and ID given for folders that do not name them
     }
+    keys: dict[str, str] = {}  # content key by path, of every training clip read
     with reusing_compiled_models():  # one traced network per model, retrained per machine type
         for machine_type in machine_types:
-            _train_machine_type(build / machine_type, table, machine_type, detector_class, config, cache, progress, data_root, run)
+            type_dir = build / machine_type
+            keys |= _train_machine_type(
+                type_dir, table, machine_type, detector_class, config, cache, progress, data_root, run
+            )
+    run["data_fingerprint"] = data_fingerprint(table, keys=keys)
+    run["data_kind"] = data_kind(keys.values(), data_root)
     if run["skipped"]:
         write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
     run["files"] = file_manifest(build)
@@ -255,8 +242,13 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
     return run
 
 
-def _train_machine_type(type_dir: Path, table, machine_type, detector_class, config, cache, progress, data_root, run: dict) -> None:
-    """Fit, save and score one machine type's detector into ``type_dir``; its counts and skipped clips into ``run``."""
+def _train_machine_type(
+    type_dir: Path, table, machine_type, detector_class, config, cache, progress, data_root, run: dict
+) -> dict[str, str]:
+    """Fit, save and score one machine type's detector into ``type_dir``; its counts and skipped clips into ``run``.
+
+    Returns the content keys of the training clips read, by path.
+    """
     model = detector_class.name
     clips = table[(table.machine_type == machine_type) & (table.split == "train")]
     extracted = _extract(
@@ -267,6 +259,7 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
         progress=progress,
         description=f"{machine_type} train features",
         mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
+        also=("baseline",),  # asd.explain's reference, from the same read of each clip
     )
     run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
     if not extracted.features:
@@ -282,83 +275,24 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
             "file_name": [Path(p).name for p in extracted.paths],
             "path": [os.path.relpath(Path(p).resolve(), Path(data_root).resolve()) for p in extracted.paths],
             "machine_id": ids,
+            "content_key": [extracted.keys[p] for p in extracted.paths],
             "score": detector.training_scores(extracted.features, ids),
         }
     )
     write_csv_atomic(type_dir / "train_scores.csv", train_scores)
     rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
     save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
-    mels = extracted.features  # asd.explain's reference: band statistics of the baseline log-mel
-    if detector_class.feature_kind != "baseline":
-        mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
+    mels = extracted.also.get("baseline", extracted.features)  # asd.explain's reference: baseline log-mel bands
     explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
     run["n_train_clips"][machine_type] = len(extracted.features)
     run.setdefault("train_frames", {})[machine_type] = frame_range(extracted.features)  # asd.lengths
-
-
-def load_run(run_dir: str | os.PathLike) -> tuple[dict, StudyConfig]:
-    """``run.json`` and the config of a finished run.
-
-    Raises
-    ------
-    LayoutError
-        No such folder, no ``run.json`` or one without the completion marker (an interrupted
-        or older run), a truncated ``run.json``, or a ``config.yaml`` missing or not the one the
-        models were trained with. The message names the file.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        left = sorted(run_dir.parent.glob(f"{run_dir.name}.old-*")) if run_dir.parent.is_dir() else []
-        hint = f" (an interrupted replacement left the previous run in {left[0]})" if left else ""
-        raise LayoutError(f"{run_dir}: not a finished run (folder not found){hint}; run `asd train` first")
-    if not run_dir.is_dir():
-        raise LayoutError(f"{run_dir}: is a file, expected a run folder written by `asd train`")
-    run_file = run_dir / RUN_FILE
-    if not run_file.is_file():
-        raise LayoutError(f"{run_dir}: not a finished run (no run.json); run `asd train` first")
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LayoutError(f"{run_file}: truncated or not JSON ({exc}); retrain with `asd train --overwrite`") from None
-    if not isinstance(run, dict) or run.get("complete") is not True or not {"model", "machine_types"} <= set(run):
-        raise LayoutError(
-            f"{run_file}: not a finished run (no completion marker: interrupted, or written by an older asd); "
-            "retrain with `asd train --overwrite`"
-        )
-    config_file = run_dir / "config.yaml"
-    if not config_file.is_file():
-        raise LayoutError(f"{config_file}: missing; the run is damaged: retrain with `asd train --overwrite`")
-    config = StudyConfig.from_yaml(config_file)
-    if "config_fingerprint" in run and config.fingerprint() != run["config_fingerprint"]:
-        raise LayoutError(
-            f"{config_file}: not the config the models were trained with (edited or replaced after training); "
-            "its features would not fit the models: restore it or retrain"
-        )
-    verify_files(run_dir, run, "config.yaml")
-    return run, config
-
-
-def load_detector(run_dir: str | os.PathLike, machine_type: str) -> Detector:
-    """The fitted detector of one machine type in a run folder (files checked against ``run.json``)."""
-    run, config = load_run(run_dir)
-    if machine_type not in run["machine_types"]:
-        raise LayoutError(f"{run_dir}: no model for machine type {machine_type!r} (has {', '.join(run['machine_types'])})")
-    type_dir = Path(run_dir) / machine_type
-    verify_files(Path(run_dir), run, machine_type)
-    detector_class = get_detector(run["model"])
-    try:
-        return detector_class.load(type_dir, config)
-    except ASDError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever the model's loader trips on, name the folder
-        message = " ".join(str(exc).split())[:300]
-        raise LayoutError(f"{type_dir}: cannot load the {run['model']} model ({type(exc).__name__}: {message}); retrain with `asd train --overwrite`") from None
+    return extracted.keys
 
 
 def evaluate(
     data_root: str | os.PathLike,
     *,
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | Run,
     out: str | os.PathLike | None = None,
     machine_types: Sequence[str] | None = None,
     labels: pd.DataFrame | str | os.PathLike | None = None,
@@ -371,8 +305,8 @@ def evaluate(
     ----------
     data_root : path-like
         Dataset with ``<machine_type>/test/`` clips.
-    run_dir : path-like
-        A folder written by :func:`train`.
+    run_dir : path-like or Run
+        A folder written by :func:`train`, or the :class:`asd.run.Run` already loaded.
     out : path-like, optional
         Results folder (default ``run_dir/results``).
     labels : DataFrame or path-like, optional
@@ -385,17 +319,36 @@ def evaluate(
     DataFrame
         The tidy results (``results.csv``), one row per machine type and ID.
     """
-    run, config = load_run(run_dir)
-    model = run["model"]
-    machine_types = list(machine_types or run["machine_types"])
-    out = Path(out) if out is not None else Path(run_dir) / "results"
+    run = as_run(run_dir)
+    machine_types = list(machine_types or run.machine_types)
+    out = Path(out) if out is not None else run.folder / "results"
     check_out_folder(out, "--out")
+    table = _test_clips(data_root, run, machine_types, labels)
+    cache = _cache(cache_dir)
+    all_scores, skipped, unseen = [], list(table.attrs.get("skipped", [])), []
+    for machine_type in machine_types:
+        clips = table[table.machine_type == machine_type]
+        if clips.empty:
+            raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
+        scored, failed = _evaluate_type(run, machine_type, clips, cache=cache, progress=progress)
+        skipped += failed
+        unseen += [(machine_type, m) for m in unseen_ids(run.thresholds(machine_type), scored["machine_id"])]
+        all_scores.append(scored)
+    scores = pd.concat(all_scores, ignore_index=True)
+    scores.insert(0, "model", run.model)
+    results = note_unseen_ids(results_table(scores, model=run.model, max_fpr=run.config.max_fpr), unseen)
+    write_results(out, scores=scores, results=results, skipped=skipped)
+    return results
+
+
+def _test_clips(data_root, run: Run, machine_types: list[str], labels) -> pd.DataFrame:
+    """The test clips of ``machine_types`` under ``data_root``, read as the run's data was, labelled."""
     table = discover_clips(
         data_root,
         machine_types=machine_types,
         require_train=False,
-        machine_type=run.get("data_machine_type"),
-        machine_id=run.get("data_machine_id"),
+        machine_type=run.info.get("data_machine_type"),
+        machine_id=run.info.get("data_machine_id"),
     )
     table = table[table.split == "test"]
     if table.empty:
@@ -404,34 +357,29 @@ def evaluate(
         table = apply_ground_truth(table, labels)
     for line in one_class_tests(table):
         logger.warning(line)
-    cache = _cache(cache_dir)
-    all_scores, skipped, unseen = [], list(table.attrs.get("skipped", [])), []
-    for machine_type in machine_types:
-        clips = table[table.machine_type == machine_type]
-        if clips.empty:
-            raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
-        detector = load_detector(run_dir, machine_type)
-        extracted = _extract(
-            clips["path"].tolist(),
-            kind=detector.feature_kind,
-            config=config,
-            cache=cache,
-            progress=progress,
-            description=f"{machine_type} test features",
-        )
-        skipped += [{"path": p, "problem": why} for p, why in extracted.failed]
-        scored = clips.set_index("path").loc[extracted.paths].reset_index()
-        scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), Path(run_dir) / machine_type) if len(scored) else []
-        thresholds = load_thresholds(Path(run_dir) / machine_type)
-        scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
-        unseen += [(machine_type, m) for m in unseen_ids(thresholds, scored["machine_id"])]
-        scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
-        all_scores.append(scored)
-    scores = pd.concat(all_scores, ignore_index=True)
-    scores.insert(0, "model", model)
-    results = note_unseen_ids(results_table(scores, model=model, max_fpr=config.max_fpr), unseen)
-    write_results(out, scores=scores, results=results, skipped=skipped)
-    return results
+    return table
+
+
+def _evaluate_type(
+    run: Run, machine_type: str, clips: pd.DataFrame, *, cache, progress
+) -> tuple[pd.DataFrame, list[dict]]:
+    """One machine type's test clips scored and decided; and the clips that could not be read."""
+    detector = run.detector(machine_type)
+    extracted = _extract(
+        clips["path"].tolist(),
+        kind=detector.feature_kind,
+        config=run.config,
+        cache=cache,
+        progress=progress,
+        description=f"{machine_type} test features",
+    )
+    scored = clips.set_index("path").loc[extracted.paths].reset_index()
+    type_dir = run.type_dir(machine_type)
+    scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), type_dir) if len(scored) else []
+    thresholds = run.thresholds(machine_type)
+    scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
+    scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
+    return scored, [{"path": p, "problem": why} for p, why in extracted.failed]
 
 
 def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], type_dir: Path) -> np.ndarray:

@@ -2,21 +2,22 @@
 
 A run is built beside its folder (``RUN_DIR.tmp-<pid>``) and renamed onto it only when complete
 (:func:`swap_in`); ``run.json``, written last, records every file's size and SHA-256
-(:func:`file_manifest`), which :func:`verify_files` checks before a run is used. Builds left by a
-killed training are removed by the next one (:func:`remove_stale_builds`).
+(:func:`file_manifest`, with :func:`asd.features.store.content_key`), which :func:`verify_files`
+checks before a run is used. Builds left by a killed training are removed by the next one
+(:func:`remove_stale_builds`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import shutil
 from pathlib import Path
 
 from .errors import ConfigError, LayoutError
+from .features import content_key
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +121,8 @@ def file_manifest(run_dir: Path) -> dict[str, dict]:
     for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(run_dir).as_posix()
         if rel != RUN_FILE:
-            files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+            files[rel] = {"size": path.stat().st_size, "sha256": content_key(path)}
     return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_files(run_dir: Path, run: dict, prefix: str) -> None:
@@ -144,5 +137,5 @@ def verify_files(run_dir: Path, run: dict, prefix: str) -> None:
         size = path.stat().st_size
         if size != expected["size"]:
             raise LayoutError(f"{path}: {size} bytes, {expected['size']} when trained (truncated or replaced); {retrain}")
-        if _sha256(path) != expected["sha256"]:
+        if content_key(path) != expected["sha256"]:
             raise LayoutError(f"{path}: changed since training (checksum differs); {retrain}")

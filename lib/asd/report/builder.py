@@ -52,6 +52,7 @@ from typing import Any, Mapping, Sequence
 from ..atomic import write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
+from ..run import Run
 from .export import (
     ReportError,
     check_figures_kept,
@@ -291,7 +292,7 @@ def build(
     _quiet_kernels()
     timings: dict[str, float] = {}
     log(f"[data] checking {display_path(data)} ...")
-    data_root, data_kind = ensure_data(data, log=log)
+    data_root, _ = ensure_data(data, log=log)
     timings["data"] = time.perf_counter() - wall_start
     log(f"  done in {timings['data']:.1f} s")
     model_names = resolve_models(models)
@@ -313,7 +314,7 @@ def build(
     for stage in STAGES:
         timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
     check_figures_kept(workdir.figures, figures)
-    info = _build_record(data_root, data_kind, workdir, parameters, config, real_root=real_root, timings=timings)
+    info = _build_record(data_root, workdir, parameters, config, real_root=real_root, timings=timings)
     write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
 
     log(f"[{steps - 1}/{steps}] report ...")
@@ -381,17 +382,17 @@ def _quiet_kernels() -> None:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 
-def _build_record(data_root: Path, data_kind: str, workdir: WorkDir, parameters: Mapping[str, Any], config, *,
+def _build_record(data_root: Path, workdir: WorkDir, parameters: Mapping[str, Any], config, *,
                   real_root, timings: Mapping[str, float]) -> dict[str, Any]:
     """What the report states about its build (``build.json``): data, models, code, config."""
     models = parameters["models"]
-    first_run = json.loads((workdir.run(models[0]) / "run.json").read_text())
+    first_run = Run.load(workdir.run(models[0])).info  # checked as every run is; its data kind is by content
     n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
     commit, dirty = git_commit()
     return {
         "data_root": display_path(data_root),
         "work_dir": display_path(workdir.root),
-        "data_kind": data_kind,
+        "data_kind": first_run["data_kind"],
         "data_fingerprint": first_run["data_fingerprint"],
         "layout": first_run.get("data_layout"),
         "n_clips": n_clips,

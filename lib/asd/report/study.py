@@ -166,7 +166,6 @@ def study_config(
     if quick:
         config.training.epochs = {name: QUICK_EPOCHS for name in config.training.epochs}
         config.training.default_epochs = QUICK_EPOCHS
-    config.seed = int(seed)
     config.training.seed = int(seed)
     return config
 
