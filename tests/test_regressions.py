@@ -65,8 +65,9 @@ def test_clip_length_is_recorded_and_training_length_scores_are_unchanged(data_r
     from asd.pipeline import load_detector, load_run
     from asd.scoring import score_paths
 
-    run, config = load_run(run_dir)
-    assert run["train_frames"]["fan"] == {"min": 313, "median": 313, "max": 313}
+    run = load_run(run_dir)
+    config = run.config
+    assert run.info["train_frames"]["fan"] == {"min": 313, "median": 313, "max": 313}
     paths = sorted(str(p) for p in (data_root / "fan" / "test").glob("*.wav"))
     table = score_paths(run_dir, paths).set_index("path")
     features = extract_features(
@@ -137,7 +138,7 @@ def test_real_fan_halves_refused_and_two_clips_in_a_row_not_flagged(mimii_root, 
     from asd.features import FeatureCache, extract_features
     from asd.pipeline import load_detector, load_run
 
-    config = load_run(run)[1]
+    config = load_run(run).config
     features = extract_features(
         pairs["path"].tolist(),
         kind="baseline",
@@ -289,7 +290,7 @@ def test_fifo_links_and_loops_are_listed_not_opened(data_root, run_dir, tmp_path
     started = time.monotonic()
     table = score_csv(capsys, run_dir, tmp_path, folder).set_index("path")
     code, _, _ = cli(capsys, "score", "--run", run_dir, folder / "pipe.wav")  # a FIFO given by name
-    assert time.monotonic() - started < 60 and code == 1
+    assert time.monotonic() - started < 60 and code == 2  # nothing scored: bad input
     assert table.loc[str(folder / "good.wav"), "problem"] == ""
     assert table.loc[str(folder / "pipe.wav"), "problem"].startswith("not a regular file")
     assert table.loc[str(folder / "dangling.wav"), "problem"].startswith("broken symbolic link")

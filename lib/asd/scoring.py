@@ -35,7 +35,7 @@ files first from the highest score down, then the others in the order found; col
 :data:`COLUMNS` (``problem`` empty for scored files; ``score``, ``threshold`` and ``anomalous``
 empty for the others; ``top_bands_hz`` and ``top_seconds`` filled for flagged clips). ``asd
 score`` (:mod:`asd.cli`) prints it (``--top N``, ``--only-anomalous``, ``--json``), writes it with ``--out
-FILE.csv``, and exits with 1 only if no file could be scored.
+FILE.csv``, and exits with 2 (bad input) when no file could be scored.
 """
 
 from __future__ import annotations
