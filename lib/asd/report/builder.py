@@ -35,7 +35,9 @@ keep their previous versions (everything is built into temporary files and renam
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -46,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -110,6 +113,14 @@ def git_commit(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
     return commit, bool(status.strip())
 
 
+@functools.cache
+def _ipc_folder() -> str:
+    """A private folder for this process's kernel sockets, removed when the process exits."""
+    folder = tempfile.mkdtemp(prefix="asd-kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def quiet_kernel_manager():
     """The kernel manager of the build's notebooks: Jupyter's, with two sources of alarming noise
     removed at the source (nothing is filtered from the kernels' output).
@@ -123,10 +134,19 @@ def quiet_kernel_manager():
       gets the terminal's interrupt itself, and is killed if it does not shut down.)
     """
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     class QuietKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp", config=True)
+
+        @default("ip")
+        def _private_ipc_path(self) -> str:
+            # Jupyter's default IPC path may be the shared "kernel-ipc" in the working folder, where two kernels
+            # started at once (two test workers, two builds) can pick the same socket: one path per kernel instead.
+            if self.transport != "ipc":
+                return super()._ip_default()
+            return os.path.join(_ipc_folder(), f"kernel-{uuid.uuid4().hex}")
+
         async def _async_interrupt_kernel(self) -> None:
             if self.shutting_down:
                 return
