@@ -71,12 +71,16 @@ def test_papermill_sees_every_parameter():
         assert list(pm.inspect_notebook(str(path))) == names, path.name
 
 
-def test_report_epochs_come_from_the_detector_classes(monkeypatch):
+def test_report_epochs_come_from_the_reports_schedule(monkeypatch):
     from asd.detectors import DETECTORS, Detector
+    from asd.report import study
 
     assert report.report_epochs() == {"conv_ae": 30, "conv_vae": 10, "dense_ae": 10, "id_classifier": 5}
-    new = type("NewKeras", (Detector,), {"name": "new_keras", "trains_in_epochs": True, "report_epochs": 3})
+    new = type("NewKeras", (Detector,), {"name": "new_keras", "trains_in_epochs": True})
     monkeypatch.setitem(DETECTORS, "new_keras", new)
+    assert "new_keras" not in report.report_epochs()  # unlisted: the config's epochs
+    assert report.study_config().training.epochs_for("new_keras") == StudyConfig().training.default_epochs
+    monkeypatch.setitem(study.REPORT_SCHEDULE, "new_keras", study.Schedule(epochs=3))
     assert report.report_epochs()["new_keras"] == 3
     assert report.study_config().training.epochs_for("new_keras") == 3
 

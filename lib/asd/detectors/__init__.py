@@ -58,7 +58,7 @@ def _import_other_families() -> None:
     import pkgutil
     import sys
 
-    plumbing = {"base", "networks", "streaming", "windows"}
+    plumbing = {"base", "neighbors", "networks", "streaming", "windows"}
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if module.name not in plumbing and f"{__name__}.{module.name}" not in sys.modules:
             importlib.import_module(f"{__name__}.{module.name}")

@@ -115,10 +115,9 @@ class IDClassifierDetector(Detector):
     """MobileNetV2-style machine-ID classifier on log-mel patches; score = -log p(own ID)."""
 
     name = "id_classifier"
-    epoch_cost = 17.8  # 103 CPU s for 5 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     trains_in_epochs = True
-    report_epochs = 5  # fewer than the config's 6: the report build's time budget (docs/report.md)
     feature_kind = "baseline"
+    settings_class = IDClassifierConfig
     summary = "self-supervised MobileNetV2-style machine-ID classifier on 64x64 log-mel patches; score = -log p(own ID)"
     fallback_dir: ClassVar[str] = "fallback"
     #: Clips whose patches are scored together (bounds scoring memory).
