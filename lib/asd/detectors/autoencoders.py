@@ -28,7 +28,7 @@ from ..atomic import atomic_path
 from ..config import StudyConfig
 from ..features import release_pages
 from ..features import Standardizer, frame_vectors
-from .base import Detector, fit_keras, load_keras_model, register
+from .base import Detector, fit_keras, load_keras_model, load_standardizer, register
 
 MODEL_FILE = "model.keras"
 NORMALIZATION_FILE = "normalization.json"
@@ -101,7 +101,7 @@ class KerasAutoencoder(Detector):
         detector = cls(config)
         detector.model = load_keras_model(directory / MODEL_FILE)
         if (directory / NORMALIZATION_FILE).is_file():
-            detector.standardizer = Standardizer.load(directory / NORMALIZATION_FILE)
+            detector.standardizer = load_standardizer(directory / NORMALIZATION_FILE)
         detector._load_extra_state(state)
         return detector
 

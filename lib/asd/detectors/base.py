@@ -36,6 +36,7 @@ from ..atomic import write_text_atomic
 from ..config import StudyConfig, declare_detector_settings
 from ..errors import ConfigError, LayoutError, UnknownModelError
 from ..features.kinds import KINDS
+from ..features.standardize import Standardizer
 
 #: The file naming the detector of a saved folder, and its settings (JSON).
 STATE_FILE = "detector.json"
@@ -349,6 +350,14 @@ def _network_signature(model) -> str:
         return rename.get(value, value) if isinstance(value, str) else value
 
     return json.dumps(canonical(model.get_config()), sort_keys=True, default=repr)
+
+
+def load_standardizer(path: str | os.PathLike) -> Standardizer:
+    """A saved :class:`~asd.features.Standardizer`; :class:`DetectorStateError` naming the file if unreadable."""
+    try:
+        return Standardizer.load(path)
+    except (OSError, ValueError, TypeError) as exc:  # missing, not JSON, or not a standardizer's fields
+        raise DetectorStateError(f"{path}: unreadable ({type(exc).__name__}: {exc})"[:300]) from None
 
 
 def load_keras_model(path: str | os.PathLike):

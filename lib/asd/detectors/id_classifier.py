@@ -70,7 +70,7 @@ from ..config import IDClassifierConfig, StudyConfig
 from ..errors import ConfigError
 from ..features import release_pages
 from ..features import Standardizer
-from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, register
+from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, load_standardizer, register
 from .windows import cut_patches
 
 logger = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class IDClassifierDetector(Detector):
         else:
             cls.read_state(directory, files=(MODEL_FILE, NORMALIZATION_FILE))
             detector.model = load_keras_model(directory / MODEL_FILE)
-            detector.standardizer = Standardizer.load(directory / NORMALIZATION_FILE)
+            detector.standardizer = load_standardizer(directory / NORMALIZATION_FILE)
         return detector
 
 
