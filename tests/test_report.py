@@ -308,6 +308,35 @@ def test_templates_join_sentences_and_keep_list_items():
     assert report.conclusion_paragraph(pd.DataFrame(columns=["machine_type", "machine_id", "label"])).startswith("The reconstruction cases are not")
 
 
+def test_a_report_section_is_a_template_and_a_table(monkeypatch, tmp_path):
+    """docs/architecture.md, "Add a report section": a template defined only here, filled from a
+    table a notebook wrote into the work folder, rendered by asd.report.prose's machinery."""
+    import jinja2
+
+    from asd.report import prose
+
+    template = (
+        "{#- The loudest machine type of this build. -#}\n"
+        "{% set top = rows|sort(attribute='level', reverse=True)|first %}\n"
+        "The loudest machine type is {{ [top.machine_type]|code }}\n"
+        "at {{ top.level|num(1) }} dB.\n"
+        "\n"
+        "{% for row in rows %}\n"
+        "- {{ row.machine_type }}: {{ row.level|num(1) }} dB\n"
+        "{% endfor %}\n"
+    )
+    env = prose._environment()
+    env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"test_levels.md.j2": template}), env.loader])
+    monkeypatch.setattr(prose, "_ENV", env)
+    work = report.WorkDir(tmp_path / "work")
+    work.write_table("test_levels", pd.DataFrame({"machine_type": ["fan", "pump"], "level": [-31.26, -28.04]}))
+    rows = work.read_table("test_levels").to_dict("records")
+    assert prose.render("test_levels", rows=rows) == (
+        "The loudest machine type is `pump` at -28.0 dB.\n\n- fan: -31.3 dB\n- pump: -28.0 dB"
+    )
+    assert prose.render("closing", recon=[0.61], others=[0.9, 0.95]).startswith("In this build")  # the real ones still load
+
+
 def test_report_prose_names_no_detector_lists():
     """Which detectors reconstruct their input comes from the registry, not from names in the code."""
     import inspect
