@@ -16,7 +16,7 @@ from asd.detectors.neighbors import (
 
 
 def _oracle(queries, references, k, *, metric, leave_one_out):
-    """The computation before the shared index, written with scipy's cdist: every distance, the ``k`` smallest averaged."""
+    """The computation before the shared index, with scipy's cdist: every distance, the ``k`` smallest averaged."""
     distances = cdist(queries, references, metric)
     if leave_one_out:
         distances += np.diag(np.full(len(distances), np.inf))

@@ -379,14 +379,15 @@ class MultiStatDetector(Detector):
 
     @classmethod
     def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "MultiStatDetector":
-        """A detector saved by :meth:`save`; :class:`~asd.detectors.base.DetectorStateError` naming the file if it is not one."""
+        """A detector saved by :meth:`save`; :class:`~asd.detectors.base.DetectorStateError` naming the file otherwise."""
         directory = Path(directory)
         state = cls.read_state(directory)
         try:
             detector = cls(config, groups=state["groups"], n_neighbors=state["n_neighbors"], combine=state["combine"])
             detector.ids = [str(m) for m in state["ids"]]
         except (KeyError, TypeError, ValueError) as error:
-            raise DetectorStateError(f"{directory / STATE_FILE}: incomplete or invalid multistat state ({error})") from None
+            problem = f"incomplete or invalid multistat state ({error})"
+            raise DetectorStateError(f"{directory / STATE_FILE}: {problem}") from None
         path = directory / cls.arrays_file
         try:
             with np.load(path, allow_pickle=False) as arrays:

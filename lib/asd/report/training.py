@@ -167,7 +167,7 @@ def _run_in_pool(pool: ProcessPoolExecutor, jobs: dict, scorings: dict, order: S
 
 
 def _expected_cost(model: str, config: StudyConfig) -> float:
-    """Relative cost of training ``model``: its epochs times its epoch cost in :func:`~asd.report.study.report_schedule`."""
+    """Relative cost of training ``model``: epochs times epoch cost (:func:`asd.report.study.report_schedule`)."""
     from ..detectors import get_detector
 
     if not get_detector(model).trains_in_epochs:
