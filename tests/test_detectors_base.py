@@ -2,6 +2,7 @@
 
 What every detector must do is checked in tests/test_detectors_contract.py (with the recipe of a new detector)."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -85,6 +86,20 @@ def test_register_refuses_a_nameless_class_or_a_taken_name():
     with pytest.raises(ValueError, match="feature_kind 'waveform' is not a feature kind"):
         register(BadKind)
     assert "test_bad_kind" not in DETECTORS and DETECTORS["conv_ae"].__name__ == "ConvAEDetector"
+
+    @dataclasses.dataclass
+    class OtherKnobs:
+        groups: int = 1
+
+    class SectionThief(Detector):
+        name = "test_section_thief"
+        feature_kind = "baseline"
+        settings_class = OtherKnobs
+        settings_section = "multistat"
+
+    with pytest.raises(ValueError, match=r"detectors\.multistat: the section is taken by asd\.config\.MultistatConfig"):
+        register(SectionThief)
+    assert "test_section_thief" not in DETECTORS and type(StudyConfig().detectors.multistat).__name__ == "MultistatConfig"
 
 
 def test_read_state_names_the_file_that_is_wrong(tmp_path):
