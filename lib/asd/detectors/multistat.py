@@ -53,7 +53,7 @@ Scoring
        never varied in training cannot dominate.
     2. Distance: mean Euclidean distance (Chebyshev for the groups in :data:`CHEBYSHEV_GROUPS`) to
        the ``n_neighbors`` (``config.detectors.multistat``) nearest training clips of the ID
-       (standardised units).
+       (standardised units; :func:`asd.detectors.neighbors.knn_distances`, shared with ``embedding_knn``).
     3. Normalise by what normal clips score: each training clip's *leave-one-out* distance (to
        the other training clips) gives the group's normal distances; the group score is
        ``log(distance / median) / spread``, with ``spread`` the standard deviation of the log
