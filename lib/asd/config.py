@@ -76,7 +76,7 @@ class AudioConfig:
     """How clips are read."""
 
     sample_rate: int = knob(16000, ge=1)  #: Hz; clips at other rates are resampled (and logged)
-    channel: int = 0  #: channel of multichannel files (MIMII: 8 mics; DCASE 2020 used channel 0)
+    channel: int = knob(0, ge=0)  #: channel of multichannel files (MIMII: 8 mics; DCASE 2020 used channel 0)
     #: seconds; shorter clips (e.g. truncated files) are skipped and listed, not used. One second:
     #: below it a clip holds only a few of the image's frames and the rest would be repetition.
     min_seconds: float = knob(1.0, ge=0)
@@ -170,7 +170,7 @@ class MultistatConfig:
 
     #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm, level, narrow
     groups: list[Literal["mean", "peak", "delta", "spread", "rhythm", "level", "narrow"]] = field(
-        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"]
+        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"], metadata={"nonempty": True}
     )
     n_neighbors: int = knob(1, ge=1)  #: nearest training clips of the same ID averaged per group
     combine: Literal["max", "mean"] = "max"  #: how the normalised group scores become one score
@@ -311,6 +311,8 @@ def _from_dict(cls, values: Any, where: str):
             kwargs[name] = _from_dict(kind, value, key)
         else:
             kwargs[name] = _check(value, kind, key, known[name].metadata.get("range", {}))
+            if known[name].metadata.get("nonempty") and not kwargs[name]:
+                raise ConfigError(f"{key}: must not be empty")
     instance = cls(**{name: value for name, value in kwargs.items() if name in known})
     for name in set(kwargs) - set(known):
         setattr(instance, name, kwargs[name])

@@ -2,7 +2,8 @@
 
 Run folder (``asd train --out RUN_DIR``)::
 
-    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts,
+    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts and
+                                     frame counts (asd.lengths),
                                      the config's fingerprint, every file's size and SHA-256, and
                                      ``"complete": true`` (written last)
     RUN_DIR/config.yaml              the StudyConfig used
@@ -55,10 +56,12 @@ from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
 from .features import Extracted, FeatureCache, extract_features
+from .lengths import frame_range
 from .metrics import dcase_result_rows, results_table
 from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in, verify_files
 from .synth import MANIFEST_NAME
-from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for
+from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for, unseen_ids
+from .thresholds import note_unseen_ids
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +293,7 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
         mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
     explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
     run["n_train_clips"][machine_type] = len(extracted.features)
+    run.setdefault("train_frames", {})[machine_type] = frame_range(extracted.features)  # asd.lengths
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, StudyConfig]:
@@ -401,7 +405,7 @@ def evaluate(
     for line in one_class_tests(table):
         logger.warning(line)
     cache = _cache(cache_dir)
-    all_scores, skipped = [], list(table.attrs.get("skipped", []))
+    all_scores, skipped, unseen = [], list(table.attrs.get("skipped", [])), []
     for machine_type in machine_types:
         clips = table[table.machine_type == machine_type]
         if clips.empty:
@@ -420,11 +424,12 @@ def evaluate(
         scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), Path(run_dir) / machine_type) if len(scored) else []
         thresholds = load_thresholds(Path(run_dir) / machine_type)
         scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
+        unseen += [(machine_type, m) for m in unseen_ids(thresholds, scored["machine_id"])]
         scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
         all_scores.append(scored)
     scores = pd.concat(all_scores, ignore_index=True)
     scores.insert(0, "model", model)
-    results = results_table(scores, model=model, max_fpr=config.max_fpr)
+    results = note_unseen_ids(results_table(scores, model=model, max_fpr=config.max_fpr), unseen)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
 

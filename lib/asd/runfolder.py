@@ -8,6 +8,8 @@ killed training are removed by the next one (:func:`remove_stale_builds`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -61,6 +63,44 @@ def check_run_target(out: Path, *, overwrite: bool) -> None:
         raise LayoutError(f"{out}: is not empty and is not a run folder; choose a new or empty folder for --out")
     else:
         logger.warning("%s: replacing an incomplete run (no run.json)", out)
+
+
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold ``.<name>.lock`` beside ``out`` while a run is written there; refuse a second writer.
+
+    The lock (``fcntl.flock``) goes with the process, so a killed training leaves none in force;
+    the file is removed on release (a lock taken on a file removed meanwhile is taken again).
+
+    Raises
+    ------
+    LayoutError
+        Another process writes a run into ``out`` now.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LayoutError(f"{out}: cannot create the folder it goes in ({exc.strerror or exc})") from None
+    path = out.with_name(f".{out.name}.lock")
+    for _ in range(5):
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise LayoutError(
+                f"{out}: another `asd train` is writing a run there now; wait for it or choose another --out"
+            ) from None
+        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # the holder before us removed the file after we opened it: lock the new one
+    else:
+        raise LayoutError(f"{path}: cannot take the lock (the file keeps being replaced)")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
 
 
 def swap_in(new: Path, out: Path) -> None:

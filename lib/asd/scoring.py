@@ -22,11 +22,15 @@ Which machine a file belongs to
 
 Honest scoring
     A file that is one of the run's training clips (same resolved path under the run's data
-    root, or a copy: same name, size and content) is marked ``training_clip = "yes"`` and
+    root, or a copy under any name: same content, :func:`asd.inputs.training_copies`) is marked
+    ``training_clip = "yes"`` and
     warned about: it scores lower than a new clip would. :func:`run_summary` says what data
     the run was trained on (synthetic or real, its fingerprint) for the header line.
 
-Bad files (missing, empty, not audio, NaN samples, a non-finite score) are reported with the
+Clips of another length than the training clips are scored on windows or refused
+(:mod:`asd.lengths`); a ``note`` says so, and names a machine ID scored against the pooled
+threshold or a machine type assumed. Bad files (missing, empty, not audio, NaN samples, a
+non-finite score; FIFOs, broken or looping links, never opened) are reported with the
 problem and the rest are still scored. :func:`score_paths` returns one row per file, scored
 files first from the highest score down, then the others in the order found; columns
 :data:`COLUMNS` (``problem`` empty for scored files; ``score``, ``threshold`` and ``anomalous``
@@ -37,7 +41,6 @@ FILE.csv``, and exits with 1 only if no file could be scored.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -51,11 +54,13 @@ from . import explain
 from .audio import clip_problem
 from .config import MACHINE_TYPES
 from .errors import ASDError
+from .inputs import check_machine_id, figure_name, file_problem, folder_wavs, id_note, training_copies
+from .lengths import score_by_length
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "anomalous"]
-COLUMNS += ["top_bands_hz", "top_seconds", "training_clip", "problem"]
+COLUMNS += ["top_bands_hz", "top_seconds", "training_clip", "note", "problem"]
 _ID_IN_NAME = re.compile(r"(?:^|_)id_(?P<id>\d{2})(?:_|\.|$)")
 _ID_DIR = re.compile(r"^id_(?P<id>\d{2})$")
 
@@ -82,14 +87,14 @@ def collect_wav_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], l
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() == ".wav" and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not found:
+            found, unusable = folder_wavs(path)  # broken links, loops and FIFOs named, never opened
+            problems += unusable
+            if not found and not unusable:
                 problems.append((str(path), "folder holds no .wav file"))
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
+            if (problem := file_problem(path)) is not None:
+                problems.append((str(path), problem))
+                continue
             found = [path]
         else:
             problems.append((str(path), "file not found"))
@@ -178,12 +183,12 @@ def score_paths(
     run_types = list(run["machine_types"])
     if machine_type is not None and machine_type not in run_types:
         raise ASDError(f"{run_dir}: no model for machine type {machine_type!r} (has {', '.join(run_types)})")
-    if machine_id is not None:
-        machine_id = str(machine_id).zfill(2)
+    machine_id = check_machine_id(machine_id)
     files, problems = collect_wav_files(paths)
     rows: list[dict] = [_problem_row(p, why) for p, why in problems]
     known_types = run_types + [t for t in MACHINE_TYPES if t not in run_types]
     jobs: dict[str, list[tuple[Path, str | None]]] = {}
+    assumed: dict[str, str] = {}
     for path in files:
         inferred_type, inferred_id = infer_machine(path, known_types)
         if machine_type is None and inferred_type is not None and inferred_type not in run_types:
@@ -192,6 +197,8 @@ def score_paths(
                 f"{', '.join(run_types)} only; give --machine-type to score it as one of those"
             )
         this_type = machine_type or inferred_type or (run_types[0] if len(run_types) == 1 else None)
+        if machine_type is None and inferred_type is None and this_type is not None:
+            assumed[str(path)] = f"machine type assumed: the run's only one ({this_type}); not in the path"
         this_id = machine_id or inferred_id
         short = clip_problem(path, min_seconds=config.audio.min_seconds)  # also warns about truncated WAVs
         if short is not None:
@@ -213,7 +220,12 @@ def score_paths(
         else:
             thresholds = refit_thresholds(type_dir, false_alarm_rate=false_alarm_rate)
         rates[this_type] = false_alarm_rate_of(thresholds)
-        type_rows, mels = _score_type(run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress)
+        lengths = run.get("train_frames", {}).get(this_type)  # asd.lengths; None for older runs
+        type_rows, mels = _score_type(
+            run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress, lengths=lengths
+        )
+        for row in type_rows:
+            row["note"] = "; ".join(n for n in (assumed.get(row["path"], ""), row["note"]) if n)
         rows += type_rows
         _explain_flagged(type_dir, [r for r in type_rows if r["anomalous"] == "yes"], mels, departures, flagged_mels, config=config, cache=cache)
         _mark_training_clips(run, type_dir, [r for r in type_rows if r["problem"] == ""])
@@ -235,7 +247,9 @@ def score_paths(
     return table
 
 
-def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, progress) -> tuple[list[dict], dict]:
+def _score_type(
+    run_dir, machine_type, items, thresholds, *, config, cache, progress, lengths=None
+) -> tuple[list[dict], dict]:
     """Rows of one machine type's files, and the baseline log-mels already at hand (by path)."""
     from .features import extract_features
     from .pipeline import load_detector
@@ -257,8 +271,11 @@ def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, prog
     if not extracted.features:
         return rows, {}
     ids = [ids_by_path[p] for p in extracted.paths]
-    scores = np.asarray(detector.score(extracted.features, ids), dtype=np.float64)
-    for path, this_id, score in zip(extracted.paths, ids, scores):
+    scores, notes, refused = score_by_length(detector, extracted.features, ids, lengths)
+    for path, this_id, score, note, problem in zip(extracted.paths, ids, scores, notes, refused):
+        if problem:
+            rows.append(_problem_row(path, problem, this_id, machine_type))
+            continue
         if not np.isfinite(score):
             rows.append(_problem_row(path, f"score is not finite ({score})", this_id, machine_type))
             continue
@@ -274,6 +291,7 @@ def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, prog
                 "top_bands_hz": "",
                 "top_seconds": "",
                 "training_clip": "no",
+                "note": "; ".join(n for n in (note, id_note(this_id, thresholds, machine_type)) if n),
                 "problem": "",
             }
         )
@@ -308,8 +326,10 @@ def _write_figures(table: pd.DataFrame, departures: dict, flagged_mels: dict, fo
     for rank, row in enumerate(table.itertuples(), start=1):
         if row.path in departures:
             log_mel, reference = flagged_mels[row.path]
-            title = f"{Path(row.path).name}  ({row.machine_type} id {row.machine_id or '?'}, score {row.score:.4g} > {row.threshold:.4g})"
-            explain.plot_departure(log_mel, departures[row.path], reference, folder / f"{rank:03d}_{Path(row.path).stem}.png", title=title)
+            machine = f"{row.machine_type} {explain.machine_label(row.machine_id)}"
+            title = f"{Path(row.path).name}  ({machine}, score {row.score:.4g} > {row.threshold:.4g})"
+            target = folder / figure_name(rank, row.path)  # cut to the file system's 255 bytes
+            explain.plot_departure(log_mel, departures[row.path], reference, target, title=title)
 
 
 def _mark_training_clips(run: dict, type_dir: Path, rows: list[dict]) -> None:
@@ -321,29 +341,15 @@ def _mark_training_clips(run: dict, type_dir: Path, rows: list[dict]) -> None:
     if "path" not in train:
         return  # a run trained before paths were recorded
     root = Path(run.get("data_root", "."))
-    train_paths = {str((root / rel).resolve()) for rel in train["path"]}
-    by_name: dict[str, list[str]] = {}
-    for path in train_paths:
-        by_name.setdefault(Path(path).name, []).append(path)
-    hits = []
+    hits = training_copies([row["path"] for row in rows], [root / rel for rel in train["path"]])  # by content
     for row in rows:
-        path = Path(row["path"])
-        if str(path.resolve()) in train_paths or any(_same_content(path, Path(c)) for c in by_name.get(path.name, [])):
+        if row["path"] in hits:
             row["training_clip"] = "yes"
-            hits.append(row["path"])
+    hits = [row["path"] for row in rows if row["path"] in hits]
     if hits:
         logger.warning(
             "%d scored file(s) are training clips of this run: they score lower than new clips would (first: %s)", len(hits), hits[0]
         )
-
-
-def _same_content(a: Path, b: Path) -> bool:
-    try:
-        if a.stat().st_size != b.stat().st_size:
-            return False
-        return hashlib.sha1(a.read_bytes()).digest() == hashlib.sha1(b.read_bytes()).digest()
-    except OSError:
-        return False
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict:

@@ -222,7 +222,7 @@ def refit_thresholds(type_dir: str | os.PathLike, *, false_alarm_rate: float, me
         raise ASDError(f"{type_dir}: no {TRAIN_SCORES_FILE} to refit thresholds on; retrain the run")
     if method is None:
         saved = type_dir / THRESHOLDS_FILE
-        method = json.loads(saved.read_text(encoding="utf-8")).get("method", "gamma") if saved.is_file() else "gamma"
+        method = _read_thresholds(saved).get("method", "gamma") if saved.is_file() else "gamma"
     train_scores = pd.read_csv(type_dir / TRAIN_SCORES_FILE, dtype={"machine_id": str})
     return fit_thresholds(train_scores, false_alarm_rate=false_alarm_rate, method=method)
 
@@ -245,11 +245,49 @@ def load_thresholds(type_dir: str | os.PathLike) -> dict:
     """
     type_dir = Path(type_dir)
     if (type_dir / THRESHOLDS_FILE).is_file():
-        return json.loads((type_dir / THRESHOLDS_FILE).read_text(encoding="utf-8"))
+        return _read_thresholds(type_dir / THRESHOLDS_FILE)
     if (type_dir / TRAIN_SCORES_FILE).is_file():
         logger.info("%s: no %s, fitting thresholds on %s", type_dir, THRESHOLDS_FILE, TRAIN_SCORES_FILE)
         return fit_thresholds(pd.read_csv(type_dir / TRAIN_SCORES_FILE, dtype={"machine_id": str}))
     raise ASDError(f"{type_dir}: neither {THRESHOLDS_FILE} nor {TRAIN_SCORES_FILE}; retrain the run")
+
+
+def _read_thresholds(path: Path) -> dict:
+    """A ``thresholds.json``; :class:`ASDError` naming the file when it is not one."""
+    try:
+        thresholds = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ASDError(f"{path}: not a thresholds file ({type(exc).__name__}: {exc}); retrain the run") from None
+    if not isinstance(thresholds, dict) or not isinstance(thresholds.get("machine_type"), dict):
+        raise ASDError(f"{path}: not a thresholds file (no pooled machine_type threshold); retrain the run")
+    return thresholds
+
+
+def unseen_ids(thresholds: dict, machine_ids) -> list[str]:
+    """The machine IDs among ``machine_ids`` without a threshold of their own (scored with the pooled one), sorted."""
+    known = set(thresholds.get("ids", {}))
+    return sorted({str(m) for m in machine_ids if str(m) not in known})
+
+
+def note_unseen_ids(results: pd.DataFrame, unseen: list[tuple[str, str]]) -> pd.DataFrame:
+    """``results`` with a ``note`` column naming the (machine type, ID) pairs decided with the pooled threshold.
+
+    The column is added only when there are such IDs (a test ID with no training clips), and each
+    is logged as a warning: its decisions (precision, recall, F1) rest on the other IDs' scores.
+    """
+    if not unseen:
+        return results
+    for machine_type, machine_id in unseen:
+        logger.warning(
+            "%s id %s: no training clips: decided with the pooled %s threshold", machine_type, machine_id, machine_type
+        )
+    pooled = set(unseen)
+    results = results.copy()
+    results["note"] = [
+        "unseen ID: no training clips, pooled threshold" if (t, m) in pooled else ""
+        for t, m in zip(results["machine_type"], results["machine_id"])
+    ]
+    return results
 
 
 def decide(scores, thresholds) -> np.ndarray:

@@ -120,6 +120,8 @@ class IDClassifierDetector(Detector):
     settings_class = IDClassifierConfig
     summary = "self-supervised MobileNetV2-style machine-ID classifier on 64x64 log-mel patches; score = -log p(own ID)"
     fallback_dir: ClassVar[str] = "fallback"
+    #: What it scores as on a machine type with one machine ID (the report names it).
+    fallback_detector: ClassVar[str] = FALLBACK_DETECTOR
     #: Clips whose patches are scored together (bounds scoring memory).
     score_clips: ClassVar[int] = 64
     #: Patches per inference call.

@@ -20,8 +20,10 @@ with the scoring, and notebook 03 then reads the results.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -35,6 +37,21 @@ from .study import report_schedule
 #: TensorFlow intra- and inter-op threads of each training process.
 THREADS_PER_MODEL = 1
 
+logger = logging.getLogger(__name__)
+
+
+def _progress_to_terminal() -> None:
+    """In a worker: the training's progress lines (this module's and :mod:`asd.pipeline`'s, one
+    per model started, machine type trained and model finished) go to the worker's standard error,
+    which it shares with the notebook's kernel and so with the terminal of ``make report``."""
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("  [train] %(message)s"))
+    for name in (__name__, "asd.pipeline"):
+        progress = logging.getLogger(name)
+        progress.setLevel(logging.INFO)
+        progress.addHandler(handler)
+        progress.propagate = False
+
 
 def _start_worker(threads: int) -> None:
     """Process-pool initialiser: TensorFlow's threads, its allocators and GPU memory growth, before any TensorFlow op runs."""
@@ -43,6 +60,7 @@ def _start_worker(threads: int) -> None:
 
     quiet_tensorflow()
     configure_allocators()
+    _progress_to_terminal()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -55,7 +73,10 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
     from ..pipeline import train
 
     start, cpu = time.perf_counter(), time.process_time()
+    logger.info("%s: started", model)
     run = train(data_root, model=model, out=out, config=config, machine_types=machine_types, cache_dir=cache_dir, progress=False)
+    done = _epochs_done(Path(out)) if get_detector(model).trains_in_epochs else "fitted in one step"
+    logger.info("%s: finished in %.0f s (%s)", model, time.perf_counter() - start, done)
     return {
         "model": model,
         "train clips": sum(run["n_train_clips"].values()),
@@ -63,6 +84,18 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
         "seconds": round(time.perf_counter() - start, 1),
         "cpu seconds": round(time.process_time() - cpu, 1),
     }
+
+
+def _epochs_done(run_dir: Path) -> str:
+    """The epochs a finished run trained, from its machine types' histories."""
+    from ..tables import load_histories
+
+    histories = load_histories({"run": run_dir})
+    if histories.empty:
+        return "no epochs recorded"
+    epochs = histories.groupby("machine_type")["epoch"].max()
+    low, high = int(epochs.min()), int(epochs.max())
+    return f"{low if low == high else f'{low}-{high}'} epochs on each of {len(epochs)} machine types"
 
 
 def _evaluate_one(data_root: str, run_dir: str, out: str, machine_types, cache_dir) -> dict:
