@@ -77,12 +77,16 @@ def test_papermill_sees_every_parameter():
         assert list(pm.inspect_notebook(str(path))) == names, path.name
 
 
-def test_report_epochs_come_from_the_detector_classes(monkeypatch):
+def test_report_epochs_come_from_the_reports_schedule(monkeypatch):
     from asd.detectors import DETECTORS, Detector
+    from asd.report import study
 
     assert report.report_epochs() == {"conv_ae": 30, "conv_vae": 10, "dense_ae": 10, "id_classifier": 5}
-    new = type("NewKeras", (Detector,), {"name": "new_keras", "trains_in_epochs": True, "report_epochs": 3})
+    new = type("NewKeras", (Detector,), {"name": "new_keras", "trains_in_epochs": True})
     monkeypatch.setitem(DETECTORS, "new_keras", new)
+    assert "new_keras" not in report.report_epochs()  # unlisted: the config's epochs
+    assert report.study_config().training.epochs_for("new_keras") == StudyConfig().training.default_epochs
+    monkeypatch.setitem(study.REPORT_SCHEDULE, "new_keras", study.Schedule(epochs=3))
     assert report.report_epochs()["new_keras"] == 3
     assert report.study_config().training.epochs_for("new_keras") == 3
 
@@ -325,6 +329,35 @@ def test_templates_join_sentences_and_keep_list_items():
     text = report.training_paragraph(StudyConfig())
     assert "\n" not in text and "  " not in text
     assert report.conclusion_paragraph(pd.DataFrame(columns=["machine_type", "machine_id", "label"])).startswith("The reconstruction cases are not")
+
+
+def test_a_report_section_is_a_template_and_a_table(monkeypatch, tmp_path):
+    """docs/architecture.md, "Add a report section": a template defined only here, filled from a
+    table a notebook wrote into the work folder, rendered by asd.report.prose's machinery."""
+    import jinja2
+
+    from asd.report import prose
+
+    template = (
+        "{#- The loudest machine type of this build. -#}\n"
+        "{% set top = rows|sort(attribute='level', reverse=True)|first %}\n"
+        "The loudest machine type is {{ [top.machine_type]|code }}\n"
+        "at {{ top.level|num(1) }} dB.\n"
+        "\n"
+        "{% for row in rows %}\n"
+        "- {{ row.machine_type }}: {{ row.level|num(1) }} dB\n"
+        "{% endfor %}\n"
+    )
+    env = prose._environment()
+    env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"test_levels.md.j2": template}), env.loader])
+    monkeypatch.setattr(prose, "_ENV", env)
+    work = report.WorkDir(tmp_path / "work")
+    work.write_table("test_levels", pd.DataFrame({"machine_type": ["fan", "pump"], "level": [-31.26, -28.04]}))
+    rows = work.read_table("test_levels").to_dict("records")
+    assert prose.render("test_levels", rows=rows) == (
+        "The loudest machine type is `pump` at -28.0 dB.\n\n- fan: -31.3 dB\n- pump: -28.0 dB"
+    )
+    assert prose.render("closing", recon=[0.61], others=[0.9, 0.95]).startswith("In this build")  # the real ones still load
 
 
 def test_report_prose_names_no_detector_lists():

@@ -60,3 +60,20 @@ def test_each_training_says_when_it_started_and_finished_with_its_epochs(tiny_ro
     lines = [r.getMessage() for r in caplog.records if r.name == "asd.report.training"]
     assert lines[0] == "embedding_knn: started"
     assert lines[-1].startswith("embedding_knn: finished in ") and lines[-1].endswith(" s (fitted in one step)")
+
+
+def test_trainings_are_ordered_by_the_reports_schedule(monkeypatch):
+    """The longest first: epochs times the epoch cost of asd.report.study's schedule, never a model attribute."""
+    from asd.detectors import DETECTORS, Detector
+    from asd.report import study
+    from asd.report.training import _expected_cost
+
+    config = study.study_config()
+    for name, cls in DETECTORS.items():
+        expected = config.training.epochs_for(name) * study.report_schedule(name).epoch_cost if cls.trains_in_epochs else 0.0
+        assert _expected_cost(name, config) == expected
+    assert _expected_cost("conv_ae", config) > _expected_cost("conv_vae", config) > _expected_cost("multistat", config) == 0
+    monkeypatch.setitem(DETECTORS, "test_new", type("New", (Detector,), {"name": "test_new", "trains_in_epochs": True}))
+    assert _expected_cost("test_new", config) == config.training.default_epochs * study.DEFAULT_SCHEDULE.epoch_cost
+    monkeypatch.setitem(study.REPORT_SCHEDULE, "test_new", study.Schedule(epochs=2, epoch_cost=0.5))
+    assert _expected_cost("test_new", config) == config.training.default_epochs * 0.5

@@ -178,11 +178,43 @@ class MultistatConfig:
 
 @dataclass
 class DetectorsConfig:
-    """Per-detector knobs, one section per detector family (``training`` holds the shared ones)."""
+    """Per-detector knobs, one section per detector family (``training`` holds the shared ones).
+
+    Besides these fields, every section a detector module declares (:func:`declare_detector_settings`,
+    done by :func:`asd.detectors.register` for a detector's ``settings_class``) is an attribute too.
+    """
 
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     id_classifier: IDClassifierConfig = field(default_factory=IDClassifierConfig)
     multistat: MultistatConfig = field(default_factory=MultistatConfig)
+
+    def __getattr__(self, name: str):  # only for names that are not (yet) set: a declared section's defaults
+        settings = DETECTOR_SETTINGS.get(name)
+        if settings is None:
+            raise AttributeError(f"{type(self).__name__} has no section {name!r}")
+        section = settings()
+        setattr(self, name, section)
+        return section
+
+
+#: The settings sections that detector modules declared beyond :class:`DetectorsConfig`'s own
+#: fields: section name -> dataclass (see :func:`declare_detector_settings`).
+DETECTOR_SETTINGS: dict[str, type] = {}
+
+
+def declare_detector_settings(section: str, settings: type) -> None:
+    """Make ``config.detectors.<section>`` a section of dataclass ``settings``, read and validated like the others.
+
+    A field of :class:`DetectorsConfig` is already one (then ``settings`` must be its type); a
+    name another dataclass declared is refused (:class:`ConfigError`).
+    """
+    if not dataclasses.is_dataclass(settings):
+        raise ConfigError(f"detectors.{section}: the settings must be a dataclass, got {settings!r}")
+    known = typing.get_type_hints(DetectorsConfig).get(section) or DETECTOR_SETTINGS.get(section)
+    if known is not None and known.__qualname__ != settings.__qualname__:
+        raise ConfigError(f"detectors.{section}: the section is taken by {known.__module__}.{known.__qualname__}")
+    if section not in typing.get_type_hints(DetectorsConfig):
+        DETECTOR_SETTINGS[section] = settings
 
 
 @dataclass
@@ -205,7 +237,9 @@ class StudyConfig:
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values["detectors"].update({name: dataclasses.asdict(getattr(self.detectors, name)) for name in DETECTOR_SETTINGS})
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "StudyConfig":
@@ -263,10 +297,11 @@ def _from_dict(cls, values: Any, where: str):
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {_describe(values)}")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(str(key) for key in set(values) - set(known))
+    declared = DETECTOR_SETTINGS if cls is DetectorsConfig else {}
+    unknown = sorted(str(key) for key in set(values) - set(known) - set(declared))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    hints = typing.get_type_hints(cls)
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join([*known, *declared])})")
+    hints = {**declared, **typing.get_type_hints(cls)}
     kwargs = {}
     for name, value in values.items():
         kind = hints[name]
@@ -277,7 +312,10 @@ def _from_dict(cls, values: Any, where: str):
             kwargs[name] = _check(value, kind, key, known[name].metadata.get("range", {}))
             if known[name].metadata.get("nonempty") and not kwargs[name]:
                 raise ConfigError(f"{key}: must not be empty")
-    return cls(**kwargs)
+    instance = cls(**{name: value for name, value in kwargs.items() if name in known})
+    for name in set(kwargs) - set(known):
+        setattr(instance, name, kwargs[name])
+    return instance
 
 
 def _describe(value: Any) -> str:

@@ -70,7 +70,7 @@ from ..config import IDClassifierConfig, StudyConfig
 from ..errors import ConfigError
 from ..features import release_pages
 from ..features import Standardizer
-from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, register
+from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, load_standardizer, register
 from .windows import cut_patches
 
 logger = logging.getLogger(__name__)
@@ -115,10 +115,9 @@ class IDClassifierDetector(Detector):
     """MobileNetV2-style machine-ID classifier on log-mel patches; score = -log p(own ID)."""
 
     name = "id_classifier"
-    epoch_cost = 17.8  # 103 CPU s for 5 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     trains_in_epochs = True
-    report_epochs = 5  # fewer than the config's 6: the report build's time budget (docs/report.md)
     feature_kind = "baseline"
+    settings_class = IDClassifierConfig
     summary = "self-supervised MobileNetV2-style machine-ID classifier on 64x64 log-mel patches; score = -log p(own ID)"
     fallback_dir: ClassVar[str] = "fallback"
     #: What it scores as on a machine type with one machine ID (the report names it).
@@ -318,7 +317,7 @@ class IDClassifierDetector(Detector):
         else:
             cls.read_state(directory, files=(MODEL_FILE, NORMALIZATION_FILE))
             detector.model = load_keras_model(directory / MODEL_FILE)
-            detector.standardizer = Standardizer.load(directory / NORMALIZATION_FILE)
+            detector.standardizer = load_standardizer(directory / NORMALIZATION_FILE)
         return detector
 
 

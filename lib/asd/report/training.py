@@ -4,7 +4,7 @@ One Keras training of the study's small networks keeps about one core busy, and 
 spends a third more CPU time on it when it spreads the training over several threads. So the build trains
 ``workers`` models at once (by default one per core), each in its own spawned process
 (:class:`concurrent.futures.ProcessPoolExecutor`) whose TensorFlow uses :data:`THREADS_PER_MODEL`
-thread, the longest trainings first (:attr:`asd.detectors.base.Detector.epoch_cost`). Each
+thread, the longest trainings first (the report's :func:`asd.report.study.report_schedule`). Each
 training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
@@ -32,6 +32,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ..config import StudyConfig
+from .study import report_schedule
 
 #: TensorFlow intra- and inter-op threads of each training process.
 THREADS_PER_MODEL = 1
@@ -199,8 +200,9 @@ def _run_in_pool(pool: ProcessPoolExecutor, jobs: dict, scorings: dict, order: S
 
 
 def _expected_cost(model: str, config: StudyConfig) -> float:
-    """Relative cost of training ``model``: its epochs times its :attr:`~asd.detectors.base.Detector.epoch_cost`."""
+    """Relative cost of training ``model``: epochs times epoch cost (:func:`asd.report.study.report_schedule`)."""
     from ..detectors import get_detector
 
-    detector = get_detector(model)
-    return config.training.epochs_for(model) * detector.epoch_cost if detector.trains_in_epochs else 0.0
+    if not get_detector(model).trains_in_epochs:
+        return 0.0
+    return config.training.epochs_for(model) * report_schedule(model).epoch_cost
