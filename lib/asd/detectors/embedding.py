@@ -118,11 +118,6 @@ class _EmbeddingDetector(Detector):
             raise ConfigError(
                 f"detectors.embedding.statistics: expected a non-empty list of {', '.join(sorted(BAND_STATISTICS))}, got {list(self.statistics)}"
             )
-        if int(self.settings.n_neighbors) < 1 or int(self.settings.n_folds) < 2 or not self.settings.min_relative_scale >= 0:
-            raise ConfigError(
-                "detectors.embedding: n_neighbors must be >= 1, n_folds >= 2 and min_relative_scale >= 0, got "
-                f"{self.settings.n_neighbors}, {self.settings.n_folds}, {self.settings.min_relative_scale}"
-            )
         self.ids: list[str] = []
         self.centers: dict[str, np.ndarray] = {}  #: ID -> (n_dims,) training mean of each dimension
         self.scales: dict[str, np.ndarray] = {}  #: ID -> (n_dims,) training std of each dimension, floored

@@ -67,7 +67,6 @@ import pandas as pd
 
 from ..atomic import atomic_path
 from ..config import IDClassifierConfig, StudyConfig
-from ..errors import ConfigError
 from ..features import release_pages
 from ..features import Standardizer
 from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, load_standardizer, register
@@ -99,18 +98,6 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _check_settings(settings: IDClassifierConfig) -> None:
-    problems = []
-    for key in ("mel_pool", "patch_frames", "patch_hop", "batch_size"):
-        if int(getattr(settings, key)) < 1:
-            problems.append(f"{key} must be >= 1")
-    for key in ("batchnorm_momentum", "dropout"):
-        if not 0.0 <= float(getattr(settings, key)) < 1.0:
-            problems.append(f"{key} must be in [0, 1)")
-    if problems:
-        raise ConfigError(f"detectors.id_classifier: {'; '.join(problems)}")
-
-
 class IDClassifierDetector(Detector):
     """MobileNetV2-style machine-ID classifier on log-mel patches; score = -log p(own ID)."""
 
@@ -130,7 +117,6 @@ class IDClassifierDetector(Detector):
     def __init__(self, config: StudyConfig):
         super().__init__(config)
         self.settings: IDClassifierConfig = config.detectors.id_classifier
-        _check_settings(self.settings)
         self.mel_pool = int(self.settings.mel_pool)
         self.patch_frames = int(self.settings.patch_frames)
         self.patch_hop = int(self.settings.patch_hop)
