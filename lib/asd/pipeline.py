@@ -23,6 +23,9 @@ Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)
     scores.csv                               every scored clip with its label, score, threshold and decision
     skipped.csv                              clips that could not be read, and why (only if any)
 
+On a DCASE 2021-2025 layout the results folder holds the official scores and submission files
+instead (:mod:`asd.year_results`), and each section is fitted per domain (:mod:`asd.domains`).
+
 Every file is written atomically, and a run folder is always either complete or absent: the new run
 is built beside it (``RUN_DIR.tmp-<pid>``) and swapped in only once complete, so an interrupted
 training leaves the previous run as it was. :func:`load_run` and :func:`load_detector` refuse an
@@ -47,7 +50,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__, explain
+from . import __version__, domains, explain, year_results
 from .atomic import write_csv_atomic, write_text_atomic
 from .audio import clip_problem
 from .config import CACHE_DIR, StudyConfig
@@ -159,6 +162,7 @@ def train(
     overwrite: bool = True,
     machine_type: str | None = None,
     machine_id: str | None = None,
+    dataset: str | None = None,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
 
@@ -178,6 +182,9 @@ def train(
         For a folder of recordings whose folder names do not say them (a flat folder, one
         machine's folder): the machine type and ID of its clips (:func:`asd.data.discover_clips`).
         Recorded in ``run.json``; :func:`evaluate` reads the data the same way.
+    dataset : str, optional
+        The dataset ``data_root`` holds (``"dcase2023"``, ...; default: detected), recorded in
+        ``run.json``. DCASE 2021-2025 sections are fitted per domain (:mod:`asd.domains`).
 
     Returns
     -------
@@ -199,7 +206,8 @@ def train(
     check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
     table = discover_clips(
-        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type, machine_id=machine_id
+        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type,
+        machine_id=machine_id, dataset=dataset,
     )
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
@@ -208,7 +216,8 @@ def train(
     build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     try:
-        names = {"data_machine_type": machine_type, "data_machine_id": machine_id}
+        names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"],
+                 "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None}
         run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names)
         swap_in(build, out)
     except WriteError as exc:
@@ -268,7 +277,7 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
     run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
     if not extracted.features:
         raise ASDError(f"{machine_type}: none of the {len(clips)} training clips could be read")
-    ids = clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
+    ids = domains.training_ids(clips.set_index("path").loc[extracted.paths], rule=run.get("domain_ids"))
     logger.info("%s: training %s on %d clips", machine_type, model, len(extracted.features))
     detector = detector_class(config)
     history = detector.fit(extracted.features, ids, progress=progress)
@@ -360,6 +369,7 @@ def evaluate(
     labels: pd.DataFrame | str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
     """Score the test clips of every machine type in the run; write the result files.
 
@@ -375,11 +385,14 @@ def evaluate(
         Ground truth for unlabeled (evaluation-set) clips: a table with columns ``machine_type``,
         ``file_name``, ``label``, or an ``eval_data_list.csv`` (see
         :func:`asd.data.load_ground_truth`). Clips still unlabeled get scores but no metrics.
+    dataset : str, optional
+        The dataset ``data_root`` holds (default: detected from the layout). DCASE 2021-2025 sets
+        get the official scores and submission files (:mod:`asd.year_results`).
 
     Returns
     -------
     DataFrame
-        The tidy results (``results.csv``), one row per machine type and ID.
+        The tidy results (``results.csv``), one row per machine type and ID (2021-2025: section).
     """
     run, config = load_run(run_dir)
     model = run["model"]
@@ -392,6 +405,7 @@ def evaluate(
         require_train=False,
         machine_type=run.get("data_machine_type"),
         machine_id=run.get("data_machine_id"),
+        dataset=dataset,
     )
     table = table[table.split == "test"]
     if table.empty:
@@ -417,16 +431,28 @@ def evaluate(
         )
         skipped += [{"path": p, "problem": why} for p, why in extracted.failed]
         scored = clips.set_index("path").loc[extracted.paths].reset_index()
-        scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), Path(run_dir) / machine_type) if len(scored) else []
         thresholds = load_thresholds(Path(run_dir) / machine_type)
-        scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
+        scored["score"], scored["scored_as"] = domains.score_sections(
+            lambda ids: _score(detector, extracted, ids, Path(run_dir) / machine_type), scored["machine_id"].tolist(),
+            known_ids=thresholds["ids"], detector_name=model, train_scores=_train_scores(Path(run_dir) / machine_type))
+        scored["threshold"] = [threshold_for(thresholds, m) for m in scored["scored_as"]]
         scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
         all_scores.append(scored)
     scores = pd.concat(all_scores, ignore_index=True)
     scores.insert(0, "model", model)
+    if year_results.is_year(table.attrs["dataset"]):
+        return year_results.write_year_results(out, scores=scores, dataset=table.attrs["dataset"],
+                                               max_fpr=config.max_fpr, skipped=skipped)
+    scores = year_results.drop_year_columns(scores)
     results = results_table(scores, model=model, max_fpr=config.max_fpr)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
+
+
+def _train_scores(type_dir: Path) -> pd.DataFrame | None:
+    """A machine type's ``train_scores.csv`` (None if the run has none)."""
+    path = type_dir / "train_scores.csv"
+    return pd.read_csv(path, dtype={"machine_id": str}) if path.is_file() else None
 
 
 def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], type_dir: Path) -> np.ndarray:
