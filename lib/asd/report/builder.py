@@ -51,6 +51,7 @@ from ..atomic import atomic_path, write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
 from .export import ReportError, count_pdf_pages, export_html, html_to_pdf
+from .years import build_year_report, year_of
 from .study import (
     DEFAULT_DATA,
     QUICK_EPOCHS,
@@ -265,6 +266,10 @@ def build(
     figures = project_path(figures) if figures is not None else folders["figures"]
     work = project_path(work) if work is not None else folders["work"]
     notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
+    if (year := year_of(data)) is not None:  # DCASE 2021-2025: its own report (asd.report.years)
+        return build_year_report(data, dataset=year, out=out, work=work, models=models, machine_types=machine_types,
+                                 config=study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file),
+                                 cache_dir=project_path(cache_dir) if cache_dir else None, pdf=pdf, log=log)
     # The kernels inherit these. One OpenBLAS thread: its spinning worker threads made small
     # linear algebra (covariances, 384x384) far slower on a busy 2-core machine.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
