@@ -95,6 +95,12 @@ def candidates(section: str | None, known_ids) -> list[str]:
     return [m for m in ids if m in set(known_ids)]
 
 
+def read_train_scores(type_dir: str | os.PathLike) -> pd.DataFrame | None:
+    """A machine type's ``train_scores.csv`` in a run (None if it has none), IDs as text."""
+    path = Path(type_dir) / "train_scores.csv"
+    return pd.read_csv(path, dtype={"machine_id": str}) if path.is_file() else None
+
+
 def normalise(scores: np.ndarray, train_scores: np.ndarray) -> np.ndarray:
     """``(scores - median) / spread`` of an ID's training scores, shape as ``scores``.
 

@@ -434,7 +434,7 @@ def evaluate(
         thresholds = load_thresholds(Path(run_dir) / machine_type)
         scored["score"], scored["scored_as"] = domains.score_sections(
             lambda ids: _score(detector, extracted, ids, Path(run_dir) / machine_type), scored["machine_id"].tolist(),
-            known_ids=thresholds["ids"], detector_name=model, train_scores=_train_scores(Path(run_dir) / machine_type))
+            known_ids=thresholds["ids"], detector_name=model, train_scores=domains.read_train_scores(Path(run_dir) / machine_type))
         scored["threshold"] = [threshold_for(thresholds, m) for m in scored["scored_as"]]
         scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
         all_scores.append(scored)
@@ -447,12 +447,6 @@ def evaluate(
     results = results_table(scores, model=model, max_fpr=config.max_fpr)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
-
-
-def _train_scores(type_dir: Path) -> pd.DataFrame | None:
-    """A machine type's ``train_scores.csv`` (None if the run has none)."""
-    path = type_dir / "train_scores.csv"
-    return pd.read_csv(path, dtype={"machine_id": str}) if path.is_file() else None
 
 
 def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], type_dir: Path) -> np.ndarray:

@@ -47,7 +47,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import explain
+from . import domains, explain
 from .audio import clip_problem
 from .config import MACHINE_TYPES
 from .errors import ASDError
@@ -256,8 +256,11 @@ def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, prog
     rows = [_problem_row(p, why, ids_by_path[p], machine_type, log=False) for p, why in extracted.failed]
     if not extracted.features:
         return rows, {}
-    ids = [ids_by_path[p] for p in extracted.paths]
-    scores = np.asarray(detector.score(extracted.features, ids), dtype=np.float64)
+    ids = [domains.section_of(p, ids_by_path[p]) for p in extracted.paths]  # DCASE 2021+: per domain (asd.domains)
+    scores, ids = domains.score_sections(lambda m: detector.score(extracted.features, m), ids,
+                                         known_ids=thresholds.get("ids", {}), detector_name=detector.name,
+                                         train_scores=domains.read_train_scores(Path(run_dir) / machine_type))
+    scores = np.asarray(scores, dtype=np.float64)
     for path, this_id, score in zip(extracted.paths, ids, scores):
         if not np.isfinite(score):
             rows.append(_problem_row(path, f"score is not finite ({score})", this_id, machine_type))
