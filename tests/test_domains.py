@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from asd import domains
 from asd.config import StudyConfig
 from asd.detectors import get_detector

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from asd.report import builder
 from asd.report.years import domain_table, year_of
 from asd.synth import generate_dataset

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from asd import year_results
 from asd.cli import main
 from asd.data import discover_clips, find_ground_truth
@@ -38,7 +37,7 @@ def evaluated(tmp_path_factory):
 
 @pytest.mark.parametrize("year", OFFICIAL_DATASETS)
 def test_every_year_trains_evaluates_and_scores(evaluated, year):
-    root, run, results_dir, results = evaluated[year]
+    root, run, results_dir, _ = evaluated[year]
     info = json.loads((run / "run.json").read_text())
     assert info["dataset"] == year and info["domain_ids"] == "domains"
     sections = ["00", "01", "02"] if year in ("dcase2021", "dcase2022") else ["00"]

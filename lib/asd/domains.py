@@ -31,8 +31,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -153,7 +153,8 @@ def score_sections(
         return np.asarray(score(sections), dtype=float), sections
     raw, normalised = [], []
     for domain in DOMAINS:
-        ids = [next((m for m in opts if m.endswith(domain)), opts[0]) if opts else s for s, opts in zip(sections, options)]
+        ids = [next((m for m in opts if m.endswith(domain)), opts[0]) if opts else s
+               for s, opts in zip(sections, options)]
         values = np.asarray(score(ids), dtype=float)
         raw.append(values)
         normalised.append(_normalised(values, ids, detector_name, train_scores))

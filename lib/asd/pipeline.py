@@ -433,7 +433,8 @@ def evaluate(
         scored = clips.set_index("path").loc[extracted.paths].reset_index()
         thresholds = load_thresholds(Path(run_dir) / machine_type)
         scored["score"], scored["scored_as"] = domains.score_sections(
-            lambda ids: _score(detector, extracted, ids, Path(run_dir) / machine_type), scored["machine_id"].tolist(),
+            lambda ids, d=detector, e=extracted, t=machine_type: _score(d, e, ids, Path(run_dir) / t),
+            scored["machine_id"].tolist(),
             known_ids=thresholds["ids"], detector_name=model, train_scores=domains.read_train_scores(Path(run_dir) / machine_type))
         scored["threshold"] = [threshold_for(thresholds, m) for m in scored["scored_as"]]
         scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")

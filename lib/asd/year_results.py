@@ -28,7 +28,13 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import write_csv_atomic
-from .official import OFFICIAL_DATASETS, SCORE_COLUMNS, OfficialScoreError, official_scores, section_results
+from .official import (
+    OFFICIAL_DATASETS,
+    SCORE_COLUMNS,
+    OfficialScoreError,
+    official_scores,
+    section_results,
+)
 from .submission import write_submission
 
 logger = logging.getLogger(__name__)

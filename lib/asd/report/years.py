@@ -28,8 +28,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -160,7 +160,7 @@ def build_year_report(data: str | os.PathLike, *, dataset: str, out: Path, work:
         "data_root": display_path(data_root), "dataset": dataset, "work_dir": display_path(work), "models": models,
         "official_score": summary.set_index("model")["official_score"].round(4).to_dict(),
         "config_fingerprint": config.fingerprint(), "pdf_pages": pages,
-        "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "built": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(time.perf_counter() - wall_start, 1),
     }
     write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
