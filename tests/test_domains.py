@@ -17,13 +17,23 @@ def _clips(n_source: int, n_target: int, section: str = "00") -> pd.DataFrame:
 
 
 def test_training_ids_per_domain_or_pooled():
-    clips = pd.concat([_clips(3, 1, "00"), _clips(2, 1, "01")], ignore_index=True)
-    assert domains.training_ids(clips, rule="domains") == ["00_source"] * 3 + ["00_target"] + ["01_source"] * 2 + [
-        "01_target"]
-    assert domains.training_ids(clips, rule="pooled") == ["00"] * 4 + ["01"] * 3
+    clips = pd.concat([_clips(5, 4, "00"), _clips(6, 4, "01")], ignore_index=True)
+    assert domains.training_ids(clips, rule="domains") == ["00_source"] * 5 + ["00_target"] * 4 + [
+        "01_source"] * 6 + ["01_target"] * 4
+    assert domains.training_ids(clips, rule="pooled") == ["00"] * 9 + ["01"] * 10
     assert domains.training_ids(clips, rule=None) == clips["machine_id"].tolist()
     with pytest.raises(ValueError, match="domain rule"):
         domains.training_ids(clips, rule="mixed")
+
+
+def test_a_domain_with_too_few_clips_pools_its_section():
+    few = domains.MIN_DOMAIN_CLIPS - 1
+    clips = pd.concat([_clips(20, few, "00"), _clips(20, domains.MIN_DOMAIN_CLIPS, "01"), _clips(20, 0, "02")],
+                      ignore_index=True)
+    ids = domains.training_ids(clips, rule="domains")
+    assert set(ids[: 20 + few]) == {"00"}  # the section's clips keep one ID
+    assert set(ids[20 + few: 40 + few + domains.MIN_DOMAIN_CLIPS]) == {"01_source", "01_target"}
+    assert set(ids[40 + few + domains.MIN_DOMAIN_CLIPS:]) == {"02"}
 
 
 def test_section_of_and_candidates():

@@ -46,6 +46,11 @@ RULE = "domains"
 RULES = ("domains", "pooled")
 #: Detectors whose score is already normalised per ID by the ID's normal clips (module docstring).
 SELF_NORMALISED = frozenset({"multistat"})
+#: A section is fitted per domain only when each of its domains has at least this many training clips;
+#: otherwise as one pooled ID. Below four clips ``multistat``'s spread of leave-one-out distances is
+#: floored (two or three clips, :data:`asd.detectors.multistat.LOG_SPREAD_FLOOR`), so a domain ID's
+#: "normalised" score is not on the scale the minimum compares (docs/dcase_years.md has the numbers).
+MIN_DOMAIN_CLIPS = 4
 #: Floor of the training-score spread used by :func:`normalise` (relative to the median's magnitude).
 MIN_RELATIVE_SPREAD = 1e-3
 
@@ -67,8 +72,10 @@ def training_ids(clips: pd.DataFrame, *, rule: str | None) -> list[str]:
     clips : DataFrame
         Training clips of one machine type (columns ``machine_id``, ``section``, ``domain``).
     rule : str or None
-        ``"domains"``: :func:`domain_id` of each clip's section and domain; ``"pooled"`` or None:
-        the clip table's ``machine_id`` (the section for DCASE 2021+).
+        ``"domains"``: :func:`domain_id` of each clip's section and domain, except in a section
+        with fewer than :data:`MIN_DOMAIN_CLIPS` clips in one of its domains (that section is
+        pooled, with a log line); ``"pooled"`` or None: the clip table's ``machine_id`` (the
+        section for DCASE 2021+).
 
     Returns
     -------
@@ -78,7 +85,14 @@ def training_ids(clips: pd.DataFrame, *, rule: str | None) -> list[str]:
         return clips["machine_id"].astype(str).tolist()
     if rule != "domains":
         raise ValueError(f"domain rule must be one of {', '.join(RULES)}, got {rule!r}")
-    return [domain_id(s, d) for s, d in zip(clips["section"], clips["domain"])]
+    counts = clips.groupby(["section", "domain"]).size().unstack("domain", fill_value=0)
+    counts = counts.reindex(columns=list(DOMAINS), fill_value=0)
+    pooled = set(counts.index[(counts < MIN_DOMAIN_CLIPS).any(axis=1)])
+    for section in sorted(pooled):
+        logger.info("section %s: %s training clips (source, target), under %d in a domain: fitted as one ID",
+                    section, tuple(counts.loc[section]), MIN_DOMAIN_CLIPS)
+    return [str(m) if s in pooled else domain_id(s, d)
+            for m, s, d in zip(clips["machine_id"], clips["section"], clips["domain"])]
 
 
 def section_of(path: str | os.PathLike, machine_id: str | None = None) -> str | None:
