@@ -152,7 +152,7 @@ def test_injected_faults_on_the_real_fan_are_a_semi_synthetic_set(eval_real, tin
             (mimii / folder / clip.name).symlink_to(clip)
     monkeypatch.setattr(eval_real, "SHARED_SETS", {"mimii-fan-id00": tmp_path / "mimii", "dcase2020-dev-lite": tmp_path / "absent"})
     out = tmp_path / "t.csv"
-    assert eval_real.main(["--models", "multistat", "--no-synthetic", "--no-cache", "--out", str(out)]) == 0
+    assert eval_real.main(["--models", "multistat", "--no-synthetic", "--no-years", "--no-cache", "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == ["detector", "mimii-fan-id00", eval_real.INJECTED_SET, "worst_real", "worst_all"]
     assert table.loc[0, "worst_real"] == table.loc[0, "mimii-fan-id00"]
