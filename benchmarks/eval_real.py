@@ -38,13 +38,11 @@ the synthetic data. This script trains and scores every registered detector
     is the **worst domain AUC**, the smaller of the mean AUC(source) and the mean AUC(target),
     and a second table shows source and target side by side.
 ``real-dcase2023`` (real clips in a DCASE 2023 development layout, built at run time)
-    One machine type, ``fan``, section 00, in the work folder (links, never committed): the
-    source domain is the MIMII fan id_00 sample's channel 0 (12 normal clips for training, 8
-    normal and 20 abnormal for testing), the target domain the dev-lite fan clips (another
-    machine, id_06, recorded for DCASE 2020: 2 normal clips for training, 1 normal and 3
-    anomalous for testing). With three target normal clips it is cross-fitted: three folds, each
-    holding out another target normal clip, whose scores are pooled before scoring. Left out by
-    ``--no-shared`` or ``--no-real-years``, or when the shared clips are absent.
+    ``fan``, section 00, in the work folder (links, never committed): source domain the MIMII fan
+    id_00 sample's channel 0 (12 normal training clips; 8 normal, 20 abnormal test clips), target
+    domain the dev-lite fan clips (id_06: 2 normal training clips; 1 normal, 3 anomalous test
+    clips), cross-fitted: three folds, each holding out another target normal clip, scores pooled.
+    Left out by ``--no-shared`` or ``--no-real-years``, or when the shared clips are absent.
 
 It prints one table, rows = detectors, columns = each set's mean AUC (mean over machine types
 of the mean over machine IDs, as DCASE averages), ``worst_real`` (the smallest over the real
