@@ -31,7 +31,8 @@ def _add_generate(subparsers) -> None:
         "16 kHz mono 16-bit, 10 s clips (ToyCar 11 s). The same seed gives byte-identical files.",
     )
     parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
-    parser.add_argument("--size", choices=("tiny", "default"), default="default", help="tiny: tests; default: the study")
+    parser.add_argument("--size", choices=("tiny", "small", "default"), default="default",
+                        help="tiny: tests; default: the study; small (dcase2021+ only): measurements")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
     parser.add_argument(
@@ -178,6 +179,7 @@ def _run_train(args) -> int:
             overwrite=args.overwrite,
             machine_type=args.machine_type,
             machine_id=args.machine_id,
+            dataset=args.dataset,
         )
     print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
     for item in run["skipped"]:
@@ -229,10 +231,17 @@ def _run_evaluate(args) -> int:
         labels=ground_truth,
         cache_dir=False if args.no_cache else args.cache,
         progress=not args.quiet,
+        dataset=args.dataset,
     )
     out = args.out or args.run / "results"
     if results.empty:
         print(f"no labelled test clips: scores written to {out}, no metrics")
+        return 0
+    if "auc_source" in results:  # DCASE 2021-2025: per-section AUCs and the official score
+        from .year_results import summary_text
+
+        print(summary_text(results, out))
+        print(f"results written to {out}")
         return 0
     print(results.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     means = type_means(results)

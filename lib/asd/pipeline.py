@@ -24,6 +24,9 @@ Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)
     scores.csv                               every scored clip with its label, score, threshold and decision
     skipped.csv                              clips that could not be read, and why (only if any)
 
+On a DCASE 2021-2025 layout the results folder holds the official scores and submission files
+instead (:mod:`asd.year_results`), and each section is fitted per domain (:mod:`asd.domains`).
+
 Every file is written atomically, and a run folder is always either complete or absent: the new run
 is built beside it (``RUN_DIR.tmp-<pid>``) and swapped in only once complete, so an interrupted
 training leaves the previous run as it was. :class:`asd.run.Run` (``Run.load``) refuses an
@@ -48,7 +51,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__, explain
+from . import __version__, domains, explain, year_results
 from .atomic import write_csv_atomic, write_text_atomic
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
@@ -143,6 +146,7 @@ def train(
     overwrite: bool = True,
     machine_type: str | None = None,
     machine_id: str | None = None,
+    dataset: str | None = None,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
 
@@ -162,6 +166,9 @@ def train(
         For a folder of recordings whose folder names do not say them (a flat folder, one
         machine's folder): the machine type and ID of its clips (:func:`asd.data.discover_clips`).
         Recorded in ``run.json``; :func:`evaluate` reads the data the same way.
+    dataset : str, optional
+        The dataset ``data_root`` holds (``"dcase2023"``, ...; default: detected), recorded in
+        ``run.json``. DCASE 2021-2025 sections are fitted per domain (:mod:`asd.domains`).
 
     Returns
     -------
@@ -183,7 +190,8 @@ def train(
     check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
     table = discover_clips(
-        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type, machine_id=machine_id
+        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type,
+        machine_id=machine_id, dataset=dataset,
     )
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
@@ -192,7 +200,8 @@ def train(
     build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     try:
-        names = {"data_machine_type": machine_type, "data_machine_id": machine_id}
+        names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"],
+                 "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None}
         run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names)
         swap_in(build, out)
     except WriteError as exc:
@@ -264,7 +273,7 @@ def _train_machine_type(
     run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
     if not extracted.features:
         raise ASDError(f"{machine_type}: none of the {len(clips)} training clips could be read")
-    ids = clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
+    ids = domains.training_ids(clips.set_index("path").loc[extracted.paths], rule=run.get("domain_ids"))
     logger.info("%s: training %s on %d clips", machine_type, model, len(extracted.features))
     detector = detector_class(config)
     history = detector.fit(extracted.features, ids, progress=progress)
@@ -298,6 +307,7 @@ def evaluate(
     labels: pd.DataFrame | str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
     """Score the test clips of every machine type in the run; write the result files.
 
@@ -313,17 +323,20 @@ def evaluate(
         Ground truth for unlabeled (evaluation-set) clips: a table with columns ``machine_type``,
         ``file_name``, ``label``, or an ``eval_data_list.csv`` (see
         :func:`asd.data.load_ground_truth`). Clips still unlabeled get scores but no metrics.
+    dataset : str, optional
+        The dataset ``data_root`` holds (default: detected from the layout). DCASE 2021-2025 sets
+        get the official scores and submission files (:mod:`asd.year_results`).
 
     Returns
     -------
     DataFrame
-        The tidy results (``results.csv``), one row per machine type and ID.
+        The tidy results (``results.csv``), one row per machine type and ID (2021-2025: section).
     """
     run = as_run(run_dir)
     machine_types = list(machine_types or run.machine_types)
     out = Path(out) if out is not None else run.folder / "results"
     check_out_folder(out, "--out")
-    table = _test_clips(data_root, run, machine_types, labels)
+    table = _test_clips(data_root, run, machine_types, labels, dataset)
     cache = _cache(cache_dir)
     all_scores, skipped, unseen = [], list(table.attrs.get("skipped", [])), []
     for machine_type in machine_types:
@@ -332,16 +345,21 @@ def evaluate(
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
         scored, failed = _evaluate_type(run, machine_type, clips, cache=cache, progress=progress)
         skipped += failed
-        unseen += [(machine_type, m) for m in unseen_ids(run.thresholds(machine_type), scored["machine_id"])]
+        unseen += [(machine_type, m) for m in unseen_ids(run.thresholds(machine_type), scored["scored_as"])]
         all_scores.append(scored)
     scores = pd.concat(all_scores, ignore_index=True)
     scores.insert(0, "model", run.model)
+    if year_results.is_year(table.attrs["dataset"]):
+        return year_results.write_year_results(
+            out, scores=scores, dataset=table.attrs["dataset"], max_fpr=run.config.max_fpr, skipped=skipped
+        )
+    scores = year_results.drop_year_columns(scores)
     results = note_unseen_ids(results_table(scores, model=run.model, max_fpr=run.config.max_fpr), unseen)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
 
 
-def _test_clips(data_root, run: Run, machine_types: list[str], labels) -> pd.DataFrame:
+def _test_clips(data_root, run: Run, machine_types: list[str], labels, dataset: str | None) -> pd.DataFrame:
     """The test clips of ``machine_types`` under ``data_root``, read as the run's data was, labelled."""
     table = discover_clips(
         data_root,
@@ -349,6 +367,7 @@ def _test_clips(data_root, run: Run, machine_types: list[str], labels) -> pd.Dat
         require_train=False,
         machine_type=run.info.get("data_machine_type"),
         machine_id=run.info.get("data_machine_id"),
+        dataset=dataset,
     )
     table = table[table.split == "test"]
     if table.empty:
@@ -363,7 +382,11 @@ def _test_clips(data_root, run: Run, machine_types: list[str], labels) -> pd.Dat
 def _evaluate_type(
     run: Run, machine_type: str, clips: pd.DataFrame, *, cache, progress
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """One machine type's test clips scored and decided; and the clips that could not be read."""
+    """One machine type's test clips scored and decided; and the clips that could not be read.
+
+    A DCASE 2021+ clip is scored against its section's domain IDs, the smaller normalised score kept
+    (:mod:`asd.domains`); ``scored_as`` names the ID whose threshold applies.
+    """
     detector = run.detector(machine_type)
     extracted = _extract(
         clips["path"].tolist(),
@@ -375,9 +398,18 @@ def _evaluate_type(
     )
     scored = clips.set_index("path").loc[extracted.paths].reset_index()
     type_dir = run.type_dir(machine_type)
-    scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), type_dir) if len(scored) else []
     thresholds = run.thresholds(machine_type)
-    scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
+    if len(scored):
+        scored["score"], scored["scored_as"] = domains.score_sections(
+            lambda ids: _score(detector, extracted, ids, type_dir),
+            scored["machine_id"].tolist(),
+            known_ids=thresholds["ids"],
+            detector_name=run.model,
+            train_scores=run.train_scores(machine_type),
+        )
+    else:
+        scored["score"], scored["scored_as"] = [], []
+    scored["threshold"] = [threshold_for(thresholds, m) for m in scored["scored_as"]]
     scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
     return scored, [{"path": p, "problem": why} for p, why in extracted.failed]
 

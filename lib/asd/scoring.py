@@ -49,7 +49,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import explain
+from . import domains, explain
 from .config import MACHINE_TYPES
 from .errors import ASDError
 from .features import FeatureCache, extract_features
@@ -277,9 +277,23 @@ def _score_type(
     rows = [_problem_row(p, why, ids_by_path[p], machine_type, log=False) for p, why in extracted.failed]
     if not extracted.features:
         return rows, {}, extracted.keys
-    ids = [ids_by_path[p] for p in extracted.paths]
-    scores, notes, refused = score_by_length(detector, extracted.features, ids, lengths)
-    for path, this_id, score, note, problem in zip(extracted.paths, ids, scores, notes, refused):
+    sections = [domains.section_of(p, ids_by_path[p]) for p in extracted.paths]  # DCASE 2021+: per domain
+    by_length: dict[str, list[str]] = {}
+
+    def score_clips(machine_ids: list) -> np.ndarray:  # asd.lengths: windows for long clips, short ones refused
+        values, by_length["notes"], by_length["problems"] = score_by_length(
+            detector, extracted.features, machine_ids, lengths
+        )
+        return values
+
+    scores, ids = domains.score_sections(
+        score_clips, sections, known_ids=thresholds.get("ids", {}), detector_name=detector.name,
+        train_scores=run.train_scores(machine_type),
+    )
+    scores = np.asarray(scores, dtype=np.float64)
+    for path, this_id, score, note, problem in zip(
+        extracted.paths, ids, scores, by_length["notes"], by_length["problems"]
+    ):
         if problem:
             rows.append(_problem_row(path, problem, this_id, machine_type))
             continue

@@ -66,6 +66,7 @@ from .export import (
     overflowing_elements,
 )
 from .real_stats import REAL_STATS_DIR
+from .years import build_year_report, year_of
 from .study import (
     DEFAULT_DATA,
     QUICK_EPOCHS,
@@ -309,6 +310,10 @@ def build(
     figures = project_path(figures) if figures is not None else folders["figures"]
     work = project_path(work) if work is not None else folders["work"]
     notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
+    if (year := year_of(data)) is not None:  # DCASE 2021-2025: its own report (asd.report.years)
+        return build_year_report(data, dataset=year, out=out, work=work, models=models, machine_types=machine_types,
+                                 config=study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file),
+                                 cache_dir=project_path(cache_dir) if cache_dir else None, pdf=pdf, log=log)
     _quiet_kernels()
     timings: dict[str, float] = {}
     log(f"[data] checking {display_path(data)} ...")

@@ -28,7 +28,7 @@ from ..errors import ConfigError, LayoutError
 from .machines import CLIP_SECONDS, FAULTS, SAMPLE_RATE, clip_rng, clip_severity, generate_clip, severity_centre
 from .years import (
     LAYOUTS, MODELS, YEAR_FORMATS, YearJob, eval_style, make_year_clip, plan_year, write_attribute_csvs,
-    write_ground_truth, year_size,
+    YEAR_SIZES, write_ground_truth, year_size,
 )
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: worker processes start faster
@@ -186,8 +186,9 @@ def _request(size, seed, machine_types, format: str, eval_names: bool) -> _Reque
     """Check the arguments of :func:`generate_dataset` (one clear :class:`ConfigError` each)."""
     if format not in FORMATS:
         raise ConfigError(f"unknown dataset format {format!r} (expected one of {', '.join(FORMATS)})")
-    if size not in SIZES:
-        raise ConfigError(f"unknown dataset size {size!r} (expected one of {', '.join(SIZES)})")
+    sizes = list(SIZES) if format == "dcase2020" else list(YEAR_SIZES)
+    if size not in sizes:
+        raise ConfigError(f"unknown dataset size {size!r} for {format} (expected one of {', '.join(sizes)})")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     if eval_names and format == "dcase2020":

@@ -94,10 +94,18 @@ class YearSize:
     seconds: float | None  # None: the model's full length (10 s, ToyCar 11 s)
 
 
+#: Sizes of the year layouts: ``tiny`` for tests, ``small`` for measurements on two cores (the
+#: default's 99:1 source:target ratio, 10 target clips, 4 s clips), ``default`` the real sets' counts.
+YEAR_SIZES = ("tiny", "small", "default")
+
+
 def year_size(year: str, size: str) -> YearSize:
-    """The counts of one size (``tiny`` or ``default``) in one year's layout."""
+    """The counts of one size (:data:`YEAR_SIZES`) in one year's layout."""
     if size == "tiny":
         return YearSize(train_source=4, train_target=2, test_each=2, seconds=2.0)
+    if size == "small":
+        return YearSize(train_source=300 if year == "dcase2021" else 297, train_target=3 if year == "dcase2021" else 10,
+                        test_each=12, seconds=4.0)
     if year == "dcase2021":
         return YearSize(train_source=1000, train_target=3, test_each=100, seconds=None)
     return YearSize(train_source=990, train_target=10, test_each=50, seconds=None)
