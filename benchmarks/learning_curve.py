@@ -135,6 +135,7 @@ def _run(args) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="learning_curve-") as temporary:
         work = Path(args.work) if args.work else Path(temporary)
+        args.no_years = args.no_real_years = True  # the curve is measured on sets without domains
         sets = [s for s in collect_sets(args, work) if not s.cross_fit]
         if not sets:
             print("no data set with training clips found", file=sys.stderr)

@@ -270,7 +270,6 @@ def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int
         return hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}".encode()).digest()
 
     measure("store key: SHA-1 of size, mtime_ns, ctime_ns, inode (for comparison)", lambda: [stat_key(p) for p in paths])
-    del data
 
     def ours_vectors(cache, n_workers=workers):
         extracted = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False, workers=n_workers)

@@ -555,7 +555,7 @@ def test_report_end_to_end_on_tiny_data(tiny_root, tmp_path):
     # The comparison tables: every model is a row, every machine type of the build a column.
     for metric in ("AUC", "pAUC"):
         caption = html.index("<b>Table", html.index(f"{metric} per detector and machine type") - 200)
-        table = html[caption : html.index("</table>", caption)]
+        table = html[caption : html.index("</table>", caption)].replace("<wbr/>", "")  # names may break at "_"
         for model in E2E_MODELS:
             assert f'<th class="text">{model}</th>' in table, (metric, model)
         for machine_type in E2E_MACHINE_TYPES:

@@ -25,7 +25,6 @@ from typing import Iterable, Mapping
 from ..atomic import write_text_atomic
 from ..data import GroundTruthError, load_ground_truth
 from .archives import (
-    ARCHIVES,
     LICENSE,
     Archive,
     ArchiveError,
