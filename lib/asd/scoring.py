@@ -54,7 +54,7 @@ from .config import MACHINE_TYPES
 from .errors import ASDError
 from .features import FeatureCache, extract_features
 from .inputs import check_machine_id, figure_name, file_problem, folder_wavs, id_note
-from .lengths import score_by_length
+from .lengths import matcher_for, score_by_length
 from .run import Run, as_run
 from .thresholds import false_alarm_rate_of, quantile_of, threshold_for
 
@@ -278,11 +278,12 @@ def _score_type(
     if not extracted.features:
         return rows, {}, extracted.keys
     sections = [domains.section_of(p, ids_by_path[p]) for p in extracted.paths]  # DCASE 2021+: per domain
+    matcher = matcher_for(run, machine_type, detector, cache=cache)  # short clips against cut training clips
     by_length: dict[str, list[str]] = {}
 
     def score_clips(machine_ids: list) -> np.ndarray:  # asd.lengths: windows for long clips, short ones refused
         values, by_length["notes"], by_length["problems"] = score_by_length(
-            detector, extracted.features, machine_ids, lengths
+            detector, extracted.features, machine_ids, lengths, matcher=matcher
         )
         return values
 
