@@ -85,7 +85,25 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--machine-id", metavar="ID", help="machine ID of recordings whose names do not give one (default: 00)")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    _add_cluster_options(parser)
     parser.set_defaults(func=_run_train)
+
+
+def _add_cluster_options(parser) -> None:
+    """``--scheduler`` and ``--workers``: where the units of work run (asd.executor, docs/scaling.md)."""
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the work as tasks on this Dask scheduler (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS); "
+        "workers must see the data, run and cache folders at the same paths",
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="run the work on a local Dask cluster of N worker processes")
+
+
+def _executor(args):
+    """The executor of ``--scheduler``/``--workers`` (in this process without either)."""
+    from .executor import get_executor
+
+    return get_executor(scheduler=args.scheduler, workers=args.workers)
 
 
 def _default_model_name() -> str:
@@ -105,7 +123,6 @@ def resolve_model(name: str | None) -> str:
 
 def _run_train(args) -> int:
     from .config import load_config
-    from .pipeline import train
 
     _existing_file_is_an_error(args.cache, "--cache")
     config = load_config(args.config)
@@ -114,7 +131,18 @@ def _run_train(args) -> int:
         if args.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
         config.training.epochs[model] = args.epochs
-    run = train(
+    with _executor(args) as executor:
+        run = _train_with(args, config, model, executor)
+    print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
+    for item in run["skipped"]:
+        print(f"skipped {item['path']}: {item['problem']}")
+    return 0
+
+
+def _train_with(args, config, model, executor) -> dict:
+    from .pipeline import train
+
+    return train(
         args.data,
         model=model,
         out=args.out,
@@ -125,11 +153,8 @@ def _run_train(args) -> int:
         overwrite=args.overwrite,
         machine_type=args.machine_type,
         machine_id=args.machine_id,
+        executor=executor,
     )
-    print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
-    for item in run["skipped"]:
-        print(f"skipped {item['path']}: {item['problem']}")
-    return 0
 
 
 def _add_evaluate(subparsers) -> None:
@@ -152,6 +177,7 @@ def _add_evaluate(subparsers) -> None:
     )
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    _add_cluster_options(parser)
     parser.set_defaults(func=_run_evaluate)
 
 
@@ -165,15 +191,17 @@ def _run_evaluate(args) -> int:
     ground_truth = args.ground_truth or find_ground_truth(args.data)
     if ground_truth is not None:
         logger.info("labels of unlabeled clips from %s", ground_truth)
-    results = evaluate(
-        args.data,
-        run_dir=args.run,
-        out=args.out,
-        machine_types=args.machine_types,
-        labels=ground_truth,
-        cache_dir=False if args.no_cache else args.cache,
-        progress=not args.quiet,
-    )
+    with _executor(args) as executor:
+        results = evaluate(
+            args.data,
+            run_dir=args.run,
+            out=args.out,
+            machine_types=args.machine_types,
+            labels=ground_truth,
+            cache_dir=False if args.no_cache else args.cache,
+            progress=not args.quiet,
+            executor=executor,
+        )
     out = args.out or args.run / "results"
     if results.empty:
         print(f"no labelled test clips: scores written to {out}, no metrics")
@@ -310,6 +338,7 @@ def _add_score(subparsers) -> None:
     parser.add_argument("--machine-type", metavar="TYPE", help="machine type of every file (default: from the path)")
     parser.add_argument("--machine-id", metavar="XX", help="machine ID of every file (default: from the path)")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: none)")
+    _add_cluster_options(parser)
     parser.set_defaults(func=_run_score)
 
 
@@ -326,16 +355,18 @@ def _run_score(args) -> int:
     if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
         raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
     summary = run_summary(args.run)
-    table = score_paths(
-        args.run,
-        args.paths,
-        machine_type=args.machine_type,
-        machine_id=args.machine_id,
-        false_alarm_rate=args.false_alarm_rate,
-        figures_dir=args.figures,
-        cache_dir=args.cache,
-        progress=not (args.quiet or args.json),
-    )
+    with _executor(args) as executor:
+        table = score_paths(
+            args.run,
+            args.paths,
+            machine_type=args.machine_type,
+            machine_id=args.machine_id,
+            false_alarm_rate=args.false_alarm_rate,
+            figures_dir=args.figures,
+            cache_dir=args.cache,
+            progress=not (args.quiet or args.json),
+            executor=executor,
+        )
     scored = table[table["problem"] == ""]
     failed = table[table["problem"] != ""]
     shown = scored[scored["anomalous"] == "yes"] if args.only_anomalous else scored

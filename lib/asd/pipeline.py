@@ -41,6 +41,8 @@ import logging
 import os
 import platform
 import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -48,12 +50,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, explain
-from .atomic import write_csv_atomic, write_text_atomic
+from .atomic import atomic_path, write_csv_atomic, write_text_atomic
 from .audio import clip_problem
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
+from .executor import Executor, InProcessExecutor
 from .features import Extracted, FeatureCache, extract_features
 from .metrics import dcase_result_rows, results_table
 from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in, verify_files
@@ -159,6 +162,7 @@ def train(
     overwrite: bool = True,
     machine_type: str | None = None,
     machine_id: str | None = None,
+    executor: Executor | None = None,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
 
@@ -178,6 +182,9 @@ def train(
         For a folder of recordings whose folder names do not say them (a flat folder, one
         machine's folder): the machine type and ID of its clips (:func:`asd.data.discover_clips`).
         Recorded in ``run.json``; :func:`evaluate` reads the data the same way.
+    executor : asd.executor.Executor, optional
+        Where the machine types are trained (:func:`train_unit`, one unit each); default: one
+        after another in this process. This process alone writes the run folder.
 
     Returns
     -------
@@ -209,7 +216,8 @@ def train(
     shutil.rmtree(build, ignore_errors=True)
     try:
         names = {"data_machine_type": machine_type, "data_machine_id": machine_id}
-        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names)
+        executor = executor or InProcessExecutor()
+        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor)
         swap_in(build, out)
     except WriteError as exc:
         shutil.rmtree(build, ignore_errors=True)
@@ -220,7 +228,7 @@ def train(
     return run
 
 
-def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict) -> dict:
+def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict, executor) -> dict:
     """Train every machine type into the folder ``build``; ``run.json`` last."""
     model = detector_class.name
     build.mkdir(parents=True)
@@ -241,15 +249,60 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "ignored": table.attrs["ignored"],
         **names,  # the machine type and ID given for folders that do not name them
     }
-    with reusing_compiled_models():  # one traced network per model, retrained per machine type
-        for machine_type in machine_types:
-            _train_machine_type(build / machine_type, table, machine_type, detector_class, config, cache, progress, data_root, run)
+    cache_dir = False if cache.root is None else str(Path(cache.root).resolve())  # as a worker elsewhere finds it
+    units = [
+        TrainUnit(machine_type, table[table.machine_type == machine_type], model, config, cache_dir, str(data_root), progress)
+        for machine_type in machine_types
+    ]
+    with reusing_compiled_models():  # in this process: one traced network per model, retrained per machine type
+        outcomes = executor.map(train_unit, units, names=[f"{model} on {unit.machine_type}" for unit in units])
+    for outcome in outcomes:  # the units' files, written here only
+        for name, data in outcome["files"].items():
+            with atomic_path(build / outcome["machine_type"] / name) as tmp:
+                tmp.write_bytes(data)
+        run["skipped"] += outcome["skipped"]
+        run["n_train_clips"][outcome["machine_type"]] = outcome["n_train_clips"]
     if run["skipped"]:
         write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
     run["files"] = file_manifest(build)
     run["complete"] = True
     write_text_atomic(build / RUN_FILE, json.dumps(run, indent=2))
     return run
+
+
+@dataclass(frozen=True)
+class TrainUnit:
+    """One detector on one machine type: what :func:`train_unit` needs, by path (picklable)."""
+
+    machine_type: str
+    clips: pd.DataFrame  #: the clip table's rows of this machine type (paths, IDs, splits)
+    model: str
+    config: StudyConfig
+    cache_dir: str | bool  #: an absolute feature cache folder, or False for none
+    data_root: str
+    progress: bool
+
+
+def train_unit(unit: TrainUnit) -> dict:
+    """Fit, save and score one machine type's detector in a scratch folder; return what to write.
+
+    Runs wherever the executor puts it (this process or a Dask worker that sees the clips and
+    the cache at the same paths); it writes nothing but the feature cache and its scratch folder.
+
+    Returns
+    -------
+    dict
+        ``machine_type``; ``files``: the machine type's files (relative name -> bytes);
+        ``n_train_clips``; ``skipped``: ``{"path", "problem"}`` of the clips that could not be used.
+    """
+    run: dict = {"skipped": [], "n_train_clips": {}}
+    cache = _cache(unit.cache_dir)
+    detector_class = get_detector(unit.model)
+    with tempfile.TemporaryDirectory(prefix="asd-unit-") as scratch:
+        type_dir = Path(scratch) / unit.machine_type
+        _train_machine_type(type_dir, unit.clips, unit.machine_type, detector_class, unit.config, cache, unit.progress, unit.data_root, run)
+        files = {p.relative_to(type_dir).as_posix(): p.read_bytes() for p in sorted(type_dir.rglob("*")) if p.is_file()}
+    return {"machine_type": unit.machine_type, "files": files, "n_train_clips": run["n_train_clips"][unit.machine_type], "skipped": run["skipped"]}
 
 
 def _train_machine_type(type_dir: Path, table, machine_type, detector_class, config, cache, progress, data_root, run: dict) -> None:
@@ -360,6 +413,7 @@ def evaluate(
     labels: pd.DataFrame | str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Score the test clips of every machine type in the run; write the result files.
 
@@ -375,6 +429,9 @@ def evaluate(
         Ground truth for unlabeled (evaluation-set) clips: a table with columns ``machine_type``,
         ``file_name``, ``label``, or an ``eval_data_list.csv`` (see
         :func:`asd.data.load_ground_truth`). Clips still unlabeled get scores but no metrics.
+    executor : asd.executor.Executor, optional
+        Where the machine types are scored (:func:`evaluate_unit`, one unit each); default: one
+        after another in this process. This process alone writes the results.
 
     Returns
     -------
@@ -401,23 +458,21 @@ def evaluate(
     for line in one_class_tests(table):
         logger.warning(line)
     cache = _cache(cache_dir)
+    cache_dir = False if cache.root is None else str(Path(cache.root).resolve())  # as a worker elsewhere finds it
     all_scores, skipped = [], list(table.attrs.get("skipped", []))
+    units = []
     for machine_type in machine_types:
         clips = table[table.machine_type == machine_type]
         if clips.empty:
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
-        detector = load_detector(run_dir, machine_type)
-        extracted = _extract(
-            clips["path"].tolist(),
-            kind=detector.feature_kind,
-            config=config,
-            cache=cache,
-            progress=progress,
-            description=f"{machine_type} test features",
-        )
-        skipped += [{"path": p, "problem": why} for p, why in extracted.failed]
-        scored = clips.set_index("path").loc[extracted.paths].reset_index()
-        scored["score"] = _score(detector, extracted, scored["machine_id"].tolist(), Path(run_dir) / machine_type) if len(scored) else []
+        units.append(EvaluateUnit(str(Path(run_dir).resolve()), machine_type, clips[["path", "machine_id"]], config, cache_dir, progress))
+    executor = executor or InProcessExecutor()
+    outcomes = executor.map(evaluate_unit, units, names=[f"{model} scoring {unit.machine_type}" for unit in units])
+    for machine_type, (paths, scores, failed) in zip(machine_types, outcomes):
+        clips = table[table.machine_type == machine_type]
+        skipped += [{"path": p, "problem": why} for p, why in failed]
+        scored = clips.set_index("path").loc[paths].reset_index()
+        scored["score"] = scores
         thresholds = load_thresholds(Path(run_dir) / machine_type)
         scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
         scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
@@ -427,6 +482,44 @@ def evaluate(
     results = results_table(scores, model=model, max_fpr=config.max_fpr)
     write_results(out, scores=scores, results=results, skipped=skipped)
     return results
+
+
+@dataclass(frozen=True)
+class EvaluateUnit:
+    """One machine type's test clips to score with a run's detector: what :func:`evaluate_unit` needs, by path."""
+
+    run_dir: str
+    machine_type: str
+    clips: pd.DataFrame  #: ``path`` and ``machine_id`` of the clips
+    config: StudyConfig
+    cache_dir: str | bool  #: an absolute feature cache folder, or False for none
+    progress: bool
+
+
+def evaluate_unit(unit: EvaluateUnit) -> tuple[list[str], np.ndarray | list, list[tuple[str, str]]]:
+    """Scores of one machine type's test clips (this process or a Dask worker); writes nothing but the cache.
+
+    Returns
+    -------
+    paths : list of str
+        The clips scored, in input order.
+    scores : np.ndarray, shape ``(len(paths),)``
+    failed : list of (path, problem)
+        Clips that could not be read.
+    """
+    detector = load_detector(unit.run_dir, unit.machine_type)
+    extracted = _extract(
+        unit.clips["path"].tolist(),
+        kind=detector.feature_kind,
+        config=unit.config,
+        cache=_cache(unit.cache_dir),
+        progress=unit.progress,
+        description=f"{unit.machine_type} test features",
+    )
+    if not extracted.paths:
+        return [], [], extracted.failed
+    ids = unit.clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
+    return extracted.paths, _score(detector, extracted, ids, Path(unit.run_dir) / unit.machine_type), extracted.failed
 
 
 def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], type_dir: Path) -> np.ndarray:

@@ -134,6 +134,7 @@ def score_paths(
     figures_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    executor=None,
 ) -> pd.DataFrame:
     """Score WAV files and folders with a trained run; see the module docstring.
 
@@ -155,6 +156,10 @@ def score_paths(
         Feature cache folder; none by default (new recordings are scored once).
     progress : bool
         Show feature-extraction progress bars.
+    executor : asd.executor.Executor, optional
+        Where the files are scored: by default each machine type's files at once in this
+        process; on a cluster, chunks of :data:`SCORE_CHUNK_FILES` files as tasks
+        (:func:`score_chunk`), the files named by absolute path.
 
     Returns
     -------
@@ -213,7 +218,10 @@ def score_paths(
         else:
             thresholds = refit_thresholds(type_dir, false_alarm_rate=false_alarm_rate)
         rates[this_type] = false_alarm_rate_of(thresholds)
-        type_rows, mels = _score_type(run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress)
+        if executor is None or not executor.distributed:
+            type_rows, mels = _score_type(run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress)
+        else:
+            type_rows, mels = _score_on_cluster(executor, run_dir, this_type, items, thresholds, config=config, cache=cache)
         rows += type_rows
         _explain_flagged(type_dir, [r for r in type_rows if r["anomalous"] == "yes"], mels, departures, flagged_mels, config=config, cache=cache)
         _mark_training_clips(run, type_dir, [r for r in type_rows if r["problem"] == ""])
@@ -278,6 +286,39 @@ def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, prog
             }
         )
     mels = dict(zip(extracted.paths, extracted.features)) if detector.feature_kind == "baseline" else {}
+    return rows, mels
+
+
+#: Files per task when ``asd score`` runs on a Dask cluster (:func:`score_chunk`).
+SCORE_CHUNK_FILES = 64
+
+
+def score_chunk(unit: tuple) -> tuple[list[dict], dict]:
+    """One task of :func:`_score_on_cluster`: the rows of a chunk of one machine type's files, and the
+    baseline log-mels of its flagged files only (for their explanations).
+
+    ``unit`` is ``(run_dir, machine_type, items, thresholds, config, cache_dir)``, every path absolute.
+    """
+    from .features import FeatureCache
+
+    run_dir, machine_type, items, thresholds, config, cache_dir = unit
+    rows, mels = _score_type(run_dir, machine_type, items, thresholds, config=config, cache=FeatureCache(cache_dir), progress=False)
+    flagged = {row["path"] for row in rows if row["anomalous"] == "yes"}
+    return rows, {path: mel for path, mel in mels.items() if path in flagged}
+
+
+def _score_on_cluster(executor, run_dir, machine_type, items, thresholds, *, config, cache) -> tuple[list[dict], dict]:
+    """:func:`_score_type` as tasks of :data:`SCORE_CHUNK_FILES` files; rows and log-mels keyed by the paths as given."""
+    given = {str(Path(path).resolve()): str(path) for path, _ in items}
+    absolute = [(Path(path).resolve(), machine_id) for path, machine_id in items]
+    cache_dir = None if cache.root is None else str(Path(cache.root).resolve())
+    chunks = [absolute[start : start + SCORE_CHUNK_FILES] for start in range(0, len(absolute), SCORE_CHUNK_FILES)]
+    units = [(str(Path(run_dir).resolve()), machine_type, chunk, thresholds, config, cache_dir) for chunk in chunks]
+    names = [f"{machine_type} files {i * SCORE_CHUNK_FILES + 1}-{i * SCORE_CHUNK_FILES + len(c)}" for i, c in enumerate(chunks)]
+    rows, mels = [], {}
+    for chunk_rows, chunk_mels in executor.map(score_chunk, units, names=names):
+        rows += [row | {"path": given[row["path"]]} for row in chunk_rows]
+        mels.update({given[path]: mel for path, mel in chunk_mels.items()})
     return rows, mels
 
 
