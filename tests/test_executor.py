@@ -62,17 +62,18 @@ def _files(run_dir):
     return json.loads((run_dir / "run.json").read_text())["files"]
 
 
-def test_statistics_detectors_are_bit_identical_on_a_cluster(tiny_root, tmp_path, cluster):
+def test_statistics_detectors_are_bit_identical_on_a_cluster(tiny_root, tmp_path, cluster, monkeypatch):
     from asd.scoring import score_paths
 
-    config = StudyConfig()
+    monkeypatch.chdir(tiny_root.parent)  # the data by a relative path: the workers get it absolute
+    data, config = tiny_root.name, StudyConfig()
     for model in STATISTICS:
         runs = {}
         for where, executor in (("here", None), ("cluster", cluster)):
             run = runs[where] = tmp_path / where / model
-            train(tiny_root, model=model, out=run, config=config, machine_types=["valve"], cache_dir=tmp_path / f"cache-{where}",
-                  progress=False, executor=executor)
-            evaluate(tiny_root, run_dir=run, cache_dir=False, progress=False, executor=executor)
+            cache = tmp_path / f"cache-{where}"
+            train(data, model=model, out=run, config=config, machine_types=["valve"], cache_dir=cache, progress=False, executor=executor)
+            evaluate(data, run_dir=run, cache_dir=cache, progress=False, executor=executor)
         assert _files(runs["here"]) == _files(runs["cluster"]), model  # every file's SHA-256
         for name in ("scores.csv", "results.csv", "result.csv"):
             assert (runs["here"] / "results" / name).read_bytes() == (runs["cluster"] / "results" / name).read_bytes()

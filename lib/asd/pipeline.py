@@ -42,7 +42,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -58,6 +58,7 @@ from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
 from .executor import Executor, InProcessExecutor
 from .features import Extracted, FeatureCache, extract_features
+from .features.extract import cache_chunk
 from .metrics import dcase_result_rows, results_table
 from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in, verify_files
 from .synth import MANIFEST_NAME
@@ -250,17 +251,20 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         **names,  # the machine type and ID given for folders that do not name them
     }
     cache_dir = False if cache.root is None else str(Path(cache.root).resolve())  # as a worker elsewhere finds it
+    given, sent = _paths_for(executor, table)
     units = [
-        TrainUnit(machine_type, table[table.machine_type == machine_type], model, config, cache_dir, str(data_root), progress)
+        TrainUnit(machine_type, sent[sent.machine_type == machine_type], model, config, cache_dir, os.path.abspath(data_root), progress)
         for machine_type in machine_types
     ]
+    train_paths = table[table.machine_type.isin(machine_types) & (table.split == "train")]["path"].tolist()
+    fill_cache(executor, train_paths, kinds={detector_class.feature_kind, "baseline"}, config=config, cache_dir=cache_dir)
     with reusing_compiled_models():  # in this process: one traced network per model, retrained per machine type
         outcomes = executor.map(train_unit, units, names=[f"{model} on {unit.machine_type}" for unit in units])
     for outcome in outcomes:  # the units' files, written here only
         for name, data in outcome["files"].items():
             with atomic_path(build / outcome["machine_type"] / name) as tmp:
                 tmp.write_bytes(data)
-        run["skipped"] += outcome["skipped"]
+        run["skipped"] += [item | {"path": given[item["path"]]} for item in outcome["skipped"]]
         run["n_train_clips"][outcome["machine_type"]] = outcome["n_train_clips"]
     if run["skipped"]:
         write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
@@ -268,6 +272,40 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
     run["complete"] = True
     write_text_atomic(build / RUN_FILE, json.dumps(run, indent=2))
     return run
+
+
+#: Clips per feature-extraction task on a cluster (:func:`fill_cache`).
+CLUSTER_CHUNK_CLIPS = 64
+
+
+def _paths_for(executor: Executor, table: pd.DataFrame) -> tuple[dict[str, str], pd.DataFrame]:
+    """The table to send to the units (its paths absolute on a cluster) and each sent path's path as given."""
+    if not executor.distributed:
+        return _Same(), table
+    sent = table.assign(path=[os.path.abspath(p) for p in table["path"]])
+    return dict(zip(sent["path"], table["path"])), sent
+
+
+class _Same(dict):
+    """The identity mapping (in this process the units get the paths as given)."""
+
+    def __missing__(self, key):
+        return key
+
+
+def fill_cache(executor: Executor, paths: list[str], *, kinds: set[str], config: StudyConfig, cache_dir) -> None:
+    """On a cluster with a feature cache: the clips' features of every kind computed into the cache first, in
+    tasks of :data:`CLUSTER_CHUNK_CLIPS` clips over every worker (a machine type's unit then reads them from
+    the cache). Does nothing in this process or without a cache: the units extract as they always have.
+    """
+    if not executor.distributed or cache_dir is False:
+        return
+    paths = sorted({str(Path(path).resolve()) for path in paths})
+    chunks = [paths[start : start + CLUSTER_CHUNK_CLIPS] for start in range(0, len(paths), CLUSTER_CHUNK_CLIPS)]
+    for kind in sorted(kinds):
+        units = [(chunk, kind, config, cache_dir) for chunk in chunks]
+        names = [f"{kind} features of clips {i * CLUSTER_CHUNK_CLIPS + 1}-{i * CLUSTER_CHUNK_CLIPS + len(c)}" for i, c in enumerate(chunks)]
+        executor.map(cache_chunk, units, names=names)  # the units report unreadable clips themselves
 
 
 @dataclass(frozen=True)
@@ -467,11 +505,15 @@ def evaluate(
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
         units.append(EvaluateUnit(str(Path(run_dir).resolve()), machine_type, clips[["path", "machine_id"]], config, cache_dir, progress))
     executor = executor or InProcessExecutor()
+    given, _ = _paths_for(executor, table)
+    if executor.distributed:  # the clips by absolute path, as a worker elsewhere finds them
+        units = [replace(unit, clips=unit.clips.assign(path=[os.path.abspath(p) for p in unit.clips["path"]])) for unit in units]
+    fill_cache(executor, table["path"].tolist(), kinds={get_detector(model).feature_kind}, config=config, cache_dir=cache_dir)
     outcomes = executor.map(evaluate_unit, units, names=[f"{model} scoring {unit.machine_type}" for unit in units])
     for machine_type, (paths, scores, failed) in zip(machine_types, outcomes):
         clips = table[table.machine_type == machine_type]
-        skipped += [{"path": p, "problem": why} for p, why in failed]
-        scored = clips.set_index("path").loc[paths].reset_index()
+        skipped += [{"path": given[p], "problem": why} for p, why in failed]
+        scored = clips.set_index("path").loc[[given[p] for p in paths]].reset_index()
         scored["score"] = scores
         thresholds = load_thresholds(Path(run_dir) / machine_type)
         scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]

@@ -225,6 +225,24 @@ def _from_pack(packed: FeaturePack, *, on_error: str) -> Extracted:
     return Extracted(features=packed.features, paths=packed.paths, failed=list(packed.failed))
 
 
+def cache_chunk(unit: tuple) -> list[tuple[str, str]]:
+    """Compute a chunk of clips' features into the feature cache (a task of a cluster run): the clips that failed.
+
+    ``unit`` is ``(paths, kind, config, cache_root)``: files and cache by absolute path, as a worker
+    on a shared filesystem sees them. Nothing but the store's own atomic entries is written, and
+    no features travel back: the units that need them read them from the store.
+
+    Returns
+    -------
+    list of (path, problem)
+        The clips that could not be read.
+    """
+    paths, kind, config, cache_root = unit
+    cache = FeatureCache(cache_root)
+    outcomes = _extract_chunk(list(paths), kind=kind, config=config, cache=cache, namespace=fingerprint(kind, config))
+    return [(path, error.problem) for path, (_, error) in zip(paths, outcomes) if error is not None]
+
+
 def _extract_chunk(
     paths: list[str], *, kind: str, config: StudyConfig, cache: FeatureCache, namespace: str
 ) -> list[tuple[np.ndarray | None, AudioError | None]]:
