@@ -216,7 +216,15 @@ def get_executor(*, scheduler: str | None = None, workers: int | None = None) ->
     if scheduler is not None:
         if workers is not None:
             raise ConfigError("--workers starts a local cluster: give either it or --scheduler/$DASK_SCHEDULER_ADDRESS")
-        return DaskExecutor(address=scheduler)
+        return DaskExecutor(address=scheduler, setup=prepare_worker)
     if workers is not None and int(workers) > 1:
-        return DaskExecutor(workers=int(workers))
+        return DaskExecutor(workers=int(workers), setup=prepare_worker)
     return InProcessExecutor()
+
+
+def prepare_worker() -> None:
+    """A worker process set up as the command line sets up its own (:mod:`asd.runtime`), before its first task."""
+    from .runtime import configure_allocators, quiet_tensorflow
+
+    quiet_tensorflow()
+    configure_allocators()
