@@ -158,3 +158,18 @@ def test_a_unit_that_raises_is_named(tiny_root, tmp_path, cluster):
     with pytest.raises(ASDError, match="valve: none of the 1 training clips could be read"):
         train(tmp_path / "data", model="multistat", out=tmp_path / "run", cache_dir=False, progress=False, executor=cluster)
     assert not any(tmp_path.glob("run*"))
+
+
+def test_the_commands_run_on_the_scheduler_given(tiny_root, tmp_path, cluster, monkeypatch, capsys):
+    from asd.cli import main
+
+    address = cluster.client.scheduler.address
+    run = str(tmp_path / "run")
+    assert main(["-q", "train", "--data", str(tiny_root), "--model", "multistat", "--out", run, "--machine-types", "valve",
+                 "--no-cache", "--scheduler", address]) == 0
+    monkeypatch.setenv(SCHEDULER_ENV, address)
+    assert main(["-q", "evaluate", "--data", str(tiny_root), "--run", run, "--no-cache"]) == 0
+    assert main(["-q", "score", "--run", run, str(tiny_root / "valve" / "test"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert main(["-q", "score", "--run", run, str(tiny_root / "valve" / "test"), "--workers", "2"]) == 2
+    assert "give either it or --scheduler" in capsys.readouterr().err
+    assert (tmp_path / "run" / "results" / "results.csv").is_file() and (tmp_path / "s.csv").is_file()
