@@ -78,9 +78,20 @@ def test_statistics_detectors_are_bit_identical_on_a_cluster(tiny_root, tmp_path
         for name in ("scores.csv", "results.csv", "result.csv"):
             assert (runs["here"] / "results" / name).read_bytes() == (runs["cluster"] / "results" / name).read_bytes()
     here = score_paths(runs["here"], [tiny_root / "valve" / "test"])
+    monkeypatch.setattr("asd.scoring.SCORE_CHUNK_FILES", 5)  # 16 files in 4 tasks
     there = score_paths(runs["here"], [tiny_root / "valve" / "test"], executor=cluster)
     assert len(here) == 16 and here.equals(there)
     assert here.attrs["departures"] == there.attrs["departures"]
+
+
+def test_the_errors_a_worker_raises_reach_the_client_as_raised():
+    import pickle
+
+    from asd.errors import AudioError, WriteError
+
+    for error in (AudioError("a.wav", "empty"), WriteError("run/x.csv", "disk full"), UnitError("fan: failed")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
 
 
 def _install_killer(marker: str, always: bool) -> None:
@@ -126,12 +137,11 @@ def killer(cluster):
             _remove_killer()
 
     def install(marker, *, always):
-        cluster.client.wait_for_workers(2)
+        cluster.client.wait_for_workers(1, timeout=120)  # a worker killed earlier may still be restarting
         cluster.client.register_plugin(Killer(str(marker), always), name="killer")
 
     yield install
     cluster.client.unregister_worker_plugin("killer")
-    cluster.client.wait_for_workers(2)
 
 
 def test_a_worker_killed_mid_task_loses_nothing(tiny_root, tmp_path, cluster, killer):

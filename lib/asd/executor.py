@@ -120,6 +120,8 @@ class DaskExecutor(Executor):
         except ImportError:
             raise ConfigError("running on a Dask cluster needs Dask: pip install 'asd[dask]'") from None
         self.address, self._cluster = address, None
+        if not logger.isEnabledFor(logging.DEBUG):  # the cluster's own chatter only with asd --verbose
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         if address is None:
             from .features.parallel import default_workers
 
