@@ -3,9 +3,9 @@
 One Keras training of the study's small networks keeps about one core busy, and TensorFlow
 spends a third more CPU time on it when it spreads the training over several threads. So the build trains
 ``workers`` models at once (by default one per core), each in a worker process of a local Dask
-cluster (:class:`asd.executor.DaskExecutor`, the executor ``asd train --workers`` uses) whose
-TensorFlow uses :data:`THREADS_PER_MODEL` thread, the longest trainings first (:attr:`asd.detectors.base.Detector.epoch_cost`). Each
-training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
+cluster (:class:`asd.executor.DaskExecutor`, the executor of ``asd train --workers``) whose
+TensorFlow uses :data:`THREADS_PER_MODEL` thread, the longest trainings first
+(:attr:`asd.detectors.base.Detector.epoch_cost`). Each training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
 claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU,
@@ -101,6 +101,7 @@ def train_models(
         default: one per core, at most one per model (in a worker process even when that is
         one, so that the numbers are the same). 1 trains in this process, with its own
         TensorFlow threads (the Keras models' numbers may then differ in the last digits).
+        Worker processes need Dask (``pip install 'asd[dask]'``; ``make setup`` installs it).
     results : mapping of str to path-like, optional
         Model name -> results folder: also score each model's test clips into it
         (:func:`asd.pipeline.evaluate`) as soon as the model is trained, by the same workers.
