@@ -2,10 +2,10 @@
 
 One Keras training of the study's small networks keeps about one core busy, and TensorFlow
 spends a third more CPU time on it when it spreads the training over several threads. So the build trains
-``workers`` models at once (by default one per core), each in a worker process of a local Dask
-cluster (:class:`asd.executor.DaskExecutor`, the executor of ``asd train --workers``) whose
-TensorFlow uses :data:`THREADS_PER_MODEL` thread, the longest trainings first
-(:attr:`asd.detectors.base.Detector.epoch_cost`). Each training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
+``workers`` models at once (by default one per core), each in its own spawned process
+(:class:`concurrent.futures.ProcessPoolExecutor`) whose TensorFlow uses :data:`THREADS_PER_MODEL`
+thread, the longest trainings first (:attr:`asd.detectors.base.Detector.epoch_cost`). Each
+training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
 claim GPU memory as they need it (``TF_FORCE_GPU_ALLOW_GROWTH``), so that several fit on one GPU,
@@ -20,9 +20,10 @@ with the scoring, and notebook 03 then reads the results.
 
 from __future__ import annotations
 
-import functools
+import multiprocessing
 import os
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -35,7 +36,7 @@ THREADS_PER_MODEL = 1
 
 
 def _start_worker(threads: int) -> None:
-    """Worker set-up: TensorFlow's threads, its allocators and GPU memory growth, before any TensorFlow op runs."""
+    """Process-pool initialiser: TensorFlow's threads, its allocators and GPU memory growth, before any TensorFlow op runs."""
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     from ..runtime import configure_allocators, quiet_tensorflow
 
@@ -101,7 +102,6 @@ def train_models(
         default: one per core, at most one per model (in a worker process even when that is
         one, so that the numbers are the same). 1 trains in this process, with its own
         TensorFlow threads (the Keras models' numbers may then differ in the last digits).
-        Worker processes need Dask (``pip install 'asd[dask]'``; ``make setup`` installs it).
     results : mapping of str to path-like, optional
         Model name -> results folder: also score each model's test clips into it
         (:func:`asd.pipeline.evaluate`) as soon as the model is trained, by the same workers.
@@ -130,35 +130,39 @@ def train_models(
             if model in scorings:
                 rows[model].update(_evaluate_one(*scorings[model]))
     else:
-        from ..executor import DaskExecutor
-
         order = sorted(jobs, key=lambda m: -_expected_cost(m, config))  # the long ones first
-        with DaskExecutor(workers=workers, setup=functools.partial(_start_worker, THREADS_PER_MODEL)) as executor:
-            rows = _run_on_cluster(executor, jobs, scorings, order)
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(THREADS_PER_MODEL,),
+        )
+        with pool:
+            rows = _run_in_pool(pool, jobs, scorings, order)
     return pd.DataFrame([rows[model] for model in runs])
 
 
-def _run_on_cluster(executor, jobs: dict, scorings: dict, order: Sequence[str]) -> dict[str, dict]:
-    """Every training of ``jobs``, those first in ``order`` started first, each followed by its scoring (if in
-    ``scorings``) as soon as it is done, on any free worker; the first failure cancels the rest and is raised."""
-    trained, scored = {}, {}
-    for rank, model in enumerate(order):
-        priority = len(order) - rank
-        trained[model] = executor.submit(_train_one, *jobs[model], priority=priority, name=f"train {model}")
-        if model in scorings:
-            scored[model] = executor.submit(_evaluate_after, trained[model], *scorings[model], priority=priority, name=f"score {model}")
+def _run_in_pool(pool: ProcessPoolExecutor, jobs: dict, scorings: dict, order: Sequence[str]) -> dict[str, dict]:
+    """Every training of ``jobs`` in ``order``, each followed by its scoring (if in ``scorings``)
+    as soon as it is done; the first failure cancels what has not started and is raised."""
+    pending = {pool.submit(_train_one, *jobs[model]): (model, "train") for model in order}
+    rows: dict[str, dict] = {}
     try:
-        rows = {model: executor.result(trained[model], f"training {model}") for model in order}
-        for model, future in scored.items():
-            rows[model].update(executor.result(future, f"scoring {model}"))
-    finally:
-        executor.client.cancel(list(trained.values()) + list(scored.values()))  # those not done when one failed
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                model, step = pending.pop(future)
+                outcome = future.result()
+                if step == "train":
+                    rows[model] = outcome
+                    if model in scorings:
+                        pending[pool.submit(_evaluate_one, *scorings[model])] = (model, "score")
+                else:
+                    rows[model].update(outcome)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     return rows
-
-
-def _evaluate_after(trained: dict, *scoring) -> dict:
-    """:func:`_evaluate_one` once its model's training (whose row is ``trained``) is done."""
-    return _evaluate_one(*scoring)
 
 
 def _expected_cost(model: str, config: StudyConfig) -> float:
