@@ -42,7 +42,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -498,16 +498,14 @@ def evaluate(
     cache = _cache(cache_dir)
     cache_dir = False if cache.root is None else str(Path(cache.root).resolve())  # as a worker elsewhere finds it
     all_scores, skipped = [], list(table.attrs.get("skipped", []))
+    executor = executor or InProcessExecutor()
+    given, sent = _paths_for(executor, table)
     units = []
     for machine_type in machine_types:
-        clips = table[table.machine_type == machine_type]
+        clips = sent[sent.machine_type == machine_type]
         if clips.empty:
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
         units.append(EvaluateUnit(str(Path(run_dir).resolve()), machine_type, clips[["path", "machine_id"]], config, cache_dir, progress))
-    executor = executor or InProcessExecutor()
-    given, _ = _paths_for(executor, table)
-    if executor.distributed:  # the clips by absolute path, as a worker elsewhere finds them
-        units = [replace(unit, clips=unit.clips.assign(path=[os.path.abspath(p) for p in unit.clips["path"]])) for unit in units]
     fill_cache(executor, table["path"].tolist(), kinds={get_detector(model).feature_kind}, config=config, cache_dir=cache_dir)
     outcomes = executor.map(evaluate_unit, units, names=[f"{model} scoring {unit.machine_type}" for unit in units])
     for machine_type, (paths, scores, failed) in zip(machine_types, outcomes):
