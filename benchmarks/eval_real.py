@@ -31,6 +31,18 @@ the synthetic data. This script trains and scores every registered detector
 ``synthetic``
     ``--synthetic DIR``, by default ``data/synthetic`` if it exists, else the ``tiny``
     synthetic set generated into the work folder.
+``synthetic-dcase2021`` ... ``synthetic-dcase2025``
+    Each year's synthetic miniature (``asd generate --format dcase20XX --size tiny``, or
+    ``--year-size small``) generated into the work folder, unless ``--no-years``. Sets with
+    domains are scored as the year's evaluator scores them (:mod:`asd.official`); their column
+    is the **worst domain AUC**, the smaller of the mean AUC(source) and the mean AUC(target),
+    and a second table shows source and target side by side.
+``real-dcase2023`` (real clips in a DCASE 2023 development layout, built at run time)
+    ``fan``, section 00, in the work folder (links, never committed): source domain the MIMII fan
+    id_00 sample's channel 0 (12 normal training clips; 8 normal, 20 abnormal test clips), target
+    domain the dev-lite fan clips (id_06: 2 normal training clips; 1 normal, 3 anomalous test
+    clips), cross-fitted: three folds, each holding out another target normal clip, scores pooled.
+    Left out by ``--no-shared`` or ``--no-real-years``, or when the shared clips are absent.
 
 It prints one table, rows = detectors, columns = each set's mean AUC (mean over machine types
 of the mean over machine IDs, as DCASE averages), ``worst_real`` (the smallest over the real
@@ -83,7 +95,12 @@ INJECTED_SET = "mimii-fan-injected"
 DEFAULT_SYNTHETIC = PROJECT_ROOT / "data" / "synthetic"
 DEFAULT_OUT = PROJECT_ROOT / "benchmarks" / "eval_real.csv"
 QUICK_EPOCHS = 2
-PER_TYPE_COLUMNS = ["set", "real", "model", "machine_type", "auc", "pauc", "n_normal", "n_anomaly", "chance_sd", "seconds"]
+PER_TYPE_COLUMNS = ["set", "real", "model", "machine_type", "auc", "pauc", "n_normal", "n_anomaly", "chance_sd", "seconds",
+                    "auc_source", "auc_target"]
+#: The DCASE 2021-2025 formats of the synthetic year sets.
+YEARS = ("dcase2021", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
+#: The real-clip DCASE 2023 set built at run time (see the module docstring).
+REAL_YEAR_SET = "real-dcase2023"
 
 logger = logging.getLogger("eval_real")
 
@@ -96,6 +113,8 @@ class DataSet:
     root: Path
     real: bool
     cross_fit: bool = False  #: no training clips: leave-one-normal-out cross-fitting
+    dataset: str | None = None  #: a DCASE 2021-2025 year: scored per domain (asd.official)
+    folds: tuple[Path, ...] = ()  #: pre-built folds of a year set, their scores pooled
 
 
 def registered_detectors() -> dict:
@@ -140,13 +159,58 @@ def collect_sets(args, work: Path) -> list[DataSet]:
             logger.info("no data/synthetic: generating the tiny synthetic set into %s", root)
             generate_dataset(root, size="tiny", seed=0, progress=False)
             sets.append(DataSet("synthetic-tiny", root, real=False))
+    sets += year_sets(args, work)
     seen: dict[str, int] = {}
     for data_set in sets:
-        data_set.cross_fit = not has_training_clips(data_set.root)
+        data_set.cross_fit = not data_set.folds and not has_training_clips(data_set.root)
         seen[data_set.name] = seen.get(data_set.name, 0) + 1
         if seen[data_set.name] > 1:  # two folders of the same name: keep both columns
             data_set.name = f"{data_set.name}-{seen[data_set.name]}"
     return sets
+
+
+def year_sets(args, work: Path) -> list[DataSet]:
+    """The real-clip DCASE 2023 set (when the shared clips are there) and each year's synthetic miniature."""
+    sets = []
+    mimii, lite = SHARED_SETS["mimii-fan-id00"], SHARED_SETS["dcase2020-dev-lite"]
+    if not (args.no_shared or args.no_real_years) and mimii.is_dir() and lite.is_dir():
+        folds = tuple(real_year_folds(mimii, lite, work / "data" / REAL_YEAR_SET))
+        sets.append(DataSet(REAL_YEAR_SET, folds[0], real=True, dataset="dcase2023", folds=folds))
+    if not args.no_years:
+        from asd.synth import generate_dataset
+
+        for year in YEARS:
+            root = work / "data" / f"synthetic-{year}-{args.year_size}"
+            generate_dataset(root, size=args.year_size, seed=0, format=year, progress=False)
+            sets.append(DataSet(f"synthetic-{year}", root, real=False, dataset=year))
+    return sets
+
+
+def real_year_folds(mimii: Path, lite: Path, out: Path) -> list[Path]:
+    """The ``real-dcase2023`` folds (module docstring): DCASE 2023 names linked to the shared real clips."""
+    from asd.data import discover_clips
+
+    source = discover_clips(mimii, require_train=False).sort_values("path")
+    target = discover_clips(lite, machine_types=["fan"], require_train=False).sort_values("path")
+    src_normal = source.loc[source.label == "normal", "path"].tolist()
+    src_anomaly = source.loc[source.label == "anomaly", "path"].tolist()
+    tgt_normal = target.loc[target.label == "normal", "path"].tolist()
+    tgt_anomaly = target.loc[target.label == "anomaly", "path"].tolist()
+    n_train = int(0.6 * len(src_normal))
+    folds = []
+    for k in range(len(tgt_normal)):
+        fold = out / f"fold{k}"
+        groups = [("source", "train", "normal", src_normal[:n_train]), ("source", "test", "normal", src_normal[n_train:]),
+                  ("source", "test", "anomaly", src_anomaly),
+                  ("target", "train", "normal", tgt_normal[:k] + tgt_normal[k + 1:]),
+                  ("target", "test", "normal", [tgt_normal[k]]), ("target", "test", "anomaly", tgt_anomaly)]
+        for domain, split, label, paths in groups:
+            site = "A" if domain == "source" else "B"
+            for i, path in enumerate(paths):
+                name = f"section_00_{domain}_{split}_{label}_{i:04d}_rec_{site}.wav"
+                link_clip(Path(path), fold / "fan" / split / name)
+        folds.append(fold)
+    return folds
 
 
 def injected_set(root: Path, out: Path) -> Path:
@@ -212,6 +276,8 @@ def run_one(data_set: DataSet, model: str, *, config, work: Path, cache_dir) -> 
     if work.exists():  # a kept work folder from an earlier run: start afresh
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    if data_set.dataset is not None:
+        return run_year(data_set, model, config=config, work=work, cache_dir=cache_dir)
     if not data_set.cross_fit:
         train(data_set.root, model=model, out=work / "run", config=config, cache_dir=cache_dir, progress=False)
         return evaluate(data_set.root, run_dir=work / "run", cache_dir=cache_dir, progress=False)
@@ -223,6 +289,21 @@ def run_one(data_set: DataSet, model: str, *, config, work: Path, cache_dir) -> 
     return results_table(pd.concat(scores, ignore_index=True), model=model, max_fpr=config.max_fpr)
 
 
+def run_year(data_set: DataSet, model: str, *, config, work: Path, cache_dir) -> pd.DataFrame:
+    """Per-(machine type, section) official results (:func:`asd.official.section_results`) on a year set,
+    the scores of its folds pooled."""
+    from asd.official import section_results
+    from asd.pipeline import evaluate, train
+
+    scores = []
+    for k, fold in enumerate(data_set.folds or (data_set.root,)):
+        run = work / f"run{k}"
+        train(fold, model=model, out=run, config=config, cache_dir=cache_dir, progress=False, dataset=data_set.dataset)
+        evaluate(fold, run_dir=run, cache_dir=cache_dir, progress=False, dataset=data_set.dataset)
+        scores.append(pd.read_csv(run / "results" / "scores.csv", dtype={"machine_id": str, "section": str}))
+    return section_results(pd.concat(scores, ignore_index=True), dataset=data_set.dataset, max_fpr=config.max_fpr)
+
+
 def per_type_means(results: pd.DataFrame) -> pd.DataFrame:
     """Per machine type: mean AUC and pAUC over its IDs, test clips, and ``chance_sd``.
 
@@ -231,6 +312,13 @@ def per_type_means(results: pd.DataFrame) -> pd.DataFrame:
     """
     from asd.metrics import chance_auc_sd
 
+    if "auc_source" in results:  # a year set: per domain; "auc" is the worse domain, counts over both
+        results = results.assign(auc=results[["auc_source", "auc_target"]].min(axis=1),
+                                 n_normal=results.n_source_normal + results.n_target_normal,
+                                 n_anomaly=results.n_source_anomaly + results.n_target_anomaly)
+        means = per_type_means(results.drop(columns=["auc_source", "auc_target"]))
+        domains = results.groupby("machine_type")[["auc_source", "auc_target"]].mean().reset_index()
+        return means.merge(domains, on="machine_type")
     results = results.assign(chance_var=chance_auc_sd(results["n_normal"], results["n_anomaly"]) ** 2)
     grouped = results.groupby("machine_type")
     means = grouped[["auc", "pauc"]].mean().join(grouped[["n_normal", "n_anomaly"]].sum())
@@ -241,6 +329,12 @@ def per_type_means(results: pd.DataFrame) -> pd.DataFrame:
 def summarise(per_type: pd.DataFrame, sets: list[DataSet], models: list[str]) -> pd.DataFrame:
     """One row per detector: each set's mean AUC, ``worst_real`` and ``worst_all``."""
     means = per_type.groupby(["model", "set"])["auc"].mean().unstack("set") if len(per_type) else pd.DataFrame()
+    if len(per_type) and "auc_source" in per_type and per_type["auc_source"].notna().any():
+        # a set with domains: its worst domain, the smaller of the mean AUC(source) and the mean AUC(target)
+        with_domains = per_type[per_type["auc_source"].notna()]
+        by_domain = with_domains.groupby(["model", "set"])[["auc_source", "auc_target"]].mean().min(axis=1)
+        for name, column in by_domain.unstack("set").items():
+            means[name] = column
     table = pd.DataFrame(index=pd.Index(models, name="detector"))
     for data_set in sets:
         table[data_set.name] = means[data_set.name].reindex(models) if data_set.name in means else np.nan
@@ -269,6 +363,9 @@ def parse_args(argv=None):
     parser.add_argument("--data", nargs="+", help="more real DCASE 2020 or MIMII folders")
     parser.add_argument("--synthetic", help="synthetic data folder (default data/synthetic, else generate tiny)")
     parser.add_argument("--no-synthetic", action="store_true")
+    parser.add_argument("--no-years", action="store_true", help="leave out the synthetic DCASE 2021-2025 sets")
+    parser.add_argument("--year-size", choices=("tiny", "small"), default="tiny", help="size of the synthetic year sets")
+    parser.add_argument("--no-real-years", action="store_true", help=f"leave out {REAL_YEAR_SET}")
     parser.add_argument("--no-shared", action="store_true", help="leave out the shared real sets in ../shared/data")
     parser.add_argument(
         "--no-injected", action="store_true", help=f"leave out {INJECTED_SET} (the MIMII fan's normal clips with injected faults)"
@@ -370,9 +467,18 @@ def _run(args) -> int:
         how = "train/test split"
         if data_set.cross_fit:
             how = "leave-one-normal-out cross-fitting (a tiny set: read its AUCs as rough)"
+        if data_set.dataset is not None:
+            how = f"{data_set.dataset} layout, scored per domain" + (f", {len(data_set.folds)} folds pooled" if data_set.folds else "")
         print(f"  {data_set.name}: {kind}, {data_set.root}, {how}")
     print("Mean AUC per set (mean over machine types); worst_real / worst_all: the smallest over the real / all sets")
     print(markdown(table))
+    domains = per_type[per_type["auc_source"].notna()]
+    if len(domains):
+        print("Sets with domains: mean AUC(source) | AUC(target) per set (each year's evaluator; the column above is the "
+              "smaller)")
+        side = domains.groupby(["model", "set"], sort=False)[["auc_source", "auc_target"]].mean()
+        side = side.apply(lambda r: f"{r.auc_source:.3f} / {r.auc_target:.3f}", axis=1).unstack("set")
+        print(markdown(side.reindex(models).reset_index().rename(columns={"model": "detector"})))
     injected = per_type[per_type["set"] == INJECTED_SET]
     if len(injected):
         print(f"{INJECTED_SET}: AUC per injected fault character (real normal fan clips; semi-synthetic, not in worst_real)")

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     store = FeatureCache(tempfile.mkdtemp(prefix="asd-stages-"))
     print("| stage | CPU ms per clip |\n|---|---:|")
     timed("read the file (one read)", each(read_bytes, paths))
-    timed("SHA-1 content key", each(content_key, data))
+    timed("SHA-256 content key", each(content_key, data))
     timed("decode int16 -> float32", each(decode_pcm16, data))
     timed("pad into the batch buffer", lambda: [padded.__setitem__((i % batch, slice(512, 512 + s.shape[0])), s) for i, s in enumerate(signals)])
     timed("window the frames", lambda: [np.multiply(frames, plan.window, out=windowed) for _ in rounds])

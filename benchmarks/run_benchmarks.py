@@ -262,7 +262,7 @@ def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int
     # What keying the feature store on content costs (the bytes are the ones read for decoding, so
     # only the hash is extra), against a hash of size + times + inode that a rewrite also changes.
     data = [Path(p).read_bytes() for p in paths]
-    measure("store key: SHA-1 of the file bytes (asd.features.content_key), 1 core", lambda: [content_key(d) for d in data])
+    measure("store key: SHA-256 of the file bytes (asd.features.content_key), 1 core", lambda: [content_key(d) for d in data])
     measure("store key: BLAKE2b-128 of the file bytes, 1 core", lambda: [hashlib.blake2b(d, digest_size=16).digest() for d in data])
 
     def stat_key(path):

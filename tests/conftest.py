@@ -11,8 +11,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from asd.runtime import configure_allocators  # noqa: E402
+from asd.runtime import configure_allocators, quiet_tensorflow  # noqa: E402
 
+quiet_tensorflow()  # no CUDA start-up lines on machines without a GPU, as asd's command line
 configure_allocators()  # the tests' trainings run in a process set up as asd's command line sets its own
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

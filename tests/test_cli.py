@@ -104,3 +104,31 @@ def test_own_recordings_flat_folder_to_explained_flags(tiny_root, tmp_path, caps
     assert scores == sorted(scores, reverse=True)
     flagged = [row for row in rows if row["anomalous"]]
     assert flagged and all(row["departure"]["top_bands_hz"] and row["departure"]["top_seconds"] for row in flagged)
+
+
+def test_score_table_shows_the_direction_of_each_departure_and_a_dash_without_machine_id():
+    from asd.cli import _display_table
+
+    shown = pd.DataFrame({
+        "path": ["a.wav", "b.wav"], "machine_type": "fan", "machine_id": ["", "00"], "score": [2.0, 1.0],
+        "top_bands_hz": ["912, 4875", ""], "top_seconds": ["3-4", ""], "problem": "",
+    })
+    departures = {"a.wav": {"top_bands_hz": [912.4, 4875.0], "top_bands_db": [17.46, -11.0], "top_seconds": [3]}}
+    table = _display_table(shown, departures)
+    assert table["departure"].tolist() == ["+17.5 dB at 912 Hz, \u221211.0 dB at 4.9 kHz", ""]
+    assert table["machine_id"].tolist() == ["\u2013", "00"] and "problem" not in table.columns
+
+
+def test_thresholds_fitted_on_few_clips_say_what_they_cannot_resolve(tmp_path):
+    from asd.cli import _header, _threshold_resolution
+
+    ids = {"00": {"threshold": 1.0, "n_train": 30}, "02": {"threshold": 1.0, "n_train": 40}}
+    summary = {"data_kind": "real", "data_fingerprint": "f", "data_root": "d", "model": "multistat",
+               "machine_types": ["fan"]}
+    few = _threshold_resolution({"fan": {"false_alarm_rate": 0.01, "ids": ids}}, {"fan": 0.01})
+    assert few == {"n_train": 30, "machine": "fan id 00", "resolvable_rate": 1 / 30, "resolved": False}
+    header = _header(tmp_path, summary, {"fan": 0.01}, few)
+    assert "rates below 1/30 = 3.3% cannot be resolved on 30 clips" in header
+    assert "expected false-alarm rate" not in header
+    enough = _threshold_resolution({"fan": {"false_alarm_rate": 0.1, "ids": ids}}, {"fan": 0.1})
+    assert enough["resolved"] and "expected false-alarm rate 10%" in _header(tmp_path, summary, {"fan": 0.1}, enough)

@@ -67,6 +67,12 @@ def test_epochs_for():
         ({"max_fpr": float("nan")}, "config.max_fpr: expected a finite number"),
         ({"training": {"validation_split": 1}}, "config.training.validation_split: must be >= 0 and < 1"),
         ({"audio": {"min_seconds": -1}}, "config.audio.min_seconds: must be >= 0"),
+        ({"training": {"batchnorm_momentum": 1}}, "config.training.batchnorm_momentum: must be >= 0 and < 1, got 1"),
+        (
+            {"detectors": {"id_classifier": {"batchnorm_momentum": 1.0}}},
+            "config.detectors.id_classifier.batchnorm_momentum: must be >= 0 and < 1",
+        ),
+        ({"seed": 0}, "config: unknown key"),  # the top-level seed was never read; training.seed seeds training
         ({"machine_types": "fan"}, "config.machine_types: expected a list of strings or null, got str 'fan'"),
         ({"machine_types": ["fan", 3]}, r"config.machine_types\[1\]: expected a string, got int 3"),
         ({"models": None}, "config.models: expected a list of strings, got NoneType"),
@@ -148,3 +154,15 @@ def test_tuple_and_literal_fields():
         _from_dict(Section, {"sizes": [3, 0]}, "s")
     with pytest.raises(ConfigError, match="s.mode: expected one of 'fast', 'exact', got 'slow'"):
         _from_dict(Section, {"mode": "slow"}, "s")
+
+
+def test_config_errors_are_one_class_both_asd_and_value_errors():
+    from asd.config import ThresholdConfig, check_knob
+    from asd.errors import ASDError, ConfigError
+
+    assert issubclass(ConfigError, ASDError) and issubclass(ConfigError, ValueError)
+    assert check_knob(ThresholdConfig, "false_alarm_rate", 0.05) == 0.05
+    with pytest.raises(ConfigError, match=r"^--false-alarm-rate: must be > 0 and < 1, got 1$"):
+        check_knob(ThresholdConfig, "false_alarm_rate", 1, key="--false-alarm-rate")
+    with pytest.raises(ValueError, match="expected a number"):
+        check_knob(ThresholdConfig, "false_alarm_rate", "often")

@@ -415,3 +415,74 @@ def test_asd_train_on_a_flat_folder_of_own_recordings(tiny_root, tmp_path, capsy
     assert info["machine_types"] == ["compressor"] and info["data_layout"] == "folders"
     assert info["n_train_clips"] == {"compressor": len(list(machine.glob("rec_*.wav")))}
     assert str(machine / "broken.wav") in info["ignored"]
+
+
+# -- issue 25: upper-case names, a stray WAV at the root, anomalous-only train/, DCASE 2021+ names --------------
+
+
+def test_upper_case_dcase2020_names_are_read_as_the_lower_case_ones(dcase_root, tmp_path):
+    upper = tmp_path / "UPPER"
+    for path in dcase_root.rglob("*.wav"):
+        rel = path.relative_to(dcase_root)
+        _touch_wav(upper / rel.parent / rel.name.upper())
+    _touch_wav(upper / "fan" / "test" / "ID_02_00000001.WAV")  # an unlabelled evaluation name
+    lower, table = discover_clips(dcase_root), discover_clips(upper)
+    assert table.attrs["layout"] == "dcase" and table.attrs["skipped"] == []
+    columns = ["machine_type", "machine_id", "split", "label"]
+    labelled = table[table.label != "unknown"]
+    assert sorted(map(tuple, labelled[columns].values.tolist())) == sorted(map(tuple, lower[columns].values.tolist()))
+    assert table[table.file_name == "ID_02_00000001.WAV"][["machine_id", "label"]].values.tolist() == [["02", "unknown"]]
+
+
+def test_upper_case_mimii_folders_and_names(tmp_path):
+    for i in range(4):
+        _touch_wav(tmp_path / "fan" / "ID_02" / "NORMAL" / f"{i:08d}.WAV")
+    _touch_wav(tmp_path / "fan" / "ID_02" / "ABNORMAL" / "00000000.WAV")
+    table = discover_clips(tmp_path)
+    assert table.attrs["layout"] == "mimii" and set(table.machine_id) == {"02"}
+    assert table.groupby(["split", "label"]).size().to_dict() == {
+        ("test", "anomaly"): 1, ("test", "normal"): 1, ("train", "normal"): 3
+    }
+
+
+def test_a_stray_wav_at_the_root_is_reported_and_the_machines_stay_separate(dcase_root):
+    _touch_wav(dcase_root / "STRAY.wav")
+    table = discover_clips(dcase_root)
+    assert set(table.machine_type) == {"fan", "ToyCar"} and len(table) == 15
+    assert [(Path(i["path"]).name, i["problem"].split(":")[0]) for i in table.attrs["skipped"]] == [
+        ("STRAY.wav", "a WAV file at the dataset root beside the machine folders (ToyCar, fan)")
+    ]
+    assert not is_machine_folder(dcase_root)
+
+
+def test_a_flat_folder_with_a_date_subfolder_stays_one_machine(tmp_path):
+    _touch_wav(tmp_path / "press" / "rec_1.wav")
+    _touch_wav(tmp_path / "press" / "monday" / "rec_2.wav")  # no split/ID structure: not a machine folder
+    table = discover_clips(tmp_path / "press")
+    assert set(table.machine_type) == {"press"} and len(table) == 2 and table.attrs["skipped"] == []
+
+
+def test_train_holding_only_anomalous_clips_says_they_were_skipped(tmp_path):
+    for i in range(2):
+        _touch_wav(tmp_path / "fan" / "train" / f"anomaly_id_00_{i:08d}.wav")
+    with pytest.raises(LayoutError) as err:
+        discover_clips(tmp_path)
+    message = str(err.value)
+    assert "no clips found" not in message and "\n" not in message
+    assert "holds no training clips" in message
+    assert "2 skipped: an anomalous clip in train/ (training uses normal clips only) (2)" in message
+
+
+def test_dcase2021_names_are_never_merged_into_one_id_nor_left_unlabelled(tmp_path):
+    """Issue 25 item 7 (issue 22's report): a DCASE 2023 folder read as before merged both domains and labelled
+    every test clip unknown."""
+    for domain in ("source", "target"):
+        _touch_wav(tmp_path / "valve" / "train" / f"section_00_{domain}_train_normal_0001_pat_00.wav")
+        for label in ("normal", "anomaly"):
+            _touch_wav(tmp_path / "valve" / "test" / f"section_00_{domain}_test_{label}_0003_pat_01.wav")
+    _touch_wav(tmp_path / "valve" / "train" / "section_01_source_train_normal_0001_pat_00.wav")
+    table = discover_clips(tmp_path)
+    assert set(table.machine_id) == {"00", "01"} and set(table.section) == {"00", "01"}
+    test = table[table.split == "test"]
+    assert "unknown" not in set(test.label) and sorted(test.label) == ["anomaly", "anomaly", "normal", "normal"]
+    assert sorted(test.domain) == ["source", "source", "target", "target"]

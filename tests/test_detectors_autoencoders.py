@@ -1,3 +1,6 @@
+"""The autoencoders' own behaviour; what every detector must do (history, save and load, determinism) is
+tests/test_detectors_contract.py."""
+
 import numpy as np
 import pytest
 
@@ -20,22 +23,10 @@ def test_registry_has_the_studys_models():
     assert ConvAEDetector.n_trainable_parameters() == 259_971
 
 
-@pytest.mark.parametrize("detector_class", [ConvAEDetector, ConvVAEDetector])
-def test_image_detectors_fit_score_save_load(detector_class, images, quick_config, tmp_path):
-    detector = detector_class(quick_config)
+def test_conv_ae_standardises_with_training_statistics_and_validates(images, quick_config):
+    detector = ConvAEDetector(quick_config)
     history = detector.fit(images, ["00"] * len(images), progress=False)
     assert list(history.epoch) == [1, 2] and "loss" in history and "val_loss" in history
-    scores = detector.score(images[:4])
-    assert scores.shape == (4,) and np.isfinite(scores).all() and (scores >= 0).all()
-    detector.save(tmp_path / "m")
-    assert {"model.keras", "normalization.json", "detector.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
-    loaded = detector_class.load(tmp_path / "m", quick_config)
-    np.testing.assert_allclose(loaded.score(images[:4]), scores, rtol=1e-5)
-
-
-def test_conv_ae_standardises_with_training_statistics(images, quick_config):
-    detector = ConvAEDetector(quick_config)
-    detector.fit(images, ["00"] * len(images), progress=False)
     stacked = np.stack(images)
     assert detector.standardizer.mean == pytest.approx(stacked.mean(), rel=1e-5)
     inputs, outputs = detector.reconstruct(images[:2])
@@ -56,14 +47,6 @@ def test_dense_ae_fit_score(log_mels, quick_config, tmp_path):
     assert scores[0] == pytest.approx(np.mean((vectors - reconstruction) ** 2), rel=1e-4)
     detector.save(tmp_path / "d")
     np.testing.assert_allclose(DenseAEDetector.load(tmp_path / "d", quick_config).score(log_mels), scores, rtol=1e-5)
-
-
-def test_training_is_deterministic(images, quick_config):
-    first = ConvAEDetector(quick_config)
-    first.fit(images, ["00"] * len(images), progress=False)
-    second = ConvAEDetector(quick_config)
-    second.fit(images, ["00"] * len(images), progress=False)
-    np.testing.assert_allclose(first.score(images), second.score(images), rtol=1e-5)
 
 
 def test_config_batchnorm_momentum_reaches_every_autoencoder_and_survives_saving(tmp_path):

@@ -104,13 +104,6 @@ def test_unknown_id_is_scored_against_the_most_likely_id(trained, fan_features):
     np.testing.assert_allclose(detector.score(test_features[:3], ["05"] * 3), unknown)
 
 
-def test_same_seed_same_scores(trained, fan_features, one_epoch):
-    train_features, train_ids, test_features, test_ids = fan_features
-    again = IDClassifierDetector(one_epoch)
-    again.fit(train_features, train_ids, progress=False)
-    np.testing.assert_allclose(again.score(test_features, test_ids), trained[0].score(test_features, test_ids), rtol=1e-5)
-
-
 def test_single_id_falls_back_to_embedding_knn(fan_features, one_epoch, tmp_path, caplog):
     train_features, train_ids, test_features, test_ids = fan_features
     only = [i for i, m in enumerate(train_ids) if m == "00"]
@@ -167,7 +160,7 @@ def test_config_knobs_reach_the_network_and_the_patches(fan_features, tmp_path):
 def test_bad_knobs_name_the_option():
     from asd.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="detectors.id_classifier.batchnorm_momentum: must be >= 0 and <= 1"):
+    with pytest.raises(ConfigError, match="detectors.id_classifier.batchnorm_momentum: must be >= 0 and < 1"):
         IDClassifierDetector(StudyConfig.from_dict({"detectors": {"id_classifier": {"batchnorm_momentum": 1.5}}}))
     with pytest.raises(ConfigError, match="detectors.id_classifier.patch_hop: must be >= 1"):
         IDClassifierDetector(StudyConfig.from_dict({"detectors": {"id_classifier": {"patch_hop": 0}}}))

@@ -596,3 +596,104 @@ def test_download_train_evaluate_on_locally_served_archives(server, tmp_path, ca
     np.testing.assert_allclose(merged["pauc_eval"], merged["pauc_dev"])
     scores = sorted(p.name for p in (tmp_path / "eval_results").glob("anomaly_score_fan_id_*.csv"))
     assert scores == [f"anomaly_score_fan_id_{m}.csv" for m in ("00", "02", "04", "06")]
+
+
+# -- DCASE 2021-2025 catalogue -----------------------------------------------------------------
+
+
+def test_year_catalogues_names_records_and_types():
+    assert dl.CATALOGUES["dcase2020"] is dl.ARCHIVES
+    c21, c24, c25 = dl.CATALOGUES["dcase2021"], dl.CATALOGUES["dcase2024"], dl.CATALOGUES["dcase2025"]
+    assert c21["dev_data_pump.zip"].splits == ("train", "source_test", "target_test")
+    assert c21["eval_data_pump_test.zip"].splits == ("source_test", "target_test")
+    assert c21["dev_data_pump.zip"].record == "4562016" and c21["eval_data_pump_train.zip"].record == "4660992"
+    assert dl.CATALOGUES["dcase2022"]["dev_bearing.zip"].splits == ("train", "test")
+    assert dl.CATALOGUES["dcase2023"]["eval_data_bandsaw_test.zip"].record == "7860847"
+    r2 = {"eval_data_3DPrinter_train_r2.zip", "eval_data_RoboticArm_train_r2.zip", "eval_data_Scanner_train.zip"}
+    assert r2 <= set(c24)
+    assert c24["eval_data_RoboticArm_train_r2.zip"].machine_type == "RoboticArm"
+    assert "dev_ToyTrain.zip" in c25 and "eval_data_CoffeeGrinder_test.zip" in c25 and len(c25) == 7 + 8 + 8
+    for year, records in dl.YEAR_RECORDS.items():
+        for archive in dl.CATALOGUES[year].values():
+            assert archive.record == records[archive.set] and archive.md5 is None and archive.size > 0
+            assert archive.set_dir == f"{year}/{dl.SET_DIRS[archive.set]}"
+    assert dl.archive_url(c25["dev_fan.zip"]) == "https://zenodo.org/records/15097779/files/dev_fan.zip?download=1"
+    assert [a.name for a in dl.plan_downloads(year="dcase2023", machine_types=["fan", "grinder"], sets="dev,eval")] == [
+        "dev_fan.zip", "eval_data_grinder_test.zip"]
+    with pytest.raises(ConfigError, match="pump"):
+        dl.plan_downloads(year="dcase2023", machine_types=["pump"])
+    with pytest.raises(ConfigError, match="dcase2019"):
+        dl.plan_downloads(year="dcase2019")
+
+
+DEV_FAN_2023 = {
+    "fan/train/section_00_source_train_normal_0000_spd_100_bkg_A.wav": wav_bytes(0),
+    "fan/train/section_00_target_train_normal_0000_spd_118_bkg_B.wav": wav_bytes(1),
+    "fan/test/section_00_source_test_normal_0000_spd_100_bkg_A.wav": wav_bytes(2),
+    "fan/test/section_00_target_test_anomaly_0000_spd_118_bkg_B.wav": wav_bytes(3),
+    "fan/attributes_00.csv": b"file_name,d1p,d1v\n"
+    b"fan/train/section_00_source_train_normal_0000_spd_100_bkg_A.wav,spd,100\n",
+}
+
+
+def serve_record(server, monkeypatch, record: str, files: dict[str, bytes]) -> None:
+    """Serve a Zenodo API answer for ``record`` listing ``files`` with their md5 sums."""
+    entries = [{"key": name, "checksum": f"md5:{md5(data)}", "size": len(data)} for name, data in files.items()]
+    server.files[f"api/records/{record}"] = json.dumps({"id": record, "files": entries}).encode()
+    monkeypatch.setenv(dl.ENV_ZENODO_API, f"{server.url}/api")
+
+
+def test_year_archive_is_verified_against_the_records_md5(server, tmp_path, monkeypatch):
+    archive = make_zip(DEV_FAN_2023)
+    server.files["dev_fan.zip"] = archive
+    serve_record(server, monkeypatch, "7882613", {"dev_fan.zip": archive, "dev_valve.zip": b"other"})
+    summary = dl.download_dataset(tmp_path, year="dcase2023", machine_types=["fan"], base_url=server.url,
+                                  progress=False, timeout=5)
+    assert summary[0]["verified"] and summary[0]["md5"] == md5(archive) and summary[0]["status"] == "done"
+    root = tmp_path / "dcase2023" / "dev" / "fan"
+    assert sorted(p.name for p in (root / "test").iterdir()) == [
+        "section_00_source_test_normal_0000_spd_100_bkg_A.wav", "section_00_target_test_anomaly_0000_spd_118_bkg_B.wav"]
+    assert (root / "attributes_00.csv").read_bytes() == DEV_FAN_2023["fan/attributes_00.csv"]
+    assert len(list((root / "train").iterdir())) == 2
+    again = dl.download_dataset(tmp_path, year="dcase2023", machine_types=["fan"], base_url=server.url,
+                                progress=False, timeout=5)
+    assert again[0]["status"] == "present"
+
+
+def test_year_archive_with_a_different_md5_than_the_record_is_refused(server, tmp_path, monkeypatch):
+    server.files["dev_data_fan.zip"] = make_zip({"fan/train/a.wav": wav_bytes(0), "fan/source_test/b.wav": wav_bytes(1),
+                                                 "fan/target_test/c.wav": wav_bytes(2)})
+    serve_record(server, monkeypatch, "4562016", {"dev_data_fan.zip": b"the published file"})
+    with pytest.raises(DownloadError, match="dev_data_fan.zip"):
+        dl.download_dataset(tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url,
+                            progress=False, timeout=5, retries=0)
+    assert not (tmp_path / "dcase2021" / "dev" / "fan" / "train").exists()
+
+
+def test_year_record_unreadable_refuses_unless_allowed_and_2021_layout(server, tmp_path, monkeypatch):
+    server.files["dev_data_fan.zip"] = make_zip({"fan/train/a.wav": wav_bytes(0), "fan/source_test/b.wav": wav_bytes(1),
+                                                 "fan/target_test/c.wav": wav_bytes(2)})
+    monkeypatch.setenv(dl.ENV_ZENODO_API, f"{server.url}/api")  # nothing served there: 404
+    with pytest.raises(DownloadError, match="4562016.*allow-unverified"):
+        dl.download_dataset(tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url,
+                            progress=False, timeout=5)
+    assert not server.gets("dev_data_fan.zip")  # refused before fetching
+    summary = dl.download_dataset(tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url,
+                                  progress=False, timeout=5, allow_unverified=True)
+    assert not summary[0]["verified"]
+    for split in ("train", "source_test", "target_test"):
+        assert len(list((tmp_path / "dcase2021" / "dev" / "fan" / split).iterdir())) == 1
+
+
+def test_cli_download_year(server, tmp_path, monkeypatch, capsys):
+    archive = make_zip(DEV_FAN_2023)
+    server.files["dev_fan.zip"] = archive
+    serve_record(server, monkeypatch, "15097779", {"dev_fan.zip": archive})
+    argv = ["-q", "download", "--to", str(tmp_path), "--year", "dcase2025", "--machine-types", "fan",
+            "--base-url", server.url, "--timeout", "5"]
+    args = _parser().parse_args(argv)
+    assert args.func(args) == 0
+    assert str(tmp_path / "dcase2025" / "dev") in capsys.readouterr().out
+    from asd.cli import main
+
+    assert main(["-q", "download", "--to", str(tmp_path), "--year", "dcase2025", "--machine-types", "pump"]) == 2

@@ -109,3 +109,14 @@ def test_plot_departure_writes_a_png(normal_mels, rng, tmp_path):
     path = explain.plot_departure(clip, departure, reference, tmp_path / "figs" / "clip.png", title="clip")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in (tmp_path / "figs").iterdir()] == ["clip.png"]  # no temporary file left
+
+
+def test_departures_read_with_their_direction_and_machines_without_id_as_machine():
+    assert explain.departure_text([912.4, 4875.0], [17.46, -11.0]) == "+17.5 dB at 912 Hz, \u221211.0 dB at 4.9 kHz"
+    assert explain.departure_text([], []) == ""
+    assert explain.frequency_text(999.4) == "999 Hz" and explain.frequency_text(1000.0) == "1.0 kHz"
+    assert explain.machine_label("04") == "id 04"
+    assert explain.machine_label("") == explain.machine_label(None) == explain.machine_label(float("nan")) == "machine"
+    departure = explain.Departure(deviation=np.zeros((2, 2)), band_score=np.zeros(2), second_score=np.zeros(1),
+                                  top_bands_hz=[500.0], top_bands_db=[-3.04])
+    assert departure.text() == "\u22123.0 dB at 500 Hz"

@@ -14,10 +14,10 @@ from asd.features import (
     CHUNK_CLIPS,
     MIN_PARALLEL_CLIPS,
     FeatureCache,
-    compute_features,
+    compute_features_batch,
     default_workers,
     extract_features,
-    feature_namespace,
+    fingerprint,
     reference,
 )
 from asd.features import store as store_module
@@ -88,13 +88,13 @@ def test_cache_hits_give_same_features(clips, tmp_path):
 
 def test_namespace_follows_config():
     config = StudyConfig()
-    before = feature_namespace("image", config)
-    assert before == feature_namespace("image", StudyConfig())
+    before = fingerprint("image", config)
+    assert before == fingerprint("image", StudyConfig())
     config.image.n_mels = 32
-    assert feature_namespace("image", config) != before
-    assert feature_namespace("baseline", config) == feature_namespace("baseline", StudyConfig())
+    assert fingerprint("image", config) != before
+    assert fingerprint("baseline", config) == fingerprint("baseline", StudyConfig())
     with pytest.raises(ValueError, match="unknown feature kind"):
-        feature_namespace("mfcc", config)
+        fingerprint("mfcc", config)
 
 
 @pytest.mark.parametrize("mmap", [False, True])
@@ -112,7 +112,8 @@ def test_rewritten_clip_with_same_size_and_mtime_is_recomputed(clips, tmp_path, 
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert os.stat(target).st_size == size and os.stat(target).st_mtime_ns == stat.st_mtime_ns
     after = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False, mmap=mmap)
-    np.testing.assert_array_equal(after.features[1], compute_features(read_clip(target), kind="baseline", config=config))
+    expected = compute_features_batch([read_clip(target)], kind="baseline", config=config)[0]
+    np.testing.assert_array_equal(after.features[1], expected)
     assert not np.array_equal(after.features[1], before[1])
     np.testing.assert_array_equal(after.features[0], before[0])
 
@@ -193,7 +194,7 @@ def test_workers_do_not_change_features_or_order(many_clips, kind):
     oracle = reference.log_mel_image if kind == "image" else reference.baseline_log_mel
     for path, features in zip(paths[:3], serial.features):
         np.testing.assert_allclose(features, oracle(read_clip(path)), atol=DB_TOLERANCE, rtol=0)
-        np.testing.assert_array_equal(features, compute_features(read_clip(path), kind=kind, config=config))
+        np.testing.assert_array_equal(features, compute_features_batch([read_clip(path)], kind=kind, config=config)[0])
 
 
 def test_threaded_errors_follow_input_order(many_clips, tmp_path):
@@ -237,3 +238,63 @@ def test_unwritable_cache_root_does_not_abort(clips, tmp_path, caplog, mmap):
     assert got.paths == paths and len(got.features) == 3
     warnings = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
     assert len(warnings) == 1 and str(blocker / "cache") in warnings[0]
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_each_clip_is_opened_once_and_keyed_by_its_content(clips, tmp_path, monkeypatch, mmap):
+    """Issue 24: one open per clip (key, duration and samples from the same bytes), cold and warm."""
+    import builtins
+
+    from asd.features import content_key
+
+    paths, _ = clips
+    opened = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    cache = FeatureCache(tmp_path / "cache")
+    for _ in ("cold", "warm"):
+        opened.clear()
+        got = extract_features(
+            paths, kind="image", config=StudyConfig(), cache=cache, progress=False, mmap=mmap, min_seconds=1.0
+        )
+        assert got.paths == paths
+        assert [opened.count(p) for p in paths] == [1] * len(paths)
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert got.keys == {p: content_key(p) for p in paths}
+
+
+def test_short_clips_fail_with_the_minimum_named(clips, tmp_path):
+    paths, _ = clips
+    short = str(tmp_path / "short.wav")
+    write_clip(short, np.zeros(8000, dtype=np.float32))  # 0.5 s
+    got = extract_features(
+        [*paths, short], kind="image", config=StudyConfig(), on_error="skip", progress=False, min_seconds=1.0
+    )
+    assert got.paths == paths
+    assert got.failed == [(short, "0.5 s long, shorter than the 1 s minimum (audio.min_seconds)")]
+    assert short in got.keys  # read, so keyed
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_other_kinds_come_from_the_same_read(clips, tmp_path, mmap):
+    paths, _ = clips
+    config = StudyConfig()
+    cache = FeatureCache(tmp_path / "cache")
+    both = extract_features(
+        paths, kind="image", config=config, cache=cache, progress=False, mmap=mmap, also=["baseline"]
+    )
+    image = extract_features(paths, kind="image", config=config, progress=False)
+    baseline = extract_features(paths, kind="baseline", config=config, progress=False)
+    assert both.paths == paths and list(both.also) == ["baseline"]
+    for a, b in zip(both.features, image.features):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(both.also["baseline"], baseline.features):
+        np.testing.assert_array_equal(a, b)
+    stored = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False)  # stored above
+    for a, b in zip(stored.features, baseline.features):
+        np.testing.assert_array_equal(a, b)

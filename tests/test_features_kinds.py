@@ -148,9 +148,44 @@ def test_bad_input_rejected():
 
 
 def test_kinds_table():
-    assert set(KINDS) == {"image", "baseline"}
+    assert {"image", "baseline"} <= set(KINDS)
+    assert all(name == entry.name for name, entry in KINDS.items())
     assert feature_kind("image").sections == ("audio", "image")
     with pytest.raises(ValueError, match="unknown feature kind 'mfcc'"):
         feature_kind("mfcc")
     samples = [np.zeros(16000, np.float32)]
     assert feature_kind("baseline").compute(samples, StudyConfig(), None)[0].shape == (128, 32)
+
+
+def test_a_feature_kind_is_one_table_entry(monkeypatch, tiny_root, tmp_path):
+    """docs/architecture.md, "Add a feature kind": an entry added only here is computed, cached and
+    fingerprinted by the store, and a detector may ask for it by name."""
+    from asd.detectors import DETECTORS, Detector, register
+    from asd.features import FeatureCache, FeatureKind, extract_features
+    from asd.features.store import fingerprint
+
+    def rms_db(signals, config, sources):  # per clip: the RMS level of each 0.1-s block, (1, n_blocks)
+        block = config.audio.sample_rate // 10
+        return [(10 * np.log10(np.mean(s[: len(s) // block * block].reshape(-1, block) ** 2, axis=1) + 1e-10))[None, :].astype(np.float32) for s in signals]
+
+    monkeypatch.setitem(KINDS, "test_rms", FeatureKind("test_rms", ("audio",), rms_db))
+    paths = sorted(str(p) for p in (tiny_root / "fan" / "train").glob("*.wav"))[:3]
+    config, cache = StudyConfig(), FeatureCache(tmp_path / "cache")
+    first = extract_features(paths, kind="test_rms", config=config, cache=cache, progress=False)
+    assert [f.shape[0] for f in first.features] == [1, 1, 1] and first.features[0].shape[1] > 10
+    expected = rms_db([read_clip(paths[0], sample_rate=16000)], config, None)[0]
+    np.testing.assert_allclose(first.features[0], expected, rtol=1e-5)
+    assert list((tmp_path / "cache").glob(f"{fingerprint('test_rms', config)}/*/*.npy"))  # cached under its fingerprint
+    again = extract_features(paths, kind="test_rms", config=config, cache=cache, progress=False)
+    for a, b in zip(first.features, again.features):
+        np.testing.assert_array_equal(a, b)
+    slower = StudyConfig()
+    slower.audio.sample_rate = 8000
+    assert fingerprint("test_rms", slower) != fingerprint("test_rms", config)  # its sections key the store
+    assert fingerprint("test_rms", config) != fingerprint("baseline", config)
+
+    uses_it = type("UsesRMS", (Detector,), {"name": "test_uses_rms", "feature_kind": "test_rms", "summary": "-"})
+    try:
+        assert register(uses_it) is uses_it
+    finally:
+        DETECTORS.pop("test_uses_rms", None)

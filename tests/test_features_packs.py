@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from asd.features import PackWriter, load_pack
 from asd.features.packs import STALE_AFTER_S, _tmp_tag, remove_stale_temporaries
@@ -50,3 +51,29 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     removed = remove_stale_temporaries(folder)
     assert sorted(removed) == sorted([ours_dead, other_old, old_format])
     assert ours_live.exists() and other_fresh.exists()
+
+
+def test_sink_reuses_a_matching_pack_and_rewrites_from_the_first_change(tmp_path):
+    from asd.features.packs import PackSink
+
+    a, b, c = (np.full((2, 3), v, dtype=np.float32) for v in (1.0, 2.0, 3.0))
+    first = PackSink(None, lambda: PackWriter(tmp_path, "k"))
+    for position, (entry, key) in enumerate([(a, "ka"), ("broken", "kb"), (c, "kc")]):
+        first.add(position, entry, key, reused=False)
+    found = first.finish(["a", "b", "c"])
+    assert found.clip_keys == ["ka", "kb", "kc"] and found.failed == [("b", "broken")]
+
+    same = PackSink(load_pack(tmp_path, "k", ["a", "b", "c"]), lambda: pytest.fail("nothing to write"))
+    assert same.matches(0, "ka") and not same.matches(2, "other")
+    for position, key in enumerate(["ka", "kb", "kc"]):
+        same.add(position, same.found.entries[position], key, reused=True)
+    assert same.finish(["a", "b", "c"]) is same.found
+
+    changed = PackSink(load_pack(tmp_path, "k", ["a", "b", "c"]), lambda: PackWriter(tmp_path, "k"))
+    changed.add(0, changed.found.entries[0], "ka", reused=True)
+    changed.add(1, changed.found.entries[1], "kb", reused=True)
+    changed.add(2, b, "new", reused=False)  # the third clip changed: a new pack, the first two copied in
+    pack = changed.finish(["a", "b", "c"])
+    assert pack.clip_keys == ["ka", "kb", "new"] and pack.failed == [("b", "broken")]
+    np.testing.assert_array_equal(pack.features[0], a)
+    np.testing.assert_array_equal(pack.features[1], b)

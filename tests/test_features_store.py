@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from asd.config import StudyConfig
-from asd.features import FeatureCache, content_key, fingerprint
+from asd.features import FeatureCache, content_key, fingerprint, read_keyed
 from asd.features import store as store_module
 
 
@@ -26,7 +26,14 @@ def test_put_get_round_trip(tmp_path):
 def test_content_key_follows_the_bytes_only():
     assert content_key(b"abc") == content_key(b"abc")
     assert content_key(b"abc") != content_key(b"abd")  # same size, other content
-    assert len(content_key(b"")) == 40
+    assert len(content_key(b"")) == 64
+
+
+def test_content_key_of_a_file_equals_that_of_its_bytes(tmp_path):
+    path = tmp_path / "clip.bin"
+    path.write_bytes(b"some bytes")
+    assert content_key(path) == content_key(str(path)) == content_key(b"some bytes")
+    assert read_keyed(path) == (b"some bytes", content_key(b"some bytes"))
 
 
 def test_fingerprint_hashes_the_sections_a_kind_depends_on():
@@ -41,13 +48,13 @@ def test_fingerprint_hashes_the_sections_a_kind_depends_on():
         fingerprint("mfcc", config)
 
 
-def test_pack_key_follows_namespace_and_clip_keys():
-    keys = [content_key(b"a"), content_key(b"b")]
-    key = FeatureCache.pack_key("image-1", keys)
-    assert key == FeatureCache.pack_key("image-1", list(keys))
-    assert key != FeatureCache.pack_key("image-2", keys)
-    assert key != FeatureCache.pack_key("image-1", keys[::-1])
-    assert key != FeatureCache.pack_key("image-1", [keys[0], None])
+def test_pack_key_follows_namespace_and_clip_list():
+    paths = ["data/fan/a.wav", "data/fan/b.wav"]
+    key = FeatureCache.pack_key("image-1", paths)
+    assert key == FeatureCache.pack_key("image-1", list(paths))
+    assert key != FeatureCache.pack_key("image-2", paths)
+    assert key != FeatureCache.pack_key("image-1", paths[::-1])
+    assert key != FeatureCache.pack_key("image-1", paths[:1])
 
 
 def test_corrupt_entry_is_dropped(tmp_path):
@@ -63,7 +70,7 @@ def test_disabled_cache_writes_nothing(tmp_path):
     cache = FeatureCache(None)
     assert not cache.put("ab12", "ns", np.zeros(3))
     assert cache.get("ab12", "ns") is None
-    assert cache.load_pack("k", []) is None and cache.pack_writer("k") is None
+    assert cache.pack_writer("k") is None
     assert list(tmp_path.iterdir()) == []
 
 

@@ -29,8 +29,8 @@ def test_train_and_evaluate_conv_ae(small_root, tmp_path, quick_config):
         type_dir = run_dir / machine_type
         assert {"model.keras", "normalization.json", "history.csv", "train_scores.csv"} <= {p.name for p in type_dir.iterdir()}
         assert len(pd.read_csv(type_dir / "history.csv")) == 2
-    saved, config = load_run(run_dir)
-    assert saved["model"] == "conv_ae" and config == quick_config
+    loaded = load_run(run_dir)
+    assert loaded.model == "conv_ae" and loaded.info["model"] == "conv_ae" and loaded.config == quick_config
 
     results = evaluate(small_root, run_dir=run_dir, cache_dir=tmp_path / "cache", progress=False)
     assert list(results.columns)[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
@@ -122,7 +122,7 @@ def test_library_train_refuses_a_finished_run_only_when_asked(small_root, tmp_pa
     with pytest.raises(LayoutError, match="already holds a finished run"):
         train(small_root, model="embedding_knn", out=tmp_path / "run", overwrite=False, **kwargs)
     assert train(small_root, model="embedding_knn", out=tmp_path / "run", **kwargs)["model"] == "embedding_knn"
-    assert load_run(tmp_path / "run")[0]["model"] == "embedding_knn"
+    assert load_run(tmp_path / "run").model == "embedding_knn"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # no .tmp-/.old- folder left
 
 
@@ -153,3 +153,58 @@ def test_data_fingerprint_identifies_content_not_location(small_root, tmp_path):
     data[-2] ^= 0x01  # one sample changed, same size
     clip.write_bytes(bytes(data))
     assert data_fingerprint(discover_clips(moved)) != first
+
+
+@pytest.mark.parametrize("model", ["embedding_knn", "conv_ae"])  # baseline and image features
+def test_train_opens_each_training_clip_once(small_root, tmp_path, monkeypatch, quick_config, model):
+    """Issue 24: fingerprint, store key, duration check, features and explanations from one read per clip."""
+    import builtins
+
+    import soundfile
+
+    opened = []
+    real_open, real_soundfile_init = builtins.open, soundfile.SoundFile.__init__
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def counting_soundfile(self, file, *args, **kwargs):
+        opened.append(str(file))
+        return real_soundfile_init(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(soundfile.SoundFile, "__init__", counting_soundfile)
+    run = train(
+        small_root,
+        model=model,
+        out=tmp_path / "run",
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
+    monkeypatch.setattr(builtins, "open", real_open)
+    table = discover_clips(small_root, machine_types=["fan"])
+    training = table[table.split == "train"]["path"].tolist()
+    assert training and [opened.count(path) for path in training] == [1] * len(training)
+    assert all(opened.count(path) == 1 for path in table["path"])  # test clips: read once, for the fingerprint
+    assert run["data_fingerprint"] == data_fingerprint(table)  # the keys reused are the files' keys
+
+
+def test_a_copy_of_generated_clips_is_synthetic_and_a_changed_one_is_real(tiny_root, tmp_path, monkeypatch):
+    """Issue 25 item 6: the data kind follows the clips' content, not where the generator's manifest sits."""
+    from asd import run as run_module
+
+    monkeypatch.setattr(run_module, "GENERATED_ROOTS", [tiny_root.parent])  # where generated data live
+    copy = tmp_path / "elsewhere" / "recordings"
+    shutil.copytree(tiny_root / "fan", copy / "fan")
+    kwargs = dict(model="embedding_knn", cache_dir=False, progress=False)
+    assert train(copy, out=tmp_path / "run", **kwargs)["data_kind"] == "synthetic"
+    assert load_run(tmp_path / "run").summary()["data_kind"] == "synthetic"
+
+    clip = sorted((copy / "fan" / "train").glob("*.wav"))[0]
+    data = bytearray(clip.read_bytes())
+    data[-2] ^= 0x01  # one sample changed: no longer a clip the generator wrote
+    clip.write_bytes(bytes(data))
+    assert train(copy, out=tmp_path / "run2", **kwargs)["data_kind"] == "real"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from asd.config import StudyConfig
@@ -41,3 +42,38 @@ def test_a_failed_training_is_raised_and_nothing_is_scored(tiny_root, tmp_path):
     with pytest.raises(ASDError, match="no_such_type"):
         train_models(tiny_root, runs=runs, config=StudyConfig(), machine_types=["no_such_type"], workers=2, results=results)
     assert not any((tmp_path / "results").rglob("scores.csv"))
+
+
+def test_each_training_says_when_it_started_and_finished_with_its_epochs(tiny_root, tmp_path, caplog):
+    import logging
+
+    from asd.report import training
+
+    for machine_type, epochs in (("fan", 3), ("pump", 3)):
+        (tmp_path / "ae" / machine_type).mkdir(parents=True)
+        history = pd.DataFrame({"epoch": range(1, epochs + 1), "loss": 1.0})
+        history.to_csv(tmp_path / "ae" / machine_type / "history.csv", index=False)
+    assert training._epochs_done(tmp_path / "ae") == "3 epochs on each of 2 machine types"
+    with caplog.at_level(logging.INFO, logger="asd.report.training"):
+        out, cache = str(tmp_path / "knn"), str(tmp_path / "cache")
+        training._train_one(str(tiny_root), "embedding_knn", out, StudyConfig(), ["fan"], cache)
+    lines = [r.getMessage() for r in caplog.records if r.name == "asd.report.training"]
+    assert lines[0] == "embedding_knn: started"
+    assert lines[-1].startswith("embedding_knn: finished in ") and lines[-1].endswith(" s (fitted in one step)")
+
+
+def test_trainings_are_ordered_by_the_reports_schedule(monkeypatch):
+    """The longest first: epochs times the epoch cost of asd.report.study's schedule, never a model attribute."""
+    from asd.detectors import DETECTORS, Detector
+    from asd.report import study
+    from asd.report.training import _expected_cost
+
+    config = study.study_config()
+    for name, cls in DETECTORS.items():
+        expected = config.training.epochs_for(name) * study.report_schedule(name).epoch_cost if cls.trains_in_epochs else 0.0
+        assert _expected_cost(name, config) == expected
+    assert _expected_cost("conv_ae", config) > _expected_cost("conv_vae", config) > _expected_cost("multistat", config) == 0
+    monkeypatch.setitem(DETECTORS, "test_new", type("New", (Detector,), {"name": "test_new", "trains_in_epochs": True}))
+    assert _expected_cost("test_new", config) == config.training.default_epochs * study.DEFAULT_SCHEDULE.epoch_cost
+    monkeypatch.setitem(study.REPORT_SCHEDULE, "test_new", study.Schedule(epochs=2, epoch_cost=0.5))
+    assert _expected_cost("test_new", config) == config.training.default_epochs * 0.5

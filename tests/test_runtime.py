@@ -39,6 +39,20 @@ def test_without_a_gpu_the_import_is_filtered_and_the_user_level_kept(clean_env)
         assert sum(isinstance(f, runtime._QuietImportFinder) for f in sys.meta_path) == 1  # installed once
 
 
+def test_only_the_retracing_warning_is_dropped(caplog):
+    import logging
+
+    runtime.quiet_tensorflow(gpu=True)
+    runtime.quiet_tensorflow(gpu=True)
+    tf_logger = logging.getLogger("tensorflow")
+    assert sum(isinstance(f, runtime._RetracingFilter) for f in tf_logger.filters) == 1
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        tf_logger.warning("5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing is costly")
+        tf_logger.warning("a real problem")
+        tf_logger.error("an error")
+    assert [r.getMessage() for r in caplog.records] == ["a real problem", "an error"]
+
+
 def test_filtered_stderr_drops_noise_and_keeps_the_rest(capfd):
     with runtime.filtered_stderr():
         os.write(2, b"I0000 00:00:1.2 123 cudart_stub.cc:31] Could not find cuda drivers on your machine\n")
@@ -54,6 +68,7 @@ def test_tensorflow_imports_quietly_on_a_cpu_only_machine():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
     assert done.stdout.strip() == "1"
     assert not runtime.NOISE.search(done.stderr), done.stderr
+    assert "I0000" not in done.stderr, done.stderr  # no informational C++ log line at all
 
 
 def test_version(capsys):

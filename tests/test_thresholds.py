@@ -9,10 +9,8 @@ from scipy import stats
 
 from asd.metrics import RESULT_COLUMNS, results_table
 from asd.pipeline import evaluate, train
-from asd.errors import ASDError
 from asd.thresholds import (
     DEFAULT_FALSE_ALARM_RATE,
-    decide,
     false_alarm_rate_of,
     fit_threshold,
     fit_thresholds,
@@ -85,10 +83,6 @@ def test_integer_machine_ids_are_zero_padded():
     assert set(fit_thresholds(table)["ids"]) == {"00", "02"}
 
 
-def test_decide_is_strictly_above():
-    assert decide([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]).tolist() == [False, False, True]
-
-
 def test_results_table_adds_decision_metrics_after_the_contract_columns():
     scores = pd.DataFrame(
         {
@@ -146,12 +140,14 @@ def test_evaluate_adds_threshold_decision_and_f1(fan_root, tmp_path, quick_confi
     assert results[["precision", "recall", "f1"]].apply(lambda c: c.isna() | c.between(0, 1)).all().all()
 
 
-def test_old_run_without_thresholds_json_is_fitted_on_the_fly(fan_root, tmp_path, quick_config):
+def test_a_run_without_thresholds_json_is_refused_naming_the_file(fan_root, tmp_path, quick_config):
+    from asd.errors import ASDError
+
     run_dir = tmp_path / "run"
     train(fan_root, model="embedding_knn", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
-    expected = json.loads((run_dir / "fan" / "thresholds.json").read_text())
     (run_dir / "fan" / "thresholds.json").unlink()
-    assert_same_thresholds(load_thresholds(run_dir / "fan"), expected)
+    with pytest.raises(ASDError, match=r"fan/thresholds.json: missing"):
+        evaluate(fan_root, run_dir=run_dir, cache_dir=False, progress=False)
 
 
 def test_false_alarm_rate_is_one_minus_the_quantile(rng):
@@ -162,8 +158,8 @@ def test_false_alarm_rate_is_one_minus_the_quantile(rng):
     assert fewer > fit_threshold(scores, false_alarm_rate=0.1)["threshold"]
     with pytest.raises(ValueError, match="not both"):
         fit_threshold(scores, false_alarm_rate=0.1, quantile=0.9)
-    with pytest.raises(ValueError, match="false-alarm rate"):
-        fit_threshold(scores, false_alarm_rate=0.0)
+    with pytest.raises(ValueError, match=r"thresholds.false_alarm_rate: must be > 0 and < 1, got 0.0"):
+        fit_threshold(scores, false_alarm_rate=0.0)  # the config's check, a ConfigError (also a ValueError)
 
 
 def test_empirical_rate_is_met_on_new_normal_scores(rng):
@@ -174,11 +170,10 @@ def test_empirical_rate_is_met_on_new_normal_scores(rng):
         assert np.mean(new_scores > threshold) == pytest.approx(rate, abs=0.25 * rate)
 
 
-def test_thresholds_record_their_rate_and_older_files_are_read(rng):
+def test_thresholds_record_their_rate(rng):
     table = pd.DataFrame({"machine_id": ["00"] * 30, "score": rng.gamma(4.0, 1.0, 30)})
     thresholds = fit_thresholds(table, false_alarm_rate=0.02)
     assert thresholds["false_alarm_rate"] == 0.02 and false_alarm_rate_of(thresholds) == 0.02
-    assert false_alarm_rate_of({"quantile": 0.9}) == pytest.approx(0.1)
 
 
 def test_config_rate_is_used_at_train_time_and_refit_changes_nothing_on_disk(fan_root, tmp_path, quick_config):
@@ -196,7 +191,7 @@ def test_config_rate_is_used_at_train_time_and_refit_changes_nothing_on_disk(fan
     looser = refit_thresholds(run_dir / "fan", false_alarm_rate=0.2)
     assert threshold_for(looser, None) < threshold_for(saved, None) and false_alarm_rate_of(looser) == 0.2
     assert (run_dir / "fan" / "thresholds.json").read_text() == before
-    with pytest.raises(ASDError, match="false-alarm rate"):
+    with pytest.raises(ConfigError, match="false_alarm_rate: must be > 0 and < 1, got 1.5"):
         refit_thresholds(run_dir / "fan", false_alarm_rate=1.5)
     with pytest.raises(ConfigError, match="thresholds.false_alarm_rate"):
         StudyConfig.from_dict({"thresholds": {"false_alarm_rate": 10}})

@@ -64,7 +64,7 @@ def read_clip(
     cut = truncation(path)
     duration = samples.shape[0] / file_rate
     if duration < min_seconds:
-        raise AudioError(path, _too_short(duration, min_seconds, cut))
+        raise AudioError(path, too_short(duration, min_seconds, cut))
     if cut is not None:
         logger.warning("%s: %s; using the %.3g s it holds", path, cut, duration)
     n_channels = samples.shape[1]
@@ -145,7 +145,8 @@ def truncation(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _too_short(duration: float, min_seconds: float, cut: str | None) -> str:
+def too_short(duration: float, min_seconds: float, cut: str | None = None) -> str:
+    """The problem of a clip of ``duration`` seconds, below ``min_seconds`` (``cut``: why it is truncated)."""
     problem = f"{duration:.3g} s long, shorter than the {min_seconds:g} s minimum (audio.min_seconds)"
     return f"{problem}; {cut}" if cut else problem
 
@@ -163,7 +164,7 @@ def clip_problem(path: str | os.PathLike, *, min_seconds: float = 0.0) -> str | 
     cut = truncation(path)
     duration = info.frames / info.samplerate if info.samplerate else 0.0
     if info.frames and duration < min_seconds:
-        return _too_short(duration, min_seconds, cut)
+        return too_short(duration, min_seconds, cut)
     if cut is not None:
         logger.warning("%s: %s; using the %.3g s it holds", path, cut, duration)
     return None

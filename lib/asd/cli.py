@@ -25,15 +25,25 @@ logger = logging.getLogger("asd")
 def _add_generate(subparsers) -> None:
     parser = subparsers.add_parser(
         "generate",
-        help="write the embedded synthetic dataset (DCASE 2020 layout)",
+        help="write the embedded synthetic dataset (DCASE 2020 layout; --format for 2021-2025)",
         description="Write a deterministic synthetic machine-sound dataset in the DCASE 2020 Task 2 "
         "development layout: <out>/<machine_type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav, "
         "16 kHz mono 16-bit, 10 s clips (ToyCar 11 s). The same seed gives byte-identical files.",
     )
     parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
-    parser.add_argument("--size", choices=("tiny", "default"), default="default", help="tiny: tests; default: the study")
+    parser.add_argument("--size", choices=("tiny", "small", "default"), default="default",
+                        help="tiny: tests; default: the study; small (dcase2021+ only): measurements")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
+    parser.add_argument(
+        "--format", default="dcase2020", metavar="YEAR",
+        help="layout: dcase2020 (default) or dcase2021 ... dcase2025 (sections, source/target domains with a "
+        "domain shift, attribute CSVs; see docs/dcase_years.md)",
+    )
+    parser.add_argument(
+        "--eval-names", action="store_true",
+        help="dcase2021+: name the test clips as the evaluation sets do and write the ground truth to OUT/ground_truth",
+    )
     parser.set_defaults(func=_run_generate)
 
 
@@ -48,8 +58,12 @@ def _run_generate(args) -> int:
 
     _existing_file_is_an_error(args.out, "--out")
 
-    table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types, progress=not args.quiet)
-    counts = table.groupby(["machine_type", "split", "label"]).size().unstack(["split", "label"], fill_value=0)
+    table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types,
+                             progress=not args.quiet, format=args.format, eval_names=args.eval_names)
+    groups = ["machine_type", "split", "domain", "label"]
+    if args.format == "dcase2020":
+        groups.remove("domain")
+    counts = table.groupby(groups).size().unstack(groups[1:], fill_value=0)
     print(f"{len(table)} clips in {args.out}")
     print(counts.to_string())
     return 0
@@ -83,6 +97,7 @@ def _add_train(subparsers) -> None:
         "--machine-type", metavar="NAME", help="machine type of recordings whose folders do not name it (default: the folder's name)"
     )
     parser.add_argument("--machine-id", metavar="ID", help="machine ID of recordings whose names do not give one (default: 00)")
+    _add_dataset_argument(parser)
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     _add_cluster_options(parser)
@@ -121,40 +136,75 @@ def resolve_model(name: str | None) -> str:
     return DEFAULT_MODEL
 
 
-def _run_train(args) -> int:
-    from .config import load_config
+def _add_dataset_argument(parser) -> None:
+    parser.add_argument(
+        "--dataset", metavar="NAME",
+        help="the dataset ROOT holds: dcase2020 ... dcase2025, mimii, folders (default: detected from the layout)",
+    )
 
-    _existing_file_is_an_error(args.cache, "--cache")
-    config = load_config(args.config)
-    model = resolve_model(args.model)
+
+def _check_dataset(args) -> None:
+    """``--dataset``: ROOT must read in that dataset's layout (one line naming the file or option otherwise)."""
+    if args.dataset is None:
+        return
+    from .data import discover_clips
+
+    names = {"machine_type": getattr(args, "machine_type", None), "machine_id": getattr(args, "machine_id", None)}
+    table = discover_clips(args.data, dataset=args.dataset, machine_types=args.machine_types, require_train=False,
+                           **names)
+    logger.info("%s read as %s (%d clips)", args.data, table.attrs["dataset"], len(table))
+
+
+def _check_train_options(args, model: str) -> None:
+    """Refuse option combinations ``asd train`` would otherwise resolve silently."""
+    from .detectors import get_detector
+
     if args.epochs is not None:
         if args.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+        if not get_detector(model).trains_in_epochs:
+            raise ConfigError(
+                f"--epochs {args.epochs}: the {model} detector does not train in epochs; leave --epochs out"
+            )
+    if args.machine_type is not None and args.machine_types and args.machine_type not in args.machine_types:
+        raise ConfigError(
+            f"--machine-type {args.machine_type} names the machine type of recordings whose folders do not say it, "
+            f"but --machine-types {' '.join(args.machine_types)} leaves it out; give one of them"
+        )
+
+
+def _run_train(args) -> int:
+    from .config import load_config
+    from .pipeline import train
+    from .runfolder import run_lock
+
+    _existing_file_is_an_error(args.cache, "--cache")
+    _check_dataset(args)
+    config = load_config(args.config)
+    model = resolve_model(args.model)
+    _check_train_options(args, model)
+    if args.epochs is not None:
         config.training.epochs[model] = args.epochs
-    with _executor(args) as executor:
-        run = _train_with(args, config, model, executor)
+    # a second `asd train --out` the same folder is refused, not raced; the cluster, if any, stopped after
+    with run_lock(args.out), _executor(args) as executor:
+        run = train(
+            args.data,
+            model=model,
+            out=args.out,
+            config=config,
+            machine_types=args.machine_types,
+            cache_dir=False if args.no_cache else args.cache,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+            machine_type=args.machine_type,
+            machine_id=args.machine_id,
+            dataset=args.dataset,
+            executor=executor,
+        )
     print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
     for item in run["skipped"]:
         print(f"skipped {item['path']}: {item['problem']}")
     return 0
-
-
-def _train_with(args, config, model, executor) -> dict:
-    from .pipeline import train
-
-    return train(
-        args.data,
-        model=model,
-        out=args.out,
-        config=config,
-        machine_types=args.machine_types,
-        cache_dir=False if args.no_cache else args.cache,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-        machine_type=args.machine_type,
-        machine_id=args.machine_id,
-        executor=executor,
-    )
 
 
 def _add_evaluate(subparsers) -> None:
@@ -172,9 +222,11 @@ def _add_evaluate(subparsers) -> None:
         "--ground-truth",
         type=Path,
         metavar="FILE",
-        help="labels of an evaluation set's unlabeled test/id_XX_*.wav clips (eval_data_list.csv); "
-        "default: ROOT/eval_data_list.csv when it exists",
+        help="labels of an evaluation set's unlabeled test clips: eval_data_list.csv (2020), a baseline list "
+        "eval_data_list_20XX.csv, or the official evaluator's folder (ground_truth_data/, ground_truth_domain/, "
+        "ground_truth_attributes/; 2021-2025); default: one of these in ROOT when it exists",
     )
+    _add_dataset_argument(parser)
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     _add_cluster_options(parser)
@@ -188,6 +240,7 @@ def _run_evaluate(args) -> int:
 
     _existing_file_is_an_error(args.out, "--out")
     _existing_file_is_an_error(args.cache, "--cache")
+    _check_dataset(args)
     ground_truth = args.ground_truth or find_ground_truth(args.data)
     if ground_truth is not None:
         logger.info("labels of unlabeled clips from %s", ground_truth)
@@ -200,11 +253,18 @@ def _run_evaluate(args) -> int:
             labels=ground_truth,
             cache_dir=False if args.no_cache else args.cache,
             progress=not args.quiet,
+            dataset=args.dataset,
             executor=executor,
         )
     out = args.out or args.run / "results"
     if results.empty:
         print(f"no labelled test clips: scores written to {out}, no metrics")
+        return 0
+    if "auc_source" in results:  # DCASE 2021-2025: per-section AUCs and the official score
+        from .year_results import summary_text
+
+        print(summary_text(results, out))
+        print(f"results written to {out}")
         return 0
     print(results.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     means = type_means(results)
@@ -235,6 +295,7 @@ def _run_models(args) -> int:
 def _add_download(subparsers) -> None:
     from .config import MACHINE_TYPES
     from .download import ENV_BASE_URL, help_text
+    from .download.archives import YEARS
 
     parser = subparsers.add_parser(
         "download",
@@ -244,8 +305,12 @@ def _add_download(subparsers) -> None:
     )
     parser.add_argument("--to", required=True, type=Path, metavar="DIR", help="download folder (DIR/dev, DIR/eval)")
     parser.add_argument(
-        "--machine-types", nargs="+", metavar="TYPE", default=list(MACHINE_TYPES), choices=list(MACHINE_TYPES),
-        help=f"machine types to fetch (default: all: {' '.join(MACHINE_TYPES)})",
+        "--machine-types", nargs="+", metavar="TYPE", default=list(MACHINE_TYPES),
+        help=f"machine types to fetch (default: all of the year's; 2020: {' '.join(MACHINE_TYPES)})",
+    )
+    parser.add_argument(
+        "--year", default="dcase2020", choices=YEARS,
+        help="which challenge's records (default dcase2020); later years land in DIR/<year>/{dev,eval}",
     )
     parser.add_argument("--sets", default="dev", metavar="SETS", help="comma-separated, of dev, additional, eval (default: dev)")
     parser.add_argument(
@@ -266,12 +331,17 @@ def _add_download(subparsers) -> None:
 
 
 def _run_download(args) -> int:
-    from .download import ARCHIVES, download_dataset, read_md5sums
+    from .config import MACHINE_TYPES
+    from .download import download_dataset, read_md5sums
+    from .download.archives import CATALOGUES
 
     checksums = read_md5sums(args.checksums) if getattr(args, "checksums", None) else None
+    year = getattr(args, "year", "dcase2020")
+    types = None if (year != "dcase2020" and args.machine_types == list(MACHINE_TYPES)) else args.machine_types
     summary = download_dataset(
         args.to,
-        machine_types=args.machine_types,
+        year=year,
+        machine_types=types,
         sets=args.sets,
         base_url=args.base_url,
         checksums=checksums,
@@ -284,7 +354,8 @@ def _run_download(args) -> int:
     for item in summary:
         note = "" if item["verified"] else "  (not verified: no published md5)"
         print(f"{item['status']:8s} {item['name']:34s} -> {item['path']}{note}")
-    roots = sorted({str(Path(args.to) / ARCHIVES[i["name"]].set_dir) for i in summary})
+    catalogue = CATALOGUES[year]
+    roots = sorted({str(Path(args.to) / catalogue[i["name"]].set_dir) for i in summary})
     print(f"data in {', '.join(roots)} (licence: CC BY-NC-SA 4.0, non-commercial use only)")
     return 0
 
@@ -319,7 +390,7 @@ def _add_score(subparsers) -> None:
         "clips of their machine ID. Machine type and ID are read from DCASE/MIMII-style names and folders (e.g. "
         "fan/test/normal_id_00_00000001.wav, fan/id_00/normal/00000001.wav) unless given; a path naming a machine "
         "type the run lacks is refused (exit 2) unless --machine-type is given. Unreadable files are reported and "
-        "skipped; the exit status is 1 only if no file could be scored.",
+        "skipped; the exit status is 2 (bad input) only if no file could be scored.",
     )
     parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="WAV files and/or folders")
@@ -348,16 +419,22 @@ def _run_score(args) -> int:
     import pandas as pd
 
     from .atomic import write_csv_atomic
-    from .scoring import run_summary, score_paths
+    from .inputs import check_machine_id, check_outputs
+    from .run import Run
+    from .scoring import collect_wav_files, score_paths
+    from .thresholds import quantile_of
 
     if args.top is not None and args.top < 1:
         raise ASDError(f"--top must be at least 1, got {args.top}")
-    if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 1.0:
-        raise ASDError(f"--false-alarm-rate must lie in (0, 1), got {args.false_alarm_rate}")
-    summary = run_summary(args.run)
+    if args.false_alarm_rate is not None:
+        quantile_of(args.false_alarm_rate, key="--false-alarm-rate")
+    check_machine_id(args.machine_id)
+    check_outputs(out=args.out, figures=args.figures, inputs=[*args.paths, *collect_wav_files(args.paths)[0]])
+    run = Run.load(args.run)  # once for the command
+    summary = run.summary()
     with _executor(args) as executor:
         table = score_paths(
-            args.run,
+            run,
             args.paths,
             machine_type=args.machine_type,
             machine_id=args.machine_id,
@@ -374,21 +451,63 @@ def _run_score(args) -> int:
     rates = table.attrs["false_alarm_rate"]
     n_anomalous = int((scored["anomalous"] == "yes").sum())
     for row in failed.itertuples():
-        print(f"not scored: {row.path}: {row.problem}", file=sys.stderr)
+        print(f"not scored: {_printable(row.path)}: {row.problem}", file=sys.stderr)
     root = Path(summary["data_root"] or ".")
     if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
         print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
+    resolution = _threshold_resolution({t: run.thresholds(t) for t in summary["machine_types"]}, rates)
     if args.json:
-        print(json.dumps(_as_json(summary, rates, shown, table.attrs["departures"], failed), indent=2))
+        answer = _as_json(summary, rates, shown, table.attrs["departures"], failed)
+        print(json.dumps({**answer, "threshold_resolution": resolution}, indent=2))
     else:
-        print(_header(args.run, summary, rates))
+        print(_header(args.run, summary, rates, resolution))
         if not shown.empty:
-            print(shown.drop(columns="problem").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            view = _display_table(shown, table.attrs["departures"])
+            view = view.assign(path=view["path"].map(_printable))
+            print(view.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
     if args.out is not None:
-        write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown)
+        write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown, errors="surrogateescape")
         print(f"written to {args.out}", file=sys.stderr if args.json else sys.stdout)
-    return 0 if len(scored) else 1
+    return 0 if len(scored) else 2
+
+
+def _display_table(shown: pd.DataFrame, departures: dict) -> pd.DataFrame:
+    """The score table as printed: a dash for a clip without machine ID, and each flagged clip's
+    top bands with the direction of the departure (``+17.5 dB at 912 Hz``) instead of bare Hz."""
+    from .explain import departure_text
+
+    table = shown.drop(columns="problem").copy()
+    table["machine_id"] = table["machine_id"].replace("", "\u2013")
+    table["top_bands_hz"] = [
+        departure_text(departures[p]["top_bands_hz"], departures[p]["top_bands_db"]) if p in departures else ""
+        for p in table["path"]
+    ]
+    return table.rename(columns={"top_bands_hz": "departure"})
+
+
+def _threshold_resolution(thresholds: dict[str, dict], rates: dict) -> dict | None:
+    """What the training clips behind the thresholds can resolve: the fewest clips N of any
+    machine ID (and which), and 1/N; a false-alarm rate below 1/N cannot be resolved on N clips.
+
+    ``thresholds`` maps each machine type to its thresholds (:func:`asd.thresholds.load_thresholds`).
+    """
+    fewest = None
+    for machine_type, fitted in thresholds.items():
+        for machine_id, entry in fitted.get("ids", {}).items():
+            if entry.get("n_train") and (fewest is None or entry["n_train"] < fewest[0]):
+                fewest = (int(entry["n_train"]), machine_type, machine_id)
+    if fewest is None:
+        return None
+    n, machine_type, machine_id = fewest
+    rate = min(rates.values()) if rates else None
+    return {"n_train": n, "machine": f"{machine_type} id {machine_id}", "resolvable_rate": 1.0 / n,
+            "resolved": rate is None or rate >= 1.0 / n}
+
+
+def _printable(path: str) -> str:
+    """A file name that is not UTF-8 (its bytes kept as surrogates) with those bytes written as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _rate_text(rates: dict) -> str:
@@ -398,11 +517,18 @@ def _rate_text(rates: dict) -> str:
     return ", ".join(f"{t} {100 * r:g}%" for t, r in sorted(rates.items()))
 
 
-def _header(run_dir, summary: dict, rates: dict) -> str:
+def _header(run_dir, summary: dict, rates: dict, resolution: dict | None = None) -> str:
     data = f"{summary['data_kind']} data (fingerprint {summary['data_fingerprint']}, {summary['data_root']})"
     line = f"run {run_dir}: {summary['model']} for {', '.join(summary['machine_types'])}, trained on {data}"
-    if rates:
-        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips (fitted on the training clips' scores)"
+    if rates and resolution is not None and not resolution["resolved"]:
+        n = resolution["n_train"]
+        line += (f"\nthresholds: fitted for a false-alarm rate of {_rate_text(rates)} on as few as {n} training clips "
+                 f"({resolution['machine']}): rates below 1/{n} = {100 / n:.1f}% cannot be resolved on {n} clips, "
+                 "so a threshold is about the largest training score, not a measured rate")
+    elif rates:
+        line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips"
+        line += " (fitted on the training clips' scores"
+        line += f"; fewest per machine ID: {resolution['n_train']}, {resolution['machine']})" if resolution else ")"
     return line
 
 
@@ -418,6 +544,7 @@ def _as_json(summary: dict, rates: dict, shown: pd.DataFrame, departures: dict, 
                 "threshold": float(row.threshold),
                 "anomalous": row.anomalous == "yes",
                 "training_clip": row.training_clip == "yes",
+                "note": row.note or None,
                 "departure": departures.get(row.path),
             }
         )

@@ -76,7 +76,7 @@ class AudioConfig:
     """How clips are read."""
 
     sample_rate: int = knob(16000, ge=1)  #: Hz; clips at other rates are resampled (and logged)
-    channel: int = 0  #: channel of multichannel files (MIMII: 8 mics; DCASE 2020 used channel 0)
+    channel: int = knob(0, ge=0)  #: channel of multichannel files (MIMII: 8 mics; DCASE 2020 used channel 0)
     #: seconds; shorter clips (e.g. truncated files) are skipped and listed, not used. One second:
     #: below it a clip holds only a few of the image's frames and the rest would be repetition.
     min_seconds: float = knob(1.0, ge=0)
@@ -120,7 +120,7 @@ class TrainingConfig:
     #: BatchNormalization running-statistics momentum of the autoencoders (conv_ae, conv_vae,
     #: dense_ae). 0.99 is Keras' default and the study's; see :mod:`asd.detectors.networks` for why 0.9
     #: suits small training sets. (The ID classifier has its own: ``detectors.id_classifier``.)
-    batchnorm_momentum: float = knob(0.99, ge=0, le=1)
+    batchnorm_momentum: float = knob(0.99, ge=0, lt=1)  # 1 would never update the running statistics
 
     def epochs_for(self, model: str) -> int:
         return int(self.epochs.get(model, self.default_epochs))
@@ -156,7 +156,7 @@ class EmbeddingConfig:
 class IDClassifierConfig:
     """Knobs of the ``id_classifier`` detector (its network: :func:`asd.detectors.networks.build_id_classifier`)."""
 
-    batchnorm_momentum: float = knob(0.9, ge=0, le=1)  #: BatchNormalization running-statistics momentum
+    batchnorm_momentum: float = knob(0.9, ge=0, lt=1)  #: BatchNormalization running-statistics momentum
     dropout: float = knob(0.2, ge=0, lt=1)  #: before the logits
     mel_pool: int = knob(2, ge=1)  #: adjacent mel bands averaged (128 -> 64)
     patch_frames: int = knob(64, ge=1)  #: frames per patch (64 x 32 ms = 2.0 s)
@@ -170,7 +170,7 @@ class MultistatConfig:
 
     #: statistic groups, each scored on its own and combined: any of mean, peak, delta, spread, rhythm, level, narrow
     groups: list[Literal["mean", "peak", "delta", "spread", "rhythm", "level", "narrow"]] = field(
-        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"]
+        default_factory=lambda: ["mean", "peak", "delta", "spread", "rhythm", "level"], metadata={"nonempty": True}
     )
     n_neighbors: int = knob(1, ge=1)  #: nearest training clips of the same ID averaged per group
     combine: Literal["max", "mean"] = "max"  #: how the normalised group scores become one score
@@ -178,11 +178,43 @@ class MultistatConfig:
 
 @dataclass
 class DetectorsConfig:
-    """Per-detector knobs, one section per detector family (``training`` holds the shared ones)."""
+    """Per-detector knobs, one section per detector family (``training`` holds the shared ones).
+
+    Besides these fields, every section a detector module declares (:func:`declare_detector_settings`,
+    done by :func:`asd.detectors.register` for a detector's ``settings_class``) is an attribute too.
+    """
 
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     id_classifier: IDClassifierConfig = field(default_factory=IDClassifierConfig)
     multistat: MultistatConfig = field(default_factory=MultistatConfig)
+
+    def __getattr__(self, name: str):  # only for names that are not (yet) set: a declared section's defaults
+        settings = DETECTOR_SETTINGS.get(name)
+        if settings is None:
+            raise AttributeError(f"{type(self).__name__} has no section {name!r}")
+        section = settings()
+        setattr(self, name, section)
+        return section
+
+
+#: The settings sections that detector modules declared beyond :class:`DetectorsConfig`'s own
+#: fields: section name -> dataclass (see :func:`declare_detector_settings`).
+DETECTOR_SETTINGS: dict[str, type] = {}
+
+
+def declare_detector_settings(section: str, settings: type) -> None:
+    """Make ``config.detectors.<section>`` a section of dataclass ``settings``, read and validated like the others.
+
+    A field of :class:`DetectorsConfig` is already one (then ``settings`` must be its type); a
+    name another dataclass declared is refused (:class:`ConfigError`).
+    """
+    if not dataclasses.is_dataclass(settings):
+        raise ConfigError(f"detectors.{section}: the settings must be a dataclass, got {settings!r}")
+    known = typing.get_type_hints(DetectorsConfig).get(section) or DETECTOR_SETTINGS.get(section)
+    if known is not None and known.__qualname__ != settings.__qualname__:
+        raise ConfigError(f"detectors.{section}: the section is taken by {known.__module__}.{known.__qualname__}")
+    if section not in typing.get_type_hints(DetectorsConfig):
+        DETECTOR_SETTINGS[section] = settings
 
 
 @dataclass
@@ -202,11 +234,12 @@ class StudyConfig:
     max_fpr: float = knob(0.1, gt=0, le=1)  #: partial-AUC range, as DCASE 2020
     machine_types: list[str] | None = None  #: None: every machine type found in the data
     models: list[str] = field(default_factory=lambda: ["conv_ae", "dense_ae", "conv_vae"])
-    seed: int = knob(0, ge=0)
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values["detectors"].update({name: dataclasses.asdict(getattr(self.detectors, name)) for name in DETECTOR_SETTINGS})
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "StudyConfig":
@@ -264,10 +297,11 @@ def _from_dict(cls, values: Any, where: str):
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {_describe(values)}")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(str(key) for key in set(values) - set(known))
+    declared = DETECTOR_SETTINGS if cls is DetectorsConfig else {}
+    unknown = sorted(str(key) for key in set(values) - set(known) - set(declared))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    hints = typing.get_type_hints(cls)
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join([*known, *declared])})")
+    hints = {**declared, **typing.get_type_hints(cls)}
     kwargs = {}
     for name, value in values.items():
         kind = hints[name]
@@ -276,7 +310,12 @@ def _from_dict(cls, values: Any, where: str):
             kwargs[name] = _from_dict(kind, value, key)
         else:
             kwargs[name] = _check(value, kind, key, known[name].metadata.get("range", {}))
-    return cls(**kwargs)
+            if known[name].metadata.get("nonempty") and not kwargs[name]:
+                raise ConfigError(f"{key}: must not be empty")
+    instance = cls(**{name: value for name, value in kwargs.items() if name in known})
+    for name in set(kwargs) - set(known):
+        setattr(instance, name, kwargs[name])
+    return instance
 
 
 def _describe(value: Any) -> str:
@@ -359,6 +398,24 @@ def _check_range(value: Any, key: str, bounds: dict) -> None:
         if not test(value, bound):
             allowed = " and ".join(f"{tests[n][1]} {b}" for n, b in bounds.items())
             raise ConfigError(f"{key}: must be {allowed}, got {value!r}")
+
+
+def check_knob(section: type, name: str, value: Any, *, key: str | None = None) -> Any:
+    """``value`` checked as the knob ``name`` of the config section ``section`` (type and range).
+
+    The one check of a setting given outside a config file (a command-line option, a keyword
+    argument), so that it is refused exactly as in ``config.yaml``.
+
+    >>> check_knob(ThresholdConfig, "false_alarm_rate", 0.05)
+    0.05
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` (default ``name``): the value is of the wrong type or out of range.
+    """
+    known = {f.name: f for f in dataclasses.fields(section)}
+    return _check(value, typing.get_type_hints(section)[name], key or name, known[name].metadata.get("range", {}))
 
 
 def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> StudyConfig:

@@ -23,8 +23,14 @@ class LayoutError(ASDError):
     """A dataset folder does not follow a layout the toolkit reads."""
 
 
-class ConfigError(ASDError):
-    """A configuration value or file is invalid."""
+class ConfigError(ASDError, ValueError):
+    """A configuration value, option or file is invalid.
+
+    Both an :class:`ASDError` (the CLI prints it in one line and exits 2) and a
+    :class:`ValueError` (what Python code expects of a bad argument), as librosa's
+    ``ParameterError``. Every setting is checked once, where the config reads it
+    (:mod:`asd.config`, :func:`asd.config.check_knob` for options given outside a file).
+    """
 
 
 class UnknownModelError(ASDError, KeyError):

@@ -108,12 +108,40 @@ class Departure:
     top_bands_db: list[float] = field(default_factory=list)
     top_seconds: list[int] = field(default_factory=list)
 
+    def text(self) -> str:
+        """The top bands with the direction of each departure (:func:`departure_text`)."""
+        return departure_text(self.top_bands_hz, self.top_bands_db)
+
     def columns(self) -> dict[str, str]:
         """The table columns ``top_bands_hz`` (e.g. ``"2188, 875"``) and ``top_seconds`` (e.g. ``"3-4, 7-8"``)."""
         return {
             "top_bands_hz": ", ".join(f"{hz:.0f}" for hz in self.top_bands_hz),
             "top_seconds": ", ".join(f"{s}-{s + 1}" for s in self.top_seconds),
         }
+
+
+#: The minus sign of departures (U+2212, not a hyphen).
+MINUS = "\u2212"
+
+
+def machine_label(machine_id) -> str:
+    """How figures and tables name a machine: ``"id 04"``, or ``"machine"`` when the clip has no
+    machine ID (empty, None or NaN)."""
+    missing = machine_id is None or (isinstance(machine_id, float) and np.isnan(machine_id))
+    text = "" if missing else str(machine_id).strip()
+    return f"id {text}" if text else "machine"
+
+
+def frequency_text(hz: float) -> str:
+    """A frequency as people read it: ``"912 Hz"``, ``"4.9 kHz"``."""
+    return f"{hz:.0f} Hz" if hz < 1000 else f"{hz / 1000:.1f} kHz"
+
+
+def departure_text(top_bands_hz: Sequence[float], top_bands_db: Sequence[float]) -> str:
+    """The top bands with the direction of each departure, e.g. ``"+17.5 dB at 912 Hz, −11.0 dB at
+    4.9 kHz"`` (the clip's mean level minus the training mean; a minus sign: quieter than normal)."""
+    return ", ".join(f"{'+' if db >= 0 else MINUS}{abs(db):.1f} dB at {frequency_text(hz)}"
+                     for hz, db in zip(top_bands_hz, top_bands_db))
 
 
 def band_frequencies(config: StudyConfig) -> np.ndarray:

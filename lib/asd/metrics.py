@@ -178,11 +178,6 @@ def type_means(results: pd.DataFrame) -> pd.DataFrame:
     return results.groupby(["model", "machine_type"], sort=True)[["auc", "pauc"]].mean().reset_index()
 
 
-def overall_means(results: pd.DataFrame) -> pd.DataFrame:
-    """Per model: mean over machine types of the per-type means (each type weighs the same)."""
-    return type_means(results).groupby("model", sort=True)[["auc", "pauc"]].mean().reset_index()
-
-
 def dcase_result_rows(results: pd.DataFrame) -> list[list]:
     """Rows of the DCASE 2020 baseline's ``result.csv`` for one model.
 

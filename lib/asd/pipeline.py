@@ -2,7 +2,8 @@
 
 Run folder (``asd train --out RUN_DIR``)::
 
-    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts,
+    RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts and
+                                     frame counts (asd.lengths),
                                      the config's fingerprint, every file's size and SHA-256, and
                                      ``"complete": true`` (written last)
     RUN_DIR/config.yaml              the StudyConfig used
@@ -23,9 +24,12 @@ Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)
     scores.csv                               every scored clip with its label, score, threshold and decision
     skipped.csv                              clips that could not be read, and why (only if any)
 
+On a DCASE 2021-2025 layout the results folder holds the official scores and submission files
+instead (:mod:`asd.year_results`), and each section is fitted per domain (:mod:`asd.domains`).
+
 Every file is written atomically, and a run folder is always either complete or absent: the new run
 is built beside it (``RUN_DIR.tmp-<pid>``) and swapped in only once complete, so an interrupted
-training leaves the previous run as it was. :func:`load_run` and :func:`load_detector` refuse an
+training leaves the previous run as it was. :class:`asd.run.Run` (``Run.load``) refuses an
 incomplete run, a file missing, truncated or changed since training, and a ``config.yaml`` that is
 not the one the models were trained with, each in one line naming the file.
 """
@@ -42,49 +46,50 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import __version__, explain
+from . import __version__, domains, explain, units, year_results
 from .atomic import atomic_path, write_csv_atomic, write_text_atomic
-from .audio import clip_problem
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
 from .executor import Executor, InProcessExecutor
-from .features import Extracted, FeatureCache, extract_features
-from .features.extract import cache_chunk
+from .features import Extracted, FeatureCache, content_key, extract_features
+from .lengths import frame_range
 from .metrics import dcase_result_rows, results_table
-from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in, verify_files
-from .synth import MANIFEST_NAME
-from .thresholds import THRESHOLDS_FILE, fit_thresholds, load_thresholds, save_thresholds, threshold_for
+from .run import Run, as_run, data_kind, load_detector, load_run
+from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in
+from .thresholds import THRESHOLDS_FILE, fit_thresholds, note_unseen_ids, save_thresholds, threshold_for, unseen_ids
 
 logger = logging.getLogger(__name__)
 
+#: ``Run``, ``load_run`` and ``load_detector`` live in :mod:`asd.run`; named here for the notebooks and tests.
+__all__ = [
+    "Run", "data_fingerprint", "evaluate", "evaluate_unit", "load_detector", "load_run", "train", "train_unit",
+    "write_results",
+]
 
-#: Bytes read at a time when hashing a clip for :func:`data_fingerprint`.
-_CHUNK = 1 << 20
 
-
-def data_fingerprint(table: pd.DataFrame) -> str:
+def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None) -> str:
     """Short hash identifying the data of a clip table: every clip's relative path and content.
 
     The fingerprint is a SHA-1 over, per clip in sorted order, its path relative to the table's
-    root (``table.attrs["root"]``) and the SHA-1 of the file's bytes (the same digest the
-    feature store keys the clip by, :func:`asd.features.store.content_key`). Two datasets whose
-    files have the same names and sizes but different audio (a sample changed, a new version of
-    the synthetic generator) get different fingerprints; the same files in another folder get
-    the same one. Files are read in 1 MiB chunks, about 0.2 ms per 10 s 16-bit clip.
+    root (``table.attrs["root"]``) and its content key (:func:`asd.features.store.content_key`,
+    the feature store's key). Two datasets whose files have the same names and sizes but
+    different audio get different fingerprints; the same files in another folder get the same one.
 
     Parameters
     ----------
     table : pandas.DataFrame
         A clip table as :func:`asd.data.discover_clips` returns it (a ``path`` column).
+    keys : dict, optional
+        Content keys already computed in this command, by path (:attr:`asd.features.Extracted.keys`):
+        those files are not read again; the others are read here.
 
     Returns
     -------
@@ -93,23 +98,19 @@ def data_fingerprint(table: pd.DataFrame) -> str:
         ``unreadable`` (training skips it and reports why).
     """
     root = Path(table.attrs.get("root", "."))
+    keys = keys or {}
     digest = hashlib.sha1()
     for path in sorted(table["path"]):
         rel = Path(os.path.relpath(path, root)).as_posix()
-        digest.update(f"{rel}|{_file_sha1(path)}\n".encode())
+        digest.update(f"{rel}|{keys.get(path) or _content_key_or_none(path)}\n".encode())
     return digest.hexdigest()[:12]
 
 
-def _file_sha1(path: str | os.PathLike) -> str:
-    """SHA-1 (hex) of the file's bytes read in chunks, or ``"unreadable"``."""
-    digest = hashlib.sha1()
+def _content_key_or_none(path: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+        return content_key(path)
     except OSError:
         return "unreadable"
-    return digest.hexdigest()
 
 
 def _cache(cache_dir) -> FeatureCache:
@@ -122,33 +123,20 @@ def _cache(cache_dir) -> FeatureCache:
 
 
 def _extract(paths: list[str], *, config: StudyConfig, cache: FeatureCache, **kwargs) -> Extracted:
-    """:func:`extract_features` with ``on_error="skip"``, after skipping clips shorter than
-    ``config.audio.min_seconds``.
+    """:func:`extract_features` with ``on_error="skip"``, clips shorter than ``config.audio.min_seconds`` skipped.
 
     The cache is an optimisation: when it cannot be written (disk full, read-only), the
     features are computed again without it and the run goes on.
     """
-    failed = []
-    min_seconds = config.audio.min_seconds
-    if min_seconds > 0:
-        for path in paths:
-            problem = clip_problem(path, min_seconds=min_seconds)
-            if problem is not None:
-                logger.warning("skipping %s: %s", path, problem)
-                failed.append((path, problem))
-        if failed:
-            short = {path for path, _ in failed}
-            paths = [path for path in paths if path not in short]
+    kwargs["min_seconds"] = config.audio.min_seconds
     try:
-        extracted = extract_features(paths, config=config, cache=cache, on_error="skip", **kwargs)
+        return extract_features(paths, config=config, cache=cache, on_error="skip", **kwargs)
     except OSError as exc:  # WriteError included
         if cache.root is None:
             raise
         logger.warning("feature cache %s cannot be used (%s): continuing without it", cache.root, exc)
         kwargs.pop("mmap", None)
-        extracted = extract_features(paths, config=config, cache=FeatureCache(None), on_error="skip", **kwargs)
-    extracted.failed[:0] = failed
-    return extracted
+        return extract_features(paths, config=config, cache=FeatureCache(None), on_error="skip", **kwargs)
 
 
 def train(
@@ -163,6 +151,7 @@ def train(
     overwrite: bool = True,
     machine_type: str | None = None,
     machine_id: str | None = None,
+    dataset: str | None = None,
     executor: Executor | None = None,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
@@ -183,6 +172,9 @@ def train(
         For a folder of recordings whose folder names do not say them (a flat folder, one
         machine's folder): the machine type and ID of its clips (:func:`asd.data.discover_clips`).
         Recorded in ``run.json``; :func:`evaluate` reads the data the same way.
+    dataset : str, optional
+        The dataset ``data_root`` holds (``"dcase2023"``, ...; default: detected), recorded in
+        ``run.json``. DCASE 2021-2025 sections are fitted per domain (:mod:`asd.domains`).
     executor : asd.executor.Executor, optional
         Where the machine types are trained (:func:`train_unit`, one unit each); default: one
         after another in this process. This process alone writes the run folder.
@@ -207,7 +199,8 @@ def train(
     check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
     table = discover_clips(
-        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type, machine_id=machine_id
+        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type,
+        machine_id=machine_id, dataset=dataset,
     )
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
@@ -216,7 +209,8 @@ def train(
     build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     try:
-        names = {"data_machine_type": machine_type, "data_machine_id": machine_id}
+        names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"],
+                 "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None}
         executor = executor or InProcessExecutor()
         run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor)
         swap_in(build, out)
@@ -229,7 +223,9 @@ def train(
     return run
 
 
-def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict, executor) -> dict:
+def _train_into(
+    build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict, executor: Executor
+) -> dict:
     """Train every machine type into the folder ``build``; ``run.json`` last."""
     model = detector_class.name
     build.mkdir(parents=True)
@@ -239,8 +235,8 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "machine_types": machine_types,
         "data_root": str(Path(data_root).resolve()),
         "data_layout": table.attrs["layout"],
-        "data_fingerprint": data_fingerprint(table),
-        "data_kind": "synthetic" if (Path(data_root) / MANIFEST_NAME).is_file() else "real",  # asd.synth's manifest
+        "data_fingerprint": None,  # from the clips' content keys, once they are read
+        "data_kind": None,
         "asd_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -250,22 +246,32 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         "ignored": table.attrs["ignored"],
         **names,  # the machine type and ID given for folders that do not name them
     }
-    cache_dir = False if cache.root is None else str(Path(cache.root).resolve())  # as a worker elsewhere finds it
-    given, sent = _paths_for(executor, table)
-    units = [
-        TrainUnit(machine_type, sent[sent.machine_type == machine_type], model, config, cache_dir, os.path.abspath(data_root), progress)
+    keys: dict[str, str] = {}  # content key by path, of every training clip read
+    given, sent = units.for_workers(executor, table)
+    unit_cache = units.cache_for(executor, cache)
+    todo = [
+        units.TrainUnit(
+            machine_type, sent[sent.machine_type == machine_type], model, config, unit_cache,
+            str(Path(data_root).resolve()), progress, run.get("domain_ids"),
+            None if executor.distributed else str(build / machine_type),  # in process: straight into the run
+        )
         for machine_type in machine_types
     ]
-    train_paths = table[table.machine_type.isin(machine_types) & (table.split == "train")]["path"].tolist()
-    fill_cache(executor, train_paths, kinds={detector_class.feature_kind, "baseline"}, config=config, cache_dir=cache_dir)
+    train_paths = sent[sent.machine_type.isin(machine_types) & (sent.split == "train")]["path"].tolist()
+    units.fill_cache(executor, train_paths, kinds=(detector_class.feature_kind, "baseline"), config=config, cache=unit_cache)
     with reusing_compiled_models():  # in this process: one traced network per model, retrained per machine type
-        outcomes = executor.map(train_unit, units, names=[f"{model} on {unit.machine_type}" for unit in units])
-    for outcome in outcomes:  # the units' files, written here only
+        outcomes = executor.map(train_unit, todo, names=[f"{model} on {unit.machine_type}" for unit in todo])
+    for outcome in outcomes:  # in machine-type order, as the loop it replaces; files sent back written here only
+        machine_type = outcome["machine_type"]
         for name, data in outcome["files"].items():
-            with atomic_path(build / outcome["machine_type"] / name) as tmp:
+            with atomic_path(build / machine_type / name) as tmp:
                 tmp.write_bytes(data)
         run["skipped"] += [item | {"path": given[item["path"]]} for item in outcome["skipped"]]
-        run["n_train_clips"][outcome["machine_type"]] = outcome["n_train_clips"]
+        run["n_train_clips"][machine_type] = outcome["n_train_clips"]
+        run.setdefault("train_frames", {})[machine_type] = outcome["train_frames"]
+        keys |= {given[path]: key for path, key in outcome["keys"].items()}
+    run["data_fingerprint"] = data_fingerprint(table, keys=keys)
+    run["data_kind"] = data_kind(keys.values(), data_root)
     if run["skipped"]:
         write_csv_atomic(build / "skipped.csv", pd.DataFrame(run["skipped"]))
     run["files"] = file_manifest(build)
@@ -274,77 +280,43 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
     return run
 
 
-#: Clips per feature-extraction task on a cluster (:func:`fill_cache`).
-CLUSTER_CHUNK_CLIPS = 64
+def train_unit(unit: units.TrainUnit) -> dict:
+    """One machine type's detector fitted, saved and scored by :func:`_train_machine_type`; what to record.
 
-
-def _paths_for(executor: Executor, table: pd.DataFrame) -> tuple[dict[str, str], pd.DataFrame]:
-    """The table to send to the units (its paths absolute on a cluster) and each sent path's path as given."""
-    if not executor.distributed:
-        return _Same(), table
-    sent = table.assign(path=[os.path.abspath(p) for p in table["path"]])
-    return dict(zip(sent["path"], table["path"])), sent
-
-
-class _Same(dict):
-    """The identity mapping (in this process the units get the paths as given)."""
-
-    def __missing__(self, key):
-        return key
-
-
-def fill_cache(executor: Executor, paths: list[str], *, kinds: set[str], config: StudyConfig, cache_dir) -> None:
-    """On a cluster with a feature cache: the clips' features of every kind computed into the cache first, in
-    tasks of :data:`CLUSTER_CHUNK_CLIPS` clips over every worker (a machine type's unit then reads them from
-    the cache). Does nothing in this process or without a cache: the units extract as they always have.
-    """
-    if not executor.distributed or cache_dir is False:
-        return
-    paths = sorted({str(Path(path).resolve()) for path in paths})
-    chunks = [paths[start : start + CLUSTER_CHUNK_CLIPS] for start in range(0, len(paths), CLUSTER_CHUNK_CLIPS)]
-    for kind in sorted(kinds):
-        units = [(chunk, kind, config, cache_dir) for chunk in chunks]
-        names = [f"{kind} features of clips {i * CLUSTER_CHUNK_CLIPS + 1}-{i * CLUSTER_CHUNK_CLIPS + len(c)}" for i, c in enumerate(chunks)]
-        executor.map(cache_chunk, units, names=names)  # the units report unreadable clips themselves
-
-
-@dataclass(frozen=True)
-class TrainUnit:
-    """One detector on one machine type: what :func:`train_unit` needs, by path (picklable)."""
-
-    machine_type: str
-    clips: pd.DataFrame  #: the clip table's rows of this machine type (paths, IDs, splits)
-    model: str
-    config: StudyConfig
-    cache_dir: str | bool  #: an absolute feature cache folder, or False for none
-    data_root: str
-    progress: bool
-
-
-def train_unit(unit: TrainUnit) -> dict:
-    """Fit, save and score one machine type's detector in a scratch folder; return what to write.
-
-    Runs wherever the executor puts it (this process or a Dask worker that sees the clips and
-    the cache at the same paths); it writes nothing but the feature cache and its scratch folder.
+    Runs wherever the executor puts it: in this process it writes into ``unit.out``, the run being
+    built; on a Dask worker (which sees the clips and the cache at the same paths) into a scratch
+    folder whose files it returns, for the client alone to write.
 
     Returns
     -------
     dict
-        ``machine_type``; ``files``: the machine type's files (relative name -> bytes);
-        ``n_train_clips``; ``skipped``: ``{"path", "problem"}`` of the clips that could not be used.
+        ``machine_type``; ``files``: the machine type's files (relative name -> bytes; empty in
+        process); ``n_train_clips``, ``train_frames``; ``skipped``: ``{"path", "problem"}`` of the
+        clips that could not be used; ``keys``: the content keys of the clips read, by path.
     """
-    run: dict = {"skipped": [], "n_train_clips": {}}
-    cache = _cache(unit.cache_dir)
-    detector_class = get_detector(unit.model)
-    with tempfile.TemporaryDirectory(prefix="asd-unit-") as scratch:
-        type_dir = Path(scratch) / unit.machine_type
-        _train_machine_type(type_dir, unit.clips, unit.machine_type, detector_class, unit.config, cache, unit.progress, unit.data_root, run)
-        files = {p.relative_to(type_dir).as_posix(): p.read_bytes() for p in sorted(type_dir.rglob("*")) if p.is_file()}
-    return {"machine_type": unit.machine_type, "files": files, "n_train_clips": run["n_train_clips"][unit.machine_type], "skipped": run["skipped"]}
+    run: dict = {"skipped": [], "n_train_clips": {}, "domain_ids": unit.domain_ids}
+    args = (unit.clips, unit.machine_type, get_detector(unit.model), unit.config, units.as_cache(unit.cache),
+            unit.progress, unit.data_root, run)
+    files: dict[str, bytes] = {}
+    if unit.out is not None:
+        keys = _train_machine_type(Path(unit.out), *args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="asd-unit-") as scratch:
+            keys = _train_machine_type(Path(scratch), *args)
+            files = {p.relative_to(scratch).as_posix(): p.read_bytes() for p in sorted(Path(scratch).rglob("*")) if p.is_file()}
+    return {
+        "machine_type": unit.machine_type, "files": files, "skipped": run["skipped"], "keys": keys,
+        "n_train_clips": run["n_train_clips"][unit.machine_type], "train_frames": run["train_frames"][unit.machine_type],
+    }
 
 
-def _train_machine_type(type_dir: Path, table, machine_type, detector_class, config, cache, progress, data_root, run: dict) -> None:
-    """Fit, save and score one machine type's detector into ``type_dir``; its counts and skipped clips into ``run``."""
+def _train_machine_type(
+    type_dir: Path, table, machine_type, detector_class, config, cache, progress, data_root, run: dict
+) -> dict[str, str]:
+    """Fit, save and score one machine type's detector into ``type_dir``; its counts and skipped clips into ``run``.
+
+    Returns the content keys of the training clips read, by path.
+    """
     model = detector_class.name
     clips = table[(table.machine_type == machine_type) & (table.split == "train")]
     extracted = _extract(
@@ -355,11 +327,12 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
         progress=progress,
         description=f"{machine_type} train features",
         mmap=True,  # memory-mapped feature pack: training memory stays bounded (docs/benchmarks.md)
+        also=("baseline",),  # asd.explain's reference, from the same read of each clip
     )
     run["skipped"] += [{"path": p, "problem": why} for p, why in extracted.failed]
     if not extracted.features:
         raise ASDError(f"{machine_type}: none of the {len(clips)} training clips could be read")
-    ids = clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
+    ids = domains.training_ids(clips.set_index("path").loc[extracted.paths], rule=run.get("domain_ids"))
     logger.info("%s: training %s on %d clips", machine_type, model, len(extracted.features))
     detector = detector_class(config)
     history = detector.fit(extracted.features, ids, progress=progress)
@@ -370,87 +343,30 @@ def _train_machine_type(type_dir: Path, table, machine_type, detector_class, con
             "file_name": [Path(p).name for p in extracted.paths],
             "path": [os.path.relpath(Path(p).resolve(), Path(data_root).resolve()) for p in extracted.paths],
             "machine_id": ids,
+            "content_key": [extracted.keys[p] for p in extracted.paths],
             "score": detector.training_scores(extracted.features, ids),
         }
     )
     write_csv_atomic(type_dir / "train_scores.csv", train_scores)
     rate, method = config.thresholds.false_alarm_rate, config.thresholds.method
     save_thresholds(type_dir / THRESHOLDS_FILE, fit_thresholds(train_scores, false_alarm_rate=rate, method=method))
-    mels = extracted.features  # asd.explain's reference: band statistics of the baseline log-mel
-    if detector_class.feature_kind != "baseline":
-        mels = extract_features(extracted.paths, kind="baseline", config=config, cache=cache, progress=progress).features
+    mels = extracted.also.get("baseline", extracted.features)  # asd.explain's reference: baseline log-mel bands
     explain.save(type_dir / explain.REFERENCE_FILE, explain.fit_reference(mels, ids, config=config))
     run["n_train_clips"][machine_type] = len(extracted.features)
-
-
-def load_run(run_dir: str | os.PathLike) -> tuple[dict, StudyConfig]:
-    """``run.json`` and the config of a finished run.
-
-    Raises
-    ------
-    LayoutError
-        No such folder, no ``run.json`` or one without the completion marker (an interrupted
-        or older run), a truncated ``run.json``, or a ``config.yaml`` missing or not the one the
-        models were trained with. The message names the file.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        left = sorted(run_dir.parent.glob(f"{run_dir.name}.old-*")) if run_dir.parent.is_dir() else []
-        hint = f" (an interrupted replacement left the previous run in {left[0]})" if left else ""
-        raise LayoutError(f"{run_dir}: not a finished run (folder not found){hint}; run `asd train` first")
-    if not run_dir.is_dir():
-        raise LayoutError(f"{run_dir}: is a file, expected a run folder written by `asd train`")
-    run_file = run_dir / RUN_FILE
-    if not run_file.is_file():
-        raise LayoutError(f"{run_dir}: not a finished run (no run.json); run `asd train` first")
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LayoutError(f"{run_file}: truncated or not JSON ({exc}); retrain with `asd train --overwrite`") from None
-    if not isinstance(run, dict) or run.get("complete") is not True or not {"model", "machine_types"} <= set(run):
-        raise LayoutError(
-            f"{run_file}: not a finished run (no completion marker: interrupted, or written by an older asd); "
-            "retrain with `asd train --overwrite`"
-        )
-    config_file = run_dir / "config.yaml"
-    if not config_file.is_file():
-        raise LayoutError(f"{config_file}: missing; the run is damaged: retrain with `asd train --overwrite`")
-    config = StudyConfig.from_yaml(config_file)
-    if "config_fingerprint" in run and config.fingerprint() != run["config_fingerprint"]:
-        raise LayoutError(
-            f"{config_file}: not the config the models were trained with (edited or replaced after training); "
-            "its features would not fit the models: restore it or retrain"
-        )
-    verify_files(run_dir, run, "config.yaml")
-    return run, config
-
-
-def load_detector(run_dir: str | os.PathLike, machine_type: str) -> Detector:
-    """The fitted detector of one machine type in a run folder (files checked against ``run.json``)."""
-    run, config = load_run(run_dir)
-    if machine_type not in run["machine_types"]:
-        raise LayoutError(f"{run_dir}: no model for machine type {machine_type!r} (has {', '.join(run['machine_types'])})")
-    type_dir = Path(run_dir) / machine_type
-    verify_files(Path(run_dir), run, machine_type)
-    detector_class = get_detector(run["model"])
-    try:
-        return detector_class.load(type_dir, config)
-    except ASDError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever the model's loader trips on, name the folder
-        message = " ".join(str(exc).split())[:300]
-        raise LayoutError(f"{type_dir}: cannot load the {run['model']} model ({type(exc).__name__}: {message}); retrain with `asd train --overwrite`") from None
+    run.setdefault("train_frames", {})[machine_type] = frame_range(extracted.features)  # asd.lengths
+    return extracted.keys
 
 
 def evaluate(
     data_root: str | os.PathLike,
     *,
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | Run,
     out: str | os.PathLike | None = None,
     machine_types: Sequence[str] | None = None,
     labels: pd.DataFrame | str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
+    dataset: str | None = None,
     executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Score the test clips of every machine type in the run; write the result files.
@@ -459,14 +375,17 @@ def evaluate(
     ----------
     data_root : path-like
         Dataset with ``<machine_type>/test/`` clips.
-    run_dir : path-like
-        A folder written by :func:`train`.
+    run_dir : path-like or Run
+        A folder written by :func:`train`, or the :class:`asd.run.Run` already loaded.
     out : path-like, optional
         Results folder (default ``run_dir/results``).
     labels : DataFrame or path-like, optional
         Ground truth for unlabeled (evaluation-set) clips: a table with columns ``machine_type``,
         ``file_name``, ``label``, or an ``eval_data_list.csv`` (see
         :func:`asd.data.load_ground_truth`). Clips still unlabeled get scores but no metrics.
+    dataset : str, optional
+        The dataset ``data_root`` holds (default: detected from the layout). DCASE 2021-2025 sets
+        get the official scores and submission files (:mod:`asd.year_results`).
     executor : asd.executor.Executor, optional
         Where the machine types are scored (:func:`evaluate_unit`, one unit each); default: one
         after another in this process. This process alone writes the results.
@@ -474,19 +393,53 @@ def evaluate(
     Returns
     -------
     DataFrame
-        The tidy results (``results.csv``), one row per machine type and ID.
+        The tidy results (``results.csv``), one row per machine type and ID (2021-2025: section).
     """
-    run, config = load_run(run_dir)
-    model = run["model"]
-    machine_types = list(machine_types or run["machine_types"])
-    out = Path(out) if out is not None else Path(run_dir) / "results"
+    run = as_run(run_dir)
+    machine_types = list(machine_types or run.machine_types)
+    out = Path(out) if out is not None else run.folder / "results"
     check_out_folder(out, "--out")
+    table = _test_clips(data_root, run, machine_types, labels, dataset)
+    cache = _cache(cache_dir)
+    all_scores, skipped, unseen = [], list(table.attrs.get("skipped", [])), []
+    executor = executor or InProcessExecutor()
+    given, sent = units.for_workers(executor, table)
+    unit_cache, unit_run = units.cache_for(executor, cache), str(run.folder.resolve()) if executor.distributed else run
+    todo = []
+    for machine_type in machine_types:
+        clips = sent[sent.machine_type == machine_type]
+        if clips.empty:
+            raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
+        todo.append(units.EvaluateUnit(unit_run, machine_type, clips, unit_cache, progress))
+    kind = get_detector(run.model).feature_kind
+    units.fill_cache(executor, sent["path"].tolist(), kinds=(kind,), config=run.config, cache=unit_cache)
+    outcomes = executor.map(evaluate_unit, todo, names=[f"{run.model} scoring {unit.machine_type}" for unit in todo])
+    for machine_type, (scored, failed) in zip(machine_types, outcomes):
+        scored["path"] = [given[p] for p in scored["path"]]
+        skipped += [item | {"path": given[item["path"]]} for item in failed]
+        unseen += [(machine_type, m) for m in unseen_ids(run.thresholds(machine_type), scored["scored_as"])]
+        all_scores.append(scored)
+    scores = pd.concat(all_scores, ignore_index=True)
+    scores.insert(0, "model", run.model)
+    if year_results.is_year(table.attrs["dataset"]):
+        return year_results.write_year_results(
+            out, scores=scores, dataset=table.attrs["dataset"], max_fpr=run.config.max_fpr, skipped=skipped
+        )
+    scores = year_results.drop_year_columns(scores)
+    results = note_unseen_ids(results_table(scores, model=run.model, max_fpr=run.config.max_fpr), unseen)
+    write_results(out, scores=scores, results=results, skipped=skipped)
+    return results
+
+
+def _test_clips(data_root, run: Run, machine_types: list[str], labels, dataset: str | None) -> pd.DataFrame:
+    """The test clips of ``machine_types`` under ``data_root``, read as the run's data was, labelled."""
     table = discover_clips(
         data_root,
         machine_types=machine_types,
         require_train=False,
-        machine_type=run.get("data_machine_type"),
-        machine_id=run.get("data_machine_id"),
+        machine_type=run.info.get("data_machine_type"),
+        machine_id=run.info.get("data_machine_id"),
+        dataset=dataset,
     )
     table = table[table.split == "test"]
     if table.empty:
@@ -495,71 +448,48 @@ def evaluate(
         table = apply_ground_truth(table, labels)
     for line in one_class_tests(table):
         logger.warning(line)
-    cache = _cache(cache_dir)
-    cache_dir = False if cache.root is None else str(Path(cache.root).resolve())  # as a worker elsewhere finds it
-    all_scores, skipped = [], list(table.attrs.get("skipped", []))
-    executor = executor or InProcessExecutor()
-    given, sent = _paths_for(executor, table)
-    units = []
-    for machine_type in machine_types:
-        clips = sent[sent.machine_type == machine_type]
-        if clips.empty:
-            raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
-        units.append(EvaluateUnit(str(Path(run_dir).resolve()), machine_type, clips[["path", "machine_id"]], config, cache_dir, progress))
-    fill_cache(executor, table["path"].tolist(), kinds={get_detector(model).feature_kind}, config=config, cache_dir=cache_dir)
-    outcomes = executor.map(evaluate_unit, units, names=[f"{model} scoring {unit.machine_type}" for unit in units])
-    for machine_type, (paths, scores, failed) in zip(machine_types, outcomes):
-        clips = table[table.machine_type == machine_type]
-        skipped += [{"path": given[p], "problem": why} for p, why in failed]
-        scored = clips.set_index("path").loc[[given[p] for p in paths]].reset_index()
-        scored["score"] = scores
-        thresholds = load_thresholds(Path(run_dir) / machine_type)
-        scored["threshold"] = [threshold_for(thresholds, m) for m in scored["machine_id"]]
-        scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
-        all_scores.append(scored)
-    scores = pd.concat(all_scores, ignore_index=True)
-    scores.insert(0, "model", model)
-    results = results_table(scores, model=model, max_fpr=config.max_fpr)
-    write_results(out, scores=scores, results=results, skipped=skipped)
-    return results
+    return table
 
 
-@dataclass(frozen=True)
-class EvaluateUnit:
-    """One machine type's test clips to score with a run's detector: what :func:`evaluate_unit` needs, by path."""
-
-    run_dir: str
-    machine_type: str
-    clips: pd.DataFrame  #: ``path`` and ``machine_id`` of the clips
-    config: StudyConfig
-    cache_dir: str | bool  #: an absolute feature cache folder, or False for none
-    progress: bool
+def evaluate_unit(unit: units.EvaluateUnit) -> tuple[pd.DataFrame, list[dict]]:
+    """:func:`_evaluate_type` of one machine type, wherever the executor puts it; it writes nothing but the cache."""
+    run = as_run(unit.run)
+    return _evaluate_type(run, unit.machine_type, unit.clips, cache=units.as_cache(unit.cache), progress=unit.progress)
 
 
-def evaluate_unit(unit: EvaluateUnit) -> tuple[list[str], np.ndarray | list, list[tuple[str, str]]]:
-    """Scores of one machine type's test clips (this process or a Dask worker); writes nothing but the cache.
+def _evaluate_type(
+    run: Run, machine_type: str, clips: pd.DataFrame, *, cache, progress
+) -> tuple[pd.DataFrame, list[dict]]:
+    """One machine type's test clips scored and decided; and the clips that could not be read.
 
-    Returns
-    -------
-    paths : list of str
-        The clips scored, in input order.
-    scores : np.ndarray, shape ``(len(paths),)``
-    failed : list of (path, problem)
-        Clips that could not be read.
+    A DCASE 2021+ clip is scored against its section's domain IDs, the smaller normalised score kept
+    (:mod:`asd.domains`); ``scored_as`` names the ID whose threshold applies.
     """
-    detector = load_detector(unit.run_dir, unit.machine_type)
+    detector = run.detector(machine_type)
     extracted = _extract(
-        unit.clips["path"].tolist(),
+        clips["path"].tolist(),
         kind=detector.feature_kind,
-        config=unit.config,
-        cache=_cache(unit.cache_dir),
-        progress=unit.progress,
-        description=f"{unit.machine_type} test features",
+        config=run.config,
+        cache=cache,
+        progress=progress,
+        description=f"{machine_type} test features",
     )
-    if not extracted.paths:
-        return [], [], extracted.failed
-    ids = unit.clips.set_index("path").loc[extracted.paths, "machine_id"].tolist()
-    return extracted.paths, _score(detector, extracted, ids, Path(unit.run_dir) / unit.machine_type), extracted.failed
+    scored = clips.set_index("path").loc[extracted.paths].reset_index()
+    type_dir = run.type_dir(machine_type)
+    thresholds = run.thresholds(machine_type)
+    if len(scored):
+        scored["score"], scored["scored_as"] = domains.score_sections(
+            lambda ids: _score(detector, extracted, ids, type_dir),
+            scored["machine_id"].tolist(),
+            known_ids=thresholds["ids"],
+            detector_name=run.model,
+            train_scores=run.train_scores(machine_type),
+        )
+    else:
+        scored["score"], scored["scored_as"] = [], []
+    scored["threshold"] = [threshold_for(thresholds, m) for m in scored["scored_as"]]
+    scored["decision"] = np.where(scored["score"] > scored["threshold"], "anomaly", "normal")
+    return scored, [{"path": p, "problem": why} for p, why in extracted.failed]
 
 
 def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], type_dir: Path) -> np.ndarray:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .config import StudyConfig
+from .explain import machine_label
 from .tables import clip_counts_by_type
 
 #: Resolution of saved PNGs: enough to read, small enough to commit.
@@ -100,7 +101,7 @@ def plot_waveforms(examples: pd.DataFrame, config: StudyConfig | None = None):
                 wave = waves[label]
                 ax.plot(np.arange(len(wave)) / rate, wave, color=LABEL_COLORS[label], linewidth=0.3)
                 ax.set_ylim(-1.05 * limit, 1.05 * limit)
-                ax.set_title(f"{machine_type} id {rows.loc[label, 'machine_id']}: {label}", fontsize=9)
+                ax.set_title(f"{machine_type} {machine_label(rows.loc[label, 'machine_id'])}: {label}", fontsize=9)
             ax.tick_params(labelsize=7)
         axes[r, 0].set_ylabel("amplitude", fontsize=8)
     for ax in axes[-1]:
@@ -139,7 +140,7 @@ def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
                     mel, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
                     extent=(0, mel.shape[1] * hop_s, 0, mel.shape[0]),
                 )
-                ax.set_title(f"{machine_type} id {rows.loc[label, 'machine_id']}: {label}", fontsize=9)
+                ax.set_title(f"{machine_type} {machine_label(rows.loc[label, 'machine_id'])}: {label}", fontsize=9)
             ax.tick_params(labelsize=7)
         axes[r, 0].set_ylabel("mel band", fontsize=8)
         fig.colorbar(image, ax=axes[r, :].tolist(), pad=0.01, fraction=0.03, label="dB").ax.tick_params(labelsize=6)
@@ -381,40 +382,59 @@ def plot_error_by_band(band_errors: Mapping[str, np.ndarray], *, title: str = ""
 SOURCE_NAMES = {"data": "this build's data", "real": "real (DCASE 2020 dev)"}
 
 
-def plot_comparison_log_mels(clips: pd.DataFrame, config: StudyConfig | None = None):
+def plot_comparison_log_mels(
+    clips: pd.DataFrame, config: StudyConfig | None = None, *, real_mels: Mapping | None = None
+):
     """Log-mel spectrograms (:func:`fine_log_mel`) of one normal and one anomalous test clip per
     source and machine type of :func:`asd.tables.comparison_clips`: one row per machine type,
-    columns data normal, data anomaly, real normal, real anomaly, one colour scale per row."""
+    columns data normal, data anomaly, real normal, real anomaly, one colour scale per row.
+
+    ``real_mels`` (:attr:`asd.report.real_stats.RealStats.log_mels`): the real clips' stored
+    spectrograms by ``(machine_type, label)``, used instead of reading the real clips' audio.
+    """
     plt = _plt()
     config = config or StudyConfig()
     types = list(dict.fromkeys(clips["machine_type"]))
     columns = [(s, lab) for s in ("data", "real") for lab in ("normal", "anomaly")]
     fig, axes = plt.subplots(max(len(types), 1), 4, figsize=(9.5, 1.45 * max(len(types), 1) + 0.6), squeeze=False, layout="constrained")
-    hop_s = config.baseline.hop_length / config.audio.sample_rate
     for r, machine_type in enumerate(types):
-        mels = {}
-        for source, label in columns:
-            pick = clips[(clips["machine_type"] == machine_type) & (clips["source"] == source) & (clips["label"] == label)]
-            if len(pick):
-                mels[(source, label)] = (pick.iloc[0], fine_log_mel(_read(pick.iloc[0]["path"], config), config))
+        mels = _comparison_mels(clips, machine_type, columns, config, real_mels or {})
         if not mels:
             continue
-        low = min(float(np.percentile(m, 1)) for _, m in mels.values())
-        high = max(float(m.max()) for _, m in mels.values())
+        low = min(float(np.percentile(m["values"], 1)) for m in mels.values())
+        high = max(float(m["values"].max()) for m in mels.values())
         for c, key in enumerate(columns):
             ax = axes[r, c]
             ax.tick_params(labelsize=6)
             if key not in mels:
                 ax.set_axis_off()
                 continue
-            clip, mel = mels[key]
-            ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
-                      extent=(0, mel.shape[1] * hop_s, 0, mel.shape[0]))
-            ax.set_title(f"{machine_type} id {clip['machine_id']}, {key[1]}\n{SOURCE_NAMES[key[0]]}", fontsize=7)
+            mel = mels[key]
+            ax.imshow(mel["values"], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
+                      extent=(0, mel["values"].shape[1] * mel["hop_s"], 0, mel["n_bands"]))
+            title = f"{machine_type} {machine_label(mel['machine_id'])}, {key[1]}\n{SOURCE_NAMES[key[0]]}"
+            ax.set_title(title, fontsize=7)
         axes[r, 0].set_ylabel("mel band", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("time (s)", fontsize=7)
     return fig
+
+
+def _comparison_mels(clips: pd.DataFrame, machine_type: str, columns, config: StudyConfig, real_mels: Mapping) -> dict:
+    """The spectrogram of each (source, label) of one machine type: computed from the first
+    clip's audio, or for the real source taken from ``real_mels`` when it has the type."""
+    hop_s = config.baseline.hop_length / config.audio.sample_rate
+    mels = {}
+    for source, label in columns:
+        if source == "real" and (machine_type, label) in real_mels:
+            mels[(source, label)] = real_mels[(machine_type, label)]
+            continue
+        pick = clips[(clips["machine_type"] == machine_type) & (clips["source"] == source) & (clips["label"] == label)]
+        if len(pick):
+            values = fine_log_mel(_read(pick.iloc[0]["path"], config), config)
+            mels[(source, label)] = {"machine_id": pick.iloc[0]["machine_id"], "values": values, "hop_s": hop_s,
+                                     "n_bands": values.shape[0]}
+    return mels
 
 
 def plot_long_term_spectra(spectra: pd.DataFrame):

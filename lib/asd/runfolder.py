@@ -2,19 +2,22 @@
 
 A run is built beside its folder (``RUN_DIR.tmp-<pid>``) and renamed onto it only when complete
 (:func:`swap_in`); ``run.json``, written last, records every file's size and SHA-256
-(:func:`file_manifest`), which :func:`verify_files` checks before a run is used. Builds left by a
-killed training are removed by the next one (:func:`remove_stale_builds`).
+(:func:`file_manifest`, with :func:`asd.features.store.content_key`), which :func:`verify_files`
+checks before a run is used. Builds left by a killed training are removed by the next one
+(:func:`remove_stale_builds`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 from pathlib import Path
 
 from .errors import ConfigError, LayoutError
+from .features import content_key
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,44 @@ def check_run_target(out: Path, *, overwrite: bool) -> None:
         logger.warning("%s: replacing an incomplete run (no run.json)", out)
 
 
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold ``.<name>.lock`` beside ``out`` while a run is written there; refuse a second writer.
+
+    The lock (``fcntl.flock``) goes with the process, so a killed training leaves none in force;
+    the file is removed on release (a lock taken on a file removed meanwhile is taken again).
+
+    Raises
+    ------
+    LayoutError
+        Another process writes a run into ``out`` now.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LayoutError(f"{out}: cannot create the folder it goes in ({exc.strerror or exc})") from None
+    path = out.with_name(f".{out.name}.lock")
+    for _ in range(5):
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise LayoutError(
+                f"{out}: another `asd train` is writing a run there now; wait for it or choose another --out"
+            ) from None
+        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # the holder before us removed the file after we opened it: lock the new one
+    else:
+        raise LayoutError(f"{path}: cannot take the lock (the file keeps being replaced)")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
 def swap_in(new: Path, out: Path) -> None:
     """Rename the finished ``new`` run onto ``out``; the old one is deleted only afterwards."""
     if not out.exists():
@@ -80,16 +121,8 @@ def file_manifest(run_dir: Path) -> dict[str, dict]:
     for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(run_dir).as_posix()
         if rel != RUN_FILE:
-            files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+            files[rel] = {"size": path.stat().st_size, "sha256": content_key(path)}
     return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_files(run_dir: Path, run: dict, prefix: str) -> None:
@@ -104,5 +137,5 @@ def verify_files(run_dir: Path, run: dict, prefix: str) -> None:
         size = path.stat().st_size
         if size != expected["size"]:
             raise LayoutError(f"{path}: {size} bytes, {expected['size']} when trained (truncated or replaced); {retrain}")
-        if _sha256(path) != expected["sha256"]:
+        if content_key(path) != expected["sha256"]:
             raise LayoutError(f"{path}: changed since training (checksum differs); {retrain}")

@@ -5,14 +5,17 @@ Importing TensorFlow on a machine without a CUDA driver prints lines such as
 ``failed call to cuInit``: C++ log lines written straight to the process's standard error
 before any logging is configured, so neither Python's logging nor ``-q`` can hide them.
 
-:func:`quiet_tensorflow` (called once by :func:`asd.cli.main`, before anything imports
+:func:`quiet_tensorflow` (called by :func:`asd.cli.main`, the report's training workers, the
+notebooks' kernels on importing :mod:`asd.report` and the tests, before anything imports
 TensorFlow):
 
 - sets ``TF_CPP_MIN_LOG_LEVEL`` (unless the user has set it): ``2`` (warnings and errors
   hidden, fatal shown) when a GPU device node is present, ``3`` when none is;
 - on a machine without a GPU, filters the known start-up lines (:data:`NOISE`) out of the
   standard error written while ``tensorflow`` is first imported; every other line written
-  meanwhile is passed on unchanged.
+  meanwhile is passed on unchanged;
+- drops TensorFlow's "triggered tf.function retracing" warning (:class:`_RetracingFilter`: the
+  first trace of each new per-machine-type model counted as a retrace), and no other record.
 
 Nothing hides a GPU: ``CUDA_VISIBLE_DEVICES`` is never touched, and where a GPU device node
 exists nothing is filtered, so TensorFlow finds and reports the GPU as usual.
@@ -38,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.abc
+import logging
 import os
 import platform
 import re
@@ -53,6 +57,7 @@ NOISE = re.compile(
     r"|cpu_feature_guard\.cc|To enable the following instructions:.*rebuild TensorFlow"
     r"|Unable to register cu(?:DNN|FFT|BLAS) factory|computation placer already registered"
     r"|TF-TRT Warning: Could not find TensorRT"
+    r"|oneDNN custom operations are on"  # informational: oneDNN's round-off (asd's seeds fix the numbers per machine)
 )
 
 #: Device nodes whose presence means a GPU TensorFlow could use (NVIDIA, WSL, ROCm).
@@ -121,10 +126,26 @@ def quiet_tensorflow(*, gpu: bool | None = None) -> None:
     """
     gpu = has_gpu_device() if gpu is None else gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu else "3")
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingFilter) for f in tf_logger.filters):
+        tf_logger.addFilter(_RetracingFilter())
     if gpu or "tensorflow" in sys.modules:
         return
     if not any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietImportFinder())
+
+
+class _RetracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning, and only it.
+
+    Every machine type (and every cross-fitting fold) trains its own Keras model, and each new
+    model traces its own predict and train functions once. TensorFlow counts those first traces
+    of new models as retraces of one function and warns after five; nothing is traced twice for
+    the same model and no time is lost, so the warning says nothing the user can act on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
 
 
 @contextlib.contextmanager

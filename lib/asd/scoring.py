@@ -22,22 +22,24 @@ Which machine a file belongs to
 
 Honest scoring
     A file that is one of the run's training clips (same resolved path under the run's data
-    root, or a copy: same name, size and content) is marked ``training_clip = "yes"`` and
+    root, or a copy: same content key, :func:`asd.features.store.content_key`) is marked ``training_clip = "yes"`` and
     warned about: it scores lower than a new clip would. :func:`run_summary` says what data
     the run was trained on (synthetic or real, its fingerprint) for the header line.
 
-Bad files (missing, empty, not audio, NaN samples, a non-finite score) are reported with the
+Clips of another length than the training clips are scored on windows or refused
+(:mod:`asd.lengths`); a ``note`` says so, and names a machine ID scored against the pooled
+threshold or a machine type assumed. Bad files (missing, empty, not audio, NaN samples, a
+non-finite score; FIFOs, broken or looping links, never opened) are reported with the
 problem and the rest are still scored. :func:`score_paths` returns one row per file, scored
 files first from the highest score down, then the others in the order found; columns
 :data:`COLUMNS` (``problem`` empty for scored files; ``score``, ``threshold`` and ``anomalous``
 empty for the others; ``top_bands_hz`` and ``top_seconds`` filled for flagged clips). ``asd
 score`` (:mod:`asd.cli`) prints it (``--top N``, ``--only-anomalous``, ``--json``), writes it with ``--out
-FILE.csv``, and exits with 1 only if no file could be scored.
+FILE.csv``, and exits with 2 (bad input) when no file could be scored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -47,15 +49,19 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import explain
-from .audio import clip_problem
+from . import domains, explain
 from .config import MACHINE_TYPES
 from .errors import ASDError
+from .features import FeatureCache, extract_features
+from .inputs import check_machine_id, figure_name, file_problem, folder_wavs, id_note
+from .lengths import score_by_length
+from .run import Run, as_run
+from .thresholds import false_alarm_rate_of, quantile_of, threshold_for
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "anomalous"]
-COLUMNS += ["top_bands_hz", "top_seconds", "training_clip", "problem"]
+COLUMNS += ["top_bands_hz", "top_seconds", "training_clip", "note", "problem"]
 _ID_IN_NAME = re.compile(r"(?:^|_)id_(?P<id>\d{2})(?:_|\.|$)")
 _ID_DIR = re.compile(r"^id_(?P<id>\d{2})$")
 
@@ -82,14 +88,14 @@ def collect_wav_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], l
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() == ".wav" and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not found:
+            found, unusable = folder_wavs(path)  # broken links, loops and FIFOs named, never opened
+            problems += unusable
+            if not found and not unusable:
                 problems.append((str(path), "folder holds no .wav file"))
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
+            if (problem := file_problem(path)) is not None:
+                problems.append((str(path), problem))
+                continue
             found = [path]
         else:
             problems.append((str(path), "file not found"))
@@ -125,7 +131,7 @@ def infer_machine(path: str | os.PathLike, machine_types: Sequence[str]) -> tupl
 
 
 def score_paths(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | Run,
     paths: Sequence[str | os.PathLike],
     *,
     machine_type: str | None = None,
@@ -140,8 +146,8 @@ def score_paths(
 
     Parameters
     ----------
-    run_dir : path-like
-        A folder written by :func:`asd.pipeline.train`.
+    run_dir : path-like or Run
+        A folder written by :func:`asd.pipeline.train`, or the :class:`asd.run.Run` already loaded.
     paths : sequence of path-like
         Files and folders.
     machine_type, machine_id : str, optional
@@ -173,100 +179,132 @@ def score_paths(
     ------
     ASDError
         Not a finished run, ``machine_type`` not in the run, a path naming a machine type the
-        run lacks, or a false-alarm rate outside (0, 1).
+        run lacks, or a false-alarm rate outside (0, 1) (:class:`asd.errors.ConfigError`).
     """
-    from .features import FeatureCache
-    from .pipeline import load_run
-    from .thresholds import false_alarm_rate_of, load_thresholds, refit_thresholds
-
-    run, config = load_run(run_dir)
-    run_types = list(run["machine_types"])
-    if machine_type is not None and machine_type not in run_types:
-        raise ASDError(f"{run_dir}: no model for machine type {machine_type!r} (has {', '.join(run_types)})")
-    if machine_id is not None:
-        machine_id = str(machine_id).zfill(2)
+    run = as_run(run_dir)
+    if machine_type is not None:
+        run.type_dir(machine_type)  # refuses a machine type the run has no model for
+    if false_alarm_rate is not None:
+        quantile_of(false_alarm_rate, key="false_alarm_rate")  # refused before any file is read
+    machine_id = check_machine_id(machine_id)
     files, problems = collect_wav_files(paths)
     rows: list[dict] = [_problem_row(p, why) for p, why in problems]
+    jobs, assumed = _assign_machines(run, files, rows, machine_type=machine_type, machine_id=machine_id)
+    cache = FeatureCache(cache_dir)
+    rates, departures, flagged_mels = {}, {}, {}
+    for this_type, items in jobs.items():
+        thresholds = run.thresholds(this_type, false_alarm_rate=false_alarm_rate)
+        rates[this_type] = false_alarm_rate_of(thresholds)
+        lengths = run.info.get("train_frames", {}).get(this_type)  # asd.lengths
+        if executor is None or not executor.distributed:
+            type_rows, mels, keys = _score_type(
+                run, this_type, items, thresholds, cache=cache, progress=progress, lengths=lengths
+            )
+        else:
+            type_rows, mels, keys = _score_on_cluster(executor, run, this_type, items, thresholds, cache, lengths)
+        for row in type_rows:
+            row["note"] = "; ".join(n for n in (assumed.get(row["path"], ""), row["note"]) if n)
+        rows += type_rows
+        flagged = [r for r in type_rows if r["anomalous"] == "yes"]
+        _explain_flagged(run, this_type, flagged, mels, departures, flagged_mels, cache=cache)
+        _mark_training_clips(run, this_type, [r for r in type_rows if r["problem"] == ""], keys)
+    table = _ranked(pd.DataFrame(rows, columns=COLUMNS), files)
+    if figures_dir is not None:
+        _write_figures(table, departures, flagged_mels, Path(figures_dir))
+    table.attrs["false_alarm_rate"] = rates
+    table.attrs["departures"] = {p: _departure_attrs(d) for p, d in departures.items()}
+    return table
+
+
+def _assign_machines(
+    run: Run, files: list[Path], rows: list[dict], *, machine_type, machine_id
+) -> tuple[dict, dict[str, str]]:
+    """Files grouped by the machine type that scores them, ``(path, machine ID)`` each, and the notes of files whose
+    machine type was assumed (by path); the files that cannot be assigned go into ``rows``."""
+    run_types = run.machine_types
     known_types = run_types + [t for t in MACHINE_TYPES if t not in run_types]
     jobs: dict[str, list[tuple[Path, str | None]]] = {}
+    assumed: dict[str, str] = {}
     for path in files:
         inferred_type, inferred_id = infer_machine(path, known_types)
         if machine_type is None and inferred_type is not None and inferred_type not in run_types:
             raise ASDError(
-                f"{path}: the path names machine type {inferred_type!r} but the run {run_dir} has models for "
+                f"{path}: the path names machine type {inferred_type!r} but the run {run.folder} has models for "
                 f"{', '.join(run_types)} only; give --machine-type to score it as one of those"
             )
         this_type = machine_type or inferred_type or (run_types[0] if len(run_types) == 1 else None)
+        if machine_type is None and inferred_type is None and this_type is not None:
+            assumed[str(path)] = f"machine type assumed: the run's only one ({this_type}); not in the path"
         this_id = machine_id or inferred_id
-        short = clip_problem(path, min_seconds=config.audio.min_seconds)  # also warns about truncated WAVs
-        if short is not None:
-            rows.append(_problem_row(str(path), short, this_id, this_type))
-            continue
         if this_type is None:
-            rows.append(
-                _problem_row(str(path), f"machine type unknown: not in the path, give --machine-type ({' / '.join(run_types)})", this_id)
-            )
+            unknown = f"machine type unknown: not in the path, give --machine-type ({' / '.join(run_types)})"
+            rows.append(_problem_row(str(path), unknown, this_id))
             continue
         jobs.setdefault(this_type, []).append((path, this_id))
+    return jobs, assumed
 
-    cache = FeatureCache(cache_dir)
-    rates, departures, flagged_mels = {}, {}, {}
-    for this_type, items in jobs.items():
-        type_dir = Path(run_dir) / this_type
-        if false_alarm_rate is None:
-            thresholds = load_thresholds(type_dir)
-        else:
-            thresholds = refit_thresholds(type_dir, false_alarm_rate=false_alarm_rate)
-        rates[this_type] = false_alarm_rate_of(thresholds)
-        if executor is None or not executor.distributed:
-            type_rows, mels = _score_type(run_dir, this_type, items, thresholds, config=config, cache=cache, progress=progress)
-        else:
-            type_rows, mels = _score_on_cluster(executor, run_dir, this_type, items, thresholds, config=config, cache=cache)
-        rows += type_rows
-        _explain_flagged(type_dir, [r for r in type_rows if r["anomalous"] == "yes"], mels, departures, flagged_mels, config=config, cache=cache)
-        _mark_training_clips(run, type_dir, [r for r in type_rows if r["problem"] == ""])
 
-    table = pd.DataFrame(rows, columns=COLUMNS)
+def _ranked(table: pd.DataFrame, files: list[Path]) -> pd.DataFrame:
+    """Scored rows by decreasing score, then the others in the order the files were found."""
     order = {str(p): i for i, p in enumerate(files)}
     table["_scored"] = table["problem"] == ""
     table["_order"] = [order.get(p, -1) for p in table["path"]]
     table["_key"] = np.where(table["_scored"], -table["score"].fillna(0.0), 0.0)
     table = table.sort_values(["_scored", "_key", "_order"], ascending=[False, True, True], kind="stable")
-    table = table.drop(columns=["_scored", "_order", "_key"]).reset_index(drop=True)
-    if figures_dir is not None:
-        _write_figures(table, departures, flagged_mels, Path(figures_dir))
-    table.attrs["false_alarm_rate"] = rates
-    table.attrs["departures"] = {
-        p: {"top_bands_hz": [round(v, 1) for v in d.top_bands_hz], "top_bands_db": [round(v, 2) for v in d.top_bands_db], "top_seconds": d.top_seconds}
-        for p, d in departures.items()
+    return table.drop(columns=["_scored", "_order", "_key"]).reset_index(drop=True)
+
+
+def _departure_attrs(departure: explain.Departure) -> dict:
+    return {
+        "top_bands_hz": [round(v, 1) for v in departure.top_bands_hz],
+        "top_bands_db": [round(v, 2) for v in departure.top_bands_db],
+        "top_seconds": departure.top_seconds,
     }
-    return table
 
 
-def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, progress) -> tuple[list[dict], dict]:
-    """Rows of one machine type's files, and the baseline log-mels already at hand (by path)."""
-    from .features import extract_features
-    from .pipeline import load_detector
-    from .thresholds import threshold_for
+def _score_type(
+    run: Run, machine_type, items, thresholds, *, cache, progress, lengths=None
+) -> tuple[list[dict], dict, dict]:
+    """Rows of one machine type's files, the baseline log-mels already at hand and the content keys (by path).
 
-    detector = load_detector(run_dir, machine_type)
+    ``lengths`` is the run's training clip length in frames (:mod:`asd.lengths`), ``None`` to score clips as they are.
+    """
+    detector = run.detector(machine_type)
     ids_by_path = {str(p): m for p, m in items}
     extracted = extract_features(
         [str(p) for p, _ in items],
         kind=detector.feature_kind,
-        config=config,
+        config=run.config,
         cache=cache,
         on_error="skip",
         progress=progress,
         description=f"{machine_type} features",
+        min_seconds=run.config.audio.min_seconds,
     )
     # (extract_features has logged these already)
     rows = [_problem_row(p, why, ids_by_path[p], machine_type, log=False) for p, why in extracted.failed]
     if not extracted.features:
-        return rows, {}
-    ids = [ids_by_path[p] for p in extracted.paths]
-    scores = np.asarray(detector.score(extracted.features, ids), dtype=np.float64)
-    for path, this_id, score in zip(extracted.paths, ids, scores):
+        return rows, {}, extracted.keys
+    sections = [domains.section_of(p, ids_by_path[p]) for p in extracted.paths]  # DCASE 2021+: per domain
+    by_length: dict[str, list[str]] = {}
+
+    def score_clips(machine_ids: list) -> np.ndarray:  # asd.lengths: windows for long clips, short ones refused
+        values, by_length["notes"], by_length["problems"] = score_by_length(
+            detector, extracted.features, machine_ids, lengths
+        )
+        return values
+
+    scores, ids = domains.score_sections(
+        score_clips, sections, known_ids=thresholds.get("ids", {}), detector_name=detector.name,
+        train_scores=run.train_scores(machine_type),
+    )
+    scores = np.asarray(scores, dtype=np.float64)
+    for path, this_id, score, note, problem in zip(
+        extracted.paths, ids, scores, by_length["notes"], by_length["problems"]
+    ):
+        if problem:
+            rows.append(_problem_row(path, problem, this_id, machine_type))
+            continue
         if not np.isfinite(score):
             rows.append(_problem_row(path, f"score is not finite ({score})", this_id, machine_type))
             continue
@@ -282,59 +320,64 @@ def _score_type(run_dir, machine_type, items, thresholds, *, config, cache, prog
                 "top_bands_hz": "",
                 "top_seconds": "",
                 "training_clip": "no",
+                "note": "; ".join(n for n in (note, id_note(this_id, thresholds, machine_type)) if n),
                 "problem": "",
             }
         )
     mels = dict(zip(extracted.paths, extracted.features)) if detector.feature_kind == "baseline" else {}
-    return rows, mels
+    return rows, mels, extracted.keys
 
 
 #: Files per task when ``asd score`` runs on a Dask cluster (:func:`score_chunk`).
 SCORE_CHUNK_FILES = 64
 
 
-def score_chunk(unit: tuple) -> tuple[list[dict], dict]:
-    """One task of :func:`_score_on_cluster`: the rows of a chunk of one machine type's files, and the
-    baseline log-mels of its flagged files only (for their explanations).
+def score_chunk(unit: tuple) -> tuple[list[dict], dict, dict]:
+    """One task of :func:`_score_on_cluster`: :func:`_score_type` of a chunk of one machine type's files.
 
-    ``unit`` is ``(run_dir, machine_type, items, thresholds, config, cache_dir)``, every path absolute.
+    ``unit`` is ``(run_dir, machine_type, items, thresholds, cache_dir, lengths)``, every path absolute.
+    Returns the rows, the baseline log-mels of the flagged files only (for their explanations) and
+    the content keys by path.
     """
-    from .features import FeatureCache
-
-    run_dir, machine_type, items, thresholds, config, cache_dir = unit
-    rows, mels = _score_type(run_dir, machine_type, items, thresholds, config=config, cache=FeatureCache(cache_dir), progress=False)
+    run_dir, machine_type, items, thresholds, cache_dir, lengths = unit
+    rows, mels, keys = _score_type(
+        Run.load(run_dir), machine_type, items, thresholds, cache=FeatureCache(cache_dir), progress=False,
+        lengths=lengths,
+    )
     flagged = {row["path"] for row in rows if row["anomalous"] == "yes"}
-    return rows, {path: mel for path, mel in mels.items() if path in flagged}
+    return rows, {path: mel for path, mel in mels.items() if path in flagged}, keys
 
 
-def _score_on_cluster(executor, run_dir, machine_type, items, thresholds, *, config, cache) -> tuple[list[dict], dict]:
-    """:func:`_score_type` as tasks of :data:`SCORE_CHUNK_FILES` files; rows and log-mels keyed by the paths as given."""
+def _score_on_cluster(executor, run: Run, machine_type, items, thresholds, cache, lengths) -> tuple[list, dict, dict]:
+    """:func:`_score_type` as tasks of :data:`SCORE_CHUNK_FILES` files; rows, log-mels and keys by the paths as given."""
     given = {str(Path(path).resolve()): str(path) for path, _ in items}
-    absolute = [(Path(path).resolve(), machine_id) for path, machine_id in items]
+    absolute = [(str(Path(path).resolve()), machine_id) for path, machine_id in items]
     cache_dir = None if cache.root is None else str(Path(cache.root).resolve())
-    chunks = [absolute[start : start + SCORE_CHUNK_FILES] for start in range(0, len(absolute), SCORE_CHUNK_FILES)]
-    units = [(str(Path(run_dir).resolve()), machine_type, chunk, thresholds, config, cache_dir) for chunk in chunks]
-    names = [f"{machine_type} files {i * SCORE_CHUNK_FILES + 1}-{i * SCORE_CHUNK_FILES + len(c)}" for i, c in enumerate(chunks)]
-    rows, mels = [], {}
-    for chunk_rows, chunk_mels in executor.map(score_chunk, units, names=names):
+    run_dir = str(run.folder.resolve())
+    starts = range(0, len(absolute), SCORE_CHUNK_FILES)
+    chunks = [absolute[start : start + SCORE_CHUNK_FILES] for start in starts]
+    todo = [(run_dir, machine_type, chunk, thresholds, cache_dir, lengths) for chunk in chunks]
+    names = [f"{machine_type} files {s + 1}-{s + len(c)}" for s, c in zip(starts, chunks)]
+    rows, mels, keys = [], {}, {}
+    for chunk_rows, chunk_mels, chunk_keys in executor.map(score_chunk, todo, names=names):
         rows += [row | {"path": given[row["path"]]} for row in chunk_rows]
         mels.update({given[path]: mel for path, mel in chunk_mels.items()})
-    return rows, mels
+        keys.update({given[path]: key for path, key in chunk_keys.items()})
+    return rows, mels, keys
 
 
-def _explain_flagged(type_dir: Path, flagged: list[dict], mels: dict, departures: dict, flagged_mels: dict, *, config, cache) -> None:
+def _explain_flagged(
+    run: Run, machine_type: str, flagged: list[dict], mels: dict, departures: dict, flagged_mels: dict, *, cache
+) -> None:
     """Fill ``top_bands_hz``/``top_seconds`` of the flagged rows (in place); keep their log-mels for figures."""
-    from .features import extract_features
-
     if not flagged:
         return
-    if not (type_dir / explain.REFERENCE_FILE).is_file():
-        logger.warning("%s: no %s (trained before explanations existed): flagged clips are not explained", type_dir, explain.REFERENCE_FILE)
-        return
-    reference = explain.load(type_dir / explain.REFERENCE_FILE)
+    reference = explain.load(run.type_dir(machine_type) / explain.REFERENCE_FILE)
     missing = [r["path"] for r in flagged if r["path"] not in mels]
     if missing:
-        extracted = extract_features(missing, kind="baseline", config=config, cache=cache, on_error="skip", progress=False)
+        extracted = extract_features(
+            missing, kind="baseline", config=run.config, cache=cache, on_error="skip", progress=False
+        )
         mels = {**mels, **dict(zip(extracted.paths, extracted.features))}
     for row in flagged:
         if row["path"] not in mels:
@@ -349,63 +392,39 @@ def _write_figures(table: pd.DataFrame, departures: dict, flagged_mels: dict, fo
     for rank, row in enumerate(table.itertuples(), start=1):
         if row.path in departures:
             log_mel, reference = flagged_mels[row.path]
-            title = f"{Path(row.path).name}  ({row.machine_type} id {row.machine_id or '?'}, score {row.score:.4g} > {row.threshold:.4g})"
-            explain.plot_departure(log_mel, departures[row.path], reference, folder / f"{rank:03d}_{Path(row.path).stem}.png", title=title)
+            machine = f"{row.machine_type} {explain.machine_label(row.machine_id)}"
+            title = f"{Path(row.path).name}  ({machine}, score {row.score:.4g} > {row.threshold:.4g})"
+            target = folder / figure_name(rank, row.path)  # cut to the file system's 255 bytes
+            explain.plot_departure(log_mel, departures[row.path], reference, target, title=title)
 
 
-def _mark_training_clips(run: dict, type_dir: Path, rows: list[dict]) -> None:
-    """Set ``training_clip`` of the rows that are training clips of the run (in place), and warn."""
-    train_file = type_dir / "train_scores.csv"
-    if not rows or not train_file.is_file():
+def _mark_training_clips(run: Run, machine_type: str, rows: list[dict], keys: dict[str, str]) -> None:
+    """Set ``training_clip`` of the rows that are training clips of the run (in place), and warn.
+
+    A row is a training clip when its file is one (same resolved path under the run's data
+    root) or has the content key of one (a copy), from the keys computed when it was read.
+    """
+    if not rows:
         return
-    train = pd.read_csv(train_file, dtype=str, keep_default_na=False)
-    if "path" not in train:
-        return  # a run trained before paths were recorded
-    root = Path(run.get("data_root", "."))
-    train_paths = {str((root / rel).resolve()) for rel in train["path"]}
-    by_name: dict[str, list[str]] = {}
-    for path in train_paths:
-        by_name.setdefault(Path(path).name, []).append(path)
+    train = run.train_scores(machine_type)
+    train_paths = {str((run.data_root / rel).resolve()) for rel in train["path"]}
+    train_keys = set(train["content_key"])
     hits = []
     for row in rows:
-        path = Path(row["path"])
-        if str(path.resolve()) in train_paths or any(_same_content(path, Path(c)) for c in by_name.get(path.name, [])):
+        if keys.get(row["path"]) in train_keys or str(Path(row["path"]).resolve()) in train_paths:
             row["training_clip"] = "yes"
             hits.append(row["path"])
+            row["training_clip"] = "yes"
+    hits = [row["path"] for row in rows if row["path"] in hits]
     if hits:
         logger.warning(
             "%d scored file(s) are training clips of this run: they score lower than new clips would (first: %s)", len(hits), hits[0]
         )
 
 
-def _same_content(a: Path, b: Path) -> bool:
-    try:
-        if a.stat().st_size != b.stat().st_size:
-            return False
-        return hashlib.sha1(a.read_bytes()).digest() == hashlib.sha1(b.read_bytes()).digest()
-    except OSError:
-        return False
-
-
-def run_summary(run_dir: str | os.PathLike) -> dict:
-    """What a run is: model, machine types, and the data it was trained on.
-
-    Returns
-    -------
-    dict
-        ``model``, ``machine_types``, ``data_root``, ``data_fingerprint`` and ``data_kind``
-        (``"synthetic"``, ``"real"``, or ``"unknown"`` for an older run whose data root is gone).
-    """
-    from .pipeline import load_run
-    from .synth import MANIFEST_NAME
-
-    run, _ = load_run(run_dir)
-    kind = run.get("data_kind")
-    if kind is None:  # a run trained before the kind was recorded
-        root = Path(run.get("data_root", ""))
-        kind = ("synthetic" if (root / MANIFEST_NAME).is_file() else "real") if root.is_dir() else "unknown"
-    keys = ("model", "machine_types", "data_root", "data_fingerprint")
-    return {**{k: run.get(k) for k in keys}, "data_kind": kind}
+def run_summary(run_dir: str | os.PathLike | Run) -> dict:
+    """What a run is: :meth:`asd.run.Run.summary` (model, machine types, the data it was trained on)."""
+    return as_run(run_dir).summary()
 
 
 def _problem_row(

@@ -259,11 +259,6 @@ def per_id_table(results: pd.DataFrame, metric: str = "auc", *, models: Sequence
     return pd.DataFrame(rows).set_index(["machine type", "id"])
 
 
-def best_models(comparison: pd.DataFrame, metric: str = "AUC") -> pd.Series:
-    """For each machine type (and ``mean``), the model with the highest ``metric``."""
-    return comparison[metric].idxmax()
-
-
 # -- this build's data beside real reference clips -----------------------------------------------
 
 #: Columns of :func:`comparison_clips`.

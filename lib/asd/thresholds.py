@@ -32,8 +32,7 @@ quantile of the training scores is used instead and the method recorded says so.
     }
 
 ``machine_type`` is the threshold of all training scores of the machine type pooled; it is
-used for clips whose machine ID was not seen in training (or is unknown). Files written before
-the rate was recorded have only ``quantile``; :func:`false_alarm_rate_of` reads either.
+used for clips whose machine ID was not seen in training (or is unknown).
 """
 
 from __future__ import annotations
@@ -49,14 +48,13 @@ import numpy as np
 import pandas as pd
 
 from .atomic import write_text_atomic
-from .errors import ASDError
+from .config import ThresholdConfig, check_knob
+from .errors import ASDError, ConfigError
 
 logger = logging.getLogger(__name__)
 
 #: Default expected fraction of normal clips flagged (the DCASE 2021-2023 baselines' 0.9 quantile).
 DEFAULT_FALSE_ALARM_RATE = 0.1
-#: The quantile of the fitted normal-score distribution that the default rate gives.
-DEFAULT_QUANTILE = 1.0 - DEFAULT_FALSE_ALARM_RATE
 #: Fewer training scores than this: the empirical quantile is used, not a gamma fit.
 MIN_GAMMA_CLIPS = 5
 METHODS = ("gamma", "empirical")
@@ -64,12 +62,15 @@ THRESHOLDS_FILE = "thresholds.json"
 TRAIN_SCORES_FILE = "train_scores.csv"
 
 
-def quantile_of(false_alarm_rate: float) -> float:
-    """The quantile ``1 - false_alarm_rate``, after checking the rate lies in (0, 1)."""
-    rate = float(false_alarm_rate)
-    if not 0.0 < rate < 1.0:
-        raise ValueError(f"false-alarm rate must lie in (0, 1), got {false_alarm_rate}")
-    return 1.0 - rate
+def quantile_of(false_alarm_rate: float, *, key: str = "thresholds.false_alarm_rate") -> float:
+    """The quantile ``1 - false_alarm_rate``, after the config's check of the rate (in (0, 1)).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` (the config key, or the command-line option that gave the rate).
+    """
+    return 1.0 - check_knob(ThresholdConfig, "false_alarm_rate", false_alarm_rate, key=key)
 
 
 def fit_threshold(
@@ -118,7 +119,7 @@ def _resolve_quantile(false_alarm_rate: float | None, quantile: float | None) ->
     if quantile is None:
         return quantile_of(DEFAULT_FALSE_ALARM_RATE if false_alarm_rate is None else false_alarm_rate)
     if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+        raise ConfigError(f"quantile must lie in (0, 1), got {quantile}")
     return float(quantile)
 
 
@@ -196,10 +197,8 @@ def threshold_for(thresholds: dict, machine_id: str | None) -> float:
 
 
 def false_alarm_rate_of(thresholds: dict) -> float:
-    """The expected false-alarm rate a ``thresholds.json`` was fitted for (``1 - quantile`` in older files)."""
-    if "false_alarm_rate" in thresholds:
-        return float(thresholds["false_alarm_rate"])
-    return round(1.0 - float(thresholds.get("quantile", DEFAULT_QUANTILE)), 12)
+    """The expected false-alarm rate a ``thresholds.json`` was fitted for."""
+    return float(thresholds["false_alarm_rate"])
 
 
 def refit_thresholds(type_dir: str | os.PathLike, *, false_alarm_rate: float, method: str | None = None) -> dict:
@@ -211,18 +210,15 @@ def refit_thresholds(type_dir: str | os.PathLike, *, false_alarm_rate: float, me
     Raises
     ------
     ASDError
-        No ``train_scores.csv``, or a rate outside (0, 1).
+        No ``train_scores.csv``; :class:`asd.errors.ConfigError` for a rate outside (0, 1).
     """
     type_dir = Path(type_dir)
-    try:
-        quantile_of(false_alarm_rate)
-    except ValueError as exc:
-        raise ASDError(str(exc)) from None
+    quantile_of(false_alarm_rate)
     if not (type_dir / TRAIN_SCORES_FILE).is_file():
         raise ASDError(f"{type_dir}: no {TRAIN_SCORES_FILE} to refit thresholds on; retrain the run")
     if method is None:
         saved = type_dir / THRESHOLDS_FILE
-        method = json.loads(saved.read_text(encoding="utf-8")).get("method", "gamma") if saved.is_file() else "gamma"
+        method = _read_thresholds(saved).get("method", "gamma") if saved.is_file() else "gamma"
     train_scores = pd.read_csv(type_dir / TRAIN_SCORES_FILE, dtype={"machine_id": str})
     return fit_thresholds(train_scores, false_alarm_rate=false_alarm_rate, method=method)
 
@@ -233,25 +229,52 @@ def save_thresholds(path: str | os.PathLike, thresholds: dict) -> Path:
 
 
 def load_thresholds(type_dir: str | os.PathLike) -> dict:
-    """The thresholds of one machine type of a run.
-
-    Reads ``<type_dir>/thresholds.json``; a run trained before thresholds existed has only
-    ``train_scores.csv``, from which they are fitted (with the defaults) on the fly.
+    """The thresholds of one machine type of a run: ``<type_dir>/thresholds.json``.
 
     Raises
     ------
     ASDError
-        Neither file exists.
+        No such file.
     """
-    type_dir = Path(type_dir)
-    if (type_dir / THRESHOLDS_FILE).is_file():
-        return json.loads((type_dir / THRESHOLDS_FILE).read_text(encoding="utf-8"))
-    if (type_dir / TRAIN_SCORES_FILE).is_file():
-        logger.info("%s: no %s, fitting thresholds on %s", type_dir, THRESHOLDS_FILE, TRAIN_SCORES_FILE)
-        return fit_thresholds(pd.read_csv(type_dir / TRAIN_SCORES_FILE, dtype={"machine_id": str}))
-    raise ASDError(f"{type_dir}: neither {THRESHOLDS_FILE} nor {TRAIN_SCORES_FILE}; retrain the run")
+    path = Path(type_dir) / THRESHOLDS_FILE
+    if not path.is_file():
+        raise ASDError(f"{path}: missing; retrain the run")
+    return _read_thresholds(path)
 
 
-def decide(scores, thresholds) -> np.ndarray:
-    """``True`` where a score exceeds its threshold (anomalous), shape ``(n_clips,)``."""
-    return np.asarray(scores, dtype=np.float64) > np.asarray(thresholds, dtype=np.float64)
+def _read_thresholds(path: Path) -> dict:
+    """A ``thresholds.json``; :class:`ASDError` naming the file when it is not one."""
+    try:
+        thresholds = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ASDError(f"{path}: not a thresholds file ({type(exc).__name__}: {exc}); retrain the run") from None
+    if not isinstance(thresholds, dict) or not isinstance(thresholds.get("machine_type"), dict):
+        raise ASDError(f"{path}: not a thresholds file (no pooled machine_type threshold); retrain the run")
+    return thresholds
+
+
+def unseen_ids(thresholds: dict, machine_ids) -> list[str]:
+    """The machine IDs among ``machine_ids`` without a threshold of their own (scored with the pooled one), sorted."""
+    known = set(thresholds.get("ids", {}))
+    return sorted({str(m) for m in machine_ids if str(m) not in known})
+
+
+def note_unseen_ids(results: pd.DataFrame, unseen: list[tuple[str, str]]) -> pd.DataFrame:
+    """``results`` with a ``note`` column naming the (machine type, ID) pairs decided with the pooled threshold.
+
+    The column is added only when there are such IDs (a test ID with no training clips), and each
+    is logged as a warning: its decisions (precision, recall, F1) rest on the other IDs' scores.
+    """
+    if not unseen:
+        return results
+    for machine_type, machine_id in unseen:
+        logger.warning(
+            "%s id %s: no training clips: decided with the pooled %s threshold", machine_type, machine_id, machine_type
+        )
+    pooled = set(unseen)
+    results = results.copy()
+    results["note"] = [
+        "unseen ID: no training clips, pooled threshold" if (t, m) in pooled else ""
+        for t, m in zip(results["machine_type"], results["machine_id"])
+    ]
+    return results

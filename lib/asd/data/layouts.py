@@ -1,21 +1,35 @@
 """Find the clips under a dataset folder and describe them in one table (the clip table).
 
-The layouts, the rules that give each clip its machine type, ID, split and label, and the
-columns of the table are described in the :mod:`asd.data` package docstring.
+The layouts are registered in :mod:`asd.data.registry` (one module each); the rules that give
+each clip its machine type, ID, section, domain, split and label, and the columns of the table,
+are described in the :mod:`asd.data` package docstring.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
-import stat
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
+# isort: off
+# the layout modules register themselves on import, in the order the "no clips found" line lists them
+from . import dcase2020, mimii, folders, dcase2021, dcase2022  # noqa: F401
+# isort: on
 from ..errors import ConfigError, LayoutError
+from .folders import ID_DIR
+from .registry import (
+    LAYOUTS,
+    Layout,
+    ReadContext,
+    by_priority,
+    get_layout,
+    layout_for_dataset,
+)
+from .scan import check_root, has_wav, scan, skip
 
 logger = logging.getLogger(__name__)
 
@@ -23,144 +37,75 @@ __all__ = [
     "COLUMNS",
     "LABELS",
     "LAYOUTS",
+    "SECTION_LAYOUTS",
     "detect_layout",
     "discover_clips",
     "is_machine_folder",
-    "mimii_split",
+    "layout_help",
     "one_class_tests",
     "summarize_clips",
 ]
 
-COLUMNS = ["path", "file_name", "machine_type", "machine_id", "split", "label"]
+COLUMNS = [
+    "path", "file_name", "machine_type", "machine_id", "split", "label", "section", "domain", "attributes", "dataset"
+]
 LABELS = ("normal", "anomaly", "unknown")
-#: Layout names, as ``discover_clips(layout=...)`` takes them and ``table.attrs["layout"]`` gives them.
-LAYOUTS = ("dcase", "mimii", "folders")
-
-DCASE_LABELED = re.compile(r"^(?P<label>normal|anomaly)_id_(?P<id>\d{2})_(?P<index>\d{8})\.wav$")
-DCASE_UNLABELED = re.compile(r"^id_(?P<id>\d{2})_(?P<index>\d{8})\.wav$")
-MIMII_NAME = re.compile(r"^(?P<index>\d{8})\.wav$")
-MIMII_ID_DIR = re.compile(r"^id_(?P<id>\d{2})$")
-#: A folder naming the machine ID: ``id_3``, ``id_03``, ``ID_03``.
-ID_DIR = re.compile(r"^id_(?P<id>\d{1,2})$", re.IGNORECASE)
-SPLIT_DIRS = {"train": "train", "test": "test"}
-LABEL_DIRS = {"normal": "normal", "anomaly": "anomaly", "abnormal": "anomaly"}
+#: Layouts whose names carry sections and domains (DCASE 2021-2025): never mixed with another in one table.
+SECTION_LAYOUTS = ("dcase2021", "dcase2022")
 DEFAULT_MACHINE_ID = "00"
 
-#: One line naming every layout read, for the error raised when none matches.
-LAYOUT_HELP = (
-    "DCASE 2020 (TYPE/train|test/normal_id_XX_NNNNNNNN.wav), MIMII (TYPE/id_XX/normal|abnormal/*.wav), "
-    "one folder per machine (TYPE/*.wav, TYPE/train|test/*.wav, TYPE/id_XX/*.wav) "
-    "or one machine's folder (*.wav, train|test/*.wav, id_XX/*.wav)"
-)
+
+def layout_help() -> str:
+    """One line naming every registered layout, for the error raised when none matches."""
+    return ", ".join(layout.help for layout in LAYOUTS.values())
 
 
-# -- listing folders ---------------------------------------------------------------------------
-
-
-def _skip(skipped: list[dict], path: Path, problem: str) -> None:
-    skipped.append({"path": str(path), "problem": problem})
-
-
-def _kind(path: Path) -> tuple[str | None, str | None]:
-    """``("dir"|"file", None)`` or ``(None, why it cannot be read)`` for one directory entry."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        if os.path.islink(path):
-            return None, f"broken symbolic link (-> {os.readlink(path)}: target not found)"
-        return None, "vanished while the folder was read"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return None, "symbolic link loop (the link leads back to itself)"
-        return None, f"cannot be read ({exc.strerror or exc})"
-    if stat.S_ISDIR(mode):
-        return "dir", None
-    if stat.S_ISREG(mode):
-        return "file", None
-    return None, "not a regular file (device, FIFO or socket)"
-
-
-def _scan(folder: Path, skipped: list[dict]) -> tuple[list[Path], list[Path]]:
-    """The WAV files and the subfolders of ``folder``, sorted; hidden names are never read.
-
-    Entries that cannot be clips although they look like ones (a folder named ``*.wav``, a
-    broken or looping symbolic link, a special file) are added to ``skipped`` with the reason.
-    """
-    try:
-        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    except OSError as exc:
-        _skip(skipped, folder, f"folder cannot be listed ({exc.strerror or exc})")
-        return [], []
-    files, dirs = [], []
-    for path in entries:
-        is_wav = path.suffix.lower() == ".wav"
-        kind, problem = _kind(path)
-        if kind == "file":
-            if is_wav:
-                files.append(path)
-        elif kind == "dir":
-            if is_wav:
-                _skip(skipped, path, "a folder named like a WAV file, not a clip")
-            else:
-                dirs.append(path)
-        elif is_wav or os.path.islink(path):
-            _skip(skipped, path, problem)
-    return files, dirs
+#: The line as it reads with the layouts of the package (:func:`layout_help` includes layouts registered later).
+LAYOUT_HELP = layout_help()
 
 
 def _structural(name: str) -> bool:
     """True for folder names that say split, label or machine ID (not a machine type)."""
     lower = name.lower()
-    return lower in SPLIT_DIRS or lower in LABEL_DIRS or bool(ID_DIR.match(name))
+    return any(lower in layout.structural for layout in LAYOUTS.values()) or bool(ID_DIR.match(name))
 
 
-def _has_wav(folder: Path, depth: int = 4) -> bool:
-    try:
-        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-    except OSError:
-        return False
-    if any(p.suffix.lower() == ".wav" and p.is_file() for p in entries):
+def _looks_like_machine(folder: Path) -> bool:
+    """True if ``folder`` is a machine folder in a layout with structure (split, ID or DCASE names)."""
+    if any(layout.priority > 0 and layout.matches(folder) for layout in by_priority()):
         return True
-    return depth > 0 and any(_has_wav(p, depth - 1) for p in entries if p.is_dir() and not p.is_symlink())
+    return any(_structural(sub.name) and has_wav(sub, 2) for sub in scan(folder, [])[1])
 
 
-def _check_root(root: str | os.PathLike) -> Path:
-    root = Path(root)
-    if not root.exists():
-        raise LayoutError(f"{root}: dataset folder not found")
-    if not root.is_dir():
-        raise LayoutError(f"{root}: a file, not a folder: give the folder that holds the recordings")
-    return root
+def _root_reading(root: Path) -> tuple[bool, list[Path], list[str]]:
+    """(is one machine's folder, stray WAV files at the root, machine folders beside them)."""
+    files, dirs = scan(root, [])
+    if dirs and all(_structural(d.name) for d in dirs):
+        return True, [], []
+    if not files:
+        return False, [], []
+    machines = [d.name for d in dirs if not _structural(d.name) and _looks_like_machine(d)]
+    return (False, files, machines) if machines else (True, [], [])
 
 
 def is_machine_folder(root: str | os.PathLike) -> bool:
     """True if ``root`` is one machine's folder rather than a folder of machine folders.
 
-    That is: it holds WAV files itself, or its subfolders all say split, label or machine ID
-    (``train``, ``test``, ``normal``, ``anomaly``, ``abnormal``, ``id_XX``).
+    That is: its subfolders all say split, label or machine ID (``train``, ``test``,
+    ``source_test``, ``normal``, ``abnormal``, ``id_XX``, ...), or it holds WAV files and no
+    subfolder is a machine folder with such structure (WAV files beside ``fan/train/...`` and
+    ``pump/train/...`` are strays at a root of machine folders, not one machine).
     """
-    files, dirs = _scan(_check_root(root), [])
-    return bool(files) or (bool(dirs) and all(_structural(d.name) for d in dirs))
+    return _root_reading(check_root(root))[0]
 
 
-def _machine_layout(folder: Path) -> str:
-    """The layout of one machine's folder: ``dcase``, ``mimii`` or ``folders``."""
-    for split in SPLIT_DIRS:
-        sub = folder / split
-        if sub.is_dir():
-            try:
-                if any(DCASE_LABELED.match(p.name) or DCASE_UNLABELED.match(p.name) for p in sub.iterdir()):
-                    return "dcase"
-            except OSError:
-                pass
-    for sub in _scan(folder, [])[1]:
-        if MIMII_ID_DIR.match(sub.name) and ((sub / "normal").is_dir() or (sub / "abnormal").is_dir()):
-            return "mimii"
-    return "folders"
+def _machine_layout(folder: Path) -> type[Layout]:
+    """The layout one machine's folder follows: the first registered layout, by priority, that matches."""
+    return next(layout for layout in by_priority() if layout.matches(folder))
 
 
 def detect_layout(root: str | os.PathLike) -> str:
-    """The layout of a dataset folder: ``"dcase"``, ``"mimii"`` or ``"folders"``.
+    """The layout name of a dataset folder: ``"dcase"``, ``"dcase2021"``, ``"dcase2022"``, ``"mimii"``, ``"folders"``.
 
     A root whose machine folders follow different layouts gives the first by machine-type
     name; :func:`discover_clips` reads each machine folder in its own layout.
@@ -171,16 +116,16 @@ def detect_layout(root: str | os.PathLike) -> str:
         The folder is missing, is a file, or holds no clips in any layout read (the message
         lists them).
     """
-    root = _check_root(root)
+    root = check_root(root)
     if is_machine_folder(root):
-        return _machine_layout(root)
-    for folder in _scan(root, [])[1]:
-        if _has_wav(folder):
-            return _machine_layout(folder)
-    raise LayoutError(f"{root}: no clips found in a layout asd reads: {LAYOUT_HELP}")
+        return _machine_layout(root).name
+    for folder in scan(root, [])[1]:
+        if has_wav(folder):
+            return _machine_layout(folder).name
+    raise LayoutError(f"{root}: no clips found in a layout asd reads: {layout_help()}")
 
 
-# -- the clip table ----------------------------------------------------------------------------
+# -- arguments ---------------------------------------------------------------------------------
 
 
 def _normalise_id(value: str | int | None) -> str:
@@ -202,6 +147,96 @@ def _check_type_name(value: str) -> str:
     return text
 
 
+def _forced_layout(layout: str, dataset: str | None) -> type[Layout] | None:
+    """The layout every machine folder is read in, or None to detect it per folder."""
+    named = None if layout == "auto" else get_layout(layout)
+    if dataset is None:
+        return named
+    by_dataset = layout_for_dataset(dataset)
+    if named is not None and named is not by_dataset:
+        raise ConfigError(f"layout {layout!r} does not read dataset {dataset!r} (layout {by_dataset.name!r} does)")
+    return by_dataset
+
+
+# -- which folders are machines ----------------------------------------------------------------
+
+
+def _machine_folders(root: Path, machine_types, machine_type: str | None, skipped: list[dict]) -> dict[str, Path]:
+    """Machine type -> its folder; WAV files at a root of machine folders go to ``skipped``."""
+    one_machine, strays, beside = _root_reading(root)
+    if one_machine:
+        name = machine_type or root.resolve().name or "machine"
+        if machine_types is not None and list(machine_types) != [name]:
+            raise LayoutError(
+                f"{root}: no folder for machine type(s) {', '.join(t for t in machine_types if t != name) or 'none'} "
+                f"(this is one machine's folder, read as machine type {name})"
+            )
+        return {name: root}
+    for path in strays:
+        skip(skipped, path, f"a WAV file at the dataset root beside the machine folders ({', '.join(beside)}): "
+             "not read (put it in its machine's folder)")
+    subdirs = scan(root, skipped)[1]
+    requested = [machine_type] if machine_type else None if machine_types is None else list(machine_types)
+    if requested is None:
+        folders = {p.name: p for p in subdirs if has_wav(p)}
+        if not folders:
+            raise LayoutError(f"{root}: no clips found in a layout asd reads: {layout_help()}")
+        return folders
+    available = {p.name: p for p in subdirs}
+    missing = [t for t in requested if t not in available]
+    if missing:
+        raise LayoutError(
+            f"{root}: no folder for machine type(s) {', '.join(missing)} (found: {', '.join(available) or 'none'})"
+        )
+    return {t: available[t] for t in requested}
+
+
+def _skipped_note(skipped: list[dict], folder: Path) -> str:
+    """``"; skipped N: why (M), ..."`` for the entries under ``folder`` (empty when none)."""
+    inside = [item for item in skipped if Path(item["path"]).is_relative_to(folder)]
+    if not inside:
+        return ""
+    reasons = Counter(item["problem"] for item in inside)
+    return f"; {len(inside)} skipped: " + ", ".join(f"{why} ({n})" for why, n in reasons.most_common())
+
+
+def _read_machine(
+    folder: Path, name: str, layout: type[Layout], context: ReadContext, require_train: bool
+) -> list[dict]:
+    rows = layout.read(folder, name, context)
+    note = _skipped_note(context.skipped, folder)  # says why, when what looked like clips was skipped
+    if not rows and not note:
+        raise LayoutError(f"{folder}: no clips found in a layout asd reads: {layout_help()}")
+    if require_train and not any(r["split"] == "train" for r in rows):
+        where = folder / layout.train_dir if layout.train_dir else folder
+        raise LayoutError(
+            f"{where}: missing or holds no training clips"
+            + ("" if layout.train_dir else " (normal clips outside test/ and anomaly/ folders)")
+            + note
+        )
+    if not rows:
+        raise LayoutError(f"{folder}: no clips read{note}")
+    return rows
+
+
+def _dataset_names(rows_by_layout: dict[str, list[dict]], layouts: dict[str, str], context: ReadContext, root: Path):
+    """Layout name -> dataset name; a DCASE 2021+ layout mixed with another is refused."""
+    used = sorted(set(layouts.values()))
+    if len(used) > 1 and set(used) & set(SECTION_LAYOUTS):
+        listing = ", ".join(f"{t}: {name}" for t, name in sorted(layouts.items()))
+        raise LayoutError(
+            f"{root}: machine folders in different layouts ({listing}); a DCASE 2021-2025 set is scored as a whole: "
+            "read the folders separately, or give the layout or dataset"
+        )
+    try:
+        return {name: get_layout(name).dataset(rows_by_layout[name], context) for name in used}
+    except LayoutError as exc:
+        raise LayoutError(f"{root}: {exc}") from None
+
+
+# -- the clip table ----------------------------------------------------------------------------
+
+
 def discover_clips(
     root: str | os.PathLike,
     *,
@@ -210,20 +245,23 @@ def discover_clips(
     require_train: bool = True,
     machine_type: str | None = None,
     machine_id: str | int | None = None,
+    dataset: str | None = None,
+    include_supplemental: bool = False,
 ) -> pd.DataFrame:
     """Table of every clip under ``root`` (columns :data:`COLUMNS`), sorted by path.
 
     Parameters
     ----------
     root : path-like
-        A folder of machine folders (DCASE 2020, MIMII, one folder per machine), or one
+        A folder of machine folders (DCASE 2020-2025, MIMII, one folder per machine), or one
         machine's folder (WAV files directly in it, or under ``train``/``test``/``id_XX``/
         ``normal``/``anomaly`` folders). See :mod:`asd.data` for the rules.
     machine_types : list of str, optional
         Only these machine types; each must exist under ``root``. Default: every machine
         folder holding WAV files.
-    layout : {"auto", "dcase", "mimii", "folders"}
-        ``"auto"`` reads each machine folder in the layout it follows; a named layout reads
+    layout : str
+        ``"auto"`` reads each machine folder in the layout it follows; a registered layout name
+        (``"dcase"``, ``"dcase2021"``, ``"dcase2022"``, ``"mimii"``, ``"folders"``, ...) reads
         every machine folder in that one.
     require_train : bool
         Raise :class:`LayoutError` for a machine type without training clips (needed by
@@ -234,197 +272,64 @@ def discover_clips(
     machine_id : str or int, optional
         The ID (``3``, ``"03"`` or ``"id_03"``) of clips whose folders and file name give none
         (default ``"00"``).
+    dataset : str, optional
+        The dataset (``"dcase2020"`` ... ``"dcase2025"``, ``"mimii"``, ``"folders"``): read in its
+        layout, the year named rather than detected. Default: detected.
+    include_supplemental : bool
+        DCASE 2025 ``supplemental/`` clips as rows (split ``"supplemental"``); by default they
+        are left out and listed in ``attrs["supplemental"]``.
 
     Returns
     -------
     pandas.DataFrame
         One row per clip. ``attrs``: ``layout`` (the layout read, ``"a+b"`` when machine
-        folders differ), ``layouts`` (per machine type), ``root``, ``skipped`` (a list of
-        ``{"path", "problem"}`` for entries that look like clips but are not used: names that
-        do not follow the DCASE layout in a DCASE folder, anomalous clips in ``train/``,
-        folders named ``*.wav``, broken or looping links) and ``ignored`` (their paths).
+        folders differ), ``layouts`` (per machine type), ``dataset`` (the dataset name, ``"a+b"``
+        likewise), ``root``, ``skipped`` (a list of ``{"path", "problem"}`` for entries that look
+        like clips but are not used), ``ignored`` (their paths) and ``supplemental`` (the paths
+        of supplemental clips left out).
 
     Raises
     ------
     LayoutError
         The folder is missing or a file, holds no clips in a layout read (the message lists the
-        layouts), lacks a requested machine type, or a machine type has no training clips.
+        layouts), lacks a requested machine type, a machine type has no training clips (the
+        message counts what was skipped), a DCASE 2021+ name does not parse (the message names
+        the file), or DCASE 2021+ machine folders are mixed with another layout.
     ConfigError
-        ``layout``, ``machine_type`` or ``machine_id`` is not a valid value.
+        ``layout``, ``dataset``, ``machine_type`` or ``machine_id`` is not a valid value.
     """
-    root = _check_root(root)
-    if layout not in ("auto", *LAYOUTS):
-        raise LayoutError(f"unknown layout {layout!r} (expected 'auto', {', '.join(repr(x) for x in LAYOUTS)})")
-    default_id = _normalise_id(machine_id)
+    root = check_root(root)
+    forced = _forced_layout(layout, dataset)
+    context = ReadContext(default_id=_normalise_id(machine_id), include_supplemental=include_supplemental,
+                          dataset=dataset)
     if machine_type is not None:
         machine_type = _check_type_name(machine_type)
-    skipped: list[dict] = []
-    if is_machine_folder(root):
-        name = machine_type or root.resolve().name or "machine"
-        if machine_types is not None and list(machine_types) != [name]:
-            raise LayoutError(
-                f"{root}: no folder for machine type(s) {', '.join(t for t in machine_types if t != name) or 'none'} "
-                f"(this is one machine's folder, read as machine type {name})"
-            )
-        folders = {name: root}
-    else:
-        subdirs = _scan(root, skipped)[1]
-        requested = [machine_type] if machine_type else None if machine_types is None else list(machine_types)
-        if requested is None:
-            folders = {p.name: p for p in subdirs if _has_wav(p)}
-            if not folders:
-                raise LayoutError(f"{root}: no clips found in a layout asd reads: {LAYOUT_HELP}")
-        else:
-            available = {p.name: p for p in subdirs}
-            missing = [t for t in requested if t not in available]
-            if missing:
-                raise LayoutError(
-                    f"{root}: no folder for machine type(s) {', '.join(missing)} "
-                    f"(found: {', '.join(available) or 'none'})"
-                )
-            folders = {t: available[t] for t in requested}
-
-    rows: list[dict] = []
+    machine_folders = _machine_folders(root, machine_types, machine_type, context.skipped)
+    rows_by_layout: dict[str, list[dict]] = {}
     layouts: dict[str, str] = {}
-    for name, folder in folders.items():
-        used = _machine_layout(folder) if layout == "auto" else layout
-        layouts[name] = used
-        reader = {"dcase": _dcase_rows, "mimii": _mimii_rows, "folders": _folder_rows}[used]
-        type_rows = reader(folder, name, default_id, skipped)
-        if not type_rows:
-            raise LayoutError(f"{folder}: no clips found in a layout asd reads: {LAYOUT_HELP}")
-        if require_train and not any(r["split"] == "train" for r in type_rows):
-            where = folder / "train" if used == "dcase" else folder
-            raise LayoutError(
-                f"{where}: missing or holds no training clips"
-                + ("" if used == "dcase" else " (normal clips outside test/ and anomaly/ folders)")
-            )
-        rows.extend(type_rows)
-    for item in skipped:
+    for name, folder in machine_folders.items():
+        used = forced or _machine_layout(folder)
+        layouts[name] = used.name
+        rows_by_layout.setdefault(used.name, []).extend(_read_machine(folder, name, used, context, require_train))
+    datasets = _dataset_names(rows_by_layout, layouts, context, root)
+    return _table(rows_by_layout, layouts, datasets, context, root)
+
+
+def _table(rows_by_layout: dict, layouts: dict, datasets: dict, context: ReadContext, root: Path) -> pd.DataFrame:
+    """The clip table of the rows read, sorted by path, with its ``attrs``; what was skipped logged."""
+    rows = [{**row, "dataset": datasets[name]} for name, group in rows_by_layout.items() for row in group]
+    for item in context.skipped:
         logger.warning("skipped %s: %s", item["path"], item["problem"])
+    if context.supplemental:
+        logger.info("%d supplemental clip(s) left out (include_supplemental=True lists them)",
+                    len(context.supplemental))
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values("path", ignore_index=True)
-    table.attrs["skipped"] = skipped
-    table.attrs["ignored"] = [item["path"] for item in skipped]
-    table.attrs["layouts"] = layouts
-    table.attrs["layout"] = "+".join(sorted(set(layouts.values())))
-    table.attrs["root"] = str(root)
+    table.attrs.update(
+        skipped=context.skipped, ignored=[item["path"] for item in context.skipped], layouts=layouts,
+        layout="+".join(sorted(set(layouts.values()))), dataset="+".join(sorted(set(datasets.values()))),
+        root=str(root), supplemental=list(context.supplemental),
+    )
     return table
-
-
-def _row(path: Path, machine_type: str, machine_id: str, split: str, label: str) -> dict:
-    return {
-        "path": str(path),
-        "file_name": path.name,
-        "machine_type": machine_type,
-        "machine_id": machine_id,
-        "split": split,
-        "label": label,
-    }
-
-
-def _dcase_rows(type_dir: Path, machine_type: str, default_id: str, skipped: list[dict]) -> list[dict]:
-    rows = []
-    for split in SPLIT_DIRS:
-        files = _scan(type_dir / split, skipped)[0] if (type_dir / split).is_dir() else []
-        for path in files:
-            labeled = DCASE_LABELED.match(path.name)
-            unlabeled = DCASE_UNLABELED.match(path.name) if split == "test" else None
-            if labeled and split == "train" and labeled["label"] == "anomaly":
-                _skip(skipped, path, "an anomalous clip in train/ (training uses normal clips only)")
-                continue
-            if labeled:
-                label, machine_id = labeled["label"], labeled["id"]
-            elif unlabeled:
-                label, machine_id = "unknown", unlabeled["id"]
-            else:
-                _skip(skipped, path, "file name does not follow the DCASE layout of this folder")
-                continue
-            rows.append(_row(path, machine_type, machine_id, split, label))
-    return rows
-
-
-def _mimii_rows(type_dir: Path, machine_type: str, default_id: str, skipped: list[dict]) -> list[dict]:
-    rows = []
-    for id_dir in _scan(type_dir, skipped)[1]:
-        match = MIMII_ID_DIR.match(id_dir.name)
-        if not match:
-            continue
-        files = {}
-        for folder, label in (("normal", "normal"), ("abnormal", "anomaly")):
-            files[label] = _scan(id_dir / folder, skipped)[0] if (id_dir / folder).is_dir() else []
-        train, test = mimii_split(files["normal"], files["anomaly"])
-        rows += [_row(p, machine_type, match["id"], "train", "normal") for p in train]
-        rows += [_row(p, machine_type, match["id"], "test", label) for p, label in test]
-    return rows
-
-
-def _walk(folder: Path, parts: tuple[str, ...], ancestors: tuple[str, ...], seen: set[str], skipped: list[dict], out: list):
-    real = os.path.realpath(folder)
-    if real in ancestors:
-        _skip(skipped, folder, f"symbolic link loop (leads back to {real})")
-        return
-    if real in seen:
-        _skip(skipped, folder, f"a second path to a folder already read ({real})")
-        return
-    seen.add(real)
-    files, dirs = _scan(folder, skipped)
-    out += [(path, parts) for path in files]
-    for sub in sorted(dirs, key=lambda d: (d.is_symlink(), d.name)):  # real folders before links to them
-        _walk(sub, parts + (sub.name,), ancestors + (real,), seen, skipped, out)
-
-
-def _folder_rows(type_dir: Path, machine_type: str, default_id: str, skipped: list[dict]) -> list[dict]:
-    found: list[tuple[Path, tuple[str, ...]]] = []
-    _walk(type_dir, (), (), set(), skipped, found)
-    rows = []
-    pools: dict[str, dict[str, list[Path]]] = {}
-    for path, parts in found:
-        split = label = folder_id = None
-        for part in parts:
-            lower = part.lower()
-            split = SPLIT_DIRS.get(lower, split)
-            label = LABEL_DIRS.get(lower, label)
-            match = ID_DIR.match(part)
-            folder_id = match["id"].zfill(2) if match else folder_id
-        named = DCASE_LABELED.match(path.name) or DCASE_UNLABELED.match(path.name)
-        if label is None and named is not None and "label" in named.groupdict():
-            label = named["label"]
-        machine_id = folder_id or (named["id"] if named else default_id)
-        if split == "train":
-            if label == "anomaly":
-                _skip(skipped, path, "an anomalous clip in train/ (training uses normal clips only)")
-                continue
-            rows.append(_row(path, machine_type, machine_id, "train", "normal"))
-        elif split == "test":
-            rows.append(_row(path, machine_type, machine_id, "test", label or "unknown"))
-        elif label is None:
-            rows.append(_row(path, machine_type, machine_id, "train", "normal"))
-        else:
-            pools.setdefault(machine_id, {"normal": [], "anomaly": []})[label].append(path)
-    for machine_id, pool in sorted(pools.items()):
-        train, test = mimii_split(pool["normal"], pool["anomaly"])
-        rows += [_row(p, machine_type, machine_id, "train", "normal") for p in train]
-        rows += [_row(p, machine_type, machine_id, "test", label) for p, label in test]
-    return rows
-
-
-def mimii_split(normal: list[Path], anomaly: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Deterministic train/test split of one MIMII machine ID.
-
-    Test: every abnormal clip, plus ``min(len(anomaly), len(normal) // 2)`` normal clips — the
-    last ones by file name. Train: the remaining normal clips.
-
-    Returns
-    -------
-    train : list of Path
-    test : list of (Path, label)
-    """
-    normal = sorted(normal)
-    n_test_normal = min(len(anomaly), len(normal) // 2)
-    cut = len(normal) - n_test_normal
-    train = normal[:cut]
-    test = [(p, "normal") for p in normal[cut:]] + [(p, "anomaly") for p in sorted(anomaly)]
-    return train, test
 
 
 def one_class_tests(table: pd.DataFrame) -> list[str]:

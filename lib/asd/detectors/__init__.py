@@ -3,8 +3,10 @@
 A detector works on per-clip feature arrays (see :mod:`asd.features`), never on paths, so it is
 easy to test. Higher score = more anomalous. Every detector is registered by name in
 :data:`DETECTORS`; ``asd train --model NAME``, ``asd models`` and the report read that registry
-and the class attributes (``feature_kind``, ``summary``, ``trains_in_epochs``, ``report_epochs``,
-``reconstructs_input``), never a list of names.
+and the class attributes (``feature_kind``, ``summary``, ``trains_in_epochs``,
+``reconstructs_input``, ``settings_class``), never a list of names. What every detector must do
+(fit, training scores, scores, a save and load round trip, determinism, a clear error for a bad
+saved state) is one test parametrised over the registry, ``tests/test_detectors_contract.py``.
 
 =========================  =========  ===============================================================
 name                       features   score
@@ -26,6 +28,9 @@ Modules
         The :class:`Detector` interface, the registry (:data:`DETECTORS`, :func:`register`,
         :func:`get_detector`), the one Keras fit loop (:func:`~asd.detectors.base.fit_keras`)
         and the saved-state check (:class:`~asd.detectors.base.DetectorStateError`).
+    :mod:`~asd.detectors.neighbors`
+        What the statistics detectors share: per-band statistics, per-ID rows and scales, the
+        unknown-ID rule, and the one nearest-neighbour distance (scikit-learn's ``NearestNeighbors``).
     :mod:`~asd.detectors.networks`
         Every Keras network builder (``build_conv_ae`` ...).
     :mod:`~asd.detectors.streaming`
@@ -36,10 +41,11 @@ Modules
         package is imported too (after these, by name), so a new family is one new file.
 
 Add a detector
-    Write one module: subclass :class:`Detector` (set ``name``, ``feature_kind``,
-    ``summary``; implement ``fit``, ``score``, ``save`` with :meth:`Detector.write_state`,
-    ``load`` with :meth:`Detector.read_state`), decorate it with :func:`register`, and put its
-    knobs, if any, in a section of ``asd.config.DetectorsConfig``. This package imports the
+    Write one module: subclass :class:`Detector` (set ``name``, ``feature_kind`` (a name in
+    :data:`asd.features.kinds.KINDS`), ``summary``; implement ``fit``, ``score``, ``save`` with
+    :meth:`Detector.write_state`, ``load`` with :meth:`Detector.read_state`), name its knobs'
+    dataclass, if any, in ``settings_class`` (it becomes the config section
+    ``detectors.<name>``), and decorate it with :func:`register`. This package imports the
     module by itself. A family imports from :mod:`~asd.detectors.base` and lower layers only.
 """
 
@@ -58,7 +64,7 @@ def _import_other_families() -> None:
     import pkgutil
     import sys
 
-    plumbing = {"base", "networks", "streaming", "windows"}
+    plumbing = {"base", "neighbors", "networks", "streaming", "windows"}
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if module.name not in plumbing and f"{__name__}.{module.name}" not in sys.modules:
             importlib.import_module(f"{__name__}.{module.name}")

@@ -28,7 +28,7 @@ from ..atomic import atomic_path
 from ..config import StudyConfig
 from ..features import release_pages
 from ..features import Standardizer, frame_vectors
-from .base import Detector, fit_keras, load_keras_model, register
+from .base import Detector, fit_keras, load_keras_model, load_standardizer, register
 
 MODEL_FILE = "model.keras"
 NORMALIZATION_FILE = "normalization.json"
@@ -101,7 +101,7 @@ class KerasAutoencoder(Detector):
         detector = cls(config)
         detector.model = load_keras_model(directory / MODEL_FILE)
         if (directory / NORMALIZATION_FILE).is_file():
-            detector.standardizer = Standardizer.load(directory / NORMALIZATION_FILE)
+            detector.standardizer = load_standardizer(directory / NORMALIZATION_FILE)
         detector._load_extra_state(state)
         return detector
 
@@ -110,8 +110,6 @@ class ConvAEDetector(KerasAutoencoder):
     """The study's convolutional autoencoder on standardised 64x64 log-mel images; score = MSE."""
 
     name = "conv_ae"
-    report_epochs = 30  # as in the study
-    epoch_cost = 4.3  # 150 CPU s for 30 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     feature_kind = "image"
     summary = "the study's convolutional autoencoder on 64x64 log-mel images; score = MSE"
     saved_files = (MODEL_FILE, NORMALIZATION_FILE)
@@ -147,8 +145,6 @@ class ConvVAEDetector(ConvAEDetector):
     """BCE needs targets in [0, 1]: standardised images are min-max scaled with the training range."""
 
     name = "conv_vae"
-    report_epochs = 10  # fewer than the config's 30: the report build's time budget (docs/report.md)
-    epoch_cost = 5.7  # 65 CPU s for 10 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     summary = "the study's variant: conv VAE, binary cross-entropy + KL; score = MSE"
 
     def __init__(self, config):
@@ -187,8 +183,6 @@ class DenseAEDetector(KerasAutoencoder):
     """The DCASE 2020 baseline: a dense autoencoder on 5-frame 640-d log-mel vectors."""
 
     name = "dense_ae"
-    report_epochs = 10  # as StudyConfig
-    epoch_cost = 15.8  # 182 CPU s for 10 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     feature_kind = "baseline"
     summary = "the DCASE 2020 baseline: dense autoencoder on 5-frame 640-d log-mel vectors"
 

@@ -33,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import write_text_atomic
-from ..config import StudyConfig
-from ..errors import LayoutError, UnknownModelError
+from ..config import StudyConfig, declare_detector_settings
+from ..errors import ConfigError, LayoutError, UnknownModelError
+from ..features.kinds import KINDS
+from ..features.standardize import Standardizer
 
 #: The file naming the detector of a saved folder, and its settings (JSON).
 STATE_FILE = "detector.json"
@@ -53,25 +55,31 @@ class Detector:
 
     #: Registry name (``asd train --model NAME``).
     name: ClassVar[str]
-    #: ``"image"`` or ``"baseline"``: the per-clip features it is given (see :mod:`asd.features`).
+    #: The per-clip features it is given: a name in :data:`asd.features.kinds.KINDS`.
     feature_kind: ClassVar[str]
     #: One line for ``asd models`` and the report.
     summary: ClassVar[str] = ""
     #: True when fitting runs in epochs (``config.training.epochs[name]`` applies).
     trains_in_epochs: ClassVar[bool] = False
-    #: Epochs the report (``make report``, :func:`asd.report.study.report_epochs`) trains it for,
-    #: when they differ from the config's; None: the config's epochs (or it does not train in epochs).
-    report_epochs: ClassVar[int | None] = None
-    #: About the CPU seconds of one epoch on 1,000 training clips on one TensorFlow thread (from
-    #: a report build's training table); only orders the trainings that run side by side.
-    epoch_cost: ClassVar[float] = 0.0
     #: True when the score is a reconstruction error of the detector's input (autoencoders).
     reconstructs_input: ClassVar[bool] = False
     #: Files besides :data:`STATE_FILE` that a saved folder must hold (checked by :meth:`read_state`).
     saved_files: ClassVar[tuple[str, ...]] = ()
+    #: The dataclass of its knobs, if any: :func:`register` makes it the config section
+    #: ``detectors.<settings_section>`` (read, validated and written like every other section).
+    settings_class: ClassVar[type | None] = None
+    #: The config section of :attr:`settings_class` (default: :attr:`name`).
+    settings_section: ClassVar[str | None] = None
 
     def __init__(self, config: StudyConfig):
         self.config = config
+
+    @classmethod
+    def settings_of(cls, config: StudyConfig):
+        """This detector's section of ``config.detectors`` (an instance of :attr:`settings_class`)."""
+        if cls.settings_class is None:
+            raise AttributeError(f"{cls.__name__}: declares no settings")
+        return getattr(config.detectors, cls.settings_section or cls.name)
 
     def fit(self, features: Sequence[np.ndarray], machine_ids: Sequence[str], *, progress: bool = True) -> pd.DataFrame:
         """Fit on the normal training clips of one machine type.
@@ -168,19 +176,29 @@ DETECTORS: dict[str, type[Detector]] = {}
 def register(detector_class: type[Detector]) -> type[Detector]:
     """Add a detector class to :data:`DETECTORS` under its ``name`` (usable as a class decorator).
 
+    Its :attr:`~Detector.settings_class`, if any, becomes the config section
+    ``detectors.<settings_section>`` (:func:`asd.config.declare_detector_settings`).
+
     Raises
     ------
     ValueError
-        The class has no ``name`` or ``feature_kind``, or another class has that name.
+        The class has no ``name``, a ``feature_kind`` not in :data:`asd.features.kinds.KINDS`,
+        or another class has that name (or its settings section).
     """
     name = getattr(detector_class, "name", None)
     if not isinstance(name, str) or not name:
         raise ValueError(f"{detector_class.__name__}: a detector needs a `name` to be registered")
-    if getattr(detector_class, "feature_kind", None) not in ("image", "baseline"):
-        raise ValueError(f"{detector_class.__name__}: feature_kind must be 'image' or 'baseline'")
+    kind = getattr(detector_class, "feature_kind", None)
+    if kind not in KINDS:
+        raise ValueError(f"{detector_class.__name__}: feature_kind {kind!r} is not a feature kind ({', '.join(KINDS)})")
     known = DETECTORS.get(name)
     if known is not None and known.__qualname__ != detector_class.__qualname__:
         raise ValueError(f"detector name {name!r} is taken by {known.__module__}.{known.__qualname__}")
+    if detector_class.settings_class is not None:
+        try:
+            declare_detector_settings(detector_class.settings_section or name, detector_class.settings_class)
+        except ConfigError as exc:
+            raise ValueError(f"{detector_class.__name__}: {exc}") from None
     DETECTORS[name] = detector_class
     return detector_class
 
@@ -332,6 +350,14 @@ def _network_signature(model) -> str:
         return rename.get(value, value) if isinstance(value, str) else value
 
     return json.dumps(canonical(model.get_config()), sort_keys=True, default=repr)
+
+
+def load_standardizer(path: str | os.PathLike) -> Standardizer:
+    """A saved :class:`~asd.features.Standardizer`; :class:`DetectorStateError` naming the file if unreadable."""
+    try:
+        return Standardizer.load(path)
+    except (OSError, ValueError, TypeError) as exc:  # missing, not JSON, or not a standardizer's fields
+        raise DetectorStateError(f"{path}: unreadable ({type(exc).__name__}: {exc})"[:300]) from None
 
 
 def load_keras_model(path: str | os.PathLike):

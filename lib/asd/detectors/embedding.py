@@ -55,25 +55,13 @@ from ..config import EmbeddingConfig, StudyConfig
 from ..errors import ConfigError
 from ..features import single_threaded_blas
 from .base import Detector, DetectorStateError, register
+from .neighbors import BAND_STATISTICS, as_log_mel, best_over_ids, floored_scale, knn_distances, neighbor_index, rows_by_id
 
 logger = logging.getLogger(__name__)
 
 #: Per-band statistics over frames that make up the embedding, in order (the config's default,
-#: ``detectors.embedding.statistics``).
+#: ``detectors.embedding.statistics``); any of :data:`asd.detectors.neighbors.BAND_STATISTICS`.
 STATISTICS: tuple[str, ...] = tuple(EmbeddingConfig().statistics)
-_REDUCERS = {
-    "mean": lambda x: x.mean(axis=1),
-    "std": lambda x: x.std(axis=1),
-    "max": lambda x: x.max(axis=1),
-    "min": lambda x: x.min(axis=1),
-    # mean absolute frame-to-frame change: how much a band fluctuates from one frame to the next
-    "delta": lambda x: np.abs(np.diff(x, axis=1)).mean(axis=1) if x.shape[1] > 1 else np.zeros(x.shape[0], x.dtype),
-}
-#: Each dimension's standard deviation is floored at this fraction of the median standard
-#: deviation over all dimensions of the ID (and at 1e-6): a band that never varied in training
-#: (e.g. empty above a recorder's low-pass) would otherwise dominate every distance. The
-#: config's default (``detectors.embedding.min_relative_scale``).
-MIN_RELATIVE_SCALE: float = EmbeddingConfig().min_relative_scale
 
 
 def clip_embedding(log_mel: np.ndarray, *, statistics: Sequence[str] = STATISTICS) -> np.ndarray:
@@ -92,13 +80,11 @@ def clip_embedding(log_mel: np.ndarray, *, statistics: Sequence[str] = STATISTIC
     np.ndarray, shape ``(len(statistics) * n_mels,)``, float64
         The statistics concatenated in the order given (dB, or dB per frame for ``delta``).
     """
-    log_mel = np.asarray(log_mel, dtype=np.float64)
-    if log_mel.ndim != 2 or log_mel.shape[1] == 0:
-        raise ValueError(f"expected a log-mel spectrogram of shape (n_mels, n_frames), got {log_mel.shape}")
-    unknown = [s for s in statistics if s not in _REDUCERS]
+    log_mel = as_log_mel(log_mel)
+    unknown = [s for s in statistics if s not in BAND_STATISTICS]
     if unknown:
-        raise ValueError(f"unknown statistic(s) {unknown} (known: {sorted(_REDUCERS)})")
-    return np.concatenate([_REDUCERS[s](log_mel) for s in statistics])
+        raise ValueError(f"unknown statistic(s) {unknown} (known: {sorted(BAND_STATISTICS)})")
+    return np.concatenate([BAND_STATISTICS[s](log_mel) for s in statistics])
 
 
 def embed_clips(features: Sequence[np.ndarray], *, statistics: Sequence[str] = STATISTICS) -> np.ndarray:
@@ -106,11 +92,6 @@ def embed_clips(features: Sequence[np.ndarray], *, statistics: Sequence[str] = S
     if len(features) == 0:
         raise ValueError("no clips to embed")
     return np.stack([clip_embedding(f, statistics=statistics) for f in features])
-
-
-def _floored_scale(std: np.ndarray, relative: float = MIN_RELATIVE_SCALE) -> np.ndarray:
-    """Per-dimension standard deviations, floored at ``relative`` times their median (see :data:`MIN_RELATIVE_SCALE`)."""
-    return np.maximum(std, max(relative * float(np.median(std)), 1e-6))
 
 
 class _EmbeddingDetector(Detector):
@@ -122,6 +103,8 @@ class _EmbeddingDetector(Detector):
     """
 
     feature_kind = "baseline"
+    settings_class = EmbeddingConfig
+    settings_section = "embedding"
     arrays_file: ClassVar[str] = "embedding.npz"
     saved_files: ClassVar[tuple[str, ...]] = ("embedding.npz",)
 
@@ -130,15 +113,10 @@ class _EmbeddingDetector(Detector):
         self.settings: EmbeddingConfig = config.detectors.embedding
         #: per-band statistics of the embedding, in order (``detectors.embedding.statistics``)
         self.statistics: tuple[str, ...] = tuple(self.settings.statistics)
-        unknown = [s for s in self.statistics if s not in _REDUCERS]
+        unknown = [s for s in self.statistics if s not in BAND_STATISTICS]
         if unknown or not self.statistics:
             raise ConfigError(
-                f"detectors.embedding.statistics: expected a non-empty list of {', '.join(sorted(_REDUCERS))}, got {list(self.statistics)}"
-            )
-        if int(self.settings.n_neighbors) < 1 or int(self.settings.n_folds) < 2 or not self.settings.min_relative_scale >= 0:
-            raise ConfigError(
-                "detectors.embedding: n_neighbors must be >= 1, n_folds >= 2 and min_relative_scale >= 0, got "
-                f"{self.settings.n_neighbors}, {self.settings.n_folds}, {self.settings.min_relative_scale}"
+                f"detectors.embedding.statistics: expected a non-empty list of {', '.join(sorted(BAND_STATISTICS))}, got {list(self.statistics)}"
             )
         self.ids: list[str] = []
         self.centers: dict[str, np.ndarray] = {}  #: ID -> (n_dims,) training mean of each dimension
@@ -154,24 +132,20 @@ class _EmbeddingDetector(Detector):
     def _standardise(self, raw: np.ndarray, machine_id: str) -> np.ndarray:
         return (raw - self.centers[machine_id]) / self.scales[machine_id]
 
-    @staticmethod
-    def _group(machine_ids: Sequence[str | None], n_clips: int) -> dict[str | None, np.ndarray]:
-        if len(machine_ids) != n_clips:
-            raise ValueError(f"{n_clips} clips but {len(machine_ids)} machine IDs")
-        keys = np.asarray(["" if m is None else str(m) for m in machine_ids])
-        return {(m or None): np.flatnonzero(keys == m) for m in sorted(set(keys))}
-
     def fit(self, features, machine_ids, *, progress=True) -> pd.DataFrame:
         """Fit on normal training clips (see :class:`asd.detectors.base.Detector`).
 
         Returns a one-row history: ``n_clips``, ``n_ids``, ``n_dims``.
         """
         raw = embed_clips(features, statistics=self.statistics)
-        groups = self._group([str(m) for m in machine_ids], len(features))
+        groups = rows_by_id([str(m) for m in machine_ids], len(features))
         self.ids = [str(m) for m in groups]
         self.centers = {m: raw[rows].mean(axis=0) for m, rows in groups.items()}
         relative = self.settings.min_relative_scale
-        self.scales = {m: _floored_scale(raw[rows].std(axis=0), relative) for m, rows in groups.items()}
+        self.scales = {}
+        for m, rows in groups.items():
+            std = raw[rows].std(axis=0)
+            self.scales[m] = floored_scale(std, median=float(np.median(std)), relative=relative)
         with single_threaded_blas():
             self._fit_groups({m: self._standardise(raw[rows], m) for m, rows in groups.items()})
         logger.info("%s: %d clips, %d IDs, %d dims", self.name, len(features), len(groups), raw.shape[1])
@@ -196,14 +170,14 @@ class _EmbeddingDetector(Detector):
         if len(features) == 0:
             return np.empty(0)
         raw = embed_clips(features, statistics=self.statistics)
-        groups = self._group([None] * len(features) if machine_ids is None else machine_ids, len(features))
+        groups = rows_by_id([None] * len(features) if machine_ids is None else machine_ids, len(features))
         scores = np.empty(len(features))
         with single_threaded_blas():
             for m, rows in groups.items():
                 if m in self.centers:
                     scores[rows] = self._distances(self._standardise(raw[rows], m), m, exclude_self=exclude_self)
                 else:
-                    scores[rows] = np.min([self._distances(self._standardise(raw[rows], k), k) for k in self.ids], axis=0)
+                    scores[rows] = best_over_ids(lambda k: self._distances(self._standardise(raw[rows], k), k), self.ids)
         return scores
 
     # -- subclass hooks --------------------------------------------------------------------
@@ -280,19 +254,12 @@ class EmbeddingKNNDetector(_EmbeddingDetector):
         self._build_indexes()
 
     def _build_indexes(self) -> None:
-        from sklearn.neighbors import NearestNeighbors
-
-        self._indexes = {m: NearestNeighbors().fit(ref) for m, ref in self.references.items()}
+        self._indexes = {m: neighbor_index(ref) for m, ref in self.references.items()}
 
     def _distances(self, embeddings, machine_id, *, exclude_self=False):
-        index = self._indexes[machine_id]
-        skip = 1 if exclude_self else 0
-        k = min(self.k + skip, index.n_samples_fit_)
-        if k - skip < 1:  # one training clip and leave-one-out: nothing else to compare with
-            logger.warning("ID %s has a single training clip: its training score is its distance to itself (0)", machine_id)
-            skip, k = 0, 1
-        distances, _ = index.kneighbors(embeddings, n_neighbors=k)
-        return distances[:, skip:].mean(axis=1)
+        if exclude_self and len(embeddings) != self._indexes[machine_id].n_samples_fit_:
+            raise ValueError(f"{self.name}: leave-one-out scores need the training clips of ID {machine_id}")
+        return knn_distances(self._indexes[machine_id], None if exclude_self else embeddings, self.k)
 
     def _state(self):
         return {**super()._state(), "n_neighbors": self.k}

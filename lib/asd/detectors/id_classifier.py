@@ -67,10 +67,9 @@ import pandas as pd
 
 from ..atomic import atomic_path
 from ..config import IDClassifierConfig, StudyConfig
-from ..errors import ConfigError
 from ..features import release_pages
 from ..features import Standardizer
-from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, register
+from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, load_standardizer, register
 from .windows import cut_patches
 
 logger = logging.getLogger(__name__)
@@ -99,28 +98,17 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _check_settings(settings: IDClassifierConfig) -> None:
-    problems = []
-    for key in ("mel_pool", "patch_frames", "patch_hop", "batch_size"):
-        if int(getattr(settings, key)) < 1:
-            problems.append(f"{key} must be >= 1")
-    for key in ("batchnorm_momentum", "dropout"):
-        if not 0.0 <= float(getattr(settings, key)) < 1.0:
-            problems.append(f"{key} must be in [0, 1)")
-    if problems:
-        raise ConfigError(f"detectors.id_classifier: {'; '.join(problems)}")
-
-
 class IDClassifierDetector(Detector):
     """MobileNetV2-style machine-ID classifier on log-mel patches; score = -log p(own ID)."""
 
     name = "id_classifier"
-    epoch_cost = 17.8  # 103 CPU s for 5 epochs on 1,150 clips (docs/report.md, "Time", build of 6711fd8)
     trains_in_epochs = True
-    report_epochs = 5  # fewer than the config's 6: the report build's time budget (docs/report.md)
     feature_kind = "baseline"
+    settings_class = IDClassifierConfig
     summary = "self-supervised MobileNetV2-style machine-ID classifier on 64x64 log-mel patches; score = -log p(own ID)"
     fallback_dir: ClassVar[str] = "fallback"
+    #: What it scores as on a machine type with one machine ID (the report names it).
+    fallback_detector: ClassVar[str] = FALLBACK_DETECTOR
     #: Clips whose patches are scored together (bounds scoring memory).
     score_clips: ClassVar[int] = 64
     #: Patches per inference call.
@@ -129,7 +117,6 @@ class IDClassifierDetector(Detector):
     def __init__(self, config: StudyConfig):
         super().__init__(config)
         self.settings: IDClassifierConfig = config.detectors.id_classifier
-        _check_settings(self.settings)
         self.mel_pool = int(self.settings.mel_pool)
         self.patch_frames = int(self.settings.patch_frames)
         self.patch_hop = int(self.settings.patch_hop)
@@ -316,7 +303,7 @@ class IDClassifierDetector(Detector):
         else:
             cls.read_state(directory, files=(MODEL_FILE, NORMALIZATION_FILE))
             detector.model = load_keras_model(directory / MODEL_FILE)
-            detector.standardizer = Standardizer.load(directory / NORMALIZATION_FILE)
+            detector.standardizer = load_standardizer(directory / NORMALIZATION_FILE)
         return detector
 
 

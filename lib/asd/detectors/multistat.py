@@ -53,7 +53,7 @@ Scoring
        never varied in training cannot dominate.
     2. Distance: mean Euclidean distance (Chebyshev for the groups in :data:`CHEBYSHEV_GROUPS`) to
        the ``n_neighbors`` (``config.detectors.multistat``) nearest training clips of the ID
-       (standardised units).
+       (standardised units; :func:`asd.detectors.neighbors.knn_distances`, shared with ``embedding_knn``).
     3. Normalise by what normal clips score: each training clip's *leave-one-out* distance (to
        the other training clips) gives the group's normal distances; the group score is
        ``log(distance / median) / spread``, with ``spread`` the standard deviation of the log
@@ -86,7 +86,6 @@ every available data set (docs/detectors.md).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -95,10 +94,19 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import atomic_path
 from ..config import MultistatConfig, StudyConfig
-from ..errors import ASDError
-from .base import Detector, register
+from .base import STATE_FILE, Detector, DetectorStateError, register
+from .neighbors import (
+    BAND_STATISTICS,
+    MIN_RELATIVE_SCALE,
+    as_log_mel,
+    best_over_ids,
+    floored_scale,
+    knn_distances,
+    neighbor_index,
+    rows_by_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +118,6 @@ GROUPS: tuple[str, ...] = tuple(MultistatConfig().groups)
 RHYTHM_BANDS = 8
 #: Equal-width modulation-frequency bins of the ``rhythm`` statistic (0 Hz to the frame rate's Nyquist).
 RHYTHM_BINS = 32
-#: A dimension's standard deviation is floored at this fraction of the median standard deviation
-#: of its group (and at 1e-6), per machine ID.
-MIN_RELATIVE_SCALE = 0.1
 #: Weight, in clips, of the prior that shrinks each dimension's standard deviation towards the
 #: median one of its group (per ID): with a handful of training clips a per-dimension standard
 #: deviation is mostly noise; with hundreds the prior vanishes.
@@ -128,12 +133,6 @@ _COMBINERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "mean": lambda s: s.mean(axis=1),
     "max": lambda s: s.max(axis=1),
 }
-
-
-def _delta(log_mel: np.ndarray) -> np.ndarray:
-    if log_mel.shape[1] < 2:
-        return np.zeros(log_mel.shape[0])
-    return np.abs(np.diff(log_mel, axis=1)).mean(axis=1)
 
 
 def _envelopes(log_mel: np.ndarray, n_bands: int) -> np.ndarray:
@@ -161,13 +160,13 @@ def _rhythm(log_mel: np.ndarray, *, n_bands: int = RHYTHM_BANDS, n_bins: int = R
 
 #: Per-clip statistic of each group, from a ``(n_mels, n_frames)`` dB log-mel.
 STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mean": lambda x: x.mean(axis=1),
-    "peak": lambda x: x.max(axis=1),
-    "delta": _delta,
-    "spread": lambda x: x.std(axis=1),
+    "mean": BAND_STATISTICS["mean"],
+    "peak": BAND_STATISTICS["max"],
+    "delta": BAND_STATISTICS["delta"],
+    "spread": BAND_STATISTICS["std"],
     "rhythm": _rhythm,
     "level": _level,
-    "narrow": lambda x: x.mean(axis=1),
+    "narrow": BAND_STATISTICS["mean"],
 }
 
 
@@ -187,9 +186,7 @@ def clip_statistics(log_mel: np.ndarray, *, groups: Sequence[str] = GROUPS) -> d
         Group name -> float64 vector: ``(n_mels,)`` for the per-band groups (dB, or dB per
         frame for ``delta``), ``(RHYTHM_BANDS * RHYTHM_BINS,)`` for ``rhythm`` (dB).
     """
-    log_mel = np.asarray(log_mel, dtype=np.float64)
-    if log_mel.ndim != 2 or log_mel.shape[1] == 0:
-        raise ValueError(f"expected a log-mel spectrogram of shape (n_mels, n_frames), got {log_mel.shape}")
+    log_mel = as_log_mel(log_mel)
     _check_groups(groups)
     return {g: STATISTICS[g](log_mel) for g in groups}
 
@@ -211,42 +208,12 @@ def _check_groups(groups: Sequence[str]) -> None:
 def _scale(raw: np.ndarray) -> np.ndarray:
     """Per-dimension scale of one ID's training statistics ``(n_clips, n_dims)``: the standard
     deviation shrunk towards the median one (:data:`SCALE_PRIOR_CLIPS`), then floored
-    (:data:`MIN_RELATIVE_SCALE`)."""
+    (:data:`~asd.detectors.neighbors.MIN_RELATIVE_SCALE`)."""
     std = raw.std(axis=0)
     pooled = float(np.median(std))
     n = len(raw)
     shrunk = np.sqrt((n * std**2 + SCALE_PRIOR_CLIPS * pooled**2) / (n + SCALE_PRIOR_CLIPS))
-    return np.maximum(shrunk, max(MIN_RELATIVE_SCALE * pooled, 1e-6))
-
-
-def _pairwise(queries: np.ndarray, references: np.ndarray, *, chebyshev: bool) -> np.ndarray:
-    """Euclidean (or Chebyshev) distances between rows, ``(n_queries, n_references)``."""
-    if not chebyshev:
-        squared = (
-            np.sum(queries**2, axis=1)[:, None] + np.sum(references**2, axis=1)[None, :] - 2.0 * queries @ references.T
-        )
-        return np.sqrt(np.maximum(squared, 0.0))
-    from scipy.spatial.distance import cdist
-
-    return cdist(queries, references, metric="chebyshev")
-
-
-def _knn_distances(
-    queries: np.ndarray, references: np.ndarray, k: int, *, exclude_self: bool, chebyshev: bool = False
-) -> np.ndarray:
-    """Mean distance of each query to its ``k`` nearest references, ``(n_queries,)``.
-
-    ``exclude_self``: the queries are the references, in order; each skips itself.
-    ``chebyshev``: the largest absolute difference over the dimensions instead of the Euclidean distance.
-    """
-    distances = _pairwise(queries, references, chebyshev=chebyshev)
-    if exclude_self:
-        np.fill_diagonal(distances, np.inf)
-    k = min(k, distances.shape[1] - (1 if exclude_self else 0))
-    if k < 1:  # a single training clip, left out: nothing to compare with
-        return np.zeros(len(queries))
-    nearest = np.partition(distances, k - 1, axis=1)[:, :k]
-    return nearest.mean(axis=1)
+    return floored_scale(shrunk, median=pooled, relative=MIN_RELATIVE_SCALE)
 
 
 @register
@@ -255,12 +222,13 @@ class MultiStatDetector(Detector):
 
     name = "multistat"
     feature_kind = "baseline"
+    settings_class = MultistatConfig
     summary = (
         "log-mel band mean, peak, frame-to-frame change, spread, modulation spectrum and coarse-band level; per group the "
         "distance to the ID's nearest normal clips, in normal (leave-one-out) spreads; max over groups"
     )
     arrays_file = "multistat.npz"
-    state_file = "detector.json"
+    saved_files = (arrays_file,)
 
     def __init__(
         self,
@@ -284,15 +252,9 @@ class MultiStatDetector(Detector):
         #: (ID, group) -> array: "center"/"scale" (n_dims,), "reference" (n_train_clips, n_dims)
         #: standardised, "median" and "spread" () of the leave-one-out distances (see above).
         self.state: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self._indexes: dict[tuple[str, str], object] = {}
 
     # -- fitting and scoring ---------------------------------------------------------------
-    @staticmethod
-    def _group_rows(machine_ids: Sequence[str | None], n_clips: int) -> dict[str | None, np.ndarray]:
-        if len(machine_ids) != n_clips:
-            raise ValueError(f"{n_clips} clips but {len(machine_ids)} machine IDs")
-        keys = np.asarray(["" if m is None else str(m) for m in machine_ids])
-        return {(m or None): np.flatnonzero(keys == m) for m in sorted(set(keys))}
-
     def fit(self, features, machine_ids, *, progress=True) -> pd.DataFrame:
         """Fit on normal training clips (see :class:`asd.detectors.Detector`).
 
@@ -312,31 +274,42 @@ class MultiStatDetector(Detector):
             IDs of each group's leave-one-out median distance.
         """
         stats = stack_statistics(features, groups=self.groups)
-        rows_of = self._group_rows([str(m) for m in machine_ids], len(features))
+        rows_of = rows_by_id([str(m) for m in machine_ids], len(features))
         self.ids = [str(m) for m in rows_of]
-        self.state = {}
+        self.state, self._indexes = {}, {}
         for m, rows in rows_of.items():
             if len(rows) < 2:
                 logger.warning("%s: machine ID %s has a single training clip: its scores are raw distances", self.name, m)
             for g in self.groups:
-                raw = stats[g][rows]
-                center, scale = raw.mean(axis=0), _scale(raw)
-                reference = (raw - center) / scale
-                loo = _knn_distances(reference, reference, self.k, exclude_self=True, chebyshev=g in CHEBYSHEV_GROUPS)
-                median = float(np.median(loo)) if len(rows) > 1 else 1.0
-                median = max(median, 1e-12)
-                spread = float(np.std(np.log(np.maximum(loo, 1e-12) / median))) if len(rows) > 2 else 0.0
-                self.state[(m, g)] = {
-                    "center": center,
-                    "scale": scale,
-                    "reference": reference,
-                    "median": np.float64(median),
-                    "spread": np.float64(max(spread, LOG_SPREAD_FLOOR)),
-                }
+                self.state[(m, g)] = self._fit_group(stats[g][rows], m, g)
         logger.info("%s: %d clips, %d IDs, groups %s", self.name, len(features), len(self.ids), ", ".join(self.groups))
         history = {"epoch": 1, "n_clips": len(features), "n_ids": len(self.ids)}
         history.update({f"median_{g}": float(np.mean([self.state[(m, g)]["median"] for m in self.ids])) for g in self.groups})
         return pd.DataFrame([history])
+
+    def _fit_group(self, raw: np.ndarray, machine_id: str, group: str) -> dict[str, np.ndarray]:
+        """One ID's state of one group from its training statistics ``raw`` ``(n_clips, n_dims)``."""
+        center, scale = raw.mean(axis=0), _scale(raw)
+        reference = (raw - center) / scale
+        loo = knn_distances(self._index(machine_id, group, reference), None, self.k)
+        n = len(raw)
+        median = max(float(np.median(loo)) if n > 1 else 1.0, 1e-12)
+        spread = float(np.std(np.log(np.maximum(loo, 1e-12) / median))) if n > 2 else 0.0
+        return {
+            "center": center,
+            "scale": scale,
+            "reference": reference,
+            "median": np.float64(median),
+            "spread": np.float64(max(spread, LOG_SPREAD_FLOOR)),
+        }
+
+    def _index(self, machine_id: str, group: str, reference: np.ndarray | None = None):
+        """The nearest-neighbour index of one ID's standardised training statistics of one group (built once)."""
+        key = (machine_id, group)
+        if key not in self._indexes:
+            reference = self.state[key]["reference"] if reference is None else reference
+            self._indexes[key] = neighbor_index(reference, chebyshev=group in CHEBYSHEV_GROUPS)
+        return self._indexes[key]
 
     def group_scores(self, features, machine_ids=None, *, exclude_self: bool = False) -> pd.DataFrame:
         """Normalised score of every group for every clip (about 0 for a normal clip).
@@ -363,13 +336,11 @@ class MultiStatDetector(Detector):
         stats = stack_statistics(features, groups=self.groups)
         ids = [None] * len(features) if machine_ids is None else list(machine_ids)
         out = np.empty((len(features), len(self.groups) + 1))
-        for m, rows in self._group_rows(ids, len(features)).items():
+        for m, rows in rows_by_id(ids, len(features)).items():
             if m in self.ids:
                 out[rows] = self._against(stats, rows, m, exclude_self=exclude_self)
             else:
-                candidates = np.stack([self._against(stats, rows, known) for known in self.ids])  # (n_ids, n_rows, G+1)
-                best = np.argmin(candidates[:, :, -1], axis=0)
-                out[rows] = candidates[best, np.arange(len(rows))]
+                out[rows] = best_over_ids(lambda known: self._against(stats, rows, known), self.ids)
         return pd.DataFrame(out, columns=columns)
 
     def _against(self, stats: dict[str, np.ndarray], rows: np.ndarray, machine_id: str, *, exclude_self=False) -> np.ndarray:
@@ -377,12 +348,11 @@ class MultiStatDetector(Detector):
         per_group = np.empty((len(rows), len(self.groups)))
         for j, g in enumerate(self.groups):
             s = self.state[(machine_id, g)]
-            queries = (stats[g][rows] - s["center"]) / s["scale"]
-            if exclude_self and len(queries) != len(s["reference"]):
+            if exclude_self and len(rows) != len(s["reference"]):
                 n_train = len(s["reference"])
                 raise ValueError(f"{self.name}: leave-one-out scores need the {n_train} training clips of ID {machine_id}")
-            chebyshev = g in CHEBYSHEV_GROUPS
-            distances = _knn_distances(queries, s["reference"], self.k, exclude_self=exclude_self, chebyshev=chebyshev)
+            queries = None if exclude_self else (stats[g][rows] - s["center"]) / s["scale"]
+            distances = knn_distances(self._index(machine_id, g), queries, self.k)
             per_group[:, j] = np.log(np.maximum(distances, 1e-12) / float(s["median"])) / float(s["spread"])
         return np.column_stack([per_group, _COMBINERS[self.combine](per_group)])
 
@@ -405,33 +375,27 @@ class MultiStatDetector(Detector):
         with atomic_path(directory / self.arrays_file) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
-        state = {"name": self.name, "groups": list(self.groups), "n_neighbors": self.k, "combine": self.combine, "ids": self.ids}
-        write_text_atomic(directory / self.state_file, json.dumps(state, indent=2))
+        self.write_state(directory, groups=list(self.groups), n_neighbors=self.k, combine=self.combine, ids=self.ids)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "MultiStatDetector":
-        """A detector saved by :meth:`save`; :class:`asd.errors.ASDError` naming the file if it is not one."""
+        """A detector saved by :meth:`save`; :class:`~asd.detectors.base.DetectorStateError` naming the file otherwise."""
         directory = Path(directory)
-        state_path, arrays_path = directory / cls.state_file, directory / cls.arrays_file
-        try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ASDError(f"{state_path}: cannot read the detector state ({error})") from None
-        name = state.get("name") if isinstance(state, dict) else None
-        if name != cls.name:
-            raise ASDError(f"{state_path}: holds a {name!r} detector, not {cls.name!r}")
+        state = cls.read_state(directory)
         try:
             detector = cls(config, groups=state["groups"], n_neighbors=state["n_neighbors"], combine=state["combine"])
             detector.ids = [str(m) for m in state["ids"]]
         except (KeyError, TypeError, ValueError) as error:
-            raise ASDError(f"{state_path}: incomplete or invalid multistat state ({error})") from None
+            problem = f"incomplete or invalid multistat state ({error})"
+            raise DetectorStateError(f"{directory / STATE_FILE}: {problem}") from None
+        path = directory / cls.arrays_file
         try:
-            with np.load(arrays_path, allow_pickle=False) as arrays:
+            with np.load(path, allow_pickle=False) as arrays:
                 detector.state = {
                     (m, g): {key: arrays[f"{key}__{m}__{g}"] for key in _STATE_KEYS}
                     for m in detector.ids
                     for g in detector.groups
                 }
         except (OSError, ValueError, KeyError) as error:
-            raise ASDError(f"{arrays_path}: missing or incomplete ({error})") from None
+            raise DetectorStateError(f"{path}: unreadable or incomplete ({error})") from None
         return detector

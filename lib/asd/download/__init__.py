@@ -1,4 +1,4 @@
-"""Fetch the real DCASE 2020 Task 2 data from Zenodo: verified, resumable, safely extracted.
+"""Fetch the real DCASE Task 2 data (2020; 2021-2025 with ``--year``) from Zenodo: verified, resumable, extracted.
 
 ``asd download --to DIR`` (or :func:`download_dataset`) fetches, per machine type, the archives of
 the DCASE 2020 Task 2 records on Zenodo:
@@ -25,6 +25,8 @@ Modules, one job each:
   broken transfer with an HTTP ``Range`` request (pooch's own starts over).
 - :mod:`.extract`   the safety checks (absolute paths, ``..``, links, special files, declared
   sizes against free disk space) and the standard-library extraction after them.
+- :mod:`.records`   the md5 sums a Zenodo record publishes, read at download time (2021-2025,
+  whose catalogue holds none).
 - :mod:`.dataset`   the whole job (:func:`download_dataset`): plan, check space once, fetch,
   extract beside the target, move into place, completion markers; refuses symbolic links
   where it would write.
@@ -43,6 +45,10 @@ from __future__ import annotations
 from ..data import GROUND_TRUTH_NAME, GroundTruthError, apply_ground_truth, find_ground_truth, load_ground_truth
 from .archives import (
     ARCHIVES,
+    CATALOGUES,
+    YEAR_RECORDS,
+    YEAR_TYPES,
+    YEARS,
     ENV_BASE_URL,
     LICENSE,
     RECORDS,
@@ -60,11 +66,18 @@ from .archives import (
     set_sizes,
 )
 from .dataset import DOWNLOAD_DIR, EXTRACTED_RATIO, MARKER_DIR, download_dataset, is_complete, marker_path
+from .records import ENV_ZENODO_API, record_md5s
 from .extract import SPACE_MARGIN, check_archive, check_free_space, extract_zip
 from .transfer import ResumableDownloader, fetch, md5_file, remote_size
 
 __all__ = [
     "ARCHIVES",
+    "CATALOGUES",
+    "ENV_ZENODO_API",
+    "YEARS",
+    "YEAR_RECORDS",
+    "YEAR_TYPES",
+    "record_md5s",
     "Archive",
     "ArchiveError",
     "DOWNLOAD_DIR",

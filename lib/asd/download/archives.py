@@ -1,7 +1,7 @@
-"""The table of DCASE 2020 Task 2 files on Zenodo, where each lands, and which to fetch.
+"""The tables of DCASE Task 2 files on Zenodo (2020-2025), where each lands, and which to fetch.
 
-One row per file (:data:`ARCHIVES`): name, set, machine type, md5 as published on the Zenodo
-records, size in bytes. :func:`plan_downloads` picks the rows for a choice of sets and machine
+One row per file (:data:`ARCHIVES` for 2020, :data:`CATALOGUES` for every year): name, set, machine type, md5 as
+published on the Zenodo records, size in bytes. :func:`plan_downloads` picks the rows for a choice of sets and machine
 types, :func:`archive_url` says where to fetch each one (Zenodo or a flat mirror), and
 :func:`read_md5sums` reads an ``md5sum``-style file that overrides or adds sums.
 """
@@ -20,6 +20,10 @@ from ..errors import ASDError, ConfigError
 
 __all__ = [
     "ARCHIVES",
+    "CATALOGUES",
+    "YEARS",
+    "YEAR_RECORDS",
+    "YEAR_TYPES",
     "Archive",
     "ArchiveError",
     "DownloadError",
@@ -94,17 +98,22 @@ _TABLE: tuple[tuple[str, str, str | None, str | None, int, bool], ...] = (
 
 @dataclass(frozen=True)
 class Archive:
-    """One file of the DCASE 2020 Task 2 Zenodo records."""
+    """One file of the DCASE Task 2 Zenodo records."""
 
     name: str  #: file name on Zenodo (and on a mirror)
     set: str  #: "dev", "additional" or "eval"
     machine_type: str | None  #: None for the ground-truth list
-    md5: str | None  #: published md5, None if unknown
+    md5: str | None  #: published md5, None if unknown (2021-2025: checked against the record at download time)
     size: int  #: bytes (exact or estimated, see ``size_exact``)
     size_exact: bool
+    year: str = "dcase2020"  #: the challenge year whose records hold it
+    year_splits: tuple[str, ...] | None = None  #: folders under ``<type>/`` it must hold (None: the 2020 sets')
+    optional: tuple[str, ...] = ()  #: glob patterns under ``<type>/`` installed too when present
 
     @property
     def record(self) -> str:
+        if self.year != "dcase2020":
+            return YEAR_RECORDS[self.year][self.set]
         return RECORDS["ground_truth"] if self.machine_type is None else RECORDS[self.set]
 
     @property
@@ -113,16 +122,83 @@ class Archive:
 
     @property
     def set_dir(self) -> str:
-        """Folder under ``--to DIR`` this file ends up in."""
-        return SET_DIRS[self.set]
+        """Folder under ``--to DIR`` this file ends up in (``dev``, ``eval``; later years under ``<year>/``)."""
+        return SET_DIRS[self.set] if self.year == "dcase2020" else f"{self.year}/{SET_DIRS[self.set]}"
 
     @property
     def splits(self) -> tuple[str, ...]:
-        return SET_SPLITS[self.set] if self.is_zip else ()
+        if not self.is_zip:
+            return ()
+        return SET_SPLITS[self.set] if self.year_splits is None else self.year_splits
 
 
-#: Every known file by name.
+#: Every known file of DCASE 2020 by name.
 ARCHIVES: dict[str, Archive] = {row[0]: Archive(*row) for row in _TABLE}
+
+#: The years with a catalogue.
+YEARS: tuple[str, ...] = ("dcase2020", "dcase2021", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
+#: Zenodo records of DCASE 2021-2025 Task 2: development set, additional training (eval machines), eval test clips.
+#: From the official baseline's download scripts (nttcslab/dcase2023_task2_baseline_ae, tools/data_download_20XX.sh).
+YEAR_RECORDS: dict[str, dict[str, str]] = {
+    "dcase2021": {"dev": "4562016", "additional": "4660992", "eval": "4884786"},
+    "dcase2022": {"dev": "6355122", "additional": "6462969", "eval": "6586456"},
+    "dcase2023": {"dev": "7882613", "additional": "7830345", "eval": "7860847"},
+    "dcase2024": {"dev": "10902294", "additional": "11259435", "eval": "11363076"},
+    "dcase2025": {"dev": "15097779", "additional": "15392814", "eval": "15519362"},
+}
+_DEV_21 = ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve")
+_DEV_22 = ("ToyCar", "ToyTrain", "bearing", "fan", "gearbox", "slider", "valve")
+#: Machine types per year: those of the development set (``dev``) and of the evaluation set
+#: (``additional`` and ``eval``); disjoint from 2023 on (first-shot).
+YEAR_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "dcase2021": {"dev": _DEV_21, "eval": _DEV_21},
+    "dcase2022": {"dev": _DEV_22, "eval": _DEV_22},
+    "dcase2023": {"dev": _DEV_22,
+                  "eval": ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker")},
+    "dcase2024": {"dev": _DEV_22, "eval": ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
+                                           "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit")},
+    "dcase2025": {"dev": _DEV_22, "eval": ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",
+                                           "ScrewFeeder", "ToyPet", "ToyRCCar")},
+}
+#: 2024's re-issued additional-training archives (``eval_data_<type>_train_r2.zip``).
+_R2 = {("dcase2024", "3DPrinter"), ("dcase2024", "RoboticArm")}
+#: Estimated archive bytes per machine type (WAV clips x 320 kB x 0.77): per set, 2021-2022 (three sections) and
+#: 2023 on (one section). Estimates only, for the free-space check; a server's Content-Length comes first.
+_EST_CLIP = 246_000
+_CLIPS = {"three": {"dev": 3 * 1200, "additional": 3 * 1000, "eval": 3 * 400},
+          "one": {"dev": 1200, "additional": 1000, "eval": 200}}
+
+
+def _year_archive(year: str, set_name: str, machine_type: str) -> Archive:
+    """One 2021-2025 archive: names and folders as the official baseline's download scripts use them."""
+    if set_name == "dev":
+        name = f"dev_data_{machine_type}.zip" if year == "dcase2021" else f"dev_{machine_type}.zip"
+    elif set_name == "additional":
+        name = f"eval_data_{machine_type}_train{'_r2' if (year, machine_type) in _R2 else ''}.zip"
+    else:
+        name = f"eval_data_{machine_type}_test.zip"
+    test_folders = ("source_test", "target_test") if year == "dcase2021" else ("test",)
+    splits = {"dev": ("train", *test_folders), "additional": ("train",), "eval": test_folders}[set_name]
+    optional = ("attributes_*.csv", "supplemental") if year != "dcase2021" else ()
+    clips = _CLIPS["three" if year in ("dcase2021", "dcase2022") else "one"][set_name]
+    return Archive(name, set_name, machine_type, None, clips * _EST_CLIP, False, year=year, year_splits=splits,
+                   optional=optional)
+
+
+def _catalogue(year: str) -> dict[str, Archive]:
+    archives = [_year_archive(year, s, t) for s in SETS for t in YEAR_TYPES[year]["dev" if s == "dev" else "eval"]]
+    return {a.name: a for a in archives}
+
+
+#: Every known file by year and name; ``CATALOGUES["dcase2020"] is ARCHIVES``.
+CATALOGUES: dict[str, dict[str, Archive]] = {"dcase2020": ARCHIVES, **{y: _catalogue(y) for y in YEAR_RECORDS}}
+
+
+def check_year(year: str) -> str:
+    """``year`` if it has a catalogue, else :class:`ConfigError` naming the choices."""
+    if year not in CATALOGUES:
+        raise ConfigError(f"unknown data set year {year!r} (expected one of: {', '.join(YEARS)})")
+    return year
 
 
 def parse_sets(sets: str | Iterable[str]) -> tuple[str, ...]:
@@ -144,22 +220,31 @@ def parse_sets(sets: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def plan_downloads(
-    *, machine_types: Iterable[str] | None = None, sets: str | Iterable[str] = ("dev",)
+    *, machine_types: Iterable[str] | None = None, sets: str | Iterable[str] = ("dev",), year: str = "dcase2020"
 ) -> list[Archive]:
-    """The files to fetch for these machine types and sets, in table order.
+    """The files to fetch for these machine types and sets of one year, in table order.
 
-    The ``eval`` set includes the ground-truth list (one file for every machine type).
+    2020: the ``eval`` set includes the ground-truth list (one file for every machine type).
+    2021-2025: ``dev`` holds the development machine types, ``additional`` and ``eval`` the
+    evaluation set's (other types from 2023 on); ``machine_types`` may mix both, and each set
+    takes the ones it has (at least one type must be known to the year).
     """
     sets = parse_sets(sets)
-    types = list(MACHINE_TYPES) if machine_types is None else list(dict.fromkeys(machine_types))
-    unknown = [t for t in types if t not in MACHINE_TYPES]
+    catalogue = CATALOGUES[check_year(year)]
+    known = list(MACHINE_TYPES) if year == "dcase2020" else list(dict.fromkeys(
+        YEAR_TYPES[year]["dev"] + YEAR_TYPES[year]["eval"]))
+    types = known if machine_types is None else list(dict.fromkeys(machine_types))
+    unknown = [t for t in types if t not in known]
     if unknown:
         raise ConfigError(
-            f"unknown machine type(s) {', '.join(unknown)} (expected some of: {', '.join(MACHINE_TYPES)})"
+            f"unknown machine type(s) {', '.join(unknown)} for {year} (expected some of: {', '.join(known)})"
         )
     if not types:
         raise ConfigError("no machine type given")
-    return [a for a in ARCHIVES.values() if a.set in sets and (a.machine_type is None or a.machine_type in types)]
+    plan = [a for a in catalogue.values() if a.set in sets and (a.machine_type is None or a.machine_type in types)]
+    if not plan:
+        raise ConfigError(f"{year}: no archive of set(s) {', '.join(sets)} for machine type(s) {', '.join(types)}")
+    return plan
 
 
 def archive_url(archive: Archive | str, *, base_url: str | None = None) -> str:
@@ -246,6 +331,12 @@ def help_text() -> str:
         "",
         "The ground truth has no published md5: --sets eval needs --allow-unverified (or its md5",
         "through --checksums). Running the command again does nothing once everything is in place.",
+        "",
+        "--year dcase2021 ... dcase2025 fetches that year's records instead, into DIR/<year>/{dev,eval}:",
+        "dev_data_<type>.zip (2021) or dev_<type>.zip, eval_data_<type>_train.zip (2024: _train_r2 for",
+        "3DPrinter and RoboticArm), eval_data_<type>_test.zip; each checked against the md5 its",
+        "Zenodo record publishes, read at download time (the evaluation ground truth is in the",
+        "official evaluators' repositories, not on Zenodo).",
         "",
         "Licence: CC BY-NC-SA 4.0 (Creative Commons Attribution-NonCommercial-ShareAlike 4.0),",
         "by NTT Corporation and Hitachi, Ltd. (built from ToyADMOS and MIMII): non-commercial",

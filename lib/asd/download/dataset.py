@@ -1,4 +1,4 @@
-"""Fetch, verify and extract a choice of DCASE 2020 Task 2 archives into one folder, idempotently.
+"""Fetch, verify and extract a choice of DCASE Task 2 archives (2020-2025) into one folder, idempotently.
 
 :func:`download_dataset` plans the files (:mod:`.archives`), checks the free space once for all
 of them, fetches each (:mod:`.transfer`), extracts each zip into a hidden temporary folder beside
@@ -36,6 +36,7 @@ from .archives import (
     plan_downloads,
 )
 from .extract import check_archive, check_free_space, extract_zip, uncompressed_size
+from .records import record_md5s
 from .transfer import fetch, md5_file, remote_size
 
 logger = logging.getLogger(__name__)
@@ -85,16 +86,20 @@ def download_dataset(
     keep_archives: bool = False,
     retries: int = 5,
     timeout: float = 60.0,
+    year: str = "dcase2020",
 ) -> list[dict]:
-    """Fetch, verify and extract DCASE 2020 Task 2 archives into ``to`` (idempotent).
+    """Fetch, verify and extract DCASE Task 2 archives of one year into ``to`` (idempotent).
 
     Parameters
     ----------
     to : path-like
-        Download folder. ``to/dev`` becomes the development set's root, ``to/eval`` the
-        evaluation set's (see the module docstring for the layout).
+        Download folder. 2020: ``to/dev`` becomes the development set's root, ``to/eval`` the
+        evaluation set's (see the module docstring for the layout); 2021-2025: ``to/<year>/dev``
+        and ``to/<year>/eval``.
     machine_types : list of str, optional
-        Any of ToyCar, ToyConveyor, fan, pump, slider, valve. Default: all six.
+        2020: any of ToyCar, ToyConveyor, fan, pump, slider, valve. Later years: the year's
+        development and evaluation machine types (:data:`asd.download.archives.YEAR_TYPES`).
+        Default: all of them.
     sets : str or list of str
         ``"dev"``, ``"additional"``, ``"eval"`` (a list or a comma-separated string).
     base_url : str, optional
@@ -105,14 +110,18 @@ def download_dataset(
     progress : bool
         Show tqdm progress bars.
     allow_unverified : bool
-        Fetch files for which no md5 is known (the ground-truth list) anyway; their md5 is
-        logged and recorded in the marker.
+        Fetch files for which no md5 is known (the 2020 ground-truth list; a 2021-2025 file whose
+        record cannot be read) anyway; their md5 is logged and recorded in the marker.
     keep_archives : bool
         Keep the archives in ``to/.downloads`` after extraction (default: delete them).
     retries : int
         Further attempts, each resuming, after a broken transfer.
     timeout : float
         Seconds to wait on a silent connection.
+    year : str
+        ``"dcase2020"`` (default) ... ``"dcase2025"``. The 2021-2025 catalogue holds no md5 sums:
+        each file is checked against the md5 its Zenodo record publishes, read at download time
+        (:mod:`asd.download.records`), unless ``checksums`` gives one.
 
     Returns
     -------
@@ -130,11 +139,28 @@ def download_dataset(
         An archive with unsafe entries or an unexpected layout.
     """
     to = Path(to).expanduser()
-    plan = plan_downloads(machine_types=machine_types, sets=sets)
-    sums = {a.name: a.md5 for a in ARCHIVES.values()}
-    for name, value in (checksums or {}).items():
-        sums[name] = normalise_md5(name, value)
+    plan = plan_downloads(machine_types=machine_types, sets=sets, year=year)
+    summary, pending = _present(to, plan)
+    if not pending:
+        return summary
+    sums = _known_sums(pending, checksums=checksums, allow_unverified=allow_unverified, timeout=timeout)
+    refuse_links(to, pending)
+    to.mkdir(parents=True, exist_ok=True)
+    downloads = to / DOWNLOAD_DIR
+    urls = {a.name: archive_url(a, base_url=base_url) for a in pending}
+    _check_space_for(pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives,
+                     timeout=timeout)
+    for archive in pending:
+        summary.append(_fetch_and_install(archive, to=to, downloads=downloads, url=urls[archive.name],
+                                          md5=sums.get(archive.name), keep_archives=keep_archives,
+                                          retries=retries, timeout=timeout, progress=progress))
+    with contextlib.suppress(OSError):
+        downloads.rmdir()  # only if empty
+    return summary
 
+
+def _present(to: Path, plan: list[Archive]) -> tuple[list[dict], list[Archive]]:
+    """Summary entries of the archives an earlier run completed, and the others (still to do)."""
     summary: list[dict] = []
     pending: list[Archive] = []
     for archive in plan:
@@ -144,52 +170,64 @@ def download_dataset(
             summary.append(_entry(archive, to, "present", info.get("md5"), info.get("verified", True)))
         else:
             pending.append(archive)
-    if not pending:
-        return summary
+    return summary, pending
 
+
+def _known_sums(pending: list[Archive], *, checksums, allow_unverified: bool, timeout: float) -> dict[str, str | None]:
+    """The md5 to check each pending file against: given, else the table's, else the record's (2021 on).
+
+    Raises :class:`DownloadError` for a file with none unless ``allow_unverified``.
+    """
+    sums = {a.name: a.md5 for a in pending}
+    for name, value in (checksums or {}).items():
+        sums[name] = normalise_md5(name, value)
+    problems = []
+    for record in sorted({a.record for a in pending if sums.get(a.name) is None and a.year != "dcase2020"}):
+        try:
+            published = record_md5s(record, timeout=min(timeout, 30.0))
+        except DownloadError as exc:
+            problems.append(str(exc))
+            continue
+        for archive in pending:
+            if archive.record == record and sums.get(archive.name) is None:
+                sums[archive.name] = published.get(archive.name)
     unverifiable = [a.name for a in pending if sums.get(a.name) is None]
     if unverifiable and not allow_unverified:
+        records = ", ".join(sorted({a.record for a in pending if a.name in unverifiable}))
         raise DownloadError(
-            f"no known md5 for {', '.join(unverifiable)} (Zenodo record "
-            f"{', '.join(sorted({ARCHIVES[n].record for n in unverifiable}))}): refusing to use a file that "
-            f"cannot be verified. Pass --allow-unverified (allow_unverified=True) to fetch it anyway, or "
-            f"give its md5 with --checksums FILE (checksums={{name: md5}})."
+            f"no known md5 for {', '.join(unverifiable)} (Zenodo record {records}"
+            f"{'; ' + '; '.join(problems) if problems else ''}): refusing to use a file that cannot be verified. "
+            f"Pass --allow-unverified (allow_unverified=True) to fetch it anyway, or give its md5 with "
+            f"--checksums FILE (checksums={{name: md5}})."
         )
+    return sums
 
-    refuse_links(to, pending)
-    to.mkdir(parents=True, exist_ok=True)
-    downloads = to / DOWNLOAD_DIR
-    urls = {a.name: archive_url(a, base_url=base_url) for a in pending}
-    _check_space_for(pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives, timeout=timeout)
 
-    for archive in pending:
-        md5 = sums.get(archive.name)
-        url = urls[archive.name]
-        logger.info("%s: fetching from %s", archive.name, url)
-        path = fetch(archive, url=url, folder=downloads, md5=md5, retries=retries, timeout=timeout, progress=progress)
-        verified = md5 is not None
-        if not verified:
-            md5 = md5_file(path)
-            logger.warning("%s: NOT verified (no published md5); its md5 is %s", archive.name, md5)
-        if archive.is_zip:
-            n_files = _install_zip(archive, path, to=to, progress=progress)
-        else:
-            n_files = _install_ground_truth(archive, path, to=to)
-        _write_marker(to, archive, md5=md5, verified=verified, url=url, n_files=n_files)
-        if not keep_archives:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        logger.info("%s: done (%d file(s))", archive.name, n_files)
-        summary.append(_entry(archive, to, "done", md5, verified))
-    with contextlib.suppress(OSError):
-        downloads.rmdir()  # only if empty
-    return summary
+def _fetch_and_install(archive: Archive, *, to: Path, downloads: Path, url: str, md5: str | None,
+                       keep_archives: bool, retries: int, timeout: float, progress: bool) -> dict:
+    """Fetch one file (verified when ``md5`` is known), install it, write its marker; its summary entry."""
+    logger.info("%s: fetching from %s", archive.name, url)
+    path = fetch(archive, url=url, folder=downloads, md5=md5, retries=retries, timeout=timeout, progress=progress)
+    verified = md5 is not None
+    if not verified:
+        md5 = md5_file(path)
+        logger.warning("%s: NOT verified (no published md5); its md5 is %s", archive.name, md5)
+    if archive.is_zip:
+        n_files = _install_zip(archive, path, to=to, progress=progress)
+    else:
+        n_files = _install_ground_truth(archive, path, to=to)
+    _write_marker(to, archive, md5=md5, verified=verified, url=url, n_files=n_files)
+    if not keep_archives:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    logger.info("%s: done (%d file(s))", archive.name, n_files)
+    return _entry(archive, to, "done", md5, verified)
 
 
 def write_targets(to: Path, archive: Archive) -> list[Path]:
     """Every folder under ``to`` that fetching and installing ``archive`` writes into."""
     base = to / archive.set_dir
-    folders = [to / DOWNLOAD_DIR, base, base / MARKER_DIR]
+    folders = [to / DOWNLOAD_DIR, *([base.parent] if base.parent != to else []), base, base / MARKER_DIR]
     if archive.is_zip:
         folders.append(base / archive.machine_type)
         folders += [base / archive.machine_type / split for split in archive.splits]
@@ -280,12 +318,13 @@ def _install_zip(archive: Archive, path: Path, *, to: Path, progress: bool) -> i
                 f"{archive.name}: expected folder(s) {', '.join(f'{archive.machine_type}/{s}/' for s in missing)} "
                 f"in the archive, found {', '.join(sorted(p.name for p in source.iterdir())) or 'nothing'}"
             )
-        extra = sorted(p.name for p in source.iterdir() if p.name not in archive.splits)
+        optional = sorted({p.name for pattern in archive.optional for p in source.glob(pattern)} - set(archive.splits))
+        extra = sorted(p.name for p in source.iterdir() if p.name not in archive.splits and p.name not in optional)
         if extra:
             logger.warning("%s: ignoring %s (not one of %s)", archive.name, ", ".join(extra), ", ".join(archive.splits))
         refuse_links(to, [archive])  # again, just before moving into place
         (base / archive.machine_type).mkdir(exist_ok=True)
-        for split in archive.splits:
+        for split in [*archive.splits, *optional]:
             target = base / archive.machine_type / split
             if target.exists():
                 # No marker, so this is an earlier, unfinished attempt (or a hand-made copy).

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -117,6 +118,11 @@ class ResumableDownloader:
             if exc.code in (408, 425, 429) or exc.code >= 500:
                 raise _Incomplete(f"HTTP {exc.code} {exc.reason}") from None
             raise _Fatal(f"HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            if _unreachable(exc):
+                reason = getattr(exc, "reason", exc)
+                raise _Fatal(f"host unreachable: {reason}; check the URL and the network") from None
+            raise
         with response:
             status = getattr(response, "status", 200)
             length = response.headers.get("Content-Length")
@@ -148,6 +154,17 @@ class ResumableDownloader:
         if length is not None and received < length:
             # http.client returns a short body without an error when the connection drops.
             raise _Incomplete(f"connection closed after {fmt_bytes(have + received)} of {fmt_bytes(expected)}")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection refused or a host name that does not resolve: retrying in seconds will not fix it.
+
+    Timeouts and connections reset mid-transfer stay retried.
+    """
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
+        return True
+    return isinstance(reason, socket.gaierror) and reason.errno not in (socket.EAI_AGAIN,)
 
 
 class _Incomplete(Exception):

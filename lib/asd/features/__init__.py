@@ -25,10 +25,8 @@ from .extract import (
     CHUNK_CLIPS,
     MIN_PARALLEL_CLIPS,
     Extracted,
-    compute_features,
     compute_features_batch,
     extract_features,
-    feature_namespace,
 )
 from .kinds import (
     IMAGE_AMIN,
@@ -47,8 +45,8 @@ from .mel import MEL_BLOCK, MelPlan, mel_plan, mel_power_batch
 from .packs import FeaturePack, PackWriter, load_pack, release_pages
 from .parallel import default_workers, single_threaded_blas
 from .standardize import Standardizer
-from .store import FeatureCache, content_key, fingerprint
-from .wav import decode_pcm16, read_clip_fast, read_pcm16_wav
+from .store import FeatureCache, content_key, fingerprint, read_keyed
+from .wav import decode_pcm16, pcm16_duration, read_clip_fast, read_pcm16_wav
 
 __all__ = [
     "CHUNK_CLIPS",
@@ -67,14 +65,12 @@ __all__ = [
     "baseline_log_mels",
     "baseline_vectors",
     "check_mono",
-    "compute_features",
     "compute_features_batch",
     "content_key",
     "decode_pcm16",
     "default_workers",
     "extract_features",
     "feature_kind",
-    "feature_namespace",
     "fine_log_mel",
     "fingerprint",
     "frame_vectors",
@@ -83,7 +79,9 @@ __all__ = [
     "log_mel_images",
     "mel_plan",
     "mel_power_batch",
+    "pcm16_duration",
     "read_clip_fast",
+    "read_keyed",
     "read_pcm16_wav",
     "release_pages",
     "single_threaded_blas",

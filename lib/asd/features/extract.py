@@ -12,8 +12,8 @@ A clip that cannot be read (see :class:`asd.errors.AudioError`) either stops the
 
 Speed: clips are read and computed in fixed chunks of :data:`CHUNK_CLIPS` by a pool of threads
 (one per core; reading, hashing, the FFT and the matrix products release the GIL), with the
-batched float32 backend of :mod:`asd.features.mel`. Each file is read once: its bytes give both
-the store's content key and the samples. A clip's features are the same, bit for bit, whatever
+batched float32 backend of :mod:`asd.features.mel`. Each file is opened and read once: its bytes
+give the store's content key, the clip's duration and the samples. A clip's features are the same, bit for bit, whatever
 the number of workers and whether they come from the store, and equal those of
 :mod:`asd.features.reference` within float32 round-off.
 
@@ -36,13 +36,14 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..audio import clip_problem, too_short
 from ..config import StudyConfig
 from ..errors import AudioError
 from .kinds import feature_kind
-from .packs import FeaturePack
+from .packs import PACK_FOLDER, PackSink
 from .parallel import default_workers, ordered_map, single_threaded_blas
-from .store import FeatureCache, content_key, fingerprint
-from .wav import read_bytes, read_clip_fast
+from .store import FeatureCache, fingerprint, read_keyed
+from .wav import pcm16_duration, read_clip_fast
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +55,14 @@ class Extracted:
     features: list[np.ndarray] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  #: (path, problem)
+    #: path -> content key (:func:`asd.features.store.content_key`) of every clip that could be read
+    keys: dict[str, str] = field(default_factory=dict)
+    #: kind -> features of the ``also`` kinds of :func:`extract_features`, aligned with ``paths``
+    also: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def stacked(self) -> np.ndarray:
         """All features stacked on a new first axis, e.g. ``(n_clips, 64, 64)``."""
         return np.stack(self.features) if self.features else np.empty((0,), dtype=np.float32)
-
-
-def feature_namespace(kind: str, config: StudyConfig) -> str:
-    """The store's namespace of ``kind`` under ``config`` (:func:`asd.features.store.fingerprint`)."""
-    return fingerprint(kind, config)
-
-
-def compute_features(samples: np.ndarray, *, kind: str, config: StudyConfig) -> np.ndarray:
-    """One clip's features of ``kind`` from its samples (float32); what :func:`extract_features` stores."""
-    return compute_features_batch([samples], kind=kind, config=config)[0]
 
 
 #: Clips per work item of :func:`extract_features` (fixed, so nothing depends on the worker count).
@@ -111,8 +106,14 @@ def extract_features(
     description: str | None = None,
     workers: int | None = None,
     mmap: bool = False,
+    min_seconds: float = 0.0,
+    also: Sequence[str] = (),
 ) -> Extracted:
     """Features of ``kind`` for every path, from the cache where possible, in input order.
+
+    Each file is opened and read once: its bytes give its content key
+    (:func:`asd.features.store.content_key`, returned in :attr:`Extracted.keys`), its duration
+    and, unless the store has its features, its samples.
 
     Parameters
     ----------
@@ -133,9 +134,16 @@ def extract_features(
     mmap : bool
         Return read-only ``numpy.memmap`` views of a feature pack (:mod:`asd.features.packs`)
         instead of arrays in memory: the features then live in the operating system's page
-        cache, not in the process. Needs a cache (ignored without one). The pack is written
-        on the first call and reused while the clips' bytes and the configuration are
-        unchanged; when it cannot be written, the features come back in memory.
+        cache, not in the process. Needs a cache (ignored without one). The pack is reused
+        while the clips' bytes and the configuration are unchanged, else written in the pass
+        that reads the clips; when it cannot be written, the features come back in memory.
+    min_seconds : float
+        Seconds; a clip shorter than this fails (skipped or raised as ``on_error`` says) with
+        the problem :func:`asd.audio.clip_problem` names (``config.audio.min_seconds``).
+    also : sequence of str
+        Other kinds computed from the same read (and stored), in memory in :attr:`Extracted.also`,
+        aligned with :attr:`Extracted.paths` (``asd train`` takes the baseline log-mels of
+        :mod:`asd.explain` this way from the clips an image detector is trained on).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -146,60 +154,83 @@ def extract_features(
     cache = cache or FeatureCache(None)
     paths = [str(path) for path in paths]
     parallel = workers > 1 and len(paths) >= MIN_PARALLEL_CLIPS
+    kinds = (kind, *[k for k in dict.fromkeys(also) if k != kind])
+    namespaces = tuple(fingerprint(k, config) for k in kinds)
+    step = _Step(kinds, config, cache, namespaces, on_error, progress, description, workers, min_seconds)
     with contextlib.ExitStack() as stack:
         pool = None
         if parallel:
             stack.enter_context(single_threaded_blas())
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asd-features"))
         if not (mmap and cache.root is not None):
-            return _extract(paths, kind, config, cache, namespace, on_error, progress, description, pool, workers)
-        keys = list(pool.map(_key_of, paths, chunksize=CHUNK_CLIPS)) if pool else [_key_of(p) for p in paths]
-        key = cache.pack_key(namespace, keys)
-        packed = cache.load_pack(key, paths)
-        if packed is not None:
-            return _from_pack(packed, on_error=on_error)
-        pack = cache.pack_writer(key)
-        if pack is None:  # the store cannot be written: features in memory
-            return _extract(paths, kind, config, cache, namespace, on_error, progress, description, pool, workers)
+            return _extract(paths, step, pool)
+        key = cache.pack_key(f"{namespace}|min_seconds={min_seconds!r}", paths)
+        sink = PackSink(cache.load_pack(key, paths), lambda: cache.pack_writer(key))
+        if sink.found is None and not cache.writable:  # nothing to map: features in memory
+            return _extract(paths, step, pool)
         try:
-            _extract(paths, kind, config, cache, namespace, on_error, progress, description, pool, workers, pack=pack)
-            packed = pack.finish(paths)
+            extracted = _extract(paths, step, pool, sink=sink)
+            packed = sink.finish(paths)
         except OSError as exc:  # writing the pack failed (full disk): carry on in memory
-            pack.abandon()
-            cache.write_failed(pack.folder, exc)
-            return _extract(paths, kind, config, cache, namespace, on_error, progress, description, pool, workers)
+            sink.abandon()
+            cache.write_failed(cache.root / PACK_FOLDER, exc)
+            return _extract(paths, step, pool)
         except BaseException:
-            pack.abandon()
+            sink.abandon()
             raise
-        return Extracted(features=packed.features, paths=packed.paths, failed=list(packed.failed))
+        return Extracted(packed.features, packed.paths, list(packed.failed), keys=extracted.keys, also=extracted.also)
 
 
-def _extract(paths, kind, config, cache, namespace, on_error, progress, description, pool, workers, *, pack=None) -> Extracted:
-    """The extraction loop: chunks on ``pool`` (or here), outcomes in input order, into ``pack`` or memory."""
+@dataclass(frozen=True)
+class _Step:
+    """What every chunk of one :func:`extract_features` call needs."""
+
+    kinds: tuple[str, ...]  #: the kind asked for, then the ``also`` kinds
+    config: StudyConfig
+    cache: FeatureCache
+    namespaces: tuple[str, ...]  #: the store's namespace of each kind
+    on_error: str
+    progress: bool
+    description: str | None
+    workers: int
+    min_seconds: float
+
+
+def _extract(paths: list[str], step: _Step, pool, *, sink: PackSink | None = None) -> Extracted:
+    """The extraction loop: chunks on ``pool`` (or here), outcomes in input order, into ``sink`` or memory."""
     result = Extracted()
-    chunks = [paths[start : start + CHUNK_CLIPS] for start in range(0, len(paths), CHUNK_CLIPS)]
+    starts = range(0, len(paths), CHUNK_CLIPS)
+    chunks = [paths[start : start + CHUNK_CLIPS] for start in starts]
 
-    def job(chunk: list[str]) -> list[tuple[np.ndarray | None, AudioError | None]]:
-        return _extract_chunk(chunk, kind=kind, config=config, cache=cache, namespace=namespace)
+    def job(start: int) -> list[_Outcome]:
+        return _extract_chunk(paths[start : start + CHUNK_CLIPS], step, start=start, sink=sink)
 
     position = 0
-    with tqdm(total=len(paths), desc=description or f"{kind} features", disable=not progress, unit="clip") as bar:
-        outcomes = ordered_map(pool, job, chunks, ahead=4 * workers) if pool else map(job, chunks)
+    result.also = {kind: [] for kind in step.kinds[1:]}
+    description = step.description or f"{step.kinds[0]} features"
+    with tqdm(total=len(paths), desc=description, disable=not step.progress, unit="clip") as bar:
+        outcomes = ordered_map(pool, job, list(starts), ahead=4 * step.workers) if pool else map(job, starts)
         try:
             for chunk, chunk_outcomes in zip(chunks, outcomes):
-                for path, (features, error) in zip(chunk, chunk_outcomes):
+                for path, (features, error, key, reused) in zip(chunk, chunk_outcomes):
+                    if key is not None:
+                        result.keys[path] = key
                     if error is not None:
-                        if on_error == "raise":
+                        if step.on_error == "raise":
                             raise error
                         logger.warning("skipped %s", error)
                         result.failed.append((path, error.problem))
-                        if pack is not None:
-                            pack.add_failure(position, error.problem)
-                    elif pack is not None:
-                        pack.add(position, features)  # to the page cache, not kept here
+                        if sink is not None:
+                            sink.add(position, error.problem, key, reused=reused)
+                        position += 1
+                        continue
+                    if sink is not None:
+                        sink.add(position, features[0], key, reused=reused)  # to the page cache, not kept here
                     else:
-                        result.features.append(features)
+                        result.features.append(features[0])
                         result.paths.append(path)
+                    for kind, other in zip(step.kinds[1:], features[1:]):
+                        result.also[kind].append(other)
                     position += 1
                 bar.update(len(chunk))
         finally:
@@ -208,69 +239,88 @@ def _extract(paths, kind, config, cache, namespace, on_error, progress, descript
     return result
 
 
-def _key_of(path: str) -> str | None:
-    """The store's content key of ``path``, or None when it cannot be read."""
+def _read(path: str, min_seconds: float) -> tuple[bytes | None, str | None, str | None]:
+    """``(bytes, content key, why the clip is too short)`` of a file read once; no bytes when unreadable."""
     try:
-        return content_key(read_bytes(path))
+        data, key = read_keyed(path)
     except OSError:
-        return None
+        return None, None, None  # read_clip_fast names the problem
+    if min_seconds <= 0:
+        return data, key, None
+    duration = pcm16_duration(data)
+    if duration is None:  # not a plain 16-bit PCM WAV, or truncated: soundfile reads its header
+        return data, key, clip_problem(path, min_seconds=min_seconds)
+    return data, key, too_short(duration, min_seconds) if duration < min_seconds else None
 
 
-def _from_pack(packed: FeaturePack, *, on_error: str) -> Extracted:
-    """An :class:`Extracted` from a reused pack; its failures are raised or reported again."""
-    if packed.failed and on_error == "raise":
-        raise AudioError(*packed.failed[0])
-    for path, problem in packed.failed:
-        logger.warning("skipped %s: %s", path, problem)
-    return Extracted(features=packed.features, paths=packed.paths, failed=list(packed.failed))
+#: What :func:`_extract_chunk` gives per clip: its features (one per kind) or its error, its content
+#: key, and whether the pack found for the clips served it.
+_Outcome = tuple[list[np.ndarray] | None, AudioError | None, str | None, bool]
 
 
 def cache_chunk(unit: tuple) -> list[tuple[str, str]]:
     """Compute a chunk of clips' features into the feature cache (a task of a cluster run): the clips that failed.
 
-    ``unit`` is ``(paths, kind, config, cache_root)``: files and cache by absolute path, as a worker
-    on a shared filesystem sees them. Nothing but the store's own atomic entries is written, and
-    no features travel back: the units that need them read them from the store.
+    ``unit`` is ``(paths, kinds, config, cache_root)``: files and cache by absolute path, as a worker
+    on a shared filesystem sees them; every kind is computed from one read of each clip, clips
+    shorter than ``config.audio.min_seconds`` are skipped as :func:`extract_features` skips them.
+    Nothing but the store's own atomic entries is written, and no features travel back: the units
+    that need them read them from the store.
 
     Returns
     -------
     list of (path, problem)
         The clips that could not be read.
     """
-    paths, kind, config, cache_root = unit
+    paths, kinds, config, cache_root = unit
+    kinds = tuple(kinds)
     cache = FeatureCache(cache_root)
-    outcomes = _extract_chunk(list(paths), kind=kind, config=config, cache=cache, namespace=fingerprint(kind, config))
-    return [(path, error.problem) for path, (_, error) in zip(paths, outcomes) if error is not None]
+    namespaces = tuple(fingerprint(kind, config) for kind in kinds)
+    step = _Step(kinds, config, cache, namespaces, "skip", False, None, 1, config.audio.min_seconds)
+    outcomes = _extract_chunk(list(paths), step)
+    return [(path, error.problem) for path, (_, error, _, _) in zip(paths, outcomes) if error is not None]
 
 
-def _extract_chunk(
-    paths: list[str], *, kind: str, config: StudyConfig, cache: FeatureCache, namespace: str
-) -> list[tuple[np.ndarray | None, AudioError | None]]:
-    """``(features, None)`` or ``(None, error)`` per path: from the store, else read, computed and stored."""
-    outcomes: list[tuple[np.ndarray | None, AudioError | None]] = [(None, None)] * len(paths)
-    missing: list[tuple[int, str | None]] = []
-    samples: list[np.ndarray] = []
-    audio = config.audio
+def _extract_chunk(paths: list[str], step: _Step, *, start: int = 0, sink: PackSink | None = None) -> list[_Outcome]:
+    """Per path (input positions from ``start``): from the found pack or the store, else decoded, computed, stored."""
+    outcomes: list[_Outcome] = [(None, None, None, False)] * len(paths)
+    todo: list[tuple[int, str | None, np.ndarray, list, bool]] = []  # (index, key, samples, features so far, reused)
+    audio, cache = step.config.audio, step.cache
     for index, path in enumerate(paths):
-        try:
-            data = read_bytes(path)
-        except OSError:
-            data = None  # read_clip_fast names the problem
-        key = content_key(data) if data is not None and cache.root is not None else None
-        features = cache.get(key, namespace) if key is not None else None
-        if features is not None:
-            outcomes[index] = (features, None)
+        data, key, short = _read(path, step.min_seconds)
+        stored = [None] * len(step.kinds)
+        reused = sink is not None and sink.matches(start + index, key)
+        if reused:
+            entry = sink.found.entries[start + index]
+            if isinstance(entry, str):  # failed when the pack was written, same bytes: fails again
+                outcomes[index] = (None, AudioError(path, entry), key, True)
+                continue
+            stored[0] = entry
+        elif short is not None:
+            outcomes[index] = (None, AudioError(path, short), key, False)
+            continue
+        for position, namespace in enumerate(step.namespaces):
+            if stored[position] is None and key is not None:
+                stored[position] = cache.get(key, namespace)
+        if all(features is not None for features in stored):
+            outcomes[index] = (stored, None, key, reused)
             continue
         try:
-            samples.append(read_clip_fast(path, sample_rate=audio.sample_rate, channel=audio.channel, data=data))
+            samples = read_clip_fast(path, sample_rate=audio.sample_rate, channel=audio.channel, data=data)
         except AudioError as exc:
-            outcomes[index] = (None, exc)
+            outcomes[index] = (None, exc, key, False)
             continue
-        missing.append((index, key))
-    if missing:
-        sources = [paths[index] for index, _ in missing]
-        for (index, key), features in zip(missing, compute_features_batch(samples, kind=kind, config=config, sources=sources)):
+        todo.append((index, key, samples, stored, reused))
+    for position, (kind, namespace) in enumerate(zip(step.kinds, step.namespaces)):
+        missing = [item for item in todo if item[3][position] is None]
+        if not missing:
+            continue
+        sources = [paths[item[0]] for item in missing]
+        computed = compute_features_batch([item[2] for item in missing], kind=kind, config=step.config, sources=sources)
+        for (_, key, _, stored, _), features in zip(missing, computed):
             if key is not None:
                 cache.put(key, namespace, features)
-            outcomes[index] = (features, None)
+            stored[position] = features
+    for index, key, _, stored, reused in todo:
+        outcomes[index] = (stored, None, key, reused)
     return outcomes

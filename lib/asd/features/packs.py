@@ -7,9 +7,10 @@ of clips, in order, into one pack beside the feature cache and returns read-only
     <cache root>/packs/<key>.f32     every clip's float32 features, C order, one after another
     <cache root>/packs/<key>.json    offsets and shapes, and the clips that failed (by input position)
 
-The key (:meth:`asd.features.store.FeatureCache.pack_key`) hashes the feature namespace and
-every clip's content key, like the per-clip cache entries, so a pack is reused until a clip's
-bytes or the configuration change. The data live in
+The key (:meth:`asd.features.store.FeatureCache.pack_key`) hashes the feature namespace and the
+list of clips; the index records every clip's content key, and :class:`PackSink` reuses the pack
+while the clips read match it, so a clip is read once either way and a pack never serves changed
+bytes. The data live in
 the operating system's page cache, not in the process: the kernel reads pages in when they are
 used and may drop them under memory pressure, and :func:`release_pages` hands pages a consumer
 is done with back at once (``madvise(MADV_DONTNEED)``; the next access faults them back in from
@@ -56,6 +57,10 @@ class FeaturePack:
     paths: list[str] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  #: (path, problem), in input order
+    #: per input position: the clip's content key when the pack was written (None: not recorded)
+    clip_keys: list[str | None] = field(default_factory=list)
+    #: per input position: the clip's features, or the problem (str) of a clip that failed
+    entries: list[np.ndarray | str] = field(default_factory=list)
 
 
 class PackWriter:
@@ -103,12 +108,17 @@ class PackWriter:
             self._handle.close()
         self._tmp.unlink(missing_ok=True)
 
-    def finish(self, paths: Sequence[str]) -> FeaturePack:
-        """Rename the data into place, write the index (its presence marks a complete pack), map it."""
+    def finish(self, paths: Sequence[str], *, clip_keys: Sequence[str | None] | None = None) -> FeaturePack:
+        """Rename the data into place, write the index (its presence marks a complete pack), map it.
+
+        ``clip_keys``: the content key of each clip, by input position, as read while the pack
+        was written (recorded, so that a later pass can tell which clips are unchanged).
+        """
         self._handle.close()
         data = self.folder / f"{self.key}.f32"
         os.replace(self._tmp, data)
         index = {"version": _VERSION, "dtype": "float32", "n_values": self._offset, "clips": self._clips, "failed": self._failed}
+        index["clip_keys"] = list(clip_keys) if clip_keys is not None else [None] * len(paths)
         write_text_atomic(self.folder / f"{self.key}.json", json.dumps(index))
         pack = load_pack(self.folder.parent, self.key, paths)
         if pack is None:  # pragma: no cover - we just wrote it
@@ -137,12 +147,80 @@ def load_pack(root: str | os.PathLike, key: str, paths: Sequence[str]) -> Featur
         logger.warning("ignoring unusable feature pack %s (%s)", folder / key, exc)
         return None
     pack = FeaturePack(failed=[(str(paths[position]), problem) for position, problem in index["failed"]])
+    pack.clip_keys = list(index.get("clip_keys") or [None] * len(paths))[: len(paths)]
+    pack.entries = [""] * len(paths)
+    for position, problem in index["failed"]:
+        pack.entries[position] = str(problem)
     if index["n_values"]:
         values = np.memmap(data, dtype=np.float32, mode="r")
         for position, offset, shape in index["clips"]:
             pack.paths.append(str(paths[position]))
             pack.features.append(values[offset : offset + int(np.prod(shape))].reshape(shape))
+            pack.entries[position] = pack.features[-1]
     return pack
+
+
+class PackSink:
+    """Where one pass of :func:`asd.features.extract_features` puts each clip's features, in order.
+
+    While every clip read matches the pack already found for these paths (``found``: same
+    content key at the same position), nothing is written and :meth:`finish` returns that pack.
+    At the first clip that differs, a new pack is started (``new_writer()``) with the clips the
+    found pack served so far, and filled from then on; :meth:`finish` publishes it in place of
+    the old one. Each clip is thus read once, whether or not its pack already exists.
+
+    Parameters
+    ----------
+    found : FeaturePack or None
+        The pack of the same key, if any.
+    new_writer : callable
+        Returns a :class:`PackWriter` for the key, or None when the store cannot be written
+        (then :meth:`add` raises :class:`OSError`).
+    """
+
+    def __init__(self, found: FeaturePack | None, new_writer):
+        self.found = found
+        self._new_writer = new_writer
+        self.writer: PackWriter | None = None
+        self._keys: dict[int, str | None] = {}
+
+    def matches(self, position: int, key: str | None) -> bool:
+        """Whether the found pack holds the clip at ``position`` with content ``key``."""
+        return key is not None and self.found is not None and self.found.clip_keys[position] == key
+
+    def add(self, position: int, entry: np.ndarray | str, key: str | None, *, reused: bool) -> None:
+        """The clip at ``position``: its features or its problem (str); ``reused`` if from the found pack."""
+        self._keys[position] = key
+        if reused and self.writer is None:
+            return
+        writer = self._writer(position)
+        if isinstance(entry, str):
+            writer.add_failure(position, entry)
+        else:
+            writer.add(position, entry)
+
+    def _writer(self, position: int) -> PackWriter:
+        if self.writer is None:
+            writer = self._new_writer()
+            if writer is None:
+                raise OSError("the feature store cannot be written")
+            self.writer = writer
+            for earlier in range(position):  # the clips the found pack served so far
+                entry = self.found.entries[earlier]
+                writer.add_failure(earlier, entry) if isinstance(entry, str) else writer.add(earlier, entry)
+        return self.writer
+
+    def finish(self, paths: Sequence[str]) -> FeaturePack:
+        """The found pack if every clip matched it, else the new pack, published."""
+        if self.writer is None and self.found is not None:
+            return self.found
+        writer = self._writer(0)
+        return writer.finish(paths, clip_keys=[self._keys.get(i) for i in range(len(paths))])
+
+    def abandon(self) -> None:
+        """Drop the new pack, if one was started."""
+        if self.writer is not None:
+            self.writer.abandon()
 
 
 def release_pages(arrays: Iterable[np.ndarray]) -> None:

@@ -1,11 +1,14 @@
 """The on-disk feature store: per-clip cache entries and feature packs, under one key scheme.
 
 Keys
-    A clip is known by its **content**: :func:`content_key` hashes the file's bytes (SHA-1,
-    about 0.3 ms for a 10 s clip; the bytes are the ones read to decode it, so a clip is read
-    once). A clip rewritten in place, whatever its size and modification time, gets a new key;
-    a copy of a clip elsewhere shares the entry. The feature configuration is known by
-    :func:`fingerprint`: the kind plus a hash of the configuration sections its values depend on
+    A clip is known by its **content**: :func:`content_key` is the SHA-256 of the file's bytes
+    (:func:`hashlib.file_digest`), the one file digest of the toolkit: the feature store's key,
+    the data fingerprint of a run, the marking of training clips by ``asd score`` and a run's file
+    manifest use it, and the synthetic generator's manifest records the same digest.
+    :func:`read_keyed` reads a file once and gives its bytes (to decode) and its key. A clip
+    rewritten in place, whatever its size and modification time, gets a new key; a copy of a
+    clip elsewhere shares the entry. The feature configuration is known by :func:`fingerprint`:
+    the kind plus a hash of the configuration sections its values depend on
     (:data:`asd.features.kinds.KINDS`), the entry's *namespace*.
 
 Layout under the cache root
@@ -13,7 +16,8 @@ Layout under the cache root
         One clip's float32 features, written atomically (temporary name, then rename).
     ``packs/<pack key>.f32`` and ``packs/<pack key>.json``
         The features of a list of clips in one memory-mapped file (:mod:`asd.features.packs`);
-        :meth:`FeatureCache.pack_key` hashes the namespace and every clip's content key.
+        :meth:`FeatureCache.pack_key` hashes the namespace and the list of clips, and the pack
+        records every clip's content key: it serves a clip only while its bytes are unchanged.
 
 The store is an optimisation: a write that fails (full disk, read-only folder) logs one warning
 naming the path and the run carries on without storing; an unreadable entry is dropped and
@@ -39,16 +43,45 @@ import numpy as np
 from ..config import StudyConfig
 from .kinds import feature_kind
 from .packs import FeaturePack, PackWriter, load_pack
+from .wav import read_bytes
 
 logger = logging.getLogger(__name__)
 
 #: Bumped when the meaning of a key changes, so that old entries are never read as new ones.
-KEY_VERSION = 2
+KEY_VERSION = 3
+#: The digest of :func:`content_key` (what ``asd.synth``'s manifest records per clip, too).
+KEY_DIGEST = "sha256"
 
 
-def content_key(data: bytes) -> str:
-    """The store's key of a clip: a hash of the file's bytes (hex, 40 characters)."""
-    return hashlib.sha1(data).hexdigest()
+def content_key(source: str | os.PathLike | bytes) -> str:
+    """The content key of a file: the SHA-256 of its bytes (hex, 64 characters).
+
+    Parameters
+    ----------
+    source : path-like or bytes
+        A file (read here), or the bytes of a file already read (nothing is read again).
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return hashlib.file_digest(io.BytesIO(source), KEY_DIGEST).hexdigest()
+    with open(source, "rb") as handle:
+        return hashlib.file_digest(handle, KEY_DIGEST).hexdigest()
+
+
+def read_keyed(path: str | os.PathLike) -> tuple[bytes, str]:
+    """A file's bytes, read with one ``open`` and one ``read``, and their :func:`content_key`.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    data = read_bytes(path)
+    return data, content_key(data)
 
 
 def fingerprint(kind: str, config: StudyConfig) -> str:
@@ -166,18 +199,20 @@ class FeatureCache:
     # -- packs -----------------------------------------------------------------------------------
 
     @staticmethod
-    def pack_key(namespace: str, keys: Sequence[str | None]) -> str:
-        """Key of a pack: the namespace and every clip's content key, in order (None: unreadable)."""
+    def pack_key(namespace: str, paths: Sequence[str]) -> str:
+        """Key of a pack: the namespace (and whatever else decides its content) and the clips, in order.
+
+        The clips' content keys are recorded in the pack and checked as the clips are read
+        (:class:`asd.features.packs.PackSink`).
+        """
         digest = hashlib.sha1(f"v{KEY_VERSION}|{namespace}\n".encode())
-        for key in keys:
-            digest.update(f"{key or 'unreadable'}\n".encode())
+        for path in paths:
+            digest.update(f"{path}\n".encode())
         return digest.hexdigest()[:20]
 
     def load_pack(self, key: str, paths: Sequence[str]) -> FeaturePack | None:
         """The complete pack ``key`` (memmap views naming ``paths``), or None."""
-        if self.root is None:
-            return None
-        return load_pack(self.root, key, paths)
+        return None if self.root is None else load_pack(self.root, key, paths)
 
     def pack_writer(self, key: str) -> PackWriter | None:
         """A :class:`asd.features.packs.PackWriter` for ``key``, or None if nothing can be written."""

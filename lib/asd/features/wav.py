@@ -62,6 +62,21 @@ def decode_pcm16(data: bytes, *, sample_rate: int = 16000, channel: int = 0) -> 
     return np.multiply(pcm, _PCM16_SCALE, dtype=np.float32)
 
 
+def pcm16_duration(data: bytes) -> float | None:
+    """Seconds of audio of a plain 16-bit PCM WAV file's bytes (header only), or ``None``.
+
+    ``None`` where :func:`decode_pcm16` would not apply for the file's layout (another format, a
+    broken or truncated file).
+    """
+    try:
+        layout = _pcm16_layout(data)
+    except struct.error:
+        return None
+    if layout is None or not layout[3]:
+        return None
+    return layout[1] / layout[3]
+
+
 def read_pcm16_wav(path: str | os.PathLike, *, sample_rate: int = 16000, channel: int = 0) -> np.ndarray | None:
     """:func:`decode_pcm16` of a file; ``None`` also when the file cannot be read."""
     try:

@@ -18,22 +18,26 @@ step is printed and recorded in ``build_info.json``)::
                     figures/*.png       figures (copied to the figures folder once the build succeeded)
                     build.json          what the report states: data, fingerprint, commit, config
     report      report/report.ipynb (the write-up) executed against the work folder
-    export      exported to HTML without code cells (nbconvert) and printed to PDF (headless
-                Chromium; skipped with ``pdf=False``, ``make report PDF=0``)
+    export      exported to HTML without code cells (nbconvert), laid out by headless Chromium at
+                the PDF's text width (the build fails if a table or figure is wider), and printed
+                to PDF by it (skipped with ``pdf=False``, ``make report PDF=0``)
 
 Where it goes (:func:`asd.report.study.report_folders`): the default synthetic data builds the
 committed report (``report/``, ``figures/``, ``runs/report/``); any other data folder builds
 ``reports/<data-name>/`` and leaves the committed report alone.
 
 Nothing visible changes until every step succeeded: a failing notebook stops the build with the
-failing cell's error, and ``report.html``, ``report.pdf``, ``build_info.json`` and the figures
+failing cell's error, so does a build that did not produce a committed figure (publishing would
+delete it: :func:`check_figures_kept`), and ``report.html``, ``report.pdf``, ``build_info.json`` and the figures
 keep their previous versions (everything is built into temporary files and renamed at the end).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -44,13 +48,25 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
-from .export import ReportError, count_pdf_pages, export_html, html_to_pdf
+from ..run import Run
+from .export import (
+    ReportError,
+    check_figures_kept,
+    copy_figures,
+    count_pdf_pages,
+    export_html,
+    html_to_pdf,
+    overflowing_elements,
+)
+from .real_stats import REAL_STATS_DIR
+from .years import build_year_report, year_of
 from .study import (
     DEFAULT_DATA,
     QUICK_EPOCHS,
@@ -78,8 +94,8 @@ NOTEBOOKS = ("01_data_exploration", "02_training", "03_evaluation", "04_reconstr
 STAGES: tuple[tuple[str, ...], ...] = (("02_training", "01_data_exploration"), ("03_evaluation", "04_reconstruction_figures"))
 #: The write-up, executed after the notebooks and exported.
 REPORT_NOTEBOOK = PROJECT_ROOT / "report" / "report.ipynb"
-#: The real reference clips notebook 01 shows beside the build's data when they are present.
-REAL_REFERENCE = PROJECT_ROOT.parent / "shared" / "data" / "dcase2020-dev-lite"
+#: The committed statistics of the real reference clips notebook 01 shows beside the build's data.
+REAL_REFERENCE = REAL_STATS_DIR
 TITLE = "Anomalous sound detection with autoencoders (DCASE 2020 Task 2)"
 
 __all__ = ["NOTEBOOKS", "NOTEBOOKS_DIR", "REPORT_NOTEBOOK", "REAL_REFERENCE", "build", "ensure_data", "git_commit", "main", "run_notebook"]
@@ -96,6 +112,48 @@ def git_commit(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
     return commit, bool(status.strip())
+
+
+@functools.cache
+def _ipc_folder() -> str:
+    """A private folder for this process's kernel sockets, removed when the process exits."""
+    folder = tempfile.mkdtemp(prefix="asd-kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def quiet_kernel_manager():
+    """The kernel manager of the build's notebooks: Jupyter's, with two sources of alarming noise
+    removed at the source (nothing is filtered from the kernels' output).
+
+    - Where Unix sockets exist, the kernel is reached over IPC instead of TCP: no network port
+      carries the notebook's code, so the kernel has no cause to warn "Kernel is running over TCP
+      without encryption".
+    - A kernel is shut down without first being interrupted once its notebook is done: the
+      interrupt Jupyter sends by default reaches an idle kernel, which logs "KeyboardInterrupt
+      caught in kernel" as an error. (A kernel still busy when the build is stopped with Ctrl-C
+      gets the terminal's interrupt itself, and is killed if it does not shut down.)
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class QuietKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp", config=True)
+
+        @default("ip")
+        def _private_ipc_path(self) -> str:
+            # Jupyter's default IPC path may be the shared "kernel-ipc" in the working folder, where two kernels
+            # started at once (two test workers, two builds) can pick the same socket: one path per kernel instead.
+            if self.transport != "ipc":
+                return super()._ip_default()
+            return os.path.join(_ipc_folder(), f"kernel-{uuid.uuid4().hex}")
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietKernelManager
 
 
 def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, log=print) -> float:
@@ -119,6 +177,7 @@ def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, l
             progress_bar=False,
             cwd=str(source.parent),
             start_timeout=120,
+            kernel_manager_class=quiet_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback or []))
@@ -198,21 +257,6 @@ def _cpu_seconds() -> float:
     )
 
 
-def _copy_figures(source: Path, target: Path) -> list[str]:
-    """Copy the staged PNGs to ``target`` (atomically each); remove report figures there that
-    this build did not produce (names ``NN_*.png``)."""
-    target.mkdir(parents=True, exist_ok=True)
-    names = sorted(p.name for p in source.glob("*.png"))
-    for name in names:
-        with atomic_path(target / name) as tmp:
-            shutil.copyfile(source / name, tmp)
-            tmp.chmod(0o644)
-    for stale in target.glob("[0-9][0-9]_*.png"):
-        if stale.name not in names:
-            stale.unlink()
-    return names
-
-
 def build(
     data: str | os.PathLike = DEFAULT_DATA,
     *,
@@ -250,7 +294,8 @@ def build(
     pdf : bool
         Print the PDF with headless Chromium; ``False`` builds the HTML only.
     real_root : path-like, optional
-        Real reference clips notebook 01 compares the data with (skipped when absent).
+        The committed statistics of the real reference clips notebook 01 compares the data with
+        (:mod:`asd.report.real_stats`; ``None``: no comparison).
     log : callable
         Receives the progress lines (one string each).
 
@@ -265,14 +310,14 @@ def build(
     figures = project_path(figures) if figures is not None else folders["figures"]
     work = project_path(work) if work is not None else folders["work"]
     notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
-    # The kernels inherit these. One OpenBLAS thread: its spinning worker threads made small
-    # linear algebra (covariances, 384x384) far slower on a busy 2-core machine.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if (year := year_of(data)) is not None:  # DCASE 2021-2025: its own report (asd.report.years)
+        return build_year_report(data, dataset=year, out=out, work=work, models=models, machine_types=machine_types,
+                                 config=study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file),
+                                 cache_dir=project_path(cache_dir) if cache_dir else None, pdf=pdf, log=log)
+    _quiet_kernels()
     timings: dict[str, float] = {}
     log(f"[data] checking {display_path(data)} ...")
-    data_root, data_kind = ensure_data(data, log=log)
+    data_root, _ = ensure_data(data, log=log)
     timings["data"] = time.perf_counter() - wall_start
     log(f"  done in {timings['data']:.1f} s")
     model_names = resolve_models(models)
@@ -285,9 +330,41 @@ def build(
         shutil.rmtree(folder, ignore_errors=True)
     workdir.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(workdir.root / "models.json", json.dumps(model_names))
-    commit, dirty = git_commit()
-    recommended = recommended_model(model_names)
-    parameters = {
+    parameters = _notebook_parameters(
+        data_root, workdir, model_names, config, config_file=config_file, machine_types=machine_types,
+        quick=quick, seed=seed, cache_dir=cache_dir, real_root=real_root,
+    )
+    executed = out / "executed"
+    steps = len(NOTEBOOKS) + 2
+    for stage in STAGES:
+        timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
+    check_figures_kept(workdir.figures, figures)
+    info = _build_record(data_root, workdir, parameters, config, real_root=real_root, timings=timings)
+    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
+
+    log(f"[{steps - 1}/{steps}] report ...")
+    report_params = {**parameters, "build_json": str(workdir.build_json)}
+    timings["report"] = run_notebook(report_notebook, executed / "report.ipynb", report_params, log=log)
+    log(f"  done in {timings['report']:.1f} s")
+    log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
+    start = time.perf_counter()
+    published = _export_and_publish(executed / "report.ipynb", out, workdir.figures, figures, pdf=pdf)
+    info["figures"], info["pdf_pages"] = published
+    timings["export"] = time.perf_counter() - start
+    pages = info["pdf_pages"]
+    log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
+    _record_costs(info, out, pdf=pdf, timings=timings, started=(wall_start, cpu_start, load_start))
+    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
+    log("time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items()) + f"; total {info['wall_seconds']:.1f} s")
+    return info
+
+
+def _notebook_parameters(
+    data_root: Path, workdir: WorkDir, model_names: Sequence[str], config, *,
+    config_file, machine_types, quick: bool, seed: int, cache_dir, real_root,
+) -> dict[str, Any]:
+    """The parameters every notebook gets (each takes those it declares)."""
+    return {
         "data_root": str(data_root),
         "work_dir": str(workdir.root),
         "figures_dir": str(workdir.figures),
@@ -300,32 +377,58 @@ def build(
         "cache_dir": str(project_path(cache_dir)) if cache_dir else "",
         "cases": [list(case) for case in RECONSTRUCTION_CASES],
         "model": STUDY_MODEL,
-        "real_root": str(project_path(real_root)) if real_root else "",
-        "recommended_model": recommended,
+        "real_stats": str(project_path(real_root)) if real_root else "",
+        "recommended_model": recommended_model(model_names),
         "score_in_training": True,
     }
-    executed = out / "executed"
-    steps = len(NOTEBOOKS) + 2
-    for stage in STAGES:
-        timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
 
-    first_run = json.loads((workdir.run(model_names[0]) / "run.json").read_text())
+
+def _record_costs(
+    info: dict, out: Path, *, pdf: bool, timings: Mapping[str, float], started: tuple[float, float, float]
+) -> None:
+    """Add the build's sizes and costs to ``info`` (in place): file sizes, wall and CPU seconds,
+    load average at start and end, seconds per step, the host's CPUs."""
+    wall_start, cpu_start, load_start = started
+    info["html_bytes"] = (out / "report.html").stat().st_size
+    info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf and (out / "report.pdf").is_file() else None
+    info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
+    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
+    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
+    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    info["host_cpus"] = os.cpu_count()
+
+
+def _quiet_kernels() -> None:
+    """Settings the notebook kernels inherit: no TensorFlow start-up chatter (CUDA probing on a
+    machine without a GPU), one OpenBLAS thread (its spinning worker threads made small linear
+    algebra, 384x384 covariances, far slower on a busy 2-core machine)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+def _build_record(data_root: Path, workdir: WorkDir, parameters: Mapping[str, Any], config, *,
+                  real_root, timings: Mapping[str, float]) -> dict[str, Any]:
+    """What the report states about its build (``build.json``): data, models, code, config."""
+    models = parameters["models"]
+    first_run = Run.load(workdir.run(models[0])).info  # checked as every run is; its data kind is by content
     n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
-    info: dict[str, Any] = {
+    commit, dirty = git_commit()
+    return {
         "data_root": display_path(data_root),
         "work_dir": display_path(workdir.root),
-        "data_kind": data_kind,
+        "data_kind": first_run["data_kind"],
         "data_fingerprint": first_run["data_fingerprint"],
         "layout": first_run.get("data_layout"),
         "n_clips": n_clips,
         "machine_types": first_run["machine_types"],
-        "models": model_names,
-        "recommended_model": recommended,
+        "models": list(models),
+        "recommended_model": parameters["recommended_model"],
         "cases": parameters["cases"],
         "real_reference": display_path(real_root) if real_root else "",
         "epochs": parameters["epochs"],
-        "quick": bool(quick),
-        "seed": int(seed),
+        "quick": parameters["quick"],
+        "seed": parameters["seed"],
         "commit": commit,
         "dirty": dirty,
         "asd_version": first_run.get("asd_version"),
@@ -334,40 +437,31 @@ def build(
         "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "step_seconds": {k: round(v, 1) for k, v in timings.items()},
     }
-    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
 
-    log(f"[{steps - 1}/{steps}] report ...")
-    report_params = {**parameters, "build_json": str(workdir.build_json)}
-    timings["report"] = run_notebook(report_notebook, executed / "report.ipynb", report_params, log=log)
-    log(f"  done in {timings['report']:.1f} s")
-    log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
-    start = time.perf_counter()
+
+def _export_and_publish(
+    notebook: Path, out: Path, staged_figures: Path, figures: Path, *, pdf: bool
+) -> tuple[list[str], int | None]:
+    """Export the executed report notebook to HTML (and PDF) in a staging folder; once all of it
+    succeeded, publish the figures and the report files. The figure names and the PDF's pages."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as staging:
         staging = Path(staging)
-        html = export_html(executed / "report.ipynb", staging / "report.html", title=TITLE)
+        html = export_html(notebook, staging / "report.html", title=TITLE)
         pages = None
         if pdf:
+            too_wide = overflowing_elements(html)
+            if too_wide:
+                lines = "\n  ".join(too_wide)
+                raise ReportError(f"wider than the PDF page (report.css, asd.report.display.table_html):\n  {lines}")
             html_to_pdf(html, staging / "report.pdf")
             pages = count_pdf_pages(staging / "report.pdf")
         # Everything succeeded: publish.
-        info["figures"] = _copy_figures(workdir.figures, figures)
+        names = copy_figures(staged_figures, figures)
         for name in ("report.html", "report.pdf") if pdf else ("report.html",):
             (staging / name).chmod(0o644)
             os.replace(staging / name, out / name)
-    timings["export"] = time.perf_counter() - start
-    log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
-    info["pdf_pages"] = pages
-    info["html_bytes"] = (out / "report.html").stat().st_size
-    info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf and (out / "report.pdf").is_file() else None
-    info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
-    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
-    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
-    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
-    info["host_cpus"] = os.cpu_count()
-    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
-    log("time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items()) + f"; total {info['wall_seconds']:.1f} s")
-    return info
+    return names, pages
 
 
 def _parse_epochs(text: str | None) -> dict[str, int]:

@@ -33,6 +33,19 @@ def audio_player(path, config: StudyConfig | None = None, *, seconds: float | No
     return Audio(samples, rate=config.audio.sample_rate, normalize=True, embed=True)
 
 
+def fixed(value, digits: int = 3, *, thousands: bool = False) -> str:
+    """``value`` with ``digits`` decimals, the one rounding path of every number the report shows.
+
+    The value is first rounded to 9 decimals (so that two summation orders of the same mean,
+    0.77749999999 and 0.77750000001, give one number) and then half away from zero; ``thousands``
+    adds separators (``1,150.0``).
+    """
+    from decimal import ROUND_HALF_UP, Decimal
+
+    exact = Decimal(repr(round(float(value), 9))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return format(exact, f"{',' if thousands else ''}.{digits}f")
+
+
 class Captions:
     """Numbered figures and tables for the report notebook (displayed as embedded HTML)."""
 
@@ -80,17 +93,48 @@ class Captions:
         display(HTML(f'<div class="audio-item"><b>{_inline_markdown(label)}</b><br>{player}</div>'))
 
 
+#: Tables with more columns than this are set in a smaller font (``table.wide`` in report.css).
+WIDE_COLUMNS = 7
+
+
+#: How the report names ``make eval-real``'s synthetic set, apart from the build's own synthetic data.
+EVAL_REAL_SYNTHETIC = "synthetic (eval-real's small set)"
+
+
+def eval_real_view(frame: pd.DataFrame, fallbacks: dict | None = None) -> pd.DataFrame:
+    """A table of ``make eval-real`` (:func:`asd.tables.worst_case_table` or
+    :func:`asd.tables.hindsight_ceiling`) as the report shows it: its set ``synthetic`` named
+    :data:`EVAL_REAL_SYNTHETIC` (in columns, index and a ``set`` column), and with ``fallbacks``
+    (:func:`asd.report.prose.eval_real_fallbacks`) a ``note`` column saying where a detector
+    scored as its fallback."""
+    names = {"synthetic": EVAL_REAL_SYNTHETIC}
+    view = frame.rename(columns=names, index=names)
+    if "set" in view.columns:
+        view["set"] = view["set"].replace(names)
+    if fallbacks:
+        view["note"] = [
+            f"scored as {fallbacks[m]['fallback']} (one machine ID per type) on " + ", ".join(fallbacks[m]["sets"])
+            if m in fallbacks else "" for m in view.index
+        ]
+    return view
+
+
 def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = True, highlight_max: bool = False) -> str:
     """``frame`` as a plain HTML table: text left-aligned, numbers right-aligned.
 
     Floats get ``digits`` decimals (``None``: integral values without decimals, others two);
     integers get thousands separators; NaN shows as an en dash. ``highlight_max`` sets the
-    largest value of every numeric column in bold. Column and index names are escaped.
+    largest value of every numeric column in bold. Column and index names are escaped, and text
+    may break after an underscore (``<wbr>``), so that long names do not widen a table beyond the
+    page; a table of more than :data:`WIDE_COLUMNS` columns gets the class ``wide`` (smaller font).
     """
     import html
     import numbers
 
     import numpy as np
+
+    def words(text) -> str:  # long names may break after an underscore
+        return html.escape(str(text)).replace("_", "_<wbr>")
 
     def fmt(value) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -101,9 +145,9 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
             return f"{int(value):,}"
         if isinstance(value, numbers.Real):
             if digits is None:
-                return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-            return f"{value:,.{digits}f}"
-        return html.escape(str(value))
+                return fixed(value, 0 if float(value).is_integer() else 2, thousands=True)
+            return fixed(value, digits, thousands=True)
+        return words(value)
 
     def is_number(value) -> bool:
         return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
@@ -120,17 +164,17 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
     head = []
     if index:
         names = [n for n in (frame.index.names or []) if n is not None]
-        head.append(f'<th class="text">{html.escape(" / ".join(map(str, names)))}</th>')
+        head.append(f'<th class="text">{words(" / ".join(map(str, names)))}</th>')
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        head.append(f'<th class="{"num" if numeric else "text"}">{html.escape(str(column))}</th>')
+        head.append(f'<th class="{"num" if numeric else "text"}">{words(column)}</th>')
     rows = []
     values = {column: frame[column].tolist() for column in frame.columns}  # keeps ints ints
     for i, key in enumerate(frame.index):
         cells = []
         if index:
             label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
-            cells.append(f'<th class="text">{html.escape(label)}</th>')
+            cells.append(f'<th class="text">{words(label)}</th>')
         for column in frame.columns:
             value = values[column][i]
             text = fmt(value)
@@ -138,8 +182,9 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
                 text = f"<b>{text}</b>"
             cells.append(f'<td class="{"num" if is_number(value) else "text"}">{text}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    wide = " wide" if len(head) > WIDE_COLUMNS else ""
     return (
-        '<table class="report-table"><thead><tr>' + "".join(head) + "</tr></thead><tbody>\n"
+        f'<table class="report-table{wide}"><thead><tr>' + "".join(head) + "</tr></thead><tbody>\n"
         + "\n".join(rows) + "\n</tbody></table>"
     )
 

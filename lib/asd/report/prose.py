@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..config import StudyConfig
+from .display import fixed
 from .study import STUDY_MODEL, display_path, reconstructs_input
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -26,7 +27,7 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 def _num(value: Any, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals; ``n/a`` for None and NaN."""
-    return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+    return "n/a" if value is None or pd.isna(value) else fixed(value, digits)
 
 
 def _environment():
@@ -214,10 +215,13 @@ def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None =
 
 
 def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, real_types) -> str:
-    """Markdown: whether notebook 01 could compare this build's data with the real reference
-    clips (``real_types``: the machine types the reference set has), and the median level of
-    each source per machine type (``levels``: :func:`asd.tables.levels_and_spectra`, one row per
-    clip with ``source``, ``machine_type`` and ``rms_dbfs``)."""
+    """Markdown: whether notebook 01 compared this build's data with the real reference clips
+    (``real_root``: the folder of their committed statistics, :mod:`asd.report.real_stats`;
+    ``real_types``: the machine types it has), and the median level of each source per machine
+    type (``levels``: :func:`asd.tables.levels_and_spectra`, one row per clip with ``source``,
+    ``machine_type`` and ``rms_dbfs``)."""
+    from .real_stats import REAL_STATS_DIR, WRITE_COMMAND
+
     rows = []
     if not levels.empty:
         for machine_type, group in levels.groupby("machine_type", sort=False):
@@ -227,12 +231,100 @@ def synthetic_vs_real_paragraph(levels: pd.DataFrame, *, real_root, data_types, 
     real_types = set(real_types)
     return render(
         "synthetic_vs_real",
-        real_root=display_path(real_root) if real_root else "../shared/data/dcase2020-dev-lite",
+        stats_dir=display_path(real_root) if real_root else display_path(REAL_STATS_DIR),
+        command=WRITE_COMMAND,
         real_types=[t for t in data_types if t in real_types],
         missing=[t for t in data_types if t not in real_types],
         n_data=int((levels["source"] == "data").sum()) if not levels.empty else 0,
         n_real=int((levels["source"] == "real").sum()) if not levels.empty else 0,
         levels=rows,
+    )
+
+
+def models_paragraph(
+    models, *, recommended: str | None = None, fell_back: Mapping[str, list[str]] | None = None
+) -> str:
+    """Markdown: every detector in ``models``, described by its registered ``summary`` and
+    ``feature_kind`` (:data:`asd.detectors.DETECTORS`), so a new detector cannot be left out;
+    a detector with a ``fallback_detector`` says so, and ``fell_back`` (model to machine types)
+    where it did in this build."""
+    from ..detectors import get_detector
+
+    rows = []
+    for name in models:
+        detector = get_detector(name)
+        rows.append({
+            "name": name,
+            "features": detector.feature_kind,
+            "summary": detector.summary.rstrip("."),
+            "study": name == STUDY_MODEL,
+            "recommended": name == recommended,
+            "fallback": getattr(detector, "fallback_detector", None),
+            "fell_back": list((fell_back or {}).get(name, [])),
+        })
+    return render("models", rows=rows)
+
+
+def fell_back(run_dirs: Mapping[str, Path]) -> dict[str, list[str]]:
+    """The machine types on which a detector of this build scored as its fallback: ``run_dirs``
+    maps model to run folder; a saved detector state (``detector.json``) whose ``mode`` ends in
+    ``_fallback`` names the machine type (the first folder below the run)."""
+    import json
+
+    found: dict[str, list[str]] = {}
+    for model, run_dir in run_dirs.items():
+        for state in sorted(Path(run_dir).glob("*/**/detector.json")):
+            mode = str(json.loads(state.read_text()).get("mode", ""))
+            if mode.endswith("_fallback"):
+                found.setdefault(model, []).append(state.relative_to(run_dir).parts[0])
+    return {model: sorted(set(types)) for model, types in found.items()}
+
+
+def eval_real_fallbacks(per_type: pd.DataFrame, models) -> dict[str, dict]:
+    """The sets of ``make eval-real``'s per-type table (``set``, ``model``, ``machine_type``,
+    ``auc``, ``pauc``) on which a detector with a ``fallback_detector`` scored as it: its AUC and
+    pAUC equal the fallback's on every machine type of the set (the same scores). Model to
+    ``{"fallback": name, "sets": [...]}``."""
+    from ..detectors import get_detector
+
+    found = {}
+    for model in models:
+        fallback = getattr(get_detector(model), "fallback_detector", None)
+        if fallback is None:
+            continue
+        key = ["set", "machine_type"]
+        own = per_type[per_type["model"] == model].set_index(key)[["auc", "pauc"]]
+        other = per_type[per_type["model"] == fallback].set_index(key)[["auc", "pauc"]]
+        same = own.join(other, rsuffix="_fallback", how="inner")
+        equal = (same["auc"] == same["auc_fallback"]) & (same["pauc"] == same["pauc_fallback"])
+        sets = [name for name, group in equal.groupby(level="set", sort=False) if group.all()]
+        if sets:
+            found[model] = {"fallback": fallback, "sets": sets}
+    return found
+
+
+def fallback_note(fell_back: Mapping[str, list[str]]) -> str:
+    """A sentence for the captions of the tables with this build's numbers: which detector scored
+    as its ``fallback_detector`` on which machine types (``fell_back``: :func:`fell_back`); empty
+    when none did."""
+    from ..detectors import get_detector
+
+    rows = [{"model": m, "fallback": getattr(get_detector(m), "fallback_detector", None) or "its fallback", "types": types}
+            for m, types in fell_back.items() if types]
+    return render("fallback_note", rows=rows)
+
+
+def threshold_paragraph(*, false_alarm_rate: float, n_train: int | None) -> str:
+    """Markdown: the false-alarm rate the F1 thresholds were fitted for, and what ``n_train``
+    (the fewest normal training clips of any machine ID) can resolve: rates below 1/N cannot."""
+    floor = 1.0 / n_train if n_train else 0.0
+    return render(
+        "threshold",
+        rate=false_alarm_rate,
+        rate_percent=f"{100 * false_alarm_rate:g} %",
+        n_train=int(n_train) if n_train else 0,
+        floor=floor,
+        floor_percent=f"1/{int(n_train)} = {fixed(100 * floor, 1)} %" if n_train else "",
     )
 
 

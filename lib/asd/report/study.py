@@ -2,9 +2,12 @@
 
 The notebooks and :mod:`asd.report.builder` share these helpers, so an interactive notebook run and
 ``make report`` train the same models with the same settings. The model list is the detector
-registry (:data:`asd.detectors.DETECTORS`); what the report needs to know about a detector
-(whether it trains in epochs and for how many, whether it reconstructs its input) comes from the
-detector class's attributes, so adding a detector never touches this package.
+registry (:data:`asd.detectors.DETECTORS`); what a detector *is* (whether it trains in epochs,
+whether it reconstructs its input) comes from the detector class's attributes. How the report
+*schedules* it (its epochs in ``make report``, the relative cost that orders the trainings) is
+the report's own business: :data:`REPORT_SCHEDULE`, keyed by detector name, with
+:data:`DEFAULT_SCHEDULE` for every detector it does not list, so adding a detector never
+touches this package.
 
 Folders
     ``make report`` on the default synthetic data writes the committed report: ``report/``,
@@ -44,6 +47,44 @@ RECOMMENDED_MODEL = "multistat"
 STUDY_MODEL = "conv_ae"
 #: The reconstruction figures of the study: (machine type, machine ID).
 RECONSTRUCTION_CASES = (("pump", "00"), ("ToyCar", "03"))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How ``make report`` trains one detector.
+
+    Attributes
+    ----------
+    epochs : int or None
+        Epochs in the report's build; None: the config's (``config.training.epochs_for``).
+    epoch_cost : float
+        About the CPU seconds of one epoch on 1,000 training clips on one TensorFlow thread (a
+        report build's training table, docs/report.md "Time"); only orders the trainings that
+        run side by side (:mod:`asd.report.training`), the longest first.
+    """
+
+    epochs: int | None = None
+    epoch_cost: float = 0.0
+
+
+#: The report's schedule of the detectors that train in epochs, by name. Fewer epochs than
+#: ``StudyConfig()`` for the conv VAE and the ID classifier keep the whole build on the default
+#: data within its time budget (docs/report.md); the conv AE trains as in the study.
+REPORT_SCHEDULE: dict[str, Schedule] = {
+    "conv_ae": Schedule(epochs=30, epoch_cost=4.3),
+    "dense_ae": Schedule(epochs=10, epoch_cost=15.8),
+    "conv_vae": Schedule(epochs=10, epoch_cost=5.7),
+    "id_classifier": Schedule(epochs=5, epoch_cost=17.8),
+}
+#: The schedule of a detector :data:`REPORT_SCHEDULE` does not list: the config's epochs and,
+#: if it trains in epochs, the largest listed cost (an unknown training starts among the first,
+#: so that it cannot hold the build up at the end).
+DEFAULT_SCHEDULE = Schedule(epochs=None, epoch_cost=max(s.epoch_cost for s in REPORT_SCHEDULE.values()))
+
+
+def report_schedule(model: str) -> Schedule:
+    """The report's :class:`Schedule` of detector ``model`` (:data:`DEFAULT_SCHEDULE` if unlisted)."""
+    return REPORT_SCHEDULE.get(model, DEFAULT_SCHEDULE)
 
 
 def project_path(path: str | os.PathLike) -> Path:
@@ -101,11 +142,9 @@ def resolve_models(models: str | Sequence[str] | None) -> list[str]:
 
 
 def report_epochs() -> dict[str, int]:
-    """Epochs of ``make report`` per detector, by name: each detector class's ``report_epochs``.
+    """Epochs of ``make report`` per registered detector that trains in epochs, by name (:data:`REPORT_SCHEDULE`).
 
-    Detectors that leave it None train for the config's epochs. Fewer than ``StudyConfig()``
-    for the conv VAE and the ID classifier keep the whole build on the default data within its
-    time budget (docs/report.md).
+    Detectors whose schedule leaves them None train for the config's epochs.
 
     Returns
     -------
@@ -114,8 +153,8 @@ def report_epochs() -> dict[str, int]:
     """
     from ..detectors import DETECTORS
 
-    epochs = {name: cls.report_epochs for name, cls in DETECTORS.items() if cls.report_epochs is not None}
-    return {name: int(epochs[name]) for name in sorted(epochs)}
+    epochs = {name: report_schedule(name).epochs for name, cls in DETECTORS.items() if cls.trains_in_epochs}
+    return {name: int(epochs[name]) for name in sorted(epochs) if epochs[name] is not None}
 
 
 def trains_in_epochs(model: str) -> bool:
@@ -166,7 +205,6 @@ def study_config(
     if quick:
         config.training.epochs = {name: QUICK_EPOCHS for name in config.training.epochs}
         config.training.default_epochs = QUICK_EPOCHS
-    config.seed = int(seed)
     config.training.seed = int(seed)
     return config
 

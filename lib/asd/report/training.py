@@ -4,7 +4,7 @@ One Keras training of the study's small networks keeps about one core busy, and 
 spends a third more CPU time on it when it spreads the training over several threads. So the build trains
 ``workers`` models at once (by default one per core), each in its own spawned process
 (:class:`concurrent.futures.ProcessPoolExecutor`) whose TensorFlow uses :data:`THREADS_PER_MODEL`
-thread, the longest trainings first (:attr:`asd.detectors.base.Detector.epoch_cost`). Each
+thread, the longest trainings first (the report's :func:`asd.report.study.report_schedule`). Each
 training is the same :func:`asd.pipeline.train` call as in one process, seeded the same way;
 because every worker computes with the same number of threads, the run folders depend neither on
 how many models train at once nor on the machine's number of cores. Workers on a GPU machine
@@ -20,8 +20,10 @@ with the scoring, and notebook 03 then reads the results.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -30,9 +32,25 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ..config import StudyConfig
+from .study import report_schedule
 
 #: TensorFlow intra- and inter-op threads of each training process.
 THREADS_PER_MODEL = 1
+
+logger = logging.getLogger(__name__)
+
+
+def _progress_to_terminal() -> None:
+    """In a worker: the training's progress lines (this module's and :mod:`asd.pipeline`'s, one
+    per model started, machine type trained and model finished) go to the worker's standard error,
+    which it shares with the notebook's kernel and so with the terminal of ``make report``."""
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("  [train] %(message)s"))
+    for name in (__name__, "asd.pipeline"):
+        progress = logging.getLogger(name)
+        progress.setLevel(logging.INFO)
+        progress.addHandler(handler)
+        progress.propagate = False
 
 
 def _start_worker(threads: int) -> None:
@@ -42,6 +60,7 @@ def _start_worker(threads: int) -> None:
 
     quiet_tensorflow()
     configure_allocators()
+    _progress_to_terminal()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -54,7 +73,10 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
     from ..pipeline import train
 
     start, cpu = time.perf_counter(), time.process_time()
+    logger.info("%s: started", model)
     run = train(data_root, model=model, out=out, config=config, machine_types=machine_types, cache_dir=cache_dir, progress=False)
+    done = _epochs_done(Path(out)) if get_detector(model).trains_in_epochs else "fitted in one step"
+    logger.info("%s: finished in %.0f s (%s)", model, time.perf_counter() - start, done)
     return {
         "model": model,
         "train clips": sum(run["n_train_clips"].values()),
@@ -62,6 +84,18 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
         "seconds": round(time.perf_counter() - start, 1),
         "cpu seconds": round(time.process_time() - cpu, 1),
     }
+
+
+def _epochs_done(run_dir: Path) -> str:
+    """The epochs a finished run trained, from its machine types' histories."""
+    from ..tables import load_histories
+
+    histories = load_histories({"run": run_dir})
+    if histories.empty:
+        return "no epochs recorded"
+    epochs = histories.groupby("machine_type")["epoch"].max()
+    low, high = int(epochs.min()), int(epochs.max())
+    return f"{low if low == high else f'{low}-{high}'} epochs on each of {len(epochs)} machine types"
 
 
 def _evaluate_one(data_root: str, run_dir: str, out: str, machine_types, cache_dir) -> dict:
@@ -166,8 +200,9 @@ def _run_in_pool(pool: ProcessPoolExecutor, jobs: dict, scorings: dict, order: S
 
 
 def _expected_cost(model: str, config: StudyConfig) -> float:
-    """Relative cost of training ``model``: its epochs times its :attr:`~asd.detectors.base.Detector.epoch_cost`."""
+    """Relative cost of training ``model``: epochs times epoch cost (:func:`asd.report.study.report_schedule`)."""
     from ..detectors import get_detector
 
-    detector = get_detector(model)
-    return config.training.epochs_for(model) * detector.epoch_cost if detector.trains_in_epochs else 0.0
+    if not get_detector(model).trains_in_epochs:
+        return 0.0
+    return config.training.epochs_for(model) * report_schedule(model).epoch_cost

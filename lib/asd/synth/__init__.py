@@ -32,6 +32,9 @@ Modules
                                     :func:`describe_machines`
 :mod:`asd.synth.dataset`            :func:`generate_dataset`: plan, parallel writing, manifest,
                                     :data:`GENERATOR_VERSION`
+:mod:`asd.synth.years`              the DCASE 2021-2025 layouts (sections, source/target domains
+                                    with a domain shift, attribute CSVs, eval-style names and
+                                    ground truth): ``generate_dataset(..., format="dcase2023")``
 :mod:`asd.synth.published`          the DCASE 2020 baseline's published AUCs on the real
                                     development set: the calibration target, with its source
 :mod:`asd.synth.compare`            clip statistics (level, spectrum, tonality, temporal
@@ -176,14 +179,17 @@ recordings.
 
 from .background import SNR_LEVELS
 from .dataset import (
-    GENERATOR_VERSION, MANIFEST_NAME, SIZES, TABLE_COLUMNS, SizeSpec, generate_dataset, read_manifest,
+    FORMATS, GENERATOR_VERSION, MANIFEST_NAME, SIZES, TABLE_COLUMNS, YEAR_TABLE_COLUMNS, SizeSpec, generate_dataset,
+    read_manifest,
 )
 from .machines import (
-    CLIP_SECONDS, FAULTS, SAMPLE_RATE, SEVERITY, clip_rng, clip_severity, describe_machines, generate_clip, severity_centre,
+    CLIP_SECONDS, FAULTS, SAMPLE_RATE, SEVERITY, Condition, clip_rng, clip_severity, describe_machines, generate_clip,
+    severity_centre,
 )
 
 __all__ = [
-    "CLIP_SECONDS", "FAULTS", "GENERATOR_VERSION", "MANIFEST_NAME", "SAMPLE_RATE", "SIZES", "SNR_LEVELS", "TABLE_COLUMNS",
+    "CLIP_SECONDS", "Condition", "FAULTS", "FORMATS", "YEAR_TABLE_COLUMNS",
+    "GENERATOR_VERSION", "MANIFEST_NAME", "SAMPLE_RATE", "SIZES", "SNR_LEVELS", "TABLE_COLUMNS",
     "SEVERITY", "SizeSpec", "clip_rng", "clip_severity", "describe_machines", "generate_clip", "generate_dataset",
     "read_manifest", "severity_centre",
 ]

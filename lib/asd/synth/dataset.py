@@ -1,6 +1,7 @@
 """The synthetic dataset writer: plan, parallel generation, manifest and versioning.
 
-:func:`generate_dataset` writes the DCASE 2020 Task 2 development layout and, last, a manifest
+:func:`generate_dataset` writes the DCASE 2020 Task 2 development layout (or, with ``format``, a
+later year's: :mod:`asd.synth.years`) and, last, a manifest
 (``dataset.json``) that records :data:`GENERATOR_VERSION`; a later call with the same size, seed
 and version finds it complete and returns at once.
 """
@@ -25,6 +26,10 @@ from ..audio import write_clip
 from ..config import DEV_MACHINE_IDS, MACHINE_TYPES
 from ..errors import ConfigError, LayoutError
 from .machines import CLIP_SECONDS, FAULTS, SAMPLE_RATE, clip_rng, clip_severity, generate_clip, severity_centre
+from .years import (
+    LAYOUTS, MODELS, YEAR_FORMATS, YearJob, eval_style, make_year_clip, plan_year, write_attribute_csvs,
+    YEAR_SIZES, write_ground_truth, year_size,
+)
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: worker processes start faster
     import pandas as pd
@@ -38,6 +43,12 @@ GENERATOR_VERSION = "2.0.0"
 MANIFEST_NAME = "dataset.json"
 _INCOMPLETE_NAME = ".asd-synth-incomplete"
 TABLE_COLUMNS = ["path", "machine_type", "machine_id", "split", "label", "fault", "severity"]
+#: Columns of the table of a later year's layout (:mod:`asd.synth.years`).
+YEAR_TABLE_COLUMNS = [
+    "path", "machine_type", "section", "domain", "split", "label", "attributes", "fault", "severity", "labelled",
+]
+#: Layouts :func:`generate_dataset` writes.
+FORMATS = ("dcase2020", *YEAR_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -114,12 +125,13 @@ def _default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _table(rows: list[dict], out_dir: Path) -> pd.DataFrame:
+def _table(rows: list[dict], out_dir: Path, format: str = "dcase2020") -> pd.DataFrame:
     import pandas as pd
 
+    columns = TABLE_COLUMNS if format == "dcase2020" else YEAR_TABLE_COLUMNS
     table = pd.DataFrame(
-        [{**{k: r[k] for k in TABLE_COLUMNS if k != "path"}, "path": str(out_dir / r["relpath"])} for r in rows],
-        columns=TABLE_COLUMNS,
+        [{**{k: r[k] for k in columns if k != "path"}, "path": str(out_dir / r["relpath"])} for r in rows],
+        columns=columns,
     )
     return table.sort_values("path", ignore_index=True)
 
@@ -149,33 +161,82 @@ def read_manifest(out_dir: str | os.PathLike) -> dict | None:
     return _read_manifest(Path(out_dir))
 
 
-def _manifest_matches(manifest: dict | None, size: str, spec: SizeSpec, seed: int, machine_types: list[str], out_dir: Path) -> bool:
+@dataclass(frozen=True)
+class _Request:
+    """A validated generation request: what :func:`generate_dataset` is asked to write."""
+
+    size: str
+    seed: int
+    machine_types: tuple[str, ...]
+    format: str
+    eval_style: bool
+
+    @property
+    def counts(self) -> dict:
+        return asdict(SIZES[self.size]) if self.format == "dcase2020" else asdict(year_size(self.format, self.size))
+
+    def plan(self) -> list:
+        if self.format == "dcase2020":
+            return _plan(SIZES[self.size], list(self.machine_types), self.seed)
+        jobs = plan_year(self.format, self.size, self.seed, list(self.machine_types))
+        return eval_style(self.format, jobs, self.seed) if self.eval_style else jobs
+
+
+def _request(size, seed, machine_types, format: str, eval_names: bool) -> _Request:
+    """Check the arguments of :func:`generate_dataset` (one clear :class:`ConfigError` each)."""
+    if format not in FORMATS:
+        raise ConfigError(f"unknown dataset format {format!r} (expected one of {', '.join(FORMATS)})")
+    sizes = list(SIZES) if format == "dcase2020" else list(YEAR_SIZES)
+    if size not in sizes:
+        raise ConfigError(f"unknown dataset size {size!r} for {format} (expected one of {', '.join(sizes)})")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if eval_names and format == "dcase2020":
+        raise ConfigError("eval-style names exist for the dcase2021 ... dcase2025 formats only")
+    known = MACHINE_TYPES if format == "dcase2020" else LAYOUTS[format].machine_types
+    machine_types = list(known) if machine_types is None else list(machine_types)
+    unknown = [t for t in machine_types if t not in known]
+    if unknown or not machine_types:
+        raise ConfigError(f"unknown machine type(s) {', '.join(unknown) or '(none given)'} for {format} "
+                          f"(expected some of {', '.join(known)})")
+    return _Request(size, int(seed), tuple(t for t in known if t in machine_types), format, bool(eval_names))
+
+
+def _manifest_matches(manifest: dict | None, request: _Request, out_dir: Path) -> bool:
     if manifest is None:
         return False
     same = (
         manifest.get("version") == GENERATOR_VERSION
-        and manifest.get("size") == size
-        and manifest.get("counts") == asdict(spec)
-        and manifest.get("seed") == seed
+        and manifest.get("format", "dcase2020") == request.format
+        and manifest.get("eval_style", False) == request.eval_style
+        and manifest.get("size") == request.size
+        and manifest.get("counts") == request.counts
+        and manifest.get("seed") == request.seed
         and manifest.get("sample_rate") == SAMPLE_RATE
-        and set(machine_types) <= set(manifest.get("machine_types", []))
+        and set(request.machine_types) <= set(manifest.get("machine_types", []))
     )
     if not same:
         return False
-    wanted = [r for r in manifest.get("clips", []) if r["machine_type"] in machine_types]
-    expected = {j.relpath for j in _plan(spec, machine_types, seed)}
+    wanted = [r for r in manifest.get("clips", []) if r["machine_type"] in request.machine_types]
+    expected = {j.relpath for j in request.plan()}
     return {r["relpath"] for r in wanted} == expected and all((out_dir / r["relpath"]).is_file() for r in wanted)
+
+
+#: Folders of a machine type that may hold generated clips (every format).
+_CLIP_FOLDERS = ("train", "test", "source_test", "target_test")
 
 
 def _clear_stale(out_dir: Path, keep: set[str]) -> None:
     """Remove WAV files (and leftover temporary files) of an earlier generation that are not in ``keep``.
 
     Only runs in a folder this module wrote (manifest or unfinished-run marker present); a folder
-    holding clips of unknown origin is refused rather than overwritten.
+    holding clips of unknown origin is refused rather than overwritten. An earlier generation's
+    attribute and ground-truth CSVs are removed too (they are rewritten for the new plan).
     """
     ours = _read_manifest(out_dir) is not None or (out_dir / _INCOMPLETE_NAME).exists()
+    types = dict.fromkeys([*MACHINE_TYPES, *MODELS])
     present = [
-        p for t in MACHINE_TYPES for split in ("train", "test")
+        p for t in types for split in _CLIP_FOLDERS
         for p in sorted((out_dir / t / split).glob("*.wav")) if (out_dir / t / split).is_dir()
     ]
     if present and not ours:
@@ -185,6 +246,11 @@ def _clear_stale(out_dir: Path, keep: set[str]) -> None:
     for path in present:
         rel = path.relative_to(out_dir).as_posix()
         if rel not in keep or path.name.startswith("."):
+            path.unlink()
+    if ours:
+        tables = [*out_dir.glob("ground_truth/*/ground_truth_*.csv")]
+        tables += [p for t in types for p in out_dir.glob(f"{t}/attributes_*.csv")]
+        for path in tables:
             path.unlink()
 
 
@@ -196,8 +262,10 @@ def generate_dataset(
     machine_types: list[str] | tuple[str, ...] | None = None,
     progress: bool = True,
     workers: int | None = None,
+    format: str = "dcase2020",
+    eval_names: bool = False,
 ) -> pd.DataFrame:
-    """Write the synthetic dataset in the DCASE 2020 Task 2 development layout.
+    """Write the synthetic dataset in the layout of DCASE 2020 Task 2 (default) or of a later year.
 
     Parameters
     ----------
@@ -205,86 +273,98 @@ def generate_dataset(
         Dataset root; created if missing. It must be empty, new, or a folder this function
         wrote before (a :class:`LayoutError` is raised for a folder with other WAV files).
     size : str
-        A key of :data:`SIZES`: ``"tiny"`` (6 + 2 + 2 clips per machine ID) or ``"default"``
-        (50 + 20 + 20).
+        A key of :data:`SIZES`: ``"tiny"`` or ``"default"``. In the DCASE 2020 layout 6 + 2 + 2 or
+        50 + 20 + 20 clips per machine ID; in a later year's layout (:mod:`asd.synth.years`) 4 source
+        + 2 target training clips and 2 test clips per domain and label per section, 2 s long, or
+        the real sets' counts (990 + 10 and 50, 2021: 1000 + 3 and 100) at full length.
     seed : int
         Non-negative; the same seed gives byte-identical files.
     machine_types : list of str, optional
-        Only these machine types (default: all six).
+        Only these machine types (default: all of the format's development types).
     progress : bool
         Show a tqdm progress bar.
     workers : int, optional
         Worker processes (default: every available core); the files do not depend on it.
+    format : str
+        ``"dcase2020"`` or one of :data:`asd.synth.years.YEAR_FORMATS`.
+    eval_names : bool
+        Later years only: name the test clips as the evaluation sets do (no label, domain or
+        attributes) and write the evaluators' ground truth under ``<out>/ground_truth/``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per clip, sorted by path, columns :data:`TABLE_COLUMNS`: ``path`` (str),
-        ``machine_type``, ``machine_id`` (two digits), ``split`` (train/test), ``label``
-        (normal/anomaly), ``fault`` (fault model name, ``""`` for normal clips) and ``severity``
-        (in [0, 1], 0 for normal clips). ``table.attrs`` holds ``root``, ``size``, ``seed``,
-        ``version`` and ``fingerprint``.
+        One row per clip, sorted by path. DCASE 2020 layout: columns :data:`TABLE_COLUMNS`:
+        ``path`` (str), ``machine_type``, ``machine_id`` (two digits), ``split`` (train/test),
+        ``label`` (normal/anomaly), ``fault`` (fault model name, ``""`` for normal clips) and
+        ``severity`` (in [0, 1], 0 for normal clips). Later years: :data:`YEAR_TABLE_COLUMNS`, with
+        ``section``, ``domain``, ``attributes`` and ``labelled`` (the development-style relative path,
+        which differs from the file's under ``eval_names``). ``table.attrs`` holds ``root``, ``size``,
+        ``seed``, ``version`` and ``fingerprint``.
 
     Notes
     -----
     Every file is written atomically; ``dataset.json`` is written last. When it already
-    describes a complete dataset with the same size, seed and :data:`GENERATOR_VERSION` (and the requested machine types),
-    nothing is regenerated and the table is returned at once: a refactor that leaves the samples
+    describes a complete dataset with the same format, size, seed and :data:`GENERATOR_VERSION` (and the requested
+    machine types), nothing is regenerated and the table is returned at once: a refactor that leaves the samples
     alone keeps the version and so the data.
     Otherwise the manifest is removed first, files of an earlier generation that the new plan
     does not contain are deleted, and everything is written anew.
     """
-    if size not in SIZES:
-        raise ConfigError(f"unknown dataset size {size!r} (expected one of {', '.join(SIZES)})")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
-    machine_types = list(MACHINE_TYPES) if machine_types is None else list(machine_types)
-    unknown = [t for t in machine_types if t not in MACHINE_TYPES]
-    if unknown or not machine_types:
-        raise ConfigError(f"unknown machine type(s) {', '.join(unknown) or '(none given)'} (expected some of {', '.join(MACHINE_TYPES)})")
-    machine_types = [t for t in MACHINE_TYPES if t in machine_types]  # canonical order, no repeats
-    spec = SIZES[size]
+    request = _request(size, seed, machine_types, format, eval_names)
     out_dir = Path(out_dir)
-
     manifest = _read_manifest(out_dir)
-    if _manifest_matches(manifest, size, spec, seed, machine_types, out_dir):
-        logger.info("%s: complete synthetic dataset (size %s, seed %d, version %s) found; not regenerating",
-                    out_dir, size, seed, GENERATOR_VERSION)
-        rows = [r for r in manifest["clips"] if r["machine_type"] in machine_types]
-        return _attach(_table(rows, out_dir), out_dir, manifest)
-
-    jobs = _plan(spec, machine_types, seed)
+    if _manifest_matches(manifest, request, out_dir):
+        logger.info("%s: complete synthetic dataset (%s, size %s, seed %d, version %s) found; not regenerating",
+                    out_dir, request.format, request.size, request.seed, GENERATOR_VERSION)
+        rows = [r for r in manifest["clips"] if r["machine_type"] in request.machine_types]
+        return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
+    jobs = request.plan()
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_stale(out_dir, {j.relpath for j in jobs})
     write_text_atomic(out_dir / _INCOMPLETE_NAME, "asd.synth generation in progress or interrupted\n")
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     n_workers = max(1, min(workers or _default_workers(), len(jobs)))
-    logger.info("generating %d synthetic clips (size %s, seed %d) into %s with %d worker(s)",
-                len(jobs), size, seed, out_dir, n_workers)
+    logger.info("generating %d synthetic clips (%s, size %s, seed %d) into %s with %d worker(s)",
+                len(jobs), request.format, request.size, request.seed, out_dir, n_workers)
     started = time.perf_counter()
-    rows = _run_jobs(jobs, out_dir, n_workers, progress, desc=f"synth {size}")
-    seconds = time.perf_counter() - started
-    manifest = {
+    rows = _run_jobs(jobs, out_dir, n_workers, progress, desc=f"synth {request.size}")
+    if request.format != "dcase2020":
+        write_attribute_csvs(out_dir, request.format, rows)
+        write_ground_truth(out_dir, request.format, rows)
+    manifest = _manifest(request, rows, time.perf_counter() - started)
+    write_text_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+    (out_dir / _INCOMPLETE_NAME).unlink(missing_ok=True)
+    logger.info("wrote %d clips in %.1f s; fingerprint %s", len(rows), manifest["seconds"],
+                manifest["fingerprint"][:12])
+    return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
+
+
+def _manifest(request: _Request, rows: list[dict], seconds: float) -> dict:
+    """The manifest of a finished generation (the DCASE 2020 one has no ``format`` key, as before)."""
+    types = list(request.machine_types)
+    if request.format == "dcase2020":
+        models = {t: (t, DEV_MACHINE_IDS[t]) for t in types}
+    else:
+        models = {t: MODELS[t] for t in types}
+    extra = {} if request.format == "dcase2020" else {"format": request.format, "eval_style": request.eval_style}
+    return {
         "generator": "asd.synth",
         "version": GENERATOR_VERSION,
-        "size": size,
-        "counts": asdict(spec),
-        "seed": seed,
+        **extra,
+        "size": request.size,
+        "counts": request.counts,
+        "seed": request.seed,
         "sample_rate": SAMPLE_RATE,
-        "clip_seconds": {t: CLIP_SECONDS[t] for t in machine_types},
-        "machine_types": machine_types,
-        "machine_ids": {t: list(DEV_MACHINE_IDS[t]) for t in machine_types},
-        "faults": {t: FAULTS[t] for t in machine_types},
+        "clip_seconds": {t: CLIP_SECONDS[m] for t, (m, _) in models.items()},
+        "machine_types": types,
+        "machine_ids": {t: list(ids) for t, (_, ids) in models.items()},
+        "faults": {t: FAULTS[m] for t, (m, _) in models.items()},
         "n_clips": len(rows),
         "fingerprint": _fingerprint(rows),
         "seconds": round(seconds, 2),
         "clips": sorted(rows, key=lambda r: r["relpath"]),
     }
-    write_text_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
-    (out_dir / _INCOMPLETE_NAME).unlink(missing_ok=True)
-    logger.info("wrote %d clips in %.1f s; fingerprint %s", len(rows), seconds, manifest["fingerprint"][:12])
-    return _attach(_table(rows, out_dir), out_dir, manifest)
 
 
 def _attach(table: pd.DataFrame, out_dir: Path, manifest: dict) -> pd.DataFrame:
@@ -302,7 +382,7 @@ def _run_jobs(jobs: list[_Job], out_dir: Path, n_workers: int, progress: bool, *
     with tqdm(total=len(jobs), desc=desc, unit="clip", disable=not progress) as bar:
         if n_workers == 1:
             for job in jobs:
-                rows.append(_make_clip(job, str(out_dir)))
+                rows.extend(_make_chunk([job], str(out_dir)))
                 bar.update()
             return rows
         # "spawn": safe even when the caller has started threads (TensorFlow, BLAS).
@@ -317,5 +397,5 @@ def _run_jobs(jobs: list[_Job], out_dir: Path, n_workers: int, progress: bool, *
     return rows
 
 
-def _make_chunk(jobs: list[_Job], out_dir: str) -> list[dict]:
-    return [_make_clip(job, out_dir) for job in jobs]
+def _make_chunk(jobs: list, out_dir: str) -> list[dict]:
+    return [make_year_clip(job, out_dir) if isinstance(job, YearJob) else _make_clip(job, out_dir) for job in jobs]

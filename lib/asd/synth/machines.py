@@ -17,7 +17,7 @@ import numpy as np
 from ..config import DEV_MACHINE_IDS, MACHINE_TYPES
 from ..errors import ConfigError
 from .actuators import _render_slider, _render_valve, _sign_slider, _sign_valve
-from .background import GAIN_JITTER_DB, TILT_DB_PER_DECADE, _background, _sign_site, _tilt_eq
+from .background import GAIN_JITTER_DB, SNR_LEVELS, TILT_DB_PER_DECADE, _background, _sign_site, _tilt_eq
 from .rotating import _render_fan, _render_pump, _sign_fan, _sign_pump
 from .signal import _Clip, _db, _stable_int
 from .toys import _render_toycar, _render_toyconveyor, _sign_toycar, _sign_toyconveyor
@@ -104,6 +104,49 @@ _MODELS: dict[str, _Model] = {
 }
 
 
+@dataclass(frozen=True)
+class Condition:
+    """An operating condition of a machine: what changes between the source and the target domain.
+
+    ``speed`` scales the machine's rates (rotation, motor, stroke or actuation cycle: the
+    parameters in :data:`SPEED_KEYS`); ``site`` ``"A"`` is the machine ID's own background and
+    ``"B"`` another room (another ambience, the next SNR of :data:`asd.synth.background.SNR_LEVELS`).
+    """
+
+    speed: float = 1.0
+    site: str = "A"
+
+
+#: Per model, the signature parameters that are rates (scaled by ``speed``) and periods (divided by it).
+SPEED_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "fan": (("f_rot",), ()),
+    "pump": (("f_rot",), ()),
+    "slider": (("whine_hz",), ("cycle",)),
+    "valve": ((), ("cycle",)),
+    "ToyCar": (("f_motor",), ()),
+    "ToyConveyor": (("f_motor", "pulley_rate", "roller_rates"), ("belt_period",)),
+}
+
+
+def _conditioned(machine_type: str, machine_id: str, condition: Condition) -> tuple[dict, dict]:
+    """The signature of a machine ID under another operating condition (copies; the cache is untouched)."""
+    machine, site = _signature(machine_type, machine_id)
+    machine, site = dict(machine), dict(site)
+    rates, periods = SPEED_KEYS[machine_type]
+    for key in rates:
+        machine[key] = machine[key] * condition.speed
+    for key in periods:
+        machine[key] = machine[key] / condition.speed
+    if condition.site == "B":
+        entropy = [_stable_int("asd.synth.site-B"), _stable_int(machine_type), int(machine_id)]
+        other = _sign_site(np.random.default_rng(np.random.SeedSequence(entropy)), machine_type, machine_id)
+        levels = list(SNR_LEVELS)
+        site = {**other, "snr_db": levels[(levels.index(site["snr_db"]) + 1) % len(levels)]}
+    elif condition.site != "A":
+        raise ValueError(f"condition site must be 'A' or 'B', got {condition.site!r}")
+    return machine, site
+
+
 @lru_cache(maxsize=64)
 def _signature(machine_type: str, machine_id: str) -> tuple[dict, dict]:
     """(machine parameters, background site) of one machine ID; the same for every seed."""
@@ -148,6 +191,8 @@ def generate_clip(
     rng: np.random.Generator | int,
     severity: float | None = None,
     sample_rate: int = SAMPLE_RATE,
+    condition: Condition | None = None,
+    seconds: float | None = None,
 ) -> np.ndarray:
     """One synthetic clip of a machine, normal or with a fault.
 
@@ -167,11 +212,16 @@ def generate_clip(
         ``rng`` about the machine ID's centre (:func:`clip_severity`). Ignored for normal clips.
     sample_rate : int
         Hz, at least 8000. Components above 0.48 ``sample_rate`` are left out.
+    condition : Condition, optional
+        Another operating condition (speed, background): a domain shift. ``None`` is the machine
+        as in the DCASE 2020 layout (the same samples as before this option existed).
+    seconds : float, optional
+        Clip length in seconds (default :data:`CLIP_SECONDS` of the type), at least 1.
 
     Returns
     -------
-    np.ndarray, shape ``(round(CLIP_SECONDS[machine_type] * sample_rate),)``, float32
-        Samples within +-0.95: 10 s (ToyCar 11 s) at ``sample_rate``.
+    np.ndarray, shape ``(round(seconds * sample_rate),)``, float32
+        Samples within +-0.95: by default 10 s (ToyCar 11 s) at ``sample_rate``.
     """
     if machine_type not in _MODELS:
         raise ValueError(f"unknown machine type {machine_type!r} (expected one of {', '.join(MACHINE_TYPES)})")
@@ -189,8 +239,12 @@ def generate_clip(
         severity = clip_severity(severity_centre(machine_type, machine_id), float(rng.uniform()))
     elif not 0.0 <= severity <= 1.0:
         raise ValueError(f"severity must lie in [0, 1], got {severity}")
-    machine, site = _signature(machine_type, machine_id)
-    clip = _Clip(rng=rng, n=int(round(CLIP_SECONDS[machine_type] * sample_rate)), sr=int(sample_rate))
+    if seconds is not None and not seconds >= 1.0:
+        raise ValueError(f"seconds must be at least 1, got {seconds}")
+    machine, site = _signature(machine_type, machine_id) if condition is None else _conditioned(
+        machine_type, machine_id, condition)
+    duration = CLIP_SECONDS[machine_type] if seconds is None else float(seconds)
+    clip = _Clip(rng=rng, n=int(round(duration * sample_rate)), sr=int(sample_rate))
     sound = _MODELS[machine_type].render(machine, clip, anomaly, float(severity))
     snr_db = site["snr_db"] + rng.uniform(-1.5, 1.5)
     background = _background(site, clip) * float(_db(-snr_db))
