@@ -84,6 +84,32 @@ def test_statistics_detectors_are_bit_identical_on_a_cluster(tiny_root, tmp_path
     assert here.attrs["departures"] == there.attrs["departures"]
 
 
+def test_a_dcase_year_per_domain_is_bit_identical_on_a_cluster(tmp_path, cluster):
+    """DCASE 2022 (three sections, source and target domains): the run, the official result files and the
+    scores of new files are the same in process and on the cluster."""
+    from asd.scoring import score_paths
+    from asd.synth import generate_dataset
+
+    root = tmp_path / "dcase2022"
+    generate_dataset(root, size="tiny", seed=0, machine_types=["valve"], format="dcase2022", progress=False)
+    runs = {}
+    for where, executor in (("here", None), ("cluster", cluster)):
+        run = runs[where] = tmp_path / where
+        cache = tmp_path / f"cache-{where}"
+        train(root, model="multistat", out=run, cache_dir=cache, progress=False, dataset="dcase2022", executor=executor)
+        evaluate(root, run_dir=run, cache_dir=cache, progress=False, dataset="dcase2022", executor=executor)
+    assert _files(runs["here"]) == _files(runs["cluster"])
+    results = sorted(p.relative_to(runs["here"]) for p in (runs["here"] / "results").rglob("*") if p.is_file())
+    assert results and results == sorted(
+        p.relative_to(runs["cluster"]) for p in (runs["cluster"] / "results").rglob("*") if p.is_file()
+    )
+    for name in results:
+        assert (runs["here"] / name).read_bytes() == (runs["cluster"] / name).read_bytes(), name
+    here = score_paths(runs["here"], [root / "valve" / "test"])
+    there = score_paths(runs["here"], [root / "valve" / "test"], executor=cluster)
+    assert len(here) > 1 and here.equals(there)
+
+
 def test_the_errors_a_worker_raises_reach_the_client_as_raised():
     import pickle
 
