@@ -209,3 +209,14 @@ def test_the_commands_run_on_the_scheduler_given(tiny_root, tmp_path, cluster, m
     assert main(["-q", "score", "--run", run, str(tiny_root / "valve" / "test"), "--workers", "2"]) == 2
     assert "give either it or --scheduler" in capsys.readouterr().err
     assert (tmp_path / "run" / "results" / "results.csv").is_file() and (tmp_path / "s.csv").is_file()
+
+
+def test_a_worker_extracts_features_on_its_one_thread(cluster, monkeypatch):
+    """``prepare_worker`` caps a task's own thread pools at one thread (``$ASD_THREADS``); the client is untouched."""
+    from asd.features.parallel import THREADS_ENV, default_workers
+
+    assert set(cluster.client.run(default_workers).values()) == {1}
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert default_workers() == 3
+    monkeypatch.setenv(THREADS_ENV, "none")  # not a count: the cores, as without it
+    assert default_workers() >= 1

@@ -111,7 +111,9 @@ def _add_cluster_options(parser) -> None:
         help="run the work as tasks on this Dask scheduler (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS); "
         "workers must see the data, run and cache folders at the same paths",
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="run the work on a local Dask cluster of N worker processes")
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="run the work on a local Dask cluster of N worker processes"
+    )
 
 
 def _executor(args):

@@ -104,7 +104,8 @@ class DaskExecutor(Executor):
         Worker processes of the local cluster (default: the CPU cores this process may use).
     setup : callable, optional
         Called once in every worker process before its first task (and in every worker that
-        replaces a lost one): e.g. TensorFlow's thread counts.
+        replaces a lost one); default :func:`prepare_worker` (TensorFlow's logs and allocators,
+        one thread for a task's own pools).
 
     Raises
     ------
@@ -114,7 +115,9 @@ class DaskExecutor(Executor):
 
     distributed = True
 
-    def __init__(self, *, address: str | None = None, workers: int | None = None, setup: Callable[[], Any] | None = None):
+    def __init__(
+        self, *, address: str | None = None, workers: int | None = None, setup: Callable[[], Any] | None = None
+    ):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -135,15 +138,18 @@ class DaskExecutor(Executor):
         except (OSError, TimeoutError) as exc:
             self.close()
             raise ConfigError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc})") from None
-        if setup is not None:
-            from distributed import WorkerPlugin
-
-            class _Setup(WorkerPlugin):
-                def setup(self, worker):
-                    setup()
-
-            self.client.register_plugin(_Setup(), name="asd-setup")
+        self._set_up_workers(setup or prepare_worker)
         logger.info("Dask executor: %s", self)
+
+    def _set_up_workers(self, setup: Callable[[], Any]) -> None:
+        """``setup()`` in every worker process, those that join later included (a Dask worker plugin)."""
+        from distributed import WorkerPlugin
+
+        class _Setup(WorkerPlugin):
+            def setup(self, worker):
+                setup()
+
+        self.client.register_plugin(_Setup(), name="asd-setup")
 
     def submit(self, function: Callable, *args, priority: int = 0, name: str | None = None):
         """One task (``function(*args)``; futures among ``args`` are awaited first); its future."""
@@ -184,7 +190,8 @@ class DaskExecutor(Executor):
             cluster.close()
 
     def __repr__(self) -> str:
-        where = self.address or (f"local cluster of {len(self._cluster.workers)} processes" if self._cluster else "closed")
+        local = f"local cluster of {len(self._cluster.workers)} processes" if self._cluster else "closed"
+        where = self.address or local
         return f"DaskExecutor({where})"
 
 
@@ -218,15 +225,23 @@ def get_executor(*, scheduler: str | None = None, workers: int | None = None) ->
     if scheduler is not None:
         if workers is not None:
             raise ConfigError("--workers starts a local cluster: give either it or --scheduler/$DASK_SCHEDULER_ADDRESS")
-        return DaskExecutor(address=scheduler, setup=prepare_worker)
+        return DaskExecutor(address=scheduler)
     if workers is not None and int(workers) > 1:
-        return DaskExecutor(workers=int(workers), setup=prepare_worker)
+        return DaskExecutor(workers=int(workers))
     return InProcessExecutor()
 
 
 def prepare_worker() -> None:
-    """A worker process set up as the command line sets up its own (:mod:`asd.runtime`), before its first task."""
+    """A worker process set up as the command line sets up its own (:mod:`asd.runtime`), before its first task.
+
+    A task's own thread pools (feature extraction) get one thread: the worker's one core. Several
+    threads in a Dask worker also ended a unit with CPython 3.11's
+    ``SystemError: AST constructor recursion depth mismatch`` (``numpy.load`` parsing cache entries' headers on two
+    threads at once; docs/scaling.md).
+    """
+    from .features.parallel import THREADS_ENV
     from .runtime import configure_allocators, quiet_tensorflow
 
+    os.environ[THREADS_ENV] = "1"
     quiet_tensorflow()
     configure_allocators()

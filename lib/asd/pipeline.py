@@ -45,7 +45,6 @@ import logging
 import os
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -212,7 +211,9 @@ def train(
         names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"],
                  "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None}
         executor = executor or InProcessExecutor()
-        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor)
+        run = _train_into(
+            build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor
+        )
         swap_in(build, out)
     except WriteError as exc:
         shutil.rmtree(build, ignore_errors=True)
@@ -224,7 +225,8 @@ def train(
 
 
 def _train_into(
-    build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict, executor: Executor
+    build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict,
+    executor: Executor,
 ) -> dict:
     """Train every machine type into the folder ``build``; ``run.json`` last."""
     model = detector_class.name
@@ -258,7 +260,8 @@ def _train_into(
         for machine_type in machine_types
     ]
     train_paths = sent[sent.machine_type.isin(machine_types) & (sent.split == "train")]["path"].tolist()
-    units.fill_cache(executor, train_paths, kinds=(detector_class.feature_kind, "baseline"), config=config, cache=unit_cache)
+    kinds = (detector_class.feature_kind, "baseline")  # what _train_machine_type reads of each clip
+    units.fill_cache(executor, train_paths, kinds=kinds, config=config, cache=unit_cache)
     with reusing_compiled_models():  # in this process: one traced network per model, retrained per machine type
         outcomes = executor.map(train_unit, todo, names=[f"{model} on {unit.machine_type}" for unit in todo])
     for outcome in outcomes:  # in machine-type order, as the loop it replaces; files sent back written here only
@@ -297,16 +300,11 @@ def train_unit(unit: units.TrainUnit) -> dict:
     run: dict = {"skipped": [], "n_train_clips": {}, "domain_ids": unit.domain_ids}
     args = (unit.clips, unit.machine_type, get_detector(unit.model), unit.config, units.as_cache(unit.cache),
             unit.progress, unit.data_root, run)
-    files: dict[str, bytes] = {}
-    if unit.out is not None:
-        keys = _train_machine_type(Path(unit.out), *args)
-    else:
-        with tempfile.TemporaryDirectory(prefix="asd-unit-") as scratch:
-            keys = _train_machine_type(Path(scratch), *args)
-            files = {p.relative_to(scratch).as_posix(): p.read_bytes() for p in sorted(Path(scratch).rglob("*")) if p.is_file()}
+    keys, files = units.into_folder(_train_machine_type, unit.out, *args)
+    machine_type = unit.machine_type
     return {
-        "machine_type": unit.machine_type, "files": files, "skipped": run["skipped"], "keys": keys,
-        "n_train_clips": run["n_train_clips"][unit.machine_type], "train_frames": run["train_frames"][unit.machine_type],
+        "machine_type": machine_type, "files": files, "skipped": run["skipped"], "keys": keys,
+        "n_train_clips": run["n_train_clips"][machine_type], "train_frames": run["train_frames"][machine_type],
     }
 
 

@@ -349,7 +349,7 @@ def score_chunk(unit: tuple) -> tuple[list[dict], dict, dict]:
 
 
 def _score_on_cluster(executor, run: Run, machine_type, items, thresholds, cache, lengths) -> tuple[list, dict, dict]:
-    """:func:`_score_type` as tasks of :data:`SCORE_CHUNK_FILES` files; rows, log-mels and keys by the paths as given."""
+    """:func:`_score_type` as tasks of :data:`SCORE_CHUNK_FILES` files; rows, log-mels, keys by the paths as given."""
     given = {str(Path(path).resolve()): str(path) for path, _ in items}
     absolute = [(str(Path(path).resolve()), machine_id) for path, machine_id in items]
     cache_dir = None if cache.root is None else str(Path(cache.root).resolve())

@@ -16,9 +16,10 @@ instead of extracting them alone.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -67,6 +68,25 @@ def cache_for(executor: Executor, cache: FeatureCache) -> FeatureCache | str | N
     if not executor.distributed:
         return cache
     return None if cache.root is None else str(Path(cache.root).resolve())
+
+
+def into_folder(step: Callable, out: str | None, *args) -> tuple[object, dict[str, bytes]]:
+    """``step(folder, *args)`` writing into ``out``; or, with no ``out`` (a worker), into a scratch folder.
+
+    Returns
+    -------
+    outcome
+        What ``step`` returned.
+    files : dict
+        The files ``step`` wrote into the scratch folder (relative name -> bytes), for the client
+        to write; empty when it wrote into ``out``.
+    """
+    if out is not None:
+        return step(Path(out), *args), {}
+    with tempfile.TemporaryDirectory(prefix="asd-unit-") as scratch:
+        outcome = step(Path(scratch), *args)
+        made = sorted(p for p in Path(scratch).rglob("*") if p.is_file())
+        return outcome, {p.relative_to(scratch).as_posix(): p.read_bytes() for p in made}
 
 
 class _Same(dict):
