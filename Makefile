@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 PDF ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps test report data bench eval-real learning-curve clean clean-all
+.PHONY: help setup system-deps test report data bench bench-scale eval-real learning-curve clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ report: $(STAMP) $(if $(filter 0,$(PDF)),,system-deps) ## run the study (noteboo
 
 bench: setup ## print the speed and memory benchmark table
 	$(PY) benchmarks/run_benchmarks.py
+
+bench-scale: $(STAMP) ## throughput of train + evaluate in process and on 1 and 2 local Dask workers (docs/scaling.md)
+	$(PY) benchmarks/bench_scale.py $(SCALE_ARGS)
 
 eval-real: $(STAMP) ## every detector on every data set present, judged by its worst case (EVAL_ARGS=--quick: 2 epochs)
 	$(PY) benchmarks/eval_real.py $(EVAL_ARGS)

@@ -100,7 +100,27 @@ def _add_train(subparsers) -> None:
     _add_dataset_argument(parser)
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    _add_cluster_options(parser)
     parser.set_defaults(func=_run_train)
+
+
+def _add_cluster_options(parser) -> None:
+    """``--scheduler`` and ``--workers``: where the units of work run (asd.executor, docs/scaling.md)."""
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the work as tasks on this Dask scheduler (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS); "
+        "workers must see the data, run and cache folders at the same paths",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="run the work on a local Dask cluster of N worker processes"
+    )
+
+
+def _executor(args):
+    """The executor of ``--scheduler``/``--workers`` (in this process without either)."""
+    from .executor import get_executor
+
+    return get_executor(scheduler=args.scheduler, workers=args.workers)
 
 
 def _default_model_name() -> str:
@@ -167,7 +187,8 @@ def _run_train(args) -> int:
     _check_train_options(args, model)
     if args.epochs is not None:
         config.training.epochs[model] = args.epochs
-    with run_lock(args.out):  # a second `asd train --out` the same folder is refused, not raced
+    # a second `asd train --out` the same folder is refused, not raced; the cluster, if any, stopped after
+    with run_lock(args.out), _executor(args) as executor:
         run = train(
             args.data,
             model=model,
@@ -180,6 +201,7 @@ def _run_train(args) -> int:
             machine_type=args.machine_type,
             machine_id=args.machine_id,
             dataset=args.dataset,
+            executor=executor,
         )
     print(f"trained {run['model']} for {', '.join(run['machine_types'])} -> {args.out}")
     for item in run["skipped"]:
@@ -209,6 +231,7 @@ def _add_evaluate(subparsers) -> None:
     _add_dataset_argument(parser)
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    _add_cluster_options(parser)
     parser.set_defaults(func=_run_evaluate)
 
 
@@ -223,16 +246,18 @@ def _run_evaluate(args) -> int:
     ground_truth = args.ground_truth or find_ground_truth(args.data)
     if ground_truth is not None:
         logger.info("labels of unlabeled clips from %s", ground_truth)
-    results = evaluate(
-        args.data,
-        run_dir=args.run,
-        out=args.out,
-        machine_types=args.machine_types,
-        labels=ground_truth,
-        cache_dir=False if args.no_cache else args.cache,
-        progress=not args.quiet,
-        dataset=args.dataset,
-    )
+    with _executor(args) as executor:
+        results = evaluate(
+            args.data,
+            run_dir=args.run,
+            out=args.out,
+            machine_types=args.machine_types,
+            labels=ground_truth,
+            cache_dir=False if args.no_cache else args.cache,
+            progress=not args.quiet,
+            dataset=args.dataset,
+            executor=executor,
+        )
     out = args.out or args.run / "results"
     if results.empty:
         print(f"no labelled test clips: scores written to {out}, no metrics")
@@ -386,6 +411,7 @@ def _add_score(subparsers) -> None:
     parser.add_argument("--machine-type", metavar="TYPE", help="machine type of every file (default: from the path)")
     parser.add_argument("--machine-id", metavar="XX", help="machine ID of every file (default: from the path)")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: none)")
+    _add_cluster_options(parser)
     parser.set_defaults(func=_run_score)
 
 
@@ -408,16 +434,18 @@ def _run_score(args) -> int:
     check_outputs(out=args.out, figures=args.figures, inputs=[*args.paths, *collect_wav_files(args.paths)[0]])
     run = Run.load(args.run)  # once for the command
     summary = run.summary()
-    table = score_paths(
-        run,
-        args.paths,
-        machine_type=args.machine_type,
-        machine_id=args.machine_id,
-        false_alarm_rate=args.false_alarm_rate,
-        figures_dir=args.figures,
-        cache_dir=args.cache,
-        progress=not (args.quiet or args.json),
-    )
+    with _executor(args) as executor:
+        table = score_paths(
+            run,
+            args.paths,
+            machine_type=args.machine_type,
+            machine_id=args.machine_id,
+            false_alarm_rate=args.false_alarm_rate,
+            figures_dir=args.figures,
+            cache_dir=args.cache,
+            progress=not (args.quiet or args.json),
+            executor=executor,
+        )
     scored = table[table["problem"] == ""]
     failed = table[table["problem"] != ""]
     shown = scored[scored["anomalous"] == "yes"] if args.only_anomalous else scored

@@ -15,6 +15,9 @@ class AudioError(ASDError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):  # pickled as made (raised on a Dask worker, re-raised by the client)
+        return type(self), (self.path, self.problem)
+
 
 class LayoutError(ASDError):
     """A dataset folder does not follow a layout the toolkit reads."""
@@ -48,6 +51,9 @@ class WriteError(ASDError, OSError):
         self.path = path
         self.problem = problem
         Exception.__init__(self, f"{path}: {problem}")
+
+    def __reduce__(self):  # pickled as made, like AudioError
+        return type(self), (self.path, self.problem)
 
     def __str__(self) -> str:  # OSError would format its own way
         return str(self.args[0]) if self.args else ""

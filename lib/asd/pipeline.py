@@ -51,12 +51,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__, domains, explain, year_results
-from .atomic import write_csv_atomic, write_text_atomic
+from . import __version__, domains, explain, units, year_results
+from .atomic import atomic_path, write_csv_atomic, write_text_atomic
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
+from .executor import Executor, InProcessExecutor
 from .features import Extracted, FeatureCache, content_key, extract_features
 from .lengths import frame_range
 from .metrics import dcase_result_rows, results_table
@@ -67,7 +68,10 @@ from .thresholds import THRESHOLDS_FILE, fit_thresholds, note_unseen_ids, save_t
 logger = logging.getLogger(__name__)
 
 #: ``Run``, ``load_run`` and ``load_detector`` live in :mod:`asd.run`; named here for the notebooks and tests.
-__all__ = ["Run", "data_fingerprint", "evaluate", "load_detector", "load_run", "train", "write_results"]
+__all__ = [
+    "Run", "data_fingerprint", "evaluate", "evaluate_unit", "load_detector", "load_run", "train", "train_unit",
+    "write_results",
+]
 
 
 def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None) -> str:
@@ -147,6 +151,7 @@ def train(
     machine_type: str | None = None,
     machine_id: str | None = None,
     dataset: str | None = None,
+    executor: Executor | None = None,
 ) -> dict:
     """Fit ``model`` on the normal training clips of each machine type; save to ``out``.
 
@@ -169,6 +174,9 @@ def train(
     dataset : str, optional
         The dataset ``data_root`` holds (``"dcase2023"``, ...; default: detected), recorded in
         ``run.json``. DCASE 2021-2025 sections are fitted per domain (:mod:`asd.domains`).
+    executor : asd.executor.Executor, optional
+        Where the machine types are trained (:func:`train_unit`, one unit each); default: one
+        after another in this process. This process alone writes the run folder.
 
     Returns
     -------
@@ -202,7 +210,10 @@ def train(
     try:
         names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"],
                  "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None}
-        run = _train_into(build, table, machine_types, detector_class, config, cache, progress, data_root, names)
+        executor = executor or InProcessExecutor()
+        run = _train_into(
+            build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor
+        )
         swap_in(build, out)
     except WriteError as exc:
         shutil.rmtree(build, ignore_errors=True)
@@ -213,7 +224,10 @@ def train(
     return run
 
 
-def _train_into(build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict) -> dict:
+def _train_into(
+    build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict,
+    executor: Executor,
+) -> dict:
     """Train every machine type into the folder ``build``; ``run.json`` last."""
     model = detector_class.name
     build.mkdir(parents=True)
@@ -235,12 +249,30 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
         **names,  # the machine type and ID given for folders that do not name them
     }
     keys: dict[str, str] = {}  # content key by path, of every training clip read
-    with reusing_compiled_models():  # one traced network per model, retrained per machine type
-        for machine_type in machine_types:
-            type_dir = build / machine_type
-            keys |= _train_machine_type(
-                type_dir, table, machine_type, detector_class, config, cache, progress, data_root, run
-            )
+    given, sent = units.for_workers(executor, table)
+    unit_cache = units.cache_for(executor, cache)
+    todo = [
+        units.TrainUnit(
+            machine_type, sent[sent.machine_type == machine_type], model, config, unit_cache,
+            str(Path(data_root).resolve()), progress, run.get("domain_ids"),
+            None if executor.distributed else str(build / machine_type),  # in process: straight into the run
+        )
+        for machine_type in machine_types
+    ]
+    train_paths = sent[sent.machine_type.isin(machine_types) & (sent.split == "train")]["path"].tolist()
+    kinds = (detector_class.feature_kind, "baseline")  # what _train_machine_type reads of each clip
+    units.fill_cache(executor, train_paths, kinds=kinds, config=config, cache=unit_cache)
+    with reusing_compiled_models():  # in this process: one traced network per model, retrained per machine type
+        outcomes = executor.map(train_unit, todo, names=[f"{model} on {unit.machine_type}" for unit in todo])
+    for outcome in outcomes:  # in machine-type order, as the loop it replaces; files sent back written here only
+        machine_type = outcome["machine_type"]
+        for name, data in outcome["files"].items():
+            with atomic_path(build / machine_type / name) as tmp:
+                tmp.write_bytes(data)
+        run["skipped"] += [item | {"path": given[item["path"]]} for item in outcome["skipped"]]
+        run["n_train_clips"][machine_type] = outcome["n_train_clips"]
+        run.setdefault("train_frames", {})[machine_type] = outcome["train_frames"]
+        keys |= {given[path]: key for path, key in outcome["keys"].items()}
     run["data_fingerprint"] = data_fingerprint(table, keys=keys)
     run["data_kind"] = data_kind(keys.values(), data_root)
     if run["skipped"]:
@@ -249,6 +281,31 @@ def _train_into(build: Path, table, machine_types, detector_class, config, cache
     run["complete"] = True
     write_text_atomic(build / RUN_FILE, json.dumps(run, indent=2))
     return run
+
+
+def train_unit(unit: units.TrainUnit) -> dict:
+    """One machine type's detector fitted, saved and scored by :func:`_train_machine_type`; what to record.
+
+    Runs wherever the executor puts it: in this process it writes into ``unit.out``, the run being
+    built; on a Dask worker (which sees the clips and the cache at the same paths) into a scratch
+    folder whose files it returns, for the client alone to write.
+
+    Returns
+    -------
+    dict
+        ``machine_type``; ``files``: the machine type's files (relative name -> bytes; empty in
+        process); ``n_train_clips``, ``train_frames``; ``skipped``: ``{"path", "problem"}`` of the
+        clips that could not be used; ``keys``: the content keys of the clips read, by path.
+    """
+    run: dict = {"skipped": [], "n_train_clips": {}, "domain_ids": unit.domain_ids}
+    args = (unit.clips, unit.machine_type, get_detector(unit.model), unit.config, units.as_cache(unit.cache),
+            unit.progress, unit.data_root, run)
+    keys, files = units.into_folder(_train_machine_type, unit.out, *args)
+    machine_type = unit.machine_type
+    return {
+        "machine_type": machine_type, "files": files, "skipped": run["skipped"], "keys": keys,
+        "n_train_clips": run["n_train_clips"][machine_type], "train_frames": run["train_frames"][machine_type],
+    }
 
 
 def _train_machine_type(
@@ -308,6 +365,7 @@ def evaluate(
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool = True,
     dataset: str | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Score the test clips of every machine type in the run; write the result files.
 
@@ -326,6 +384,9 @@ def evaluate(
     dataset : str, optional
         The dataset ``data_root`` holds (default: detected from the layout). DCASE 2021-2025 sets
         get the official scores and submission files (:mod:`asd.year_results`).
+    executor : asd.executor.Executor, optional
+        Where the machine types are scored (:func:`evaluate_unit`, one unit each); default: one
+        after another in this process. This process alone writes the results.
 
     Returns
     -------
@@ -339,12 +400,21 @@ def evaluate(
     table = _test_clips(data_root, run, machine_types, labels, dataset)
     cache = _cache(cache_dir)
     all_scores, skipped, unseen = [], list(table.attrs.get("skipped", [])), []
+    executor = executor or InProcessExecutor()
+    given, sent = units.for_workers(executor, table)
+    unit_cache, unit_run = units.cache_for(executor, cache), str(run.folder.resolve()) if executor.distributed else run
+    todo = []
     for machine_type in machine_types:
-        clips = table[table.machine_type == machine_type]
+        clips = sent[sent.machine_type == machine_type]
         if clips.empty:
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
-        scored, failed = _evaluate_type(run, machine_type, clips, cache=cache, progress=progress)
-        skipped += failed
+        todo.append(units.EvaluateUnit(unit_run, machine_type, clips, unit_cache, progress))
+    kind = get_detector(run.model).feature_kind
+    units.fill_cache(executor, sent["path"].tolist(), kinds=(kind,), config=run.config, cache=unit_cache)
+    outcomes = executor.map(evaluate_unit, todo, names=[f"{run.model} scoring {unit.machine_type}" for unit in todo])
+    for machine_type, (scored, failed) in zip(machine_types, outcomes):
+        scored["path"] = [given[p] for p in scored["path"]]
+        skipped += [item | {"path": given[item["path"]]} for item in failed]
         unseen += [(machine_type, m) for m in unseen_ids(run.thresholds(machine_type), scored["scored_as"])]
         all_scores.append(scored)
     scores = pd.concat(all_scores, ignore_index=True)
@@ -377,6 +447,12 @@ def _test_clips(data_root, run: Run, machine_types: list[str], labels, dataset: 
     for line in one_class_tests(table):
         logger.warning(line)
     return table
+
+
+def evaluate_unit(unit: units.EvaluateUnit) -> tuple[pd.DataFrame, list[dict]]:
+    """:func:`_evaluate_type` of one machine type, wherever the executor puts it; it writes nothing but the cache."""
+    run = as_run(unit.run)
+    return _evaluate_type(run, unit.machine_type, unit.clips, cache=units.as_cache(unit.cache), progress=unit.progress)
 
 
 def _evaluate_type(

@@ -140,6 +140,7 @@ def score_paths(
     figures_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    executor=None,
 ) -> pd.DataFrame:
     """Score WAV files and folders with a trained run; see the module docstring.
 
@@ -161,6 +162,10 @@ def score_paths(
         Feature cache folder; none by default (new recordings are scored once).
     progress : bool
         Show feature-extraction progress bars.
+    executor : asd.executor.Executor, optional
+        Where the files are scored: by default each machine type's files at once in this
+        process; on a cluster, chunks of :data:`SCORE_CHUNK_FILES` files as tasks
+        (:func:`score_chunk`), the files named by absolute path.
 
     Returns
     -------
@@ -191,9 +196,12 @@ def score_paths(
         thresholds = run.thresholds(this_type, false_alarm_rate=false_alarm_rate)
         rates[this_type] = false_alarm_rate_of(thresholds)
         lengths = run.info.get("train_frames", {}).get(this_type)  # asd.lengths
-        type_rows, mels, keys = _score_type(
-            run, this_type, items, thresholds, cache=cache, progress=progress, lengths=lengths
-        )
+        if executor is None or not executor.distributed:
+            type_rows, mels, keys = _score_type(
+                run, this_type, items, thresholds, cache=cache, progress=progress, lengths=lengths
+            )
+        else:
+            type_rows, mels, keys = _score_on_cluster(executor, run, this_type, items, thresholds, cache, lengths)
         for row in type_rows:
             row["note"] = "; ".join(n for n in (assumed.get(row["path"], ""), row["note"]) if n)
         rows += type_rows
@@ -319,6 +327,44 @@ def _score_type(
         )
     mels = dict(zip(extracted.paths, extracted.features)) if detector.feature_kind == "baseline" else {}
     return rows, mels, extracted.keys
+
+
+#: Files per task when ``asd score`` runs on a Dask cluster (:func:`score_chunk`).
+SCORE_CHUNK_FILES = 64
+
+
+def score_chunk(unit: tuple) -> tuple[list[dict], dict, dict]:
+    """One task of :func:`_score_on_cluster`: :func:`_score_type` of a chunk of one machine type's files.
+
+    ``unit`` is ``(run_dir, machine_type, items, thresholds, cache_dir, lengths)``, every path absolute.
+    Returns the rows, the baseline log-mels of the flagged files only (for their explanations) and
+    the content keys by path.
+    """
+    run_dir, machine_type, items, thresholds, cache_dir, lengths = unit
+    rows, mels, keys = _score_type(
+        Run.load(run_dir), machine_type, items, thresholds, cache=FeatureCache(cache_dir), progress=False,
+        lengths=lengths,
+    )
+    flagged = {row["path"] for row in rows if row["anomalous"] == "yes"}
+    return rows, {path: mel for path, mel in mels.items() if path in flagged}, keys
+
+
+def _score_on_cluster(executor, run: Run, machine_type, items, thresholds, cache, lengths) -> tuple[list, dict, dict]:
+    """:func:`_score_type` as tasks of :data:`SCORE_CHUNK_FILES` files; rows, log-mels, keys by the paths as given."""
+    given = {str(Path(path).resolve()): str(path) for path, _ in items}
+    absolute = [(str(Path(path).resolve()), machine_id) for path, machine_id in items]
+    cache_dir = None if cache.root is None else str(Path(cache.root).resolve())
+    run_dir = str(run.folder.resolve())
+    starts = range(0, len(absolute), SCORE_CHUNK_FILES)
+    chunks = [absolute[start : start + SCORE_CHUNK_FILES] for start in starts]
+    todo = [(run_dir, machine_type, chunk, thresholds, cache_dir, lengths) for chunk in chunks]
+    names = [f"{machine_type} files {s + 1}-{s + len(c)}" for s, c in zip(starts, chunks)]
+    rows, mels, keys = [], {}, {}
+    for chunk_rows, chunk_mels, chunk_keys in executor.map(score_chunk, todo, names=names):
+        rows += [row | {"path": given[row["path"]]} for row in chunk_rows]
+        mels.update({given[path]: mel for path, mel in chunk_mels.items()})
+        keys.update({given[path]: key for path, key in chunk_keys.items()})
+    return rows, mels, keys
 
 
 def _explain_flagged(

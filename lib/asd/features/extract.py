@@ -258,6 +258,29 @@ def _read(path: str, min_seconds: float) -> tuple[bytes | None, str | None, str 
 _Outcome = tuple[list[np.ndarray] | None, AudioError | None, str | None, bool]
 
 
+def cache_chunk(unit: tuple) -> list[tuple[str, str]]:
+    """Compute a chunk of clips' features into the feature cache (a task of a cluster run): the clips that failed.
+
+    ``unit`` is ``(paths, kinds, config, cache_root)``: files and cache by absolute path, as a worker
+    on a shared filesystem sees them; every kind is computed from one read of each clip, clips
+    shorter than ``config.audio.min_seconds`` are skipped as :func:`extract_features` skips them.
+    Nothing but the store's own atomic entries is written, and no features travel back: the units
+    that need them read them from the store.
+
+    Returns
+    -------
+    list of (path, problem)
+        The clips that could not be read.
+    """
+    paths, kinds, config, cache_root = unit
+    kinds = tuple(kinds)
+    cache = FeatureCache(cache_root)
+    namespaces = tuple(fingerprint(kind, config) for kind in kinds)
+    step = _Step(kinds, config, cache, namespaces, "skip", False, None, 1, config.audio.min_seconds)
+    outcomes = _extract_chunk(list(paths), step)
+    return [(path, error.problem) for path, (_, error, _, _) in zip(paths, outcomes) if error is not None]
+
+
 def _extract_chunk(paths: list[str], step: _Step, *, start: int = 0, sink: PackSink | None = None) -> list[_Outcome]:
     """Per path (input positions from ``start``): from the found pack or the store, else decoded, computed, stored."""
     outcomes: list[_Outcome] = [(None, None, None, False)] * len(paths)

@@ -1,6 +1,6 @@
 """CPU workers for feature extraction (and for any other code that runs NumPy on its own threads).
 
-- :func:`default_workers`: the cores this process may use.
+- :func:`default_workers`: the cores this process may use (``$ASD_THREADS`` when set: a Dask worker's one).
 - :func:`single_threaded_blas`: BLAS on one thread while our own threads or processes run, so two
   levels of parallelism do not oversubscribe the cores.
 - :func:`ordered_map`: ``map`` on an executor, results in input order, a bounded number ahead.
@@ -15,8 +15,14 @@ from concurrent.futures import Executor
 from typing import Callable, Iterator
 
 
+#: The environment variable that caps :func:`default_workers` (set to 1 in a Dask worker, :mod:`asd.executor`).
+THREADS_ENV = "ASD_THREADS"
+
+
 def default_workers() -> int:
-    """CPU cores this process may use (``os.sched_getaffinity``, else ``os.cpu_count()``)."""
+    """CPU cores this process may use (``os.sched_getaffinity``, else ``os.cpu_count()``), or ``$ASD_THREADS``."""
+    if os.environ.get(THREADS_ENV, "").strip().isdigit() and int(os.environ[THREADS_ENV]) >= 1:
+        return int(os.environ[THREADS_ENV])
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
