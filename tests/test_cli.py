@@ -107,7 +107,7 @@ def test_own_recordings_flat_folder_to_explained_flags(tiny_root, tmp_path, caps
 
 
 def test_score_table_shows_the_direction_of_each_departure_and_a_dash_without_machine_id():
-    from asd.cli import _display_table
+    from asd.cli_score import _display_table
 
     shown = pd.DataFrame({
         "path": ["a.wav", "b.wav"], "machine_type": "fan", "machine_id": ["", "00"], "score": [2.0, 1.0],
@@ -120,7 +120,7 @@ def test_score_table_shows_the_direction_of_each_departure_and_a_dash_without_ma
 
 
 def test_thresholds_fitted_on_few_clips_say_what_they_cannot_resolve(tmp_path):
-    from asd.cli import _header, _threshold_resolution
+    from asd.cli_score import _header, _threshold_resolution
 
     ids = {"00": {"threshold": 1.0, "n_train": 30}, "02": {"threshold": 1.0, "n_train": 40}}
     summary = {"data_kind": "real", "data_fingerprint": "f", "data_root": "d", "model": "multistat",

@@ -245,3 +245,23 @@ def prepare_worker() -> None:
     os.environ[THREADS_ENV] = "1"
     quiet_tensorflow()
     configure_allocators()
+
+
+# -- the command line's options (asd train, evaluate, score) ---------------------------------------
+
+
+def add_cluster_options(parser) -> None:
+    """``--scheduler`` and ``--workers``: where the units of work run (asd.executor, docs/scaling.md)."""
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the work as tasks on this Dask scheduler (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS); "
+        "workers must see the data, run and cache folders at the same paths",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="run the work on a local Dask cluster of N worker processes"
+    )
+
+
+def executor_of(args) -> Executor:
+    """The executor of ``--scheduler``/``--workers`` (in this process without either)."""
+    return get_executor(scheduler=args.scheduler, workers=args.workers)

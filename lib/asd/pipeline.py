@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import logging
@@ -58,7 +57,7 @@ from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
 from .errors import ASDError, ConfigError, LayoutError, WriteError
 from .executor import Executor, InProcessExecutor
-from .features import Extracted, FeatureCache, content_key, extract_features
+from .features import Extracted, FeatureCache, data_fingerprint, extract_features
 from .lengths import frame_range
 from .metrics import dcase_result_rows, results_table
 from .run import Run, as_run, data_kind, load_detector, load_run
@@ -72,44 +71,6 @@ __all__ = [
     "Run", "data_fingerprint", "evaluate", "evaluate_unit", "load_detector", "load_run", "train", "train_unit",
     "write_results",
 ]
-
-
-def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None) -> str:
-    """Short hash identifying the data of a clip table: every clip's relative path and content.
-
-    The fingerprint is a SHA-1 over, per clip in sorted order, its path relative to the table's
-    root (``table.attrs["root"]``) and its content key (:func:`asd.features.store.content_key`,
-    the feature store's key). Two datasets whose files have the same names and sizes but
-    different audio get different fingerprints; the same files in another folder get the same one.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        A clip table as :func:`asd.data.discover_clips` returns it (a ``path`` column).
-    keys : dict, optional
-        Content keys already computed in this command, by path (:attr:`asd.features.Extracted.keys`):
-        those files are not read again; the others are read here.
-
-    Returns
-    -------
-    str
-        The first 12 hex characters of the SHA-1. A file that cannot be read counts as
-        ``unreadable`` (training skips it and reports why).
-    """
-    root = Path(table.attrs.get("root", "."))
-    keys = keys or {}
-    digest = hashlib.sha1()
-    for path in sorted(table["path"]):
-        rel = Path(os.path.relpath(path, root)).as_posix()
-        digest.update(f"{rel}|{keys.get(path) or _content_key_or_none(path)}\n".encode())
-    return digest.hexdigest()[:12]
-
-
-def _content_key_or_none(path: str) -> str:
-    try:
-        return content_key(path)
-    except OSError:
-        return "unreadable"
 
 
 def _cache(cache_dir) -> FeatureCache:

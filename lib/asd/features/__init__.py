@@ -45,7 +45,7 @@ from .mel import MEL_BLOCK, MelPlan, mel_plan, mel_power_batch
 from .packs import FeaturePack, PackWriter, load_pack, release_pages
 from .parallel import default_workers, single_threaded_blas
 from .standardize import Standardizer
-from .store import FeatureCache, content_key, fingerprint, read_keyed
+from .store import FeatureCache, content_key, data_fingerprint, fingerprint, read_keyed
 from .wav import decode_pcm16, pcm16_duration, read_clip_fast, read_pcm16_wav
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "check_mono",
     "compute_features_batch",
     "content_key",
+    "data_fingerprint",
     "decode_pcm16",
     "default_workers",
     "extract_features",

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..config import StudyConfig
 from .kinds import feature_kind
@@ -250,3 +251,40 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": tuple(shape)})
     return buffer.getvalue()
+
+
+def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None) -> str:
+    """Short hash identifying the data of a clip table: every clip's relative path and content.
+
+    The fingerprint is a SHA-1 over, per clip in sorted order, its path relative to the table's
+    root (``table.attrs["root"]``) and its content key (:func:`content_key`, the feature store's key). Two datasets whose files have the same names and sizes but
+    different audio get different fingerprints; the same files in another folder get the same one.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A clip table as :func:`asd.data.discover_clips` returns it (a ``path`` column).
+    keys : dict, optional
+        Content keys already computed in this command, by path (:attr:`asd.features.Extracted.keys`):
+        those files are not read again; the others are read here.
+
+    Returns
+    -------
+    str
+        The first 12 hex characters of the SHA-1. A file that cannot be read counts as
+        ``unreadable`` (training skips it and reports why).
+    """
+    root = Path(table.attrs.get("root", "."))
+    keys = keys or {}
+    digest = hashlib.sha1()
+    for path in sorted(table["path"]):
+        rel = Path(os.path.relpath(path, root)).as_posix()
+        digest.update(f"{rel}|{keys.get(path) or _content_key_or_none(path)}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def _content_key_or_none(path: str) -> str:
+    try:
+        return content_key(path)
+    except OSError:
+        return "unreadable"
