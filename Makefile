@@ -34,6 +34,14 @@ system-deps: ## install the Debian packages PDF export needs (Chromium), if miss
 test: $(STAMP) ## run the test suite (unit tests + end-to-end runs on tiny data); no root needed, no Chromium installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
+lint: $(STAMP) ## ruff: lint and format check (make test runs them too, in tests/test_codebase.py)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## ruff: fix what can be fixed and format the code
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 data: $(STAMP) ## generate the embedded synthetic dataset into DATA (skipped if complete)
 	$(VENV)/bin/asd generate --out $(DATA) --size $(SIZE)
 

@@ -76,7 +76,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="asd-bench-scale-") as tmp:
         data, work = Path(tmp) / "data", Path(tmp) / "work"
         generate_dataset(data, size=args.size, seed=0, progress=False)
-        print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); model {args.model}, data {args.size}")
+        print(
+            f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); model {args.model}, data "
+            f"{args.size}"
+        )
         rows, serial = [], None
         setups = [("in process", 0)] + [(f"{n} local worker{'s' * (n > 1)}", n) for n in range(1, args.max_workers + 1)]
         for label, workers in setups:
@@ -95,7 +98,10 @@ def main(argv=None) -> int:
         base = rows[0][3]
         print(f"\nserial part (in process, outside executor.map): s = {serial:.3f}")
         for n in (1, 2, 4, 8, 16, 64):
-            print(f"Amdahl bound for {n:3d} workers: {1 / (serial + (1 - serial) / n):5.2f}x ({base / (serial + (1 - serial) / n):.0f} clips/s)")
+            print(
+                f"Amdahl bound for {n:3d} workers: {1 / (serial + (1 - serial) / n):5.2f}x "
+                f"({base / (serial + (1 - serial) / n):.0f} clips/s)"
+            )
     return 0
 
 

@@ -40,12 +40,21 @@ import pandas as pd
 
 from asd.audio import read_clip
 from asd.config import DEV_MACHINE_IDS, MACHINE_TYPES
+from asd.detectors import get_detector
 from asd.extraction import compute_features_batch
 from asd.metrics import auc_pauc
-from asd.detectors import get_detector
 from asd.pipeline import evaluate, train
 from asd.report import study_config
-from asd.synth import FAULTS, MANIFEST_NAME, SEVERITY, clip_rng, clip_severity, generate_clip, generate_dataset, read_manifest
+from asd.synth import (
+    FAULTS,
+    MANIFEST_NAME,
+    SEVERITY,
+    clip_rng,
+    clip_severity,
+    generate_clip,
+    generate_dataset,
+    read_manifest,
+)
 from asd.synth.published import BASELINE_AUC, BASELINE_AUC_PER_ID, ID_TOLERANCE, SOURCE, TYPE_TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,8 +93,19 @@ def _prepare(data: Path, work: Path, machine_types: list[str], *, retrain: bool)
             print(f"{run}: trained on these very training clips; reused", flush=True)
     if retrain or not trained:
         started = time.perf_counter()
-        train(data, model=MODEL, out=run, config=config, machine_types=machine_types, cache_dir=work / "cache", progress=False)
-        print(f"trained {MODEL} ({config.training.epochs_for(MODEL)} epochs) in {time.perf_counter() - started:.0f} s", flush=True)
+        train(
+            data,
+            model=MODEL,
+            out=run,
+            config=config,
+            machine_types=machine_types,
+            cache_dir=work / "cache",
+            progress=False,
+        )
+        print(
+            f"trained {MODEL} ({config.training.epochs_for(MODEL)} epochs) in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
         hashes.write_text(json.dumps(train_clip_hashes(data), indent=0, sort_keys=True))
     return run, config
 
@@ -97,10 +117,24 @@ def comparison(results: pd.DataFrame) -> pd.DataFrame:
         part = results[results.machine_type == machine_type]
         for r in part.itertuples():
             published = BASELINE_AUC_PER_ID[machine_type].get(r.machine_id, np.nan)
-            rows.append({"machine_type": machine_type, "machine_id": r.machine_id, "auc_synthetic": r.auc,
-                         "auc_published": published, "tolerance": ID_TOLERANCE})
-        rows.append({"machine_type": machine_type, "machine_id": "mean", "auc_synthetic": part.auc.mean(),
-                     "auc_published": BASELINE_AUC[machine_type], "tolerance": TYPE_TOLERANCE})
+            rows.append(
+                {
+                    "machine_type": machine_type,
+                    "machine_id": r.machine_id,
+                    "auc_synthetic": r.auc,
+                    "auc_published": published,
+                    "tolerance": ID_TOLERANCE,
+                }
+            )
+        rows.append(
+            {
+                "machine_type": machine_type,
+                "machine_id": "mean",
+                "auc_synthetic": part.auc.mean(),
+                "auc_published": BASELINE_AUC[machine_type],
+                "tolerance": TYPE_TOLERANCE,
+            }
+        )
     table = pd.DataFrame(rows)
     table["difference"] = table.auc_synthetic - table.auc_published
     table["within"] = table.difference.abs() <= table.tolerance
@@ -116,9 +150,11 @@ def check(args) -> int:
     print(f"\n{MODEL} on the default synthetic data vs the baseline on the real development set ({SOURCE})\n")
     print(table.to_string(index=False))
     types = table[table.machine_id == "mean"]
-    print(f"\nmachine types within +-{TYPE_TOLERANCE}: {int(types.within.sum())}/{len(types)}; "
-          f"machine IDs within +-{ID_TOLERANCE}: {int(table[table.machine_id != 'mean'].within.sum())}/"
-          f"{int((table.machine_id != 'mean').sum())}")
+    print(
+        f"\nmachine types within +-{TYPE_TOLERANCE}: {int(types.within.sum())}/{len(types)}; "
+        f"machine IDs within +-{ID_TOLERANCE}: {int(table[table.machine_id != 'mean'].within.sum())}/"
+        f"{int((table.machine_id != 'mean').sum())}"
+    )
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index=False)
@@ -144,7 +180,11 @@ def _anomaly_features(machine_type: str, machine_id: str, n_clips: int, config, 
         for centre in grid:
             again = np.random.Generator(type(rng.bit_generator)())
             again.bit_generator.state = state
-            clips.append(_pcm(generate_clip(machine_type, machine_id, anomaly=fault, rng=again, severity=clip_severity(centre, u))))
+            clips.append(
+                _pcm(
+                    generate_clip(machine_type, machine_id, anomaly=fault, rng=again, severity=clip_severity(centre, u))
+                )
+            )
         for centre, features in zip(grid, compute_features_batch(clips, kind="baseline", config=config)):
             by_centre[centre].append(features)
     return by_centre
@@ -170,8 +210,10 @@ def sweep(args) -> int:
         for machine_id in DEV_MACHINE_IDS[machine_type]:
             started = time.perf_counter()
             normal = [p for p in test if p.name.startswith(f"normal_id_{machine_id}_")]
-            normal_scores = detector.score(compute_features_batch([read_clip(p) for p in normal], kind="baseline", config=config),
-                                           [machine_id] * len(normal))
+            normal_scores = detector.score(
+                compute_features_batch([read_clip(p) for p in normal], kind="baseline", config=config),
+                [machine_id] * len(normal),
+            )
             n_anomaly = len(list((args.data / machine_type / "test").glob(f"anomaly_id_{machine_id}_*.wav")))
             aucs = []
             for centre, features in _anomaly_features(machine_type, machine_id, n_anomaly, config, args.grid).items():
@@ -182,9 +224,12 @@ def sweep(args) -> int:
                 rows.append({"machine_type": machine_type, "machine_id": machine_id, "centre": centre, "auc": auc})
             target = BASELINE_AUC_PER_ID[machine_type][machine_id]
             proposal[machine_type][machine_id] = round(_centre_for(target, aucs, args.grid), 3)
-            print(f"{machine_type} {machine_id}: target {target:.3f}, now {SEVERITY[machine_type][machine_id]}, "
-                  f"proposed {proposal[machine_type][machine_id]}; AUC over {args.grid}: {np.round(aucs, 3).tolist()} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"{machine_type} {machine_id}: target {target:.3f}, now {SEVERITY[machine_type][machine_id]}, "
+                f"proposed {proposal[machine_type][machine_id]}; AUC over {args.grid}: {np.round(aucs, 3).tolist()} "
+                f"({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     curves = pd.DataFrame(rows)
     if args.csv:
         curves.to_csv(args.csv, index=False)
@@ -201,8 +246,11 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "calibration", help="runs and feature cache")
     parser.add_argument("--types", nargs="+", default=list(MACHINE_TYPES), choices=list(MACHINE_TYPES))
     parser.add_argument("--retrain", action="store_true", help="sweep: train again even if a run exists")
-    parser.add_argument("--reuse", action="store_true",
-                        help="check: evaluate the existing run if it was trained on byte-identical training clips")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="check: evaluate the existing run if it was trained on byte-identical training clips",
+    )
     parser.add_argument("--grid", type=float, nargs="+", default=list(GRID), help="sweep: severity centres")
     parser.add_argument("--csv", help="check: the comparison table; sweep: AUC per ID and severity centre")
     args = parser.parse_args(argv)

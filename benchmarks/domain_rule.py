@@ -6,7 +6,8 @@ evaluated twice with :func:`asd.pipeline.train`/:func:`asd.pipeline.evaluate`: o
 ``asd.domains.RULE = "pooled"`` (source and target training clips of a section are one ID) and
 once with ``"domains"`` (an ID per section and domain, a test clip scored by the smaller normalised
 score), here for every section whatever its clip counts (``asd.domains.MIN_DOMAIN_CLIPS`` set to 1:
-the toolkit pools a section with fewer clips in a domain, and this measures what that avoids). Printed per set and rule: the mean over machine types and sections of AUC(source) and
+the toolkit pools a section with fewer clips in a domain, and this measures what that avoids). Printed per set and
+rule: the mean over machine types and sections of AUC(source) and
 AUC(target) (as the year's evaluator defines them), ``worst`` (the smaller of the two), the mean
 pAUC and the official score; and per rule the smallest ``worst`` over the sets, which decides.
 
@@ -46,9 +47,18 @@ def compare(root: Path, *, model: str, work: Path, rules=("pooled", "domains")) 
             results = evaluate(root, run_dir=run, cache_dir=work / "cache", progress=False)
             summary = pd.read_csv(run / "results" / "official_score.csv")
             source, target = results["auc_source"].mean(), results["auc_target"].mean()
-            rows.append({"set": root.name, "rule": rule, "model": model, "auc_source": source, "auc_target": target,
-                         "worst": min(source, target), "pauc": results["pauc"].mean(),
-                         "official_score": float(summary.loc[0, "official_score"])})
+            rows.append(
+                {
+                    "set": root.name,
+                    "rule": rule,
+                    "model": model,
+                    "auc_source": source,
+                    "auc_target": target,
+                    "worst": min(source, target),
+                    "pauc": results["pauc"].mean(),
+                    "official_score": float(summary.loc[0, "official_score"]),
+                }
+            )
     finally:
         domains.RULE, domains.MIN_DOMAIN_CLIPS = saved
     return rows

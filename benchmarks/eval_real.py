@@ -75,9 +75,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -95,8 +95,20 @@ INJECTED_SET = "mimii-fan-injected"
 DEFAULT_SYNTHETIC = PROJECT_ROOT / "data" / "synthetic"
 DEFAULT_OUT = PROJECT_ROOT / "benchmarks" / "eval_real.csv"
 QUICK_EPOCHS = 2
-PER_TYPE_COLUMNS = ["set", "real", "model", "machine_type", "auc", "pauc", "n_normal", "n_anomaly", "chance_sd", "seconds",
-                    "auc_source", "auc_target"]
+PER_TYPE_COLUMNS = [
+    "set",
+    "real",
+    "model",
+    "machine_type",
+    "auc",
+    "pauc",
+    "n_normal",
+    "n_anomaly",
+    "chance_sd",
+    "seconds",
+    "auc_source",
+    "auc_target",
+]
 #: The DCASE 2021-2025 formats of the synthetic year sets.
 YEARS = ("dcase2021", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
 #: The real-clip DCASE 2023 set built at run time (see the module docstring).
@@ -200,10 +212,14 @@ def real_year_folds(mimii: Path, lite: Path, out: Path) -> list[Path]:
     folds = []
     for k in range(len(tgt_normal)):
         fold = out / f"fold{k}"
-        groups = [("source", "train", "normal", src_normal[:n_train]), ("source", "test", "normal", src_normal[n_train:]),
-                  ("source", "test", "anomaly", src_anomaly),
-                  ("target", "train", "normal", tgt_normal[:k] + tgt_normal[k + 1:]),
-                  ("target", "test", "normal", [tgt_normal[k]]), ("target", "test", "anomaly", tgt_anomaly)]
+        groups = [
+            ("source", "train", "normal", src_normal[:n_train]),
+            ("source", "test", "normal", src_normal[n_train:]),
+            ("source", "test", "anomaly", src_anomaly),
+            ("target", "train", "normal", tgt_normal[:k] + tgt_normal[k + 1 :]),
+            ("target", "test", "normal", [tgt_normal[k]]),
+            ("target", "test", "anomaly", tgt_anomaly),
+        ]
         for domain, split, label, paths in groups:
             site = "A" if domain == "source" else "B"
             for i, path in enumerate(paths):
@@ -313,9 +329,11 @@ def per_type_means(results: pd.DataFrame) -> pd.DataFrame:
     from asd.metrics import chance_auc_sd
 
     if "auc_source" in results:  # a year set: per domain; "auc" is the worse domain, counts over both
-        results = results.assign(auc=results[["auc_source", "auc_target"]].min(axis=1),
-                                 n_normal=results.n_source_normal + results.n_target_normal,
-                                 n_anomaly=results.n_source_anomaly + results.n_target_anomaly)
+        results = results.assign(
+            auc=results[["auc_source", "auc_target"]].min(axis=1),
+            n_normal=results.n_source_normal + results.n_target_normal,
+            n_anomaly=results.n_source_anomaly + results.n_target_anomaly,
+        )
         means = per_type_means(results.drop(columns=["auc_source", "auc_target"]))
         domains = results.groupby("machine_type")[["auc_source", "auc_target"]].mean().reset_index()
         return means.merge(domains, on="machine_type")
@@ -364,11 +382,15 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic", help="synthetic data folder (default data/synthetic, else generate tiny)")
     parser.add_argument("--no-synthetic", action="store_true")
     parser.add_argument("--no-years", action="store_true", help="leave out the synthetic DCASE 2021-2025 sets")
-    parser.add_argument("--year-size", choices=("tiny", "small"), default="tiny", help="size of the synthetic year sets")
+    parser.add_argument(
+        "--year-size", choices=("tiny", "small"), default="tiny", help="size of the synthetic year sets"
+    )
     parser.add_argument("--no-real-years", action="store_true", help=f"leave out {REAL_YEAR_SET}")
     parser.add_argument("--no-shared", action="store_true", help="leave out the shared real sets in ../shared/data")
     parser.add_argument(
-        "--no-injected", action="store_true", help=f"leave out {INJECTED_SET} (the MIMII fan's normal clips with injected faults)"
+        "--no-injected",
+        action="store_true",
+        help=f"leave out {INJECTED_SET} (the MIMII fan's normal clips with injected faults)",
     )
     parser.add_argument("--work", help="folder for the runs (kept; default a temporary folder)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
@@ -442,7 +464,9 @@ def _run(args) -> int:
         for data_set, model in tqdm(jobs, desc="eval-real", unit="run"):
             start = time.perf_counter()
             try:
-                results = run_one(data_set, model, config=config, work=work / "runs" / data_set.name / model, cache_dir=cache_dir)
+                results = run_one(
+                    data_set, model, config=config, work=work / "runs" / data_set.name / model, cache_dir=cache_dir
+                )
             except Exception as error:  # noqa: BLE001  (one failure must not stop the table)
                 failures.append(f"{model} on {data_set.name}: {type(error).__name__}: {error}")
                 logger.error("FAILED %s", failures[-1])
@@ -460,34 +484,47 @@ def _run(args) -> int:
     write_csv_atomic(out, table.round(4))
     write_csv_atomic(per_type_out, per_type.round(4))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(f"eval-real: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
-          f"({os.cpu_count()} CPUs, load {load}); Keras epochs: {epochs or 'study config'}")
+    print(
+        f"eval-real: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({os.cpu_count()} CPUs, load {load}); Keras epochs: {epochs or 'study config'}"
+    )
     for data_set in sets:
         kind = "real" if data_set.real else "synthetic"
         how = "train/test split"
         if data_set.cross_fit:
             how = "leave-one-normal-out cross-fitting (a tiny set: read its AUCs as rough)"
         if data_set.dataset is not None:
-            how = f"{data_set.dataset} layout, scored per domain" + (f", {len(data_set.folds)} folds pooled" if data_set.folds else "")
+            how = f"{data_set.dataset} layout, scored per domain" + (
+                f", {len(data_set.folds)} folds pooled" if data_set.folds else ""
+            )
         print(f"  {data_set.name}: {kind}, {data_set.root}, {how}")
     print("Mean AUC per set (mean over machine types); worst_real / worst_all: the smallest over the real / all sets")
     print(markdown(table))
     domains = per_type[per_type["auc_source"].notna()]
     if len(domains):
-        print("Sets with domains: mean AUC(source) | AUC(target) per set (each year's evaluator; the column above is the "
-              "smaller)")
+        print(
+            "Sets with domains: mean AUC(source) | AUC(target) per set (each year's evaluator; the column above is the "
+            "smaller)"
+        )
         side = domains.groupby(["model", "set"], sort=False)[["auc_source", "auc_target"]].mean()
         side = side.apply(lambda r: f"{r.auc_source:.3f} / {r.auc_target:.3f}", axis=1).unstack("set")
         print(markdown(side.reindex(models).reset_index().rename(columns={"model": "detector"})))
     injected = per_type[per_type["set"] == INJECTED_SET]
     if len(injected):
-        print(f"{INJECTED_SET}: AUC per injected fault character (real normal fan clips; semi-synthetic, not in worst_real)")
+        print(
+            f"{INJECTED_SET}: AUC per injected fault character (real normal fan clips; semi-synthetic, not in "
+            "worst_real)"
+        )
         by_character = injected.assign(character=injected.machine_type.str.split(".").str[-1])
-        print(markdown(by_character.pivot(index="model", columns="character", values="auc").reindex(models).reset_index()))
+        print(
+            markdown(by_character.pivot(index="model", columns="character", values="auc").reindex(models).reset_index())
+        )
     if len(per_type) and len(models) > 1:
         ceiling = hindsight_ceiling(per_type, default=DEFAULT_MODEL if DEFAULT_MODEL in models else None)
-        print("Ceiling with hindsight: per set, the mean over machine types of the best AUC any detector above reached "
-              "on that type (not a detector: it chooses after seeing the anomalies)")
+        print(
+            "Ceiling with hindsight: per set, the mean over machine types of the best AUC any detector above reached "
+            "on that type (not a detector: it chooses after seeing the anomalies)"
+        )
         print(markdown(ceiling.reset_index()))
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)

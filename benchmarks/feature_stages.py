@@ -30,7 +30,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=100, help="10 s clips (default 100)")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats, best kept (default 5)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"generated clips (default {DEFAULT_WORKDIR})")
+    parser.add_argument(
+        "--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"generated clips (default {DEFAULT_WORKDIR})"
+    )
     args = parser.parse_args(argv)
 
     import librosa
@@ -47,6 +49,7 @@ def main(argv=None) -> int:
 
     def each(function, items):
         """``function`` on every item, results dropped at once (as the extraction loop frees them)."""
+
         def run():
             for item in items:
                 function(item)
@@ -85,17 +88,27 @@ def main(argv=None) -> int:
     timed("read the file (one read)", each(read_bytes, paths))
     timed("SHA-256 content key", each(content_key, data))
     timed("decode int16 -> float32", each(decode_pcm16, data))
-    timed("pad into the batch buffer", lambda: [padded.__setitem__((i % batch, slice(512, 512 + s.shape[0])), s) for i, s in enumerate(signals)])
+    timed(
+        "pad into the batch buffer",
+        lambda: [padded.__setitem__((i % batch, slice(512, 512 + s.shape[0])), s) for i, s in enumerate(signals)],
+    )
     timed("window the frames", lambda: [np.multiply(frames, plan.window, out=windowed) for _ in rounds])
     timed("rfft (scipy pocketfft, float32)", lambda: [scipy.fft.rfft(windowed, axis=-1) for _ in rounds])
     timed("abs, square", lambda: [np.square(np.abs(spectrum, out=magnitude), out=magnitude) for _ in rounds])
     timed("block-sparse mel product", mel_product)
     timed("log10 to dB", lambda: [np.log10(mel, out=np.empty_like(mel)) for _ in rounds])
-    timed("store write (.npy, atomic)", lambda: [store.put(content_key(b"%d" % i), "stages", m) for i, m in enumerate(log_mels)])
+    timed(
+        "store write (.npy, atomic)",
+        lambda: [store.put(content_key(b"%d" % i), "stages", m) for i, m in enumerate(log_mels)],
+    )
     shutil.rmtree(store.root, ignore_errors=True)
     timed("cut every 640-d vector", each(frame_vectors, log_mels))
     config = StudyConfig()
-    timed("whole: extract_features, 1 worker, no store", lambda: extract_features(paths, kind="baseline", config=config, progress=False, workers=1), repeats=3)
+    timed(
+        "whole: extract_features, 1 worker, no store",
+        lambda: extract_features(paths, kind="baseline", config=config, progress=False, workers=1),
+        repeats=3,
+    )
 
     def baseline_style(subset):
         for path in subset:
@@ -105,7 +118,12 @@ def main(argv=None) -> int:
 
     subset = paths[: max(1, n // 3)]
     with threadpool_limits(limits=1, user_api="blas"):
-        timed("baseline-style librosa.load + melspectrogram + log10, BLAS 1 thread", lambda: baseline_style(subset), repeats=3, clips=len(subset))
+        timed(
+            "baseline-style librosa.load + melspectrogram + log10, BLAS 1 thread",
+            lambda: baseline_style(subset),
+            repeats=3,
+            clips=len(subset),
+        )
     return 0
 
 

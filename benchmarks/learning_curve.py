@@ -71,7 +71,9 @@ def subset_folder(table: pd.DataFrame, out: Path, *, n_train: int, seed: int) ->
     return out
 
 
-def curve_point(table: pd.DataFrame, model: str, *, n_train: int, repeats: int, config, work: Path, cache_dir) -> pd.DataFrame:
+def curve_point(
+    table: pd.DataFrame, model: str, *, n_train: int, repeats: int, config, work: Path, cache_dir
+) -> pd.DataFrame:
     """Per-ID results of ``model`` trained on ``n_train`` clips per ID, AUC and pAUC averaged over draws
     (``table``: :func:`asd.data.discover_clips` of the set)."""
     from asd.pipeline import evaluate, train
@@ -102,7 +104,9 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic", help="synthetic data folder (default data/synthetic, else generate tiny)")
     parser.add_argument("--no-synthetic", action="store_true")
     parser.add_argument("--no-shared", action="store_true", help="leave out the shared real sets in ../shared/data")
-    parser.add_argument("--no-injected", action="store_true", help="leave out the MIMII fan's clips with injected faults")
+    parser.add_argument(
+        "--no-injected", action="store_true", help="leave out the MIMII fan's clips with injected faults"
+    )
     parser.add_argument("--work", help="scratch folder (default a temporary one); each run is removed once scored")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="CSV (default %(default)s)")
@@ -150,19 +154,35 @@ def _run(args) -> int:
             jobs += [(data_set, table, model, n) for model in args.models for n in sizes if n <= fewest]
         for data_set, table, model, n_train in tqdm(jobs, desc="learning curve", unit="run"):
             results = curve_point(
-                table, model, n_train=n_train, repeats=args.repeats, config=config,
-                work=work / "runs" / data_set.name / model / str(n_train), cache_dir=cache_dir,
+                table,
+                model,
+                n_train=n_train,
+                repeats=args.repeats,
+                config=config,
+                work=work / "runs" / data_set.name / model / str(n_train),
+                cache_dir=cache_dir,
             )
             means = per_type_means(results)
-            rows.append({
-                "set": data_set.name, "real": data_set.real, "model": model, "train_clips": n_train,
-                "repeats": int(results["draws"].iloc[0]), "auc": means["auc"].mean(), "pauc": means["pauc"].mean(),
-                "chance_upper": chance_upper(means["chance_sd"]),
-            })
-            write_csv_atomic(args.out, pd.DataFrame(rows, columns=COLUMNS).round(4))  # a long run's finished part is kept
+            rows.append(
+                {
+                    "set": data_set.name,
+                    "real": data_set.real,
+                    "model": model,
+                    "train_clips": n_train,
+                    "repeats": int(results["draws"].iloc[0]),
+                    "auc": means["auc"].mean(),
+                    "pauc": means["pauc"].mean(),
+                    "chance_upper": chance_upper(means["chance_sd"]),
+                }
+            )
+            write_csv_atomic(
+                args.out, pd.DataFrame(rows, columns=COLUMNS).round(4)
+            )  # a long run's finished part is kept
     curve = pd.DataFrame(rows, columns=COLUMNS)
-    print("Mean AUC (mean over machine types) against N, the normal training clips per machine ID "
-          f"(averaged over up to {args.repeats} random draws of the N clips)")
+    print(
+        "Mean AUC (mean over machine types) against N, the normal training clips per machine ID "
+        f"(averaged over up to {args.repeats} random draws of the N clips)"
+    )
     for name, part in curve.groupby("set", sort=False):
         table = part.pivot(index="model", columns="train_clips", values="auc").reindex(args.models)
         table.columns = [f"N={n}" for n in table.columns]

@@ -67,7 +67,9 @@ MEMORY_TAG = "MEMORY-RESULT "
 # -- clips ---------------------------------------------------------------------------------
 
 
-def generate_clips(folder: Path, *, n_clips: int, seconds: float, seed: int, machine_ids=("00", "02", "04", "06")) -> list[str]:
+def generate_clips(
+    folder: Path, *, n_clips: int, seconds: float, seed: int, machine_ids=("00", "02", "04", "06")
+) -> list[str]:
     """``n_clips`` deterministic clips (noise, three tones, a slow modulation), 16-bit WAV.
 
     Files already there with the right size are kept, so a second run starts at once.
@@ -99,7 +101,9 @@ def generate_clips(folder: Path, *, n_clips: int, seconds: float, seed: int, mac
 # -- the DCASE 2020 baseline's way (the reference) -------------------------------------------
 
 
-def baseline_style_vectors(paths: list[str], *, n_mels=128, frames=5, n_fft=1024, hop_length=512, power=2.0) -> np.ndarray:
+def baseline_style_vectors(
+    paths: list[str], *, n_mels=128, frames=5, n_fft=1024, hop_length=512, power=2.0
+) -> np.ndarray:
     """The DCASE 2020 baseline's ``list_to_vector_array``: every clip's 640-d vectors, float64.
 
     Written as the baseline's ``file_to_vector_array`` does it (one file at a time), so the
@@ -190,9 +194,15 @@ def machine_info() -> dict:
     gpu = None
     if shutil.which("nvidia-smi"):
         try:
-            gpu = subprocess.run(
-                ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
-            ).stdout.strip() or None
+            gpu = (
+                subprocess.run(
+                    ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                ).stdout.strip()
+                or None
+            )
         except (OSError, subprocess.SubprocessError):
             gpu = None
     versions = {}
@@ -226,10 +236,10 @@ def _vm_kb(field: str) -> int:
 
 def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int) -> dict:
     """Decode, baseline-style and our extraction rates on ``paths``; returns the key rates."""
+    import hashlib
+
     import soundfile as sf
     from threadpoolctl import threadpool_limits
-
-    import hashlib
 
     from asd.audio import read_clip
     from asd.config import StudyConfig
@@ -250,7 +260,9 @@ def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int
         """Add a clips/s row (best wall time) with the CPU time per clip; return clips/s."""
         kwargs = {"setup": fresh_cache, "teardown": drop_cache} if cold else {}
         wall, cpu = best_seconds(function, repeats=repeats_ or repeats, **kwargs)
-        table.add("features", what, n / wall, "clips/s", "; ".join(filter(None, [note, f"CPU {1e3 * cpu / n:.2f} ms/clip"])))
+        table.add(
+            "features", what, n / wall, "clips/s", "; ".join(filter(None, [note, f"CPU {1e3 * cpu / n:.2f} ms/clip"]))
+        )
         return n / wall
 
     for path in paths:  # every file in the OS page cache, for every contestant alike
@@ -262,17 +274,29 @@ def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int
     # What keying the feature store on content costs (the bytes are the ones read for decoding, so
     # only the hash is extra), against a hash of size + times + inode that a rewrite also changes.
     data = [Path(p).read_bytes() for p in paths]
-    measure("store key: SHA-256 of the file bytes (asd.features.content_key), 1 core", lambda: [content_key(d) for d in data])
-    measure("store key: BLAKE2b-128 of the file bytes, 1 core", lambda: [hashlib.blake2b(d, digest_size=16).digest() for d in data])
+    measure(
+        "store key: SHA-256 of the file bytes (asd.features.content_key), 1 core",
+        lambda: [content_key(d) for d in data],
+    )
+    measure(
+        "store key: BLAKE2b-128 of the file bytes, 1 core",
+        lambda: [hashlib.blake2b(d, digest_size=16).digest() for d in data],
+    )
 
     def stat_key(path):
         stat = os.stat(path)
-        return hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}".encode()).digest()
+        return hashlib.sha1(
+            f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}".encode()
+        ).digest()
 
-    measure("store key: SHA-1 of size, mtime_ns, ctime_ns, inode (for comparison)", lambda: [stat_key(p) for p in paths])
+    measure(
+        "store key: SHA-1 of size, mtime_ns, ctime_ns, inode (for comparison)", lambda: [stat_key(p) for p in paths]
+    )
 
     def ours_vectors(cache, n_workers=workers):
-        extracted = extract_features(paths, kind="baseline", config=config, cache=cache, progress=False, workers=n_workers)
+        extracted = extract_features(
+            paths, kind="baseline", config=config, cache=cache, progress=False, workers=n_workers
+        )
         for log_mel in extracted.features:
             frame_vectors(log_mel, frames=frames)
 
@@ -292,28 +316,49 @@ def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int
     best = {name: (float("inf"), float("inf")) for name in contestants}
     for _ in range(max(repeats, 1)):
         for name, (function, setup, teardown) in contestants.items():
-            best[name] = min(best[name], best_seconds(function, repeats=1, setup=setup or (lambda: None), teardown=teardown))
+            best[name] = min(
+                best[name], best_seconds(function, repeats=1, setup=setup or (lambda: None), teardown=teardown)
+            )
 
     def row(what, name, note=""):
         wall, cpu = best[name]
-        table.add("features", what, n / wall, "clips/s", "; ".join(filter(None, [note, f"CPU {1e3 * cpu / n:.2f} ms/clip"])))
+        table.add(
+            "features", what, n / wall, "clips/s", "; ".join(filter(None, [note, f"CPU {1e3 * cpu / n:.2f} ms/clip"]))
+        )
         return n / wall
 
-    reference_default = row("baseline 640-d vectors, DCASE baseline-style loop", "reference", "float64, one file at a time")
+    reference_default = row(
+        "baseline 640-d vectors, DCASE baseline-style loop", "reference", "float64, one file at a time"
+    )
     reference_one = row("baseline 640-d vectors, DCASE baseline-style loop, BLAS on 1 thread", "reference_one")
     reference = max(reference_default, reference_one)
-    ours = row(f"baseline 640-d vectors, asd, cold cache, {workers} workers", "ours", "like for like: extract, cache, cut every vector")
+    ours = row(
+        f"baseline 640-d vectors, asd, cold cache, {workers} workers",
+        "ours",
+        "like for like: extract, cache, cut every vector",
+    )
     ours_one = measure("baseline 640-d vectors, asd, cold cache, 1 worker", lambda c: ours_vectors(c, 1), cold=True)
 
     def extract(kind, n_workers=workers):
-        return lambda cache=None: extract_features(paths, kind=kind, config=config, cache=cache, progress=False, workers=n_workers)
+        return lambda cache=None: extract_features(
+            paths, kind=kind, config=config, cache=cache, progress=False, workers=n_workers
+        )
 
     for kind, label in (("baseline", "baseline log-mel (128 x 313)"), ("image", "image (64 x 64)")):
         measure(f"{label}, asd, no cache, {workers} workers", extract(kind))
-        measure(f"{label}, asd, cold cache, {workers} workers", extract(kind), "computed and written to the cache", cold=True)
+        measure(
+            f"{label}, asd, cold cache, {workers} workers",
+            extract(kind),
+            "computed and written to the cache",
+            cold=True,
+        )
         cache = fresh_cache()
         extract(kind)(cache)
-        measure(f"{label}, asd, warm cache, {workers} workers", lambda: extract(kind)(cache), "read from the cache")
+        measure(
+            f"{label}, asd, warm cache, {workers} workers",
+            lambda kind=kind, cache=cache: extract(kind)(cache),
+            "read from the cache",
+        )
         drop_cache(cache)
     measure(
         "image (64 x 64), per-clip librosa (asd before #6)",
@@ -325,11 +370,32 @@ def bench_features(table: Table, paths: list[str], *, repeats: int, workers: int
     speedup = ours / reference
     reference_cpu = min(best["reference"][1], best["reference_one"][1])
     cpu_speedup = reference_cpu / best["ours"][1]
-    table.add("features", "speedup: asd vectors vs baseline-style (cold cache)", speedup, "x", f"target >= {TARGET_SPEEDUP:.0f}x; vs the faster baseline-style row")
-    table.add("features", "CPU-time ratio: baseline-style CPU / asd CPU per clip", cpu_speedup, "x", "less disturbed by other work than the wall-clock ratio")
+    table.add(
+        "features",
+        "speedup: asd vectors vs baseline-style (cold cache)",
+        speedup,
+        "x",
+        f"target >= {TARGET_SPEEDUP:.0f}x; vs the faster baseline-style row",
+    )
+    table.add(
+        "features",
+        "CPU-time ratio: baseline-style CPU / asd CPU per clip",
+        cpu_speedup,
+        "x",
+        "less disturbed by other work than the wall-clock ratio",
+    )
     table.add("features", "speedup on 1 worker", ours_one / reference, "x")
-    table.add("features", "asd vectors / soundfile decode floor", ours / decode, "", f"target >= {TARGET_DECODE_FRACTION}")
-    return {"decode": decode, "reference": reference, "ours": ours, "ours_one_worker": ours_one, "speedup": speedup, "cpu_speedup": cpu_speedup}
+    table.add(
+        "features", "asd vectors / soundfile decode floor", ours / decode, "", f"target >= {TARGET_DECODE_FRACTION}"
+    )
+    return {
+        "decode": decode,
+        "reference": reference,
+        "ours": ours,
+        "ours_one_worker": ours_one,
+        "speedup": speedup,
+        "cpu_speedup": cpu_speedup,
+    }
 
 
 def _config_for_epochs(epochs: int):
@@ -349,9 +415,8 @@ def _machine_ids(paths: list[str]) -> list[str]:
 
 def bench_training(table: Table, paths: list[str], *, epochs: int, cache_dir: Path, models: list[str]) -> None:
     """Fit and score every model on the features of ``paths`` (from the cache)."""
-    from asd.features import FeatureCache
     from asd.detectors import DETECTORS
-    from asd.features import extract_features
+    from asd.features import FeatureCache, extract_features
 
     config = _config_for_epochs(epochs)
     cache = FeatureCache(cache_dir)
@@ -362,7 +427,11 @@ def bench_training(table: Table, paths: list[str], *, epochs: int, cache_dir: Pa
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        device = f"GPU ({gpus[0].name})" if gpus else f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
+        device = (
+            f"GPU ({gpus[0].name})"
+            if gpus
+            else f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
+        )
     except ImportError:
         pass
     for name in models:
@@ -381,8 +450,20 @@ def bench_training(table: Table, paths: list[str], *, epochs: int, cache_dir: Pa
         except Exception as exc:  # noqa: BLE001 - report and go on with the other models
             table.add("training", f"{name}: failed", f"{type(exc).__name__}: {exc}"[:80])
             continue
-        table.add("training", f"{name}: fit, {len(paths)} clips x {epochs} epoch(s)", len(paths) * epochs / fit_seconds, "clips/s", f"{fit_seconds:.1f} s on {device}")
-        table.add("scoring", f"{name}: score {len(paths)} clips (features in memory)", len(paths) / score_seconds, "clips/s", f"{score_seconds:.1f} s")
+        table.add(
+            "training",
+            f"{name}: fit, {len(paths)} clips x {epochs} epoch(s)",
+            len(paths) * epochs / fit_seconds,
+            "clips/s",
+            f"{fit_seconds:.1f} s on {device}",
+        )
+        table.add(
+            "scoring",
+            f"{name}: score {len(paths)} clips (features in memory)",
+            len(paths) / score_seconds,
+            "clips/s",
+            f"{score_seconds:.1f} s",
+        )
 
 
 def memory_child(args) -> None:
@@ -392,9 +473,8 @@ def memory_child(args) -> None:
     :func:`asd.pipeline.train` asks for; ``--in-memory`` loads them as arrays instead), then
     the model is fitted and scores its training clips.
     """
-    from asd.features import FeatureCache
     from asd.detectors import DETECTORS
-    from asd.features import extract_features
+    from asd.features import FeatureCache, extract_features
 
     paths = generate_clips(Path(args.workdir) / "toycar", n_clips=args.memory_clips, seconds=11.0, seed=1)
     config = _config_for_epochs(args.epochs)
@@ -436,12 +516,13 @@ def memory_child(args) -> None:
     print(MEMORY_TAG + json.dumps(result), flush=True)
 
 
-def bench_memory(table: Table, *, workdir: Path, n_clips: int, epochs: int, models: list[str], in_memory: bool = False) -> dict:
+def bench_memory(
+    table: Table, *, workdir: Path, n_clips: int, epochs: int, models: list[str], in_memory: bool = False
+) -> dict:
     """Peak RSS of fitting each model on ``n_clips`` 11 s clips, one fresh process per model."""
-    from asd.features import FeatureCache
     from asd.config import StudyConfig
     from asd.detectors import DETECTORS
-    from asd.features import extract_features
+    from asd.features import FeatureCache, extract_features
 
     paths = generate_clips(workdir / "toycar", n_clips=n_clips, seconds=11.0, seed=1)
     cache = FeatureCache(workdir / "cache")
@@ -450,13 +531,20 @@ def bench_memory(table: Table, *, workdir: Path, n_clips: int, epochs: int, mode
         extracted = extract_features(paths, kind=kind, config=StudyConfig(), cache=cache, progress=False, mmap=True)
         seconds = time.perf_counter() - start
         table.add(
-            "memory", f"{kind} features of {n_clips} 11 s clips into the cache and a pack", n_clips / seconds, "clips/s",
+            "memory", f"{kind} features of {n_clips} 11 s clips into the cache and a pack", n_clips / seconds,
+            "clips/s",
             f"{seconds:.1f} s (cold only on the first run of this workdir)",
         )  # fmt: skip
         del extracted
     frames = 1 + int(11.0 * SAMPLE_RATE) // 512 - 4
     baseline_gb = n_clips * frames * 640 * 8 / 1e9
-    table.add("memory", f"DCASE baseline float64 vector matrix, {n_clips} 11 s clips", baseline_gb * 1000, "MB", "computed (n_vectors x 640 x 8 B), not run")
+    table.add(
+        "memory",
+        f"DCASE baseline float64 vector matrix, {n_clips} 11 s clips",
+        baseline_gb * 1000,
+        "MB",
+        "computed (n_vectors x 640 x 8 B), not run",
+    )
     peaks = {}
     for name in models:
         command = [
@@ -493,14 +581,22 @@ def report_time(table: Table) -> None:
         table.add("report", "make report wall time", "not measured", "", f"no {info_path.relative_to(PROJECT_ROOT)}")
         return
     verdict = "ok" if seconds <= TARGET_REPORT_SECONDS else "OVER"
-    table.add("report", "make report wall time (last build)", seconds / 60, "min", f"{verdict} (target <= 10 min); built {info.get('built', '?')}")
+    table.add(
+        "report",
+        "make report wall time (last build)",
+        seconds / 60,
+        "min",
+        f"{verdict} (target <= 10 min); built {info.get('built', '?')}",
+    )
 
 
 # -- main ------------------------------------------------------------------------------------
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 clips, 400 memory clips, 1 repeat")
     parser.add_argument("--clips", type=int, help="10 s clips for the speed figures (default 1000)")
     parser.add_argument("--memory-clips", type=int, help="11 s clips for the memory figures (default 4000)")
@@ -508,11 +604,17 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, help="timing repeats, best kept (default 3)")
     parser.add_argument("--workers", type=int, help="feature threads (default: all cores)")
     parser.add_argument("--models", nargs="+", help="only these models (default: every registered one)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"generated clips and cache (default {DEFAULT_WORKDIR})")
-    parser.add_argument("--training-only", action="store_true", help="only training and scoring speed (e.g. on a GPU machine)")
+    parser.add_argument(
+        "--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"generated clips and cache (default {DEFAULT_WORKDIR})"
+    )
+    parser.add_argument(
+        "--training-only", action="store_true", help="only training and scoring speed (e.g. on a GPU machine)"
+    )
     parser.add_argument("--skip-memory", action="store_true", help="no peak-RSS measurement")
     parser.add_argument("--features-only", action="store_true", help="only the feature extraction figures")
-    parser.add_argument("--in-memory", action="store_true", help="memory figures with features loaded as arrays, not memory-mapped")
+    parser.add_argument(
+        "--in-memory", action="store_true", help="memory figures with features loaded as arrays, not memory-mapped"
+    )
     parser.add_argument("--json", type=Path, help="also write the table and machine facts to this JSON file")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -539,7 +641,10 @@ def main(argv=None) -> int:
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(DETECTORS)}")
     info = machine_info()
     load_before = os.getloadavg()
-    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB RAM, {info['os']}, Python {info['python']}")
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB RAM, {info['os']}, Python "
+        f"{info['python']}"
+    )
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + f"; GPU: {info['gpu'] or 'none'}")
     print(f"load average before: {load_before[0]:.2f} (other work on the machine slows every figure)")
     print(f"generating / reusing {args.clips} clips of 10 s in {args.workdir} ...", flush=True)
@@ -554,7 +659,12 @@ def main(argv=None) -> int:
     peaks = {}
     if not (args.training_only or args.skip_memory or args.features_only):
         peaks = bench_memory(
-            table, workdir=args.workdir, n_clips=args.memory_clips, epochs=args.epochs, models=models, in_memory=args.in_memory
+            table,
+            workdir=args.workdir,
+            n_clips=args.memory_clips,
+            epochs=args.epochs,
+            models=models,
+            in_memory=args.in_memory,
         )
     if not (args.training_only or args.features_only):
         report_time(table)
@@ -562,19 +672,24 @@ def main(argv=None) -> int:
     print()
     print(
         f"## asd benchmarks: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; "
-        f"{args.clips} clips of 10 s, {args.memory_clips} of 11 s for memory; load average {load_before[0]:.2f} -> {load_after[0]:.2f}"
+        f"{args.clips} clips of 10 s, {args.memory_clips} of 11 s for memory; load average {load_before[0]:.2f} -> "
+        f"{load_after[0]:.2f}"
     )
     print()
     print(table.markdown())
     print()
     if rates:
-        print(f"feature extraction speedup vs baseline-style: {rates['speedup']:.1f}x (CPU-time ratio {rates['cpu_speedup']:.1f}x)")
+        print(
+            f"feature extraction speedup vs baseline-style: {rates['speedup']:.1f}x (CPU-time ratio "
+            f"{rates['cpu_speedup']:.1f}x)"
+        )
     print(f"benchmarks took {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
             json.dumps(
-                {"machine": info, "load_average": [load_before[0], load_after[0]], "args": {k: str(v) for k, v in vars(args).items()},
+                {"machine": info, "load_average": [load_before[0], load_after[0]], "args": {k: str(v) for k, v in
+                vars(args).items()},
                  "rows": table.rows, "rates": rates, "peak_rss_mb": peaks},
                 indent=2,
             )

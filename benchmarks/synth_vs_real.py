@@ -32,8 +32,9 @@ def main(argv=None) -> None:
     parser.add_argument("--mimii", default=str(ROOT.parent / "shared" / "data" / "mimii-fan-id00-sample"))
     parser.add_argument("--per-group", type=int, default=3, help="clips per source, machine type, ID and label")
     parser.add_argument("--csv", help="also write the per-clip statistics here")
-    parser.add_argument("--write-stats", action="store_true",
-                        help="rewrite report/real_stats/ from the real clips (--real) and stop")
+    parser.add_argument(
+        "--write-stats", action="store_true", help="rewrite report/real_stats/ from the real clips (--real) and stop"
+    )
     args = parser.parse_args(argv)
     if args.write_stats:
         from asd.report.real_stats import write_real_stats

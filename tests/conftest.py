@@ -63,7 +63,16 @@ def clip_table() -> pd.DataFrame:
     for machine_type, ids in (("fan", ("00", "02")), ("pump", ("00",))):
         for machine_id in ids:
             for i in range(3):
-                rows.append((f"/x/{machine_type}/train/normal_id_{machine_id}_{i:08d}.wav", f"normal_id_{machine_id}_{i:08d}.wav", machine_type, machine_id, "train", "normal"))
+                rows.append(
+                    (
+                        f"/x/{machine_type}/train/normal_id_{machine_id}_{i:08d}.wav",
+                        f"normal_id_{machine_id}_{i:08d}.wav",
+                        machine_type,
+                        machine_id,
+                        "train",
+                        "normal",
+                    )
+                )
             for label in ("normal", "anomaly"):
                 for i in range(2):
                     name = f"{label}_id_{machine_id}_{i:08d}.wav"
@@ -84,7 +93,15 @@ def wav_examples(tmp_path, rng):
             if label == "anomaly":
                 samples += 0.05 * np.sin(2 * np.pi * 3000 * t)
             path = write_clip(tmp_path / machine_type / f"{label}_id_00_00000000.wav", samples)
-            rows.append({"machine_type": machine_type, "machine_id": "00", "label": label, "file_name": path.name, "path": str(path)})
+            rows.append(
+                {
+                    "machine_type": machine_type,
+                    "machine_id": "00",
+                    "label": label,
+                    "file_name": path.name,
+                    "path": str(path),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -98,5 +115,13 @@ def score_table(rng) -> pd.DataFrame:
             for machine_id in ("00", "02"):
                 for label, shift in (("normal", 0.0), ("anomaly", 1.0)):
                     for value in rng.normal(shift, 1.0, 10):
-                        rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "label": label, "score": value})
+                        rows.append(
+                            {
+                                "model": model,
+                                "machine_type": machine_type,
+                                "machine_id": machine_id,
+                                "label": label,
+                                "score": value,
+                            }
+                        )
     return pd.DataFrame(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from asd.audio import write_clip
 
 #: Development and evaluation machine types used per year (a subset of the real ones), and their sections.
@@ -37,8 +38,16 @@ def _touch(path: Path, seconds: float = 0.01) -> None:
 
 
 def _expect(rel: str, machine_type: str, section: str, split: str, label: str, domain: str, attributes: str) -> dict:
-    return {"rel": rel, "machine_type": machine_type, "machine_id": section, "section": section, "split": split,
-            "label": label, "domain": domain, "attributes": attributes}
+    return {
+        "rel": rel,
+        "machine_type": machine_type,
+        "machine_id": section,
+        "section": section,
+        "split": split,
+        "label": label,
+        "domain": domain,
+        "attributes": attributes,
+    }
 
 
 def names(year: str, kind: str = "dev", *, n_train: tuple[int, int] = (3, 1), n_test: int = 1):
@@ -63,18 +72,30 @@ def names(year: str, kind: str = "dev", *, n_train: tuple[int, int] = (3, 1), n_
                 for label in ("normal", "anomaly"):
                     for i in range(n_test):
                         attrs = "" if year == "dcase2021" else _attributes(year, machine_type, domain, i)
-                        stem = f"section_{section}_{domain}_test_{label}_{base + i:04d}" + (f"_{attrs}" if attrs else "")
+                        stem = f"section_{section}_{domain}_test_{label}_{base + i:04d}" + (
+                            f"_{attrs}" if attrs else ""
+                        )
                         truth = {"label": label, "domain": domain, "attributes": attrs, "labelled": stem}
                         if kind == "dev":
                             rel = f"{machine_type}/{folder}/{stem}.wav"
                             out.append((_expect(rel, machine_type, section, "test", label, domain, attrs), None))
                             continue
-                        hidden = (f"section_{section}_{domain}_test_{eval_index:04d}.wav" if year == "dcase2021"
-                                  else f"section_{section}_{eval_index:04d}.wav")
+                        hidden = (
+                            f"section_{section}_{domain}_test_{eval_index:04d}.wav"
+                            if year == "dcase2021"
+                            else f"section_{section}_{eval_index:04d}.wav"
+                        )
                         eval_index += 1
                         seen_domain = domain if year == "dcase2021" else "unknown"
-                        row = _expect(f"{machine_type}/{folder}/{hidden}", machine_type, section, "test", "unknown",
-                                      seen_domain, "")
+                        row = _expect(
+                            f"{machine_type}/{folder}/{hidden}",
+                            machine_type,
+                            section,
+                            "test",
+                            "unknown",
+                            seen_domain,
+                            "",
+                        )
                         out.append((row, truth))
     return out
 
@@ -97,15 +118,19 @@ def write_evaluator_truth(folder: Path, year: str, rows, *, attributes: bool = T
         stem = f"ground_truth_{row['machine_type']}_section_{row['section']}"
         if year == "dcase2021":
             files.setdefault(folder / "ground_truth_data" / f"{stem}_{truth['domain']}_test.csv", []).append(
-                f"{name},{int(truth['label'] == 'anomaly')}")
+                f"{name},{int(truth['label'] == 'anomaly')}"
+            )
             continue
         files.setdefault(folder / "ground_truth_data" / f"{stem}_test.csv", []).append(
-            f"{name},{int(truth['label'] == 'anomaly')}")
+            f"{name},{int(truth['label'] == 'anomaly')}"
+        )
         files.setdefault(folder / "ground_truth_domain" / f"{stem}_test.csv", []).append(
-            f"{name},{int(truth['domain'] == 'target')}")
+            f"{name},{int(truth['domain'] == 'target')}"
+        )
         if attributes:
             files.setdefault(folder / "ground_truth_attributes" / f"{stem}_test.csv", []).append(
-                f"{name},{truth['labelled']}")
+                f"{name},{truth['labelled']}"
+            )
     for path, lines in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")

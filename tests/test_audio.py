@@ -127,7 +127,9 @@ def test_complete_and_non_wav_files_are_not_truncated(tmp_path, rng):
 
 def test_header_plus_a_few_bytes_is_too_short(tmp_path, rng):
     path = _cut(write_clip(tmp_path / "few.wav", rng.uniform(-1, 1, 16000)), 44 + 10)
-    with pytest.raises(AudioError, match=r"few\.wav: 0\.000313 s long, shorter than the 1 s minimum \(audio\.min_seconds\); truncated"):
+    with pytest.raises(
+        AudioError, match=r"few\.wav: 0\.000313 s long, shorter than the 1 s minimum \(audio\.min_seconds\); truncated"
+    ):
         read_clip(path, min_seconds=1.0)
     assert read_clip(path).shape == (5,)  # min_seconds=0 accepts any length
 

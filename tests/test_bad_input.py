@@ -77,7 +77,11 @@ def one_error_line(err: str, *needles: str) -> str:
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def evaluate_args(data: Path, run: Path) -> list[str]:
@@ -109,7 +113,9 @@ def test_interrupted_retraining_leaves_the_old_run_intact(data_root, run_copy, c
         return original_fit(self, *args, **kwargs)
 
     monkeypatch.setattr(detector_class, "fit", fit_then_die)
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", run_copy, "--no-cache", "--overwrite")
+    code, _, err = cli(
+        capsys, "train", "--data", data_root, "--model", MODEL, "--out", run_copy, "--no-cache", "--overwrite"
+    )
     assert code == 1
     one_error_line(err, "RuntimeError: killed", "rerun with --debug")
     assert folder_digest(run_copy) == before
@@ -121,14 +127,18 @@ def test_interrupted_retraining_leaves_the_old_run_intact(data_root, run_copy, c
 def test_a_build_left_by_a_killed_training_is_removed_and_never_read(data_root, run_copy, capsys):
     stale = run_copy.with_name(f"{run_copy.name}.tmp-4194303")  # no such process
     shutil.copytree(run_copy / "fan", stale / "fan")
-    code, _, _ = cli(capsys, "train", "--data", data_root, "--model", "embedding_knn", "--out", run_copy, "--no-cache", "--overwrite")
+    code, _, _ = cli(
+        capsys, "train", "--data", data_root, "--model", "embedding_knn", "--out", run_copy, "--no-cache", "--overwrite"
+    )
     assert code == 0
     assert not stale.exists()
     assert json.loads((run_copy / "run.json").read_text())["model"] == "embedding_knn"
 
 
 def test_overwrite_swaps_in_the_complete_new_run(data_root, run_copy, capsys):
-    code, out, _ = cli(capsys, "train", "--data", data_root, "--model", "embedding_knn", "--out", run_copy, "--no-cache", "--overwrite")
+    code, out, _ = cli(
+        capsys, "train", "--data", data_root, "--model", "embedding_knn", "--out", run_copy, "--no-cache", "--overwrite"
+    )
     assert code == 0 and "trained embedding_knn" in out
     run = json.loads((run_copy / "run.json").read_text())
     assert run["model"] == "embedding_knn" and run["complete"] is True
@@ -139,7 +149,9 @@ def test_overwrite_swaps_in_the_complete_new_run(data_root, run_copy, capsys):
 def test_a_folder_that_is_not_a_run_is_not_overwritten(data_root, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "mine", "--overwrite", "--no-cache")
+    code, _, err = cli(
+        capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "mine", "--overwrite", "--no-cache"
+    )
     assert code == 2
     one_error_line(err, "mine", "not a run folder")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
@@ -213,10 +225,14 @@ def test_truncated_wavs_are_warned_about_and_short_ones_skipped(data_copy, tmp_p
     _truncate(clips[0], keep_bytes=44 + 2 * 16000 * 3)  # 3 s left of 10: usable, with a warning
     _truncate(clips[1], keep_bytes=44 + 10)  # a header plus a few bytes: skipped
     with caplog.at_level("WARNING"):
-        code, _, _ = cli(capsys, "train", "--data", data_copy, "--model", MODEL, "--out", tmp_path / "run", "--no-cache")
+        code, _, _ = cli(
+            capsys, "train", "--data", data_copy, "--model", MODEL, "--out", tmp_path / "run", "--no-cache"
+        )
     assert code == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any(clips[0].name in w and "truncated" in w and "header promises 160000 frames" in w for w in warnings), warnings
+    assert any(clips[0].name in w and "truncated" in w and "header promises 160000 frames" in w for w in warnings), (
+        warnings
+    )
     assert any(clips[1].name in w and "shorter than the 1 s minimum" in w for w in warnings), warnings
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [Path(item["path"]).name for item in run["skipped"]] == [clips[1].name]
@@ -230,7 +246,19 @@ def test_minimum_clip_length_is_configurable(data_copy, tmp_path, capsys):
     clip = sorted((data_copy / "fan" / "train").glob("*.wav"))[0]
     _truncate(clip, keep_bytes=44 + 2 * 16000 * 3)  # 3 s
     (tmp_path / "c.yaml").write_text("audio:\n  min_seconds: 5\n")
-    code, _, _ = cli(capsys, "train", "--data", data_copy, "--model", MODEL, "--out", tmp_path / "run", "--no-cache", "--config", tmp_path / "c.yaml")
+    code, _, _ = cli(
+        capsys,
+        "train",
+        "--data",
+        data_copy,
+        "--model",
+        MODEL,
+        "--out",
+        tmp_path / "run",
+        "--no-cache",
+        "--config",
+        tmp_path / "c.yaml",
+    )
     assert code == 0
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [Path(item["path"]).name for item in run["skipped"]] == [clip.name]
@@ -261,21 +289,45 @@ def test_short_test_clips_are_listed_in_skipped_csv(data_root, data_copy, run_co
 )
 def test_config_values_of_wrong_type_or_range(data_root, tmp_path, capsys, text, key, expected):
     (tmp_path / "bad.yaml").write_text(text)
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--config", tmp_path / "bad.yaml")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--data",
+        data_root,
+        "--model",
+        MODEL,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tmp_path / "bad.yaml",
+    )
     assert code == 2
     one_error_line(err, "bad.yaml", key, expected)
     assert not (tmp_path / "run").exists()
 
 
 def test_config_that_is_a_folder(data_root, tmp_path, capsys):
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--config", tmp_path)
+    code, _, err = cli(
+        capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--config", tmp_path
+    )
     assert code == 2
     one_error_line(err, str(tmp_path), "is a folder")
 
 
 def test_config_that_is_not_utf8(data_root, tmp_path, capsys):
     (tmp_path / "latin1.yaml").write_bytes("max_fpr: 0.1 # r\xe9glage\n".encode("latin-1"))
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--config", tmp_path / "latin1.yaml")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--data",
+        data_root,
+        "--model",
+        MODEL,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tmp_path / "latin1.yaml",
+    )
     assert code == 2
     one_error_line(err, "latin1.yaml", "not UTF-8")
 
@@ -319,7 +371,9 @@ def test_disk_full_while_writing_results(data_root, run_copy, capsys, monkeypatc
 def test_disk_full_while_writing_a_run(data_root, run_copy, capsys, monkeypatch):
     before = folder_digest(run_copy)
     monkeypatch.setattr(pd.DataFrame, "to_csv", _disk_full)
-    code, _, err = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", run_copy, "--no-cache", "--overwrite")
+    code, _, err = cli(
+        capsys, "train", "--data", data_root, "--model", MODEL, "--out", run_copy, "--no-cache", "--overwrite"
+    )
     assert code == 2
     one_error_line(err, str(run_copy), "No space left on device", "the previous run, if any, is intact")
     assert folder_digest(run_copy) == before
@@ -339,7 +393,18 @@ def test_cache_write_failure_does_not_abort_training(data_root, tmp_path, capsys
     monkeypatch.setattr(packs.PackWriter, "add", _disk_full)
     monkeypatch.setattr(store, "open", open_on_a_full_disk, raising=False)
     with caplog.at_level("WARNING"):
-        code, out, _ = cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--cache", tmp_path / "cache")
+        code, out, _ = cli(
+            capsys,
+            "train",
+            "--data",
+            data_root,
+            "--model",
+            MODEL,
+            "--out",
+            tmp_path / "run",
+            "--cache",
+            tmp_path / "cache",
+        )
     assert code == 0 and "trained" in out
     assert "No space left on device" in caplog.text and str(tmp_path / "cache") in caplog.text
     assert cli(capsys, *evaluate_args(data_root, tmp_path / "run")[:-1], "--cache", tmp_path / "cache")[0] == 0
@@ -358,7 +423,9 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(data_root, t
     args = ["train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run"]
     code, _, err = cli(capsys, *args)
     assert code == 1
-    one_error_line(err, "asd train: error: ZeroDivisionError: something nobody expected", "rerun with --debug for the traceback")
+    one_error_line(
+        err, "asd train: error: ZeroDivisionError: something nobody expected", "rerun with --debug for the traceback"
+    )
     code, _, err = cli(capsys, "--debug", *args)
     assert code == 1 and "Traceback (most recent call last)" in err and "ZeroDivisionError" in err
 
@@ -381,7 +448,9 @@ def test_ctrl_c_is_a_clean_line(data_root, tmp_path, capsys, monkeypatch):
 def test_written_files_honour_the_umask(data_root, tmp_path, capsys):
     previous = os.umask(0o022)
     try:
-        assert cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--no-cache")[0] == 0
+        assert (
+            cli(capsys, "train", "--data", data_root, "--model", MODEL, "--out", tmp_path / "run", "--no-cache")[0] == 0
+        )
     finally:
         os.umask(previous)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "run").rglob("*") if p.is_file()}
@@ -395,7 +464,9 @@ def test_train_without_model_fits_the_default_detector(data_root, tmp_path, caps
     from asd.config import DEFAULT_MODEL
     from asd.detectors import DETECTORS
 
-    code, _, _ = cli(capsys, "train", "--data", data_root, "--out", tmp_path / "run", "--no-cache", "--machine-types", "fan")
+    code, _, _ = cli(
+        capsys, "train", "--data", data_root, "--out", tmp_path / "run", "--no-cache", "--machine-types", "fan"
+    )
     assert code == 0
     expected = DEFAULT_MODEL if DEFAULT_MODEL in DETECTORS else "embedding_mahalanobis"
     assert json.loads((tmp_path / "run" / "run.json").read_text())["model"] == expected

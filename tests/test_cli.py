@@ -44,7 +44,18 @@ def test_generate_train_evaluate_through_the_cli(tmp_path, capsys):
     assert main(["-q", "generate", "--out", str(data), "--size", "tiny", "--machine-types", "valve"]) == 0
     assert "clips in" in capsys.readouterr().out
     for model in ("conv_ae", "dense_ae"):
-        args = ["--data", str(data), "--model", model, "--out", str(run / model), "--epochs", "1", "--cache", str(tmp_path / "cache")]
+        args = [
+            "--data",
+            str(data),
+            "--model",
+            model,
+            "--out",
+            str(run / model),
+            "--epochs",
+            "1",
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
         assert main(["-q", "train", *args]) == 0
         assert main(["-q", "evaluate", "--data", str(data), "--run", str(run / model)]) == 0
         printed = capsys.readouterr().out
@@ -72,7 +83,22 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path, capsys):
 
 def test_multi_line_messages_become_one_line(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text(":\n  - :")
-    assert main(["train", "--data", str(tmp_path), "--model", "conv_ae", "--out", str(tmp_path / "r"), "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path),
+                "--model",
+                "conv_ae",
+                "--out",
+                str(tmp_path / "r"),
+                "--config",
+                str(tmp_path / "bad.yaml"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "bad.yaml: not valid YAML" in err
 
@@ -109,10 +135,17 @@ def test_own_recordings_flat_folder_to_explained_flags(tiny_root, tmp_path, caps
 def test_score_table_shows_the_direction_of_each_departure_and_a_dash_without_machine_id():
     from asd.cli_score import _display_table
 
-    shown = pd.DataFrame({
-        "path": ["a.wav", "b.wav"], "machine_type": "fan", "machine_id": ["", "00"], "score": [2.0, 1.0],
-        "top_bands_hz": ["912, 4875", ""], "top_seconds": ["3-4", ""], "problem": "",
-    })
+    shown = pd.DataFrame(
+        {
+            "path": ["a.wav", "b.wav"],
+            "machine_type": "fan",
+            "machine_id": ["", "00"],
+            "score": [2.0, 1.0],
+            "top_bands_hz": ["912, 4875", ""],
+            "top_seconds": ["3-4", ""],
+            "problem": "",
+        }
+    )
     departures = {"a.wav": {"top_bands_hz": [912.4, 4875.0], "top_bands_db": [17.46, -11.0], "top_seconds": [3]}}
     table = _display_table(shown, departures)
     assert table["departure"].tolist() == ["+17.5 dB at 912 Hz, \u221211.0 dB at 4.9 kHz", ""]
@@ -123,8 +156,13 @@ def test_thresholds_fitted_on_few_clips_say_what_they_cannot_resolve(tmp_path):
     from asd.cli_score import _header, _threshold_resolution
 
     ids = {"00": {"threshold": 1.0, "n_train": 30}, "02": {"threshold": 1.0, "n_train": 40}}
-    summary = {"data_kind": "real", "data_fingerprint": "f", "data_root": "d", "model": "multistat",
-               "machine_types": ["fan"]}
+    summary = {
+        "data_kind": "real",
+        "data_fingerprint": "f",
+        "data_root": "d",
+        "model": "multistat",
+        "machine_types": ["fan"],
+    }
     few = _threshold_resolution({"fan": {"false_alarm_rate": 0.01, "ids": ids}}, {"fan": 0.01})
     assert few == {"n_train": 30, "machine": "fan id 00", "resolvable_rate": 1 / 30, "resolved": False}
     header = _header(tmp_path, summary, {"fan": 0.01}, few)

@@ -6,8 +6,18 @@ from asd.errors import ConfigError
 
 def test_defaults_are_the_study():
     config = StudyConfig()
-    assert (config.image.n_mels, config.image.n_fft, config.image.hop_length, config.image.n_frames) == (64, 4096, 2500, 64)
-    assert (config.baseline.n_mels, config.baseline.n_fft, config.baseline.hop_length, config.baseline.frames) == (128, 1024, 512, 5)
+    assert (config.image.n_mels, config.image.n_fft, config.image.hop_length, config.image.n_frames) == (
+        64,
+        4096,
+        2500,
+        64,
+    )
+    assert (config.baseline.n_mels, config.baseline.n_fft, config.baseline.hop_length, config.baseline.frames) == (
+        128,
+        1024,
+        512,
+        5,
+    )
     assert config.max_fpr == 0.1
     assert MACHINE_TYPES == ("ToyCar", "ToyConveyor", "fan", "pump", "slider", "valve")
     assert DEV_MACHINE_IDS["ToyConveyor"] == ("01", "02", "03")
@@ -32,7 +42,12 @@ def test_partial_yaml_overrides_defaults(tmp_path):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("imagee:\n  n_mels: 3\n", "unknown key"), ("image: 3\n", "expected a mapping"), ("[1, 2]\n", "mapping"), (":\n  - :", "YAML")],
+    [
+        ("imagee:\n  n_mels: 3\n", "unknown key"),
+        ("image: 3\n", "expected a mapping"),
+        ("[1, 2]\n", "mapping"),
+        (":\n  - :", "YAML"),
+    ],
 )
 def test_bad_config_files_name_the_file(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

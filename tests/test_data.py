@@ -228,7 +228,9 @@ def test_mimii_style_folders_with_other_file_names(tmp_path):
     table = discover_clips(root)
     assert table.attrs["layout"] == "mimii" and set(table.machine_id) == {"02"}
     assert table.groupby(["split", "label"]).size().to_dict() == {
-        ("test", "anomaly"): 1, ("test", "normal"): 1, ("train", "normal"): 3
+        ("test", "anomaly"): 1,
+        ("test", "normal"): 1,
+        ("train", "normal"): 3,
     }
 
 
@@ -277,8 +279,22 @@ def test_cli_train_with_data_that_is_a_file(tmp_path, capsys):
 
     clip = tmp_path / "rec.wav"
     _touch_wav(clip)
-    assert cli.main(["-q", "train", "--data", str(clip), "--model", "embedding_mahalanobis",
-                     "--out", str(tmp_path / "run"), "--no-cache"]) == 2
+    assert (
+        cli.main(
+            [
+                "-q",
+                "train",
+                "--data",
+                str(clip),
+                "--model",
+                "embedding_mahalanobis",
+                "--out",
+                str(tmp_path / "run"),
+                "--no-cache",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "a file, not a folder" in err and str(clip) in err and len(err.splitlines()) == 1
 
@@ -363,7 +379,12 @@ def test_apply_ground_truth_labels_the_evaluation_clips(tmp_path):
     clips = pd.DataFrame(
         {
             "machine_type": ["fan", "fan", "fan", "ToyCar"],
-            "file_name": ["normal_id_01_00000000.wav", "id_01_00000000.wav", "id_01_00000001.wav", "id_06_00000000.wav"],
+            "file_name": [
+                "normal_id_01_00000000.wav",
+                "id_01_00000000.wav",
+                "id_01_00000001.wav",
+                "id_06_00000000.wav",
+            ],
             "split": ["train", "test", "test", "test"],
             "label": ["normal", "unknown", "unknown", "unknown"],
         }
@@ -371,8 +392,6 @@ def test_apply_ground_truth_labels_the_evaluation_clips(tmp_path):
     labelled = apply_ground_truth(clips, path)
     assert list(labelled["label"]) == ["normal", "anomaly", "normal", "unknown"]
     assert list(clips["label"]) == ["normal", "unknown", "unknown", "unknown"], "input left untouched"
-
-
 
 
 def test_find_ground_truth_and_a_folder_in_its_place(tmp_path):
@@ -409,8 +428,12 @@ def test_asd_train_on_a_flat_folder_of_own_recordings(tiny_root, tmp_path, capsy
         shutil.copy(clip, machine / f"rec_{index:03d}.wav")
     (machine / "broken.wav").symlink_to(tmp_path / "nowhere.wav")
     run = tmp_path / "run"
-    assert cli.main(["-q", "train", "--data", str(machine), "--model", "embedding_mahalanobis",
-                     "--out", str(run), "--no-cache"]) == 0
+    assert (
+        cli.main(
+            ["-q", "train", "--data", str(machine), "--model", "embedding_mahalanobis", "--out", str(run), "--no-cache"]
+        )
+        == 0
+    )
     info = json.loads((run / "run.json").read_text())
     assert info["machine_types"] == ["compressor"] and info["data_layout"] == "folders"
     assert info["n_train_clips"] == {"compressor": len(list(machine.glob("rec_*.wav")))}
@@ -431,7 +454,9 @@ def test_upper_case_dcase2020_names_are_read_as_the_lower_case_ones(dcase_root, 
     columns = ["machine_type", "machine_id", "split", "label"]
     labelled = table[table.label != "unknown"]
     assert sorted(map(tuple, labelled[columns].values.tolist())) == sorted(map(tuple, lower[columns].values.tolist()))
-    assert table[table.file_name == "ID_02_00000001.WAV"][["machine_id", "label"]].values.tolist() == [["02", "unknown"]]
+    assert table[table.file_name == "ID_02_00000001.WAV"][["machine_id", "label"]].values.tolist() == [
+        ["02", "unknown"]
+    ]
 
 
 def test_upper_case_mimii_folders_and_names(tmp_path):
@@ -441,7 +466,9 @@ def test_upper_case_mimii_folders_and_names(tmp_path):
     table = discover_clips(tmp_path)
     assert table.attrs["layout"] == "mimii" and set(table.machine_id) == {"02"}
     assert table.groupby(["split", "label"]).size().to_dict() == {
-        ("test", "anomaly"): 1, ("test", "normal"): 1, ("train", "normal"): 3
+        ("test", "anomaly"): 1,
+        ("test", "normal"): 1,
+        ("train", "normal"): 3,
     }
 
 

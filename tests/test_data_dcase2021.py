@@ -1,17 +1,11 @@
-"""DCASE 2021 layout: source_test/ and target_test/ folders, dev names without attributes, eval names with the domain."""
+"""DCASE 2021 layout: source_test/ and target_test/ folders, dev names without attributes, eval names with the
+domain."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from asd.data import (
-    apply_ground_truth,
-    detect_layout,
-    discover_clips,
-    load_ground_truth,
-)
-from asd.errors import LayoutError
 from dcase_folders import (
     build,
     expected,
@@ -19,6 +13,14 @@ from dcase_folders import (
     write_baseline_list,
     write_evaluator_truth,
 )
+
+from asd.data import (
+    apply_ground_truth,
+    detect_layout,
+    discover_clips,
+    load_ground_truth,
+)
+from asd.errors import LayoutError
 
 
 def test_dev_set_domains_from_the_test_folders(tmp_path):
@@ -69,5 +71,10 @@ def test_attribute_csv_is_read_in_2021_too(tmp_path):
         "file_name,d1p,d1v\nfan/source_test/section_00_source_test_normal_0000.wav,m-n,W\n"
     )
     table = discover_clips(tmp_path)
-    assert dict(zip(table.path, table.attributes))[str(tmp_path / "fan/source_test/section_00_source_test_normal_0000.wav")] == "m-n_W"
+    assert (
+        dict(zip(table.path, table.attributes))[
+            str(tmp_path / "fan/source_test/section_00_source_test_normal_0000.wav")
+        ]
+        == "m-n_W"
+    )
     assert len(discover_clips(tmp_path)) == len(table)

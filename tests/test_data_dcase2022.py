@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from dcase_folders import TYPES, build, expected, table_rows, write_evaluator_truth
+
 from asd.data import (
     COLUMNS,
     apply_ground_truth,
@@ -14,7 +16,6 @@ from asd.data import (
 )
 from asd.data.dcase2022 import detect_year
 from asd.errors import ConfigError, LayoutError
-from dcase_folders import TYPES, build, expected, table_rows, write_evaluator_truth
 
 YEARS = ["dcase2022", "dcase2023", "dcase2024", "dcase2025"]
 
@@ -56,6 +57,7 @@ def test_every_year_eval_set_is_unlabelled_then_labelled_by_the_evaluator_files(
 
 def test_indices_from_one_unbalanced_tests_and_long_clips(tmp_path):
     import numpy as np
+
     from asd.audio import write_clip
 
     build(tmp_path, "dcase2024", "dev")  # indices 0001.. (spec §1)
@@ -82,11 +84,16 @@ def test_no_attribute_names_and_attribute_csv(tmp_path):
 
 def test_supplemental_clips_are_kept_out_unless_asked_for(tmp_path):
     import numpy as np
+
     from asd.audio import write_clip
 
     build(tmp_path, "dcase2025", "dev")
-    names = ["section_00_machine_0001_.wav", "section_00_machine_source_0000_noAttribute.wav",
-             "section_00_noise_supplemental_normal_0000.wav", "anything.WAV"]  # spec §2: names not parsed
+    names = [
+        "section_00_machine_0001_.wav",
+        "section_00_machine_source_0000_noAttribute.wav",
+        "section_00_noise_supplemental_normal_0000.wav",
+        "anything.WAV",
+    ]  # spec §2: names not parsed
     for name in names:
         write_clip(tmp_path / "valve" / "supplemental" / name, np.zeros(160))
     table = discover_clips(tmp_path)
@@ -97,7 +104,10 @@ def test_supplemental_clips_are_kept_out_unless_asked_for(tmp_path):
     assert sorted(supplemental.file_name) == sorted(names) and set(supplemental.label) == {"unknown"}
     assert set(supplemental.section) == {"00"}
     assert len(extra[extra.split != "supplemental"]) == len(table)
-    assert dict(zip(supplemental.file_name, supplemental.domain))["section_00_machine_source_0000_noAttribute.wav"] == "source"
+    assert (
+        dict(zip(supplemental.file_name, supplemental.domain))["section_00_machine_source_0000_noAttribute.wav"]
+        == "source"
+    )
 
 
 def test_the_year_is_given_or_detected_from_its_clues(tmp_path):
@@ -143,8 +153,10 @@ def test_a_name_that_does_not_parse_is_refused_naming_the_file(tmp_path):
 def test_other_names_and_anomalies_in_train_are_skipped_with_the_reason(tmp_path):
     build(tmp_path, "dcase2023", "dev")
     shutil.copy(next((tmp_path / "fan" / "train").iterdir()), tmp_path / "fan" / "train" / "notes.wav")
-    shutil.copy(next((tmp_path / "fan" / "train").iterdir()),
-                tmp_path / "fan" / "train" / "section_00_source_train_anomaly_0000_x_1.wav")
+    shutil.copy(
+        next((tmp_path / "fan" / "train").iterdir()),
+        tmp_path / "fan" / "train" / "section_00_source_train_anomaly_0000_x_1.wav",
+    )
     table = discover_clips(tmp_path)
     problems = {item["path"].rsplit("/", 1)[-1]: item["problem"] for item in table.attrs["skipped"]}
     assert problems["notes.wav"].startswith("file name does not follow the DCASE 2021-2025 layout")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from dcase_folders import build, write_baseline_list, write_evaluator_truth
+
 from asd.data import (
     GroundTruthError,
     apply_ground_truth,
@@ -10,7 +12,6 @@ from asd.data import (
     load_ground_truth,
 )
 from asd.data.evaluator_truth import evaluator_files
-from dcase_folders import build, write_baseline_list, write_evaluator_truth
 
 
 def _truth_table(gt):
@@ -23,8 +24,9 @@ def test_evaluator_folders_and_the_baseline_list_agree(tmp_path):
     from_ev = load_ground_truth(ev)
     from_list = load_ground_truth(write_baseline_list(tmp_path / "eval_data_list_2023.csv", rows))
     assert _truth_table(from_ev) == _truth_table(from_list)
-    expected = sorted((r["machine_type"], r["rel"].rsplit("/", 1)[1], t["label"], t["domain"], t["attributes"])
-                      for r, t in rows if t)
+    expected = sorted(
+        (r["machine_type"], r["rel"].rsplit("/", 1)[1], t["label"], t["domain"], t["attributes"]) for r, t in rows if t
+    )
     assert _truth_table(from_ev) == expected
     # one evaluator folder, or one of its files, is read as well as the repository root
     assert len(load_ground_truth(ev / "ground_truth_data")) == len(from_ev)
@@ -46,7 +48,10 @@ def test_files_that_disagree_or_do_not_fit_are_named(tmp_path):
     named = ev / "ground_truth_attributes" / domain_file.name
     named.parent.mkdir()
     named.write_text("section_03_0000.wav,section_03_target_test_normal_0000_vel_6\n")
-    with pytest.raises(GroundTruthError, match=r"section_03_0000.wav: domain '(source|target)' contradicts '(target|source)' from another file"):
+    with pytest.raises(
+        GroundTruthError,
+        match=r"section_03_0000.wav: domain '(source|target)' contradicts '(target|source)' from another file",
+    ):
         load_ground_truth(ev)
     with pytest.raises(GroundTruthError, match="holds no evaluator files"):
         load_ground_truth(tmp_path / "data")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from asd.audio import write_clip
 from asd.data import (
     LAYOUTS,
@@ -65,7 +66,9 @@ def test_a_layout_defined_in_a_test_is_read_through_discover_clips(toyadmos, tmp
     assert table.attrs["layout"] == "toyadmos" and table.attrs["dataset"] == "toyadmos"
     assert set(table.machine_id) == {"01"} and set(table.dataset) == {"toyadmos"}
     assert table.groupby(["split", "label"]).size().to_dict() == {
-        ("test", "anomaly"): 1, ("test", "normal"): 1, ("train", "normal"): 3
+        ("test", "anomaly"): 1,
+        ("test", "normal"): 1,
+        ("train", "normal"): 3,
     }
     assert set(table.section) == {""} and set(table.domain) == {""}
     assert discover_clips(root, dataset="toyadmos").path.tolist() == table.path.tolist()

@@ -16,7 +16,8 @@ from asd.errors import ASDError, UnknownModelError
 
 
 class MeanLevelDetector(Detector):
-    """A detector written only here, as a user would add one: score = |clip mean level - its ID's training mean| (dB)."""
+    """A detector written only here, as a user would add one: score = |clip mean level - its ID's training mean|
+    (dB)."""
 
     name = "test_mean_level"
     feature_kind = "baseline"
@@ -99,7 +100,9 @@ def test_register_refuses_a_nameless_class_or_a_taken_name():
 
     with pytest.raises(ValueError, match=r"detectors\.multistat: the section is taken by asd\.config\.MultistatConfig"):
         register(SectionThief)
-    assert "test_section_thief" not in DETECTORS and type(StudyConfig().detectors.multistat).__name__ == "MultistatConfig"
+    assert (
+        "test_section_thief" not in DETECTORS and type(StudyConfig().detectors.multistat).__name__ == "MultistatConfig"
+    )
 
 
 def test_read_state_names_the_file_that_is_wrong(tmp_path):
@@ -133,8 +136,12 @@ def test_fit_keras_is_seeded_and_returns_one_row_per_epoch(rng):
         inputs = keras.Input(shape=(4,))
         return keras.Model(inputs, keras.layers.Dense(4)(inputs))
 
-    first, history = fit_keras(build, x, y=x, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8, shuffle=False)
-    second, _ = fit_keras(build, x, y=x, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8, shuffle=False)
+    first, history = fit_keras(
+        build, x, y=x, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8, shuffle=False
+    )
+    second, _ = fit_keras(
+        build, x, y=x, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8, shuffle=False
+    )
     assert list(history.columns) == ["epoch", "loss"] and list(history.epoch) == [1, 2, 3]
     assert history.loss.iloc[-1] < history.loss.iloc[0]
     np.testing.assert_array_equal(first.predict_on_batch(x), second.predict_on_batch(x))
@@ -158,7 +165,9 @@ def test_a_model_retrained_in_a_reuse_block_equals_a_new_one(rng):
         return keras.Model(inputs, keras.layers.Dense(6)(hidden))
 
     def fit(data, make=build):
-        model, history = fit_keras(make, data, y=data, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8)
+        model, history = fit_keras(
+            make, data, y=data, name="tiny_net", config=config, loss="mse", progress=False, batch_size=8
+        )
         return model, history, model.predict_on_batch(x)
 
     new_model, new_history, new_prediction = fit(x)
@@ -172,6 +181,7 @@ def test_a_model_retrained_in_a_reuse_block_equals_a_new_one(rng):
     np.testing.assert_array_equal(prediction, new_prediction)
     outside, _, _ = fit(x)
     assert outside is not first
+
 
 def test_families_import_only_base_and_lower_layers():
     """No import cycle inside the package: a family module imports (even inside functions) only from

@@ -50,7 +50,8 @@ def clips(machine_ids, rng) -> list[np.ndarray]:
     t = np.arange(int(2.5 * SAMPLE_RATE)) / SAMPLE_RATE
     tones = {m: 500.0 * (1 + i) for i, m in enumerate(sorted(set(machine_ids)))}
     return [
-        (0.1 * np.sin(2 * np.pi * tones[m] * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32) for m in machine_ids
+        (0.1 * np.sin(2 * np.pi * tones[m] * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+        for m in machine_ids
     ]
 
 
@@ -202,7 +203,9 @@ class LevelSettings:
 
 def band_levels(signals, config, sources):
     """A feature kind defined only here: per clip, the RMS level (dB) of 4 equal parts, ``(1, 4)``."""
-    return [(10 * np.log10(np.mean(np.array_split(s**2, 4), axis=1) + 1e-10)).astype(np.float32)[None, :] for s in signals]
+    return [
+        (10 * np.log10(np.mean(np.array_split(s**2, 4), axis=1) + 1e-10)).astype(np.float32)[None, :] for s in signals
+    ]
 
 
 class EpochLevelDetector(Detector):
@@ -229,7 +232,12 @@ class EpochLevelDetector(Detector):
         for epoch in range(1, self.config.training.epochs_for(self.name) + 1):
             for m in centres:
                 centres[m] += self.step * (levels[ids == m].mean(axis=0) - centres[m])
-            rows.append({"epoch": epoch, "loss": float(np.mean([np.sum((levels[ids == m] - c) ** 2) for m, c in centres.items()]))})
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "loss": float(np.mean([np.sum((levels[ids == m] - c) ** 2) for m, c in centres.items()])),
+                }
+            )
         self.centres = {m: c.tolist() for m, c in centres.items()}
         return pd.DataFrame(rows)
 
@@ -237,7 +245,12 @@ class EpochLevelDetector(Detector):
         ids = [None] * len(features) if machine_ids is None else [str(m) for m in machine_ids]
         centres = {m: np.asarray(c) for m, c in self.centres.items()}
         distance = lambda f, c: float(np.linalg.norm(f[0] - c))  # noqa: E731
-        return np.array([distance(f, centres[m]) if m in centres else min(distance(f, c) for c in centres.values()) for f, m in zip(features, ids)])
+        return np.array(
+            [
+                distance(f, centres[m]) if m in centres else min(distance(f, c) for c in centres.values())
+                for f, m in zip(features, ids)
+            ]
+        )
 
     def save(self, directory):
         directory.mkdir(parents=True, exist_ok=True)
@@ -286,13 +299,23 @@ def test_a_detector_defined_in_one_file_follows_the_contract_and_the_recipe(epoc
     check_determinism(result, config)
     check_bad_state(result, config, tmp_path / "bad")
 
-    (tmp_path / "c.yaml").write_text("training:\n  default_epochs: 3\ndetectors:\n  test_epoch_level:\n    step: 0.25\n")
+    (tmp_path / "c.yaml").write_text(
+        "training:\n  default_epochs: 3\ndetectors:\n  test_epoch_level:\n    step: 0.25\n"
+    )
     config = load_config(tmp_path / "c.yaml")
     assert config.detectors.test_epoch_level == LevelSettings(step=0.25)
     (tmp_path / "bad.yaml").write_text("detectors:\n  test_epoch_level:\n    step: 2\n")
     with pytest.raises(ConfigError, match=r"detectors\.test_epoch_level\.step: must be > 0 and <= 1"):
         load_config(tmp_path / "bad.yaml")
-    run = train(tiny_root, model=epoch_level.name, out=tmp_path / "run", config=config, machine_types=["fan"], cache_dir=False, progress=False)
+    run = train(
+        tiny_root,
+        model=epoch_level.name,
+        out=tmp_path / "run",
+        config=config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     assert run["model"] == epoch_level.name
     assert "step: 0.25" in (tmp_path / "run" / "config.yaml").read_text()
     assert pd.read_csv(tmp_path / "run" / "fan" / "history.csv")["epoch"].tolist() == [1, 2, 3]

@@ -134,13 +134,17 @@ def test_loading_another_detectors_folder_fails(rng, tmp_path):
     detector = EmbeddingKNNDetector(StudyConfig())
     detector.fit(toy_log_mels(rng, 6), ["00"] * 6, progress=False)
     detector.save(tmp_path / "m")
-    with pytest.raises(DetectorStateError, match="detector.json: holds a 'embedding_knn' detector, not 'embedding_mahalanobis'"):
+    with pytest.raises(
+        DetectorStateError, match="detector.json: holds a 'embedding_knn' detector, not 'embedding_mahalanobis'"
+    ):
         EmbeddingMahalanobisDetector.load(tmp_path / "m", StudyConfig())
 
 
 def test_pipeline_on_two_machine_types(tiny_root, tmp_path):
     run_dir = tmp_path / "run"
-    run = train(tiny_root, model="embedding_knn", out=run_dir, machine_types=["fan", "valve"], cache_dir=False, progress=False)
+    run = train(
+        tiny_root, model="embedding_knn", out=run_dir, machine_types=["fan", "valve"], cache_dir=False, progress=False
+    )
     assert run["machine_types"] == ["fan", "valve"]
     for machine_type in ("fan", "valve"):
         train_scores = pd.read_csv(run_dir / machine_type / "train_scores.csv")
@@ -153,13 +157,16 @@ def test_pipeline_on_two_machine_types(tiny_root, tmp_path):
 @pytest.mark.slow
 def test_embedding_detectors_beat_the_conv_ae_on_real_mimii_fan(mimii_root, tmp_path):
     """Issue 5's real-data target: on the shared MIMII fan id_00 clips, with the study's config, both embedding
-    detectors separate abnormal clips clearly and better than the study's conv AE (measured: 0.915 and 0.905 vs 0.580)."""
+    detectors separate abnormal clips clearly and better than the study's conv AE (measured: 0.915 and 0.905 vs
+    0.580)."""
     cache = tmp_path / "cache"
     auc = {}
     for name in ("conv_ae", "embedding_knn", "embedding_mahalanobis"):
         train(mimii_root, model=name, out=tmp_path / name, cache_dir=cache, progress=False)
         results = evaluate(mimii_root, run_dir=tmp_path / name, cache_dir=cache, progress=False)
-        assert results[["machine_type", "machine_id", "n_normal", "n_anomaly"]].values.tolist() == [["fan", "00", 10, 20]]
+        assert results[["machine_type", "machine_id", "n_normal", "n_anomaly"]].values.tolist() == [
+            ["fan", "00", 10, 20]
+        ]
         auc[name] = float(results.auc.iloc[0])
     for name in ("embedding_knn", "embedding_mahalanobis"):
         assert auc[name] >= 0.85, auc
@@ -169,7 +176,9 @@ def test_embedding_detectors_beat_the_conv_ae_on_real_mimii_fan(mimii_root, tmp_
 def test_config_knobs_reach_the_detectors_and_survive_saving(rng, tmp_path):
     from asd.errors import ConfigError
 
-    config = StudyConfig.from_dict({"detectors": {"embedding": {"statistics": ["mean", "std", "max"], "n_neighbors": 3, "n_folds": 3}}})
+    config = StudyConfig.from_dict(
+        {"detectors": {"embedding": {"statistics": ["mean", "std", "max"], "n_neighbors": 3, "n_folds": 3}}}
+    )
     clips = toy_log_mels(rng, 12)
     knn = EmbeddingKNNDetector(config)
     assert knn.statistics == ("mean", "std", "max") and knn.k == 3
@@ -180,7 +189,9 @@ def test_config_knobs_reach_the_detectors_and_survive_saving(rng, tmp_path):
     distances = np.linalg.norm(embedded[:, None, :] - knn.references["00"][None, :, :], axis=2)
     np.testing.assert_allclose(knn.score(clips[:2], ["00", "00"]), np.sort(distances, axis=1)[:, :3].mean(axis=1))
     knn.save(tmp_path / "knn")
-    loaded = EmbeddingKNNDetector.load(tmp_path / "knn", StudyConfig())  # the saved settings win over the default config
+    loaded = EmbeddingKNNDetector.load(
+        tmp_path / "knn", StudyConfig()
+    )  # the saved settings win over the default config
     assert loaded.statistics == ("mean", "std", "max") and loaded.k == 3
     np.testing.assert_array_equal(loaded.score(clips, ["00"] * 12), knn.score(clips, ["00"] * 12))
     assert EmbeddingMahalanobisDetector(config).n_folds == 3

@@ -7,9 +7,9 @@ from asd.config import StudyConfig
 from asd.data import discover_clips
 from asd.detectors import DETECTORS
 from asd.detectors.embedding import EmbeddingKNNDetector
-from asd.features import extract_features
 from asd.detectors.id_classifier import FALLBACK_MODE, IDClassifierDetector, cut_patches, pool_mels
 from asd.detectors.networks import build_id_classifier
+from asd.features import extract_features
 
 
 @pytest.fixture
@@ -25,7 +25,10 @@ def fan_features(tiny_root):
     config = StudyConfig()
     table = discover_clips(tiny_root, machine_types=["fan"])
     train, test = table[table.split == "train"], table[table.split == "test"]
-    extract = lambda clips: extract_features(clips.path.tolist(), kind="baseline", config=config, progress=False).features
+
+    def extract(clips):
+        return extract_features(clips.path.tolist(), kind="baseline", config=config, progress=False).features
+
     return extract(train), train.machine_id.tolist(), extract(test), test.machine_id.tolist()
 
 
@@ -87,7 +90,9 @@ def test_fit_score_save_load(trained, fan_features, one_epoch, tmp_path):
     assert log_p.shape == (9, 4)
     np.testing.assert_allclose(np.exp(log_p).sum(axis=1), 1.0, rtol=1e-6)
     assert scores[0] == pytest.approx(-log_p[:, detector.ids.index(test_ids[0])].mean())
-    np.testing.assert_array_equal(detector.training_scores(train_features, train_ids), detector.score(train_features, train_ids))
+    np.testing.assert_array_equal(
+        detector.training_scores(train_features, train_ids), detector.score(train_features, train_ids)
+    )
 
     detector.save(tmp_path / "m")
     assert {"model.keras", "normalization.json", "detector.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
@@ -129,7 +134,15 @@ def test_single_id_falls_back_to_embedding_knn(fan_features, one_epoch, tmp_path
 def test_mimii_single_id_through_the_pipeline(mimii_root, tmp_path, one_epoch):
     from asd.pipeline import evaluate, train
 
-    train(mimii_root, model="id_classifier", out=tmp_path / "run", config=one_epoch, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        mimii_root,
+        model="id_classifier",
+        out=tmp_path / "run",
+        config=one_epoch,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     assert json.loads((tmp_path / "run" / "fan" / "detector.json").read_text())["mode"] == FALLBACK_MODE
     results = evaluate(mimii_root, run_dir=tmp_path / "run", cache_dir=False, progress=False)
     assert results.auc.between(0, 1).all() and len(results) == 1
@@ -137,7 +150,17 @@ def test_mimii_single_id_through_the_pipeline(mimii_root, tmp_path, one_epoch):
 
 def test_config_knobs_reach_the_network_and_the_patches(fan_features, tmp_path):
     config = StudyConfig.from_dict(
-        {"detectors": {"id_classifier": {"batchnorm_momentum": 0.8, "dropout": 0.1, "patch_frames": 32, "patch_hop": 16, "mel_pool": 4}}}
+        {
+            "detectors": {
+                "id_classifier": {
+                    "batchnorm_momentum": 0.8,
+                    "dropout": 0.1,
+                    "patch_frames": 32,
+                    "patch_hop": 16,
+                    "mel_pool": 4,
+                }
+            }
+        }
     )
     config.training.epochs["id_classifier"] = 1
     model = IDClassifierDetector._build(config, n_classes=3)
@@ -154,7 +177,9 @@ def test_config_knobs_reach_the_network_and_the_patches(fan_features, tmp_path):
     detector.save(tmp_path / "m")
     loaded = IDClassifierDetector.load(tmp_path / "m", StudyConfig())  # patch settings come from the saved state
     assert (loaded.patch_frames, loaded.patch_hop, loaded.mel_pool) == (32, 16, 4)
-    np.testing.assert_array_equal(loaded.score(test_features[:3], test_ids[:3]), detector.score(test_features[:3], test_ids[:3]))
+    np.testing.assert_array_equal(
+        loaded.score(test_features[:3], test_ids[:3]), detector.score(test_features[:3], test_ids[:3])
+    )
 
 
 def test_bad_knobs_name_the_option():

@@ -10,9 +10,16 @@ from sklearn.metrics import roc_auc_score
 from asd.config import StudyConfig
 from asd.detectors import DETECTORS, get_detector
 from asd.detectors.base import DetectorStateError
+from asd.detectors.multistat import (
+    GROUPS,
+    RHYTHM_BANDS,
+    RHYTHM_BINS,
+    MultiStatDetector,
+    clip_statistics,
+    stack_statistics,
+)
 from asd.errors import ASDError
 from asd.features import baseline_log_mel
-from asd.detectors.multistat import GROUPS, RHYTHM_BANDS, RHYTHM_BINS, MultiStatDetector, clip_statistics, stack_statistics
 
 SR = 16000
 SECONDS = 4.0
@@ -245,7 +252,9 @@ def test_group_scores_name_the_character(cases):
     clicks = detector.group_scores(cases["clicks"], ids).median()
     louder = detector.group_scores(cases["louder"], ids).median()
     normal = detector.group_scores(cases["normal"], ids).median()
-    assert clicks["peak"] > normal["peak"] + 3 and abs(clicks["mean"] - normal["mean"]) < clicks["peak"] - normal["peak"]
+    assert (
+        clicks["peak"] > normal["peak"] + 3 and abs(clicks["mean"] - normal["mean"]) < clicks["peak"] - normal["peak"]
+    )
     assert louder["mean"] > normal["mean"] + 3
     assert louder["delta"] == pytest.approx(normal["delta"], abs=0.5)
     scores = detector.group_scores(cases["clicks"], ids)
@@ -343,7 +352,8 @@ def test_save_load_round_trip(cases, two_machines, tmp_path):
     clips = cases["clicks"][:4] + new_01
     np.testing.assert_array_equal(loaded.score(clips), detector.score(clips))
     np.testing.assert_array_equal(
-        loaded.group_scores(clips, ["00"] * 4 + ["01"] * 4).to_numpy(), detector.group_scores(clips, ["00"] * 4 + ["01"] * 4).to_numpy()
+        loaded.group_scores(clips, ["00"] * 4 + ["01"] * 4).to_numpy(),
+        detector.group_scores(clips, ["00"] * 4 + ["01"] * 4).to_numpy(),
     )
 
 
@@ -372,7 +382,14 @@ def test_load_refuses_other_folders(cases, tmp_path):
 def test_pipeline_train_and_evaluate(tiny_root, tmp_path):
     from asd.pipeline import evaluate, train
 
-    run = train(tiny_root, model="multistat", out=tmp_path / "run", machine_types=["valve", "fan"], cache_dir=False, progress=False)
+    run = train(
+        tiny_root,
+        model="multistat",
+        out=tmp_path / "run",
+        machine_types=["valve", "fan"],
+        cache_dir=False,
+        progress=False,
+    )
     assert run["model"] == "multistat"
     train_scores = pd.read_csv(tmp_path / "run" / "valve" / "train_scores.csv")
     assert np.all(np.isfinite(train_scores["score"]))

@@ -35,7 +35,9 @@ def test_knn_distances_equal_cdist_within_round_off(rng, metric, k):
         knn_distances(index, queries, k), _oracle(queries, references, k, metric=metric, leave_one_out=False), rtol=1e-9
     )
     loo = knn_distances(index, None, k)
-    np.testing.assert_allclose(loo, _oracle(references, references, k, metric=metric, leave_one_out=True), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        loo, _oracle(references, references, k, metric=metric, leave_one_out=True), rtol=1e-9, atol=1e-12
+    )
     if k == 1:
         assert loo[3] == loo[7] == 0.0
 

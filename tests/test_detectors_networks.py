@@ -59,9 +59,15 @@ def test_conv_ae_other_image_size():
 
 
 def test_batchnorm_momentum_is_keras_default_and_configurable():
-    layers_of = lambda model: [layer for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"]
+    def layers_of(model):
+        return [layer for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"]
+
     assert {layer.momentum for layer in layers_of(build_conv_ae())} == {0.99}
-    for model in (build_conv_ae(batchnorm_momentum=0.9), build_dense_ae(batchnorm_momentum=0.9), build_conv_vae(batchnorm_momentum=0.9)):
+    for model in (
+        build_conv_ae(batchnorm_momentum=0.9),
+        build_dense_ae(batchnorm_momentum=0.9),
+        build_conv_vae(batchnorm_momentum=0.9),
+    ):
         assert {layer.momentum for layer in layers_of(model)} == {0.9}, model.name
     assert count_trainable_parameters(build_conv_ae(batchnorm_momentum=0.9)) == 259_971
     with pytest.raises(ValueError, match="batchnorm_momentum must be in"):

@@ -6,8 +6,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from asd.features import frame_vectors
 from asd.detectors.streaming import FrameVectorBatches, frame_vector_batches, vector_counts
+from asd.features import frame_vectors
 
 
 @pytest.fixture
@@ -105,7 +105,9 @@ def test_dense_ae_training_is_deterministic_and_streamed(rng, quick_config, monk
 
 def test_window_shuffle_mixes_few_clips_at_a_time(rng):
     log_mels = [rng.normal(size=(8, 14)).astype(np.float32) for _ in range(6)]  # 10 vectors each
-    batches = FrameVectorBatches(log_mels, positions=np.arange(60), frames=5, batch_size=8, shuffle_seed=1, window_clips=2)
+    batches = FrameVectorBatches(
+        log_mels, positions=np.arange(60), frames=5, batch_size=8, shuffle_seed=1, window_clips=2
+    )
     assert sorted(batches.order) == list(range(60))
     clips = np.asarray(batches.order) // 10
     for window in range(3):  # each run of 20 positions comes from 2 clips
@@ -133,7 +135,7 @@ def test_mapped_log_mels_stream_the_same_vectors(tmp_path, rng):
     mapped, _ = frame_vector_batches(pack.features, frames=5, batch_size=16, validation_split=0.1, seed=2)
     mapped.window_clips = 3
     in_memory.window_clips = 3
-    for epoch in range(2):
+    for _epoch in range(2):
         for index in range(len(mapped)):
             np.testing.assert_array_equal(mapped[index][0], in_memory[index][0])
             assert len(mapped._windows) <= 2  # only the latest windows of clips are held
@@ -149,24 +151,28 @@ def test_mapped_log_mels_stream_the_same_vectors(tmp_path, rng):
 def wav_clips(tmp_path, rng):
     from asd.audio import write_clip
 
-    paths = [str(write_clip(tmp_path / "wav" / f"normal_id_00_{i:08d}.wav", 0.1 * rng.standard_normal(16000 + 1000 * i))) for i in range(10)]
+    paths = [
+        str(write_clip(tmp_path / "wav" / f"normal_id_00_{i:08d}.wav", 0.1 * rng.standard_normal(16000 + 1000 * i)))
+        for i in range(10)
+    ]
     bad = tmp_path / "wav" / "normal_id_00_00000099.wav"
     bad.write_bytes(b"")
     return paths, str(bad)
 
 
 def test_extract_features_mmap_pack_is_reused(wav_clips, tmp_path):
-    from asd.features import FeatureCache
     from asd.config import StudyConfig
     from asd.errors import AudioError
-    from asd.features import extract_features
+    from asd.features import FeatureCache, extract_features
 
     paths, bad = wav_clips
     mixed = [*paths[:4], bad, *paths[4:]]
     config = StudyConfig()
     cache = FeatureCache(tmp_path / "cache")
     plain = extract_features(paths, kind="baseline", config=config, progress=False)
-    mapped = extract_features(mixed, kind="baseline", config=config, cache=cache, progress=False, on_error="skip", mmap=True)
+    mapped = extract_features(
+        mixed, kind="baseline", config=config, cache=cache, progress=False, on_error="skip", mmap=True
+    )
     assert mapped.paths == paths and mapped.failed == [(bad, "empty file (0 bytes)")]
     for a, b in zip(plain.features, mapped.features):
         assert isinstance(b, np.memmap)
@@ -175,7 +181,9 @@ def test_extract_features_mmap_pack_is_reused(wav_clips, tmp_path):
     assert [p.suffix for p in packs] == [".f32", ".json"]
     for entry in (tmp_path / "cache").rglob("*.npy"):  # the pack alone serves a second call
         entry.unlink()
-    again = extract_features(mixed, kind="baseline", config=config, cache=cache, progress=False, on_error="skip", mmap=True)
+    again = extract_features(
+        mixed, kind="baseline", config=config, cache=cache, progress=False, on_error="skip", mmap=True
+    )
     assert again.paths == paths and again.failed == mapped.failed
     assert not list((tmp_path / "cache").rglob("*.npy"))
     with pytest.raises(AudioError, match="00000099.wav: empty file"):
@@ -200,6 +208,7 @@ def test_dense_ae_same_training_from_mapped_features(tmp_path, rng, quick_config
     in_memory = DenseAEDetector(quick_config)
     mapped = DenseAEDetector(quick_config)
     np.testing.assert_array_equal(
-        in_memory.fit(log_mels, ["00"] * 8, progress=False).to_numpy(), mapped.fit(pack.features, ["00"] * 8, progress=False).to_numpy()
+        in_memory.fit(log_mels, ["00"] * 8, progress=False).to_numpy(),
+        mapped.fit(pack.features, ["00"] * 8, progress=False).to_numpy(),
     )
     np.testing.assert_array_equal(in_memory.score(log_mels), mapped.score(pack.features))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from asd import domains
 from asd.config import StudyConfig
 from asd.detectors import get_detector
@@ -18,8 +19,10 @@ def _clips(n_source: int, n_target: int, section: str = "00") -> pd.DataFrame:
 
 def test_training_ids_per_domain_or_pooled():
     clips = pd.concat([_clips(5, 4, "00"), _clips(6, 4, "01")], ignore_index=True)
-    assert domains.training_ids(clips, rule="domains") == ["00_source"] * 5 + ["00_target"] * 4 + [
-        "01_source"] * 6 + ["01_target"] * 4
+    assert (
+        domains.training_ids(clips, rule="domains")
+        == ["00_source"] * 5 + ["00_target"] * 4 + ["01_source"] * 6 + ["01_target"] * 4
+    )
     assert domains.training_ids(clips, rule="pooled") == ["00"] * 9 + ["01"] * 10
     assert domains.training_ids(clips, rule=None) == clips["machine_id"].tolist()
     with pytest.raises(ValueError, match="domain rule"):
@@ -28,12 +31,13 @@ def test_training_ids_per_domain_or_pooled():
 
 def test_a_domain_with_too_few_clips_pools_its_section():
     few = domains.MIN_DOMAIN_CLIPS - 1
-    clips = pd.concat([_clips(20, few, "00"), _clips(20, domains.MIN_DOMAIN_CLIPS, "01"), _clips(20, 0, "02")],
-                      ignore_index=True)
+    clips = pd.concat(
+        [_clips(20, few, "00"), _clips(20, domains.MIN_DOMAIN_CLIPS, "01"), _clips(20, 0, "02")], ignore_index=True
+    )
     ids = domains.training_ids(clips, rule="domains")
     assert set(ids[: 20 + few]) == {"00"}  # the section's clips keep one ID
-    assert set(ids[20 + few: 40 + few + domains.MIN_DOMAIN_CLIPS]) == {"01_source", "01_target"}
-    assert set(ids[40 + few + domains.MIN_DOMAIN_CLIPS:]) == {"02"}
+    assert set(ids[20 + few : 40 + few + domains.MIN_DOMAIN_CLIPS]) == {"01_source", "01_target"}
+    assert set(ids[40 + few + domains.MIN_DOMAIN_CLIPS :]) == {"02"}
 
 
 def test_section_of_and_candidates():
@@ -68,11 +72,17 @@ class _Distance:
 
 
 def test_min_over_the_sections_domain_ids_and_its_threshold_id():
-    detector = _Distance({"00_source": 0.0, "00_target": 10.0, "01_source": 100.0, "01_target": 200.0},
-                         {"00_source": 1.0, "00_target": 1.0, "01_source": 1.0, "01_target": 1.0})
+    detector = _Distance(
+        {"00_source": 0.0, "00_target": 10.0, "01_source": 100.0, "01_target": 200.0},
+        {"00_source": 1.0, "00_target": 1.0, "01_source": 1.0, "01_target": 1.0},
+    )
     features = [0.5, 10.2, 5.0, 199.0]
-    scores, ids = domains.score_sections(lambda m: detector.score(features, m), ["00", "00", "00", "01"],
-                                         known_ids=detector.centres, detector_name="multistat")
+    scores, ids = domains.score_sections(
+        lambda m: detector.score(features, m),
+        ["00", "00", "00", "01"],
+        known_ids=detector.centres,
+        detector_name="multistat",
+    )
     np.testing.assert_allclose(scores, [0.5, 0.2, 5.0, 1.0])
     assert ids == ["00_source", "00_target", "00_source", "01_target"]
     # each clip is scored only against its own section's IDs
@@ -81,8 +91,9 @@ def test_min_over_the_sections_domain_ids_and_its_threshold_id():
 
 def test_pooled_run_scores_against_the_section():
     detector = _Distance({"00": 0.0}, {"00": 2.0})
-    scores, ids = domains.score_sections(lambda m: detector.score([4.0], m), ["00"], known_ids={"00"},
-                                         detector_name="multistat")
+    scores, ids = domains.score_sections(
+        lambda m: detector.score([4.0], m), ["00"], known_ids={"00"}, detector_name="multistat"
+    )
     np.testing.assert_allclose(scores, [2.0])
     assert ids == ["00"]
 
@@ -90,10 +101,16 @@ def test_pooled_run_scores_against_the_section():
 def test_other_detectors_are_compared_on_their_training_scores_scale():
     # raw distances: the target ID's are larger (few clips) although the clip is typical of the target
     raw = {"00_source": 3.0, "00_target": 8.0}
-    train = pd.DataFrame({"machine_id": ["00_source"] * 4 + ["00_target"] * 4,
-                          "score": [1.0, 1.2, 0.8, 1.0, 7.0, 9.0, 8.0, 8.0]})
-    scores, ids = domains.score_sections(lambda m: np.array([raw[i] for i in m]), ["00"],
-                                         known_ids=set(raw), detector_name="embedding_knn", train_scores=train)
+    train = pd.DataFrame(
+        {"machine_id": ["00_source"] * 4 + ["00_target"] * 4, "score": [1.0, 1.2, 0.8, 1.0, 7.0, 9.0, 8.0, 8.0]}
+    )
+    scores, ids = domains.score_sections(
+        lambda m: np.array([raw[i] for i in m]),
+        ["00"],
+        known_ids=set(raw),
+        detector_name="embedding_knn",
+        train_scores=train,
+    )
     assert ids == ["00_target"] and scores[0] == 8.0  # the raw score of the chosen ID (its threshold applies)
     with pytest.raises(ValueError, match="training scores"):
         domains.score_sections(lambda m: np.zeros(1), ["00"], known_ids=set(raw), detector_name="embedding_knn")
@@ -114,8 +131,9 @@ def test_target_test_clip_is_scored_against_the_target_statistics(rng):
     detector.fit(source + target, domains.training_ids(_clips(30, 5), rule="domains"), progress=False)
     anomaly = _log_mels(rng, 1, 6.0)  # between the domains: normal for neither
     tests = _log_mels(rng, 3, 12.0) + _log_mels(rng, 3, 0.0) + anomaly
-    scores, ids = domains.score_sections(lambda m: detector.score(tests, m), ["00"] * 7, known_ids=detector.ids,
-                                         detector_name="multistat")
+    scores, ids = domains.score_sections(
+        lambda m: detector.score(tests, m), ["00"] * 7, known_ids=detector.ids, detector_name="multistat"
+    )
     assert ids[:6] == ["00_target"] * 3 + ["00_source"] * 3
     against_source = detector.score(tests, ["00_source"] * 7)
     np.testing.assert_array_less(scores[:3], against_source[:3])

@@ -22,9 +22,10 @@ import soundfile as sf
 from asd import download as dl
 from asd.config import MACHINE_TYPES
 from asd.data import find_ground_truth, load_ground_truth
-from asd.download import ArchiveError, DownloadError, dataset as dl_dataset, transfer as dl_transfer
+from asd.download import ArchiveError, DownloadError
+from asd.download import dataset as dl_dataset
+from asd.download import transfer as dl_transfer
 from asd.errors import ConfigError
-
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -32,7 +33,9 @@ from asd.errors import ConfigError
 def wav_bytes(seed: int = 0, seconds: float = 0.05) -> bytes:
     rng = np.random.default_rng(seed)
     buf = io.BytesIO()
-    sf.write(buf, (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), 16000, subtype="PCM_16", format="WAV")
+    sf.write(
+        buf, (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), 16000, subtype="PCM_16", format="WAV"
+    )
     return buf.getvalue()
 
 
@@ -175,7 +178,11 @@ def nothing_extracted(to: Path) -> bool:
 
 def test_table_covers_every_set_and_machine_type():
     for machine_type in MACHINE_TYPES:
-        for set_name, pattern in (("dev", "dev_data_{}.zip"), ("additional", "eval_data_train_{}.zip"), ("eval", "eval_data_test_{}.zip")):
+        for set_name, pattern in (
+            ("dev", "dev_data_{}.zip"),
+            ("additional", "eval_data_train_{}.zip"),
+            ("eval", "eval_data_test_{}.zip"),
+        ):
             archive = dl.ARCHIVES[pattern.format(machine_type)]
             assert archive.set == set_name and archive.machine_type == machine_type
             assert len(archive.md5) == 32 and int(archive.md5, 16) >= 0
@@ -196,7 +203,13 @@ def test_urls_zenodo_mirror_and_environment(monkeypatch):
 
 def test_plan_validates_sets_and_machine_types():
     names = [a.name for a in dl.plan_downloads(machine_types=["fan", "ToyCar"], sets="dev, eval")]
-    assert names == ["dev_data_ToyCar.zip", "dev_data_fan.zip", "eval_data_test_ToyCar.zip", "eval_data_test_fan.zip", "eval_data_list.csv"]
+    assert names == [
+        "dev_data_ToyCar.zip",
+        "dev_data_fan.zip",
+        "eval_data_test_ToyCar.zip",
+        "eval_data_test_fan.zip",
+        "eval_data_list.csv",
+    ]
     assert len(dl.plan_downloads()) == 6
     with pytest.raises(ConfigError, match="unknown set 'train'"):
         dl.plan_downloads(sets="dev,train")
@@ -268,8 +281,14 @@ def test_file_without_known_md5_is_refused_unless_allowed(server, tmp_path):
     test_fan = make_zip({"fan/test/id_01_00000000.wav": wav_bytes(5), "fan/test/id_01_00000001.wav": wav_bytes(6)})
     truth = "fan\nid_01_00000000.wav,normal_id_01_00000000.wav,0\nid_01_00000001.wav,anomaly_id_01_00000000.wav,1\n"
     server.files.update({"eval_data_test_fan.zip": test_fan, "eval_data_list.csv": truth.encode()})
-    kwargs = dict(machine_types=["fan"], sets="eval", base_url=server.url, progress=False, timeout=5,
-                  checksums={"eval_data_test_fan.zip": md5(test_fan)})
+    kwargs = dict(
+        machine_types=["fan"],
+        sets="eval",
+        base_url=server.url,
+        progress=False,
+        timeout=5,
+        checksums={"eval_data_test_fan.zip": md5(test_fan)},
+    )
 
     with pytest.raises(DownloadError, match="no known md5 for eval_data_list.csv.*allow-unverified"):
         dl.download_dataset(tmp_path, **kwargs)
@@ -299,7 +318,9 @@ def test_transfer_cut_short_is_resumed_with_a_range_request(server, tmp_path):
     assert len(gets) == 2
     assert gets[0][2] is None and gets[1][2] == f"bytes={len(archive) // 2}-"
     assert dl.md5_file(tmp_path / dl.DOWNLOAD_DIR / "dev_data_fan.zip") == md5(archive)
-    assert (tmp_path / "dev" / "fan" / "test" / "anomaly_id_00_00000000.wav").read_bytes() == DEV_FAN["fan/test/anomaly_id_00_00000000.wav"]
+    assert (tmp_path / "dev" / "fan" / "test" / "anomaly_id_00_00000000.wav").read_bytes() == DEV_FAN[
+        "fan/test/anomaly_id_00_00000000.wav"
+    ]
 
 
 def test_cut_short_without_retries_fails_clearly_then_resumes_on_the_next_run(server, tmp_path):
@@ -436,8 +457,22 @@ def test_symlinked_target_folder_is_refused_in_one_line(server, tmp_path, capsys
     (to / link).parent.mkdir(parents=True, exist_ok=True)
     (to / link).symlink_to(elsewhere, target_is_directory=True)
 
-    rc = cli.main(["-q", "download", "--to", str(to), "--machine-types", "fan", "--base-url", server.url,
-                   "--checksums", str(sums), "--timeout", "5"])
+    rc = cli.main(
+        [
+            "-q",
+            "download",
+            "--to",
+            str(to),
+            "--machine-types",
+            "fan",
+            "--base-url",
+            server.url,
+            "--checksums",
+            str(sums),
+            "--timeout",
+            "5",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert f"{to / link} is a symbolic link" in err and "Traceback" not in err
@@ -508,8 +543,22 @@ def test_cli_download_with_a_mirror_and_md5sums_file(server, tmp_path, capsys):
     sums = tmp_path / "MD5SUMS"
     sums.write_text(f"{md5(archive)}  dev_data_fan.zip\n")
     to = tmp_path / "data"
-    argv = ["-q", "download", "--to", str(to), "--machine-types", "fan", "--base-url", server.url,
-            "--checksums", str(sums), "--retries", "1", "--timeout", "5"]
+    argv = [
+        "-q",
+        "download",
+        "--to",
+        str(to),
+        "--machine-types",
+        "fan",
+        "--base-url",
+        server.url,
+        "--checksums",
+        str(sums),
+        "--retries",
+        "1",
+        "--timeout",
+        "5",
+    ]
     args = _parser().parse_args(argv)
     assert args.func(args) == 0
     out = capsys.readouterr().out
@@ -533,7 +582,9 @@ def test_cli_module_registers_download():
 
 def _zip_folder(folder: Path, *, rename=lambda rel: rel) -> bytes:
     """Zip every file under ``folder`` with paths relative to its parent (``fan/train/...``)."""
-    return make_zip({rename(p.relative_to(folder.parent).as_posix()): p.read_bytes() for p in sorted(folder.rglob("*.wav"))})
+    return make_zip(
+        {rename(p.relative_to(folder.parent).as_posix()): p.read_bytes() for p in sorted(folder.rglob("*.wav"))}
+    )
 
 
 def test_download_train_evaluate_on_locally_served_archives(server, tmp_path, capsys):
@@ -560,23 +611,75 @@ def test_download_train_evaluate_on_locally_served_archives(server, tmp_path, ca
     server.files["eval_data_test_fan.zip"] = make_zip(
         {eval_names[f"fan/test/{p.name}"]: p.read_bytes() for p in sorted((fan / "test").glob("*.wav"))}
     )
-    server.files["eval_data_train_fan.zip"] = make_zip({f"fan/train/{p.name}": p.read_bytes() for p in sorted((fan / "train").glob("*.wav"))})
+    server.files["eval_data_train_fan.zip"] = make_zip(
+        {f"fan/train/{p.name}": p.read_bytes() for p in sorted((fan / "train").glob("*.wav"))}
+    )
     server.files["eval_data_list.csv"] = ("\n".join(truth) + "\n").encode()
     sums = tmp_path / "MD5SUMS"
     sums.write_text("".join(f"{md5(data)}  {name}\n" for name, data in server.files.items() if name.endswith(".zip")))
 
     to = tmp_path / "dcase"
-    assert cli.main(["-q", "download", "--to", str(to), "--machine-types", "fan", "--sets", "dev,additional,eval",
-                     "--base-url", server.url, "--checksums", str(sums), "--allow-unverified", "--timeout", "5"]) == 0
+    assert (
+        cli.main(
+            [
+                "-q",
+                "download",
+                "--to",
+                str(to),
+                "--machine-types",
+                "fan",
+                "--sets",
+                "dev,additional,eval",
+                "--base-url",
+                server.url,
+                "--checksums",
+                str(sums),
+                "--allow-unverified",
+                "--timeout",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert len(list((to / "dev" / "fan" / "train").glob("normal_id_*.wav"))) == 4 * 6
     assert len(list((to / "eval" / "fan" / "test").glob("id_*.wav"))) == 4 * 4
 
     run = tmp_path / "run"
-    assert cli.main(["-q", "train", "--data", str(to / "dev"), "--model", "embedding_mahalanobis", "--out", str(run), "--no-cache"]) == 0
+    assert (
+        cli.main(
+            [
+                "-q",
+                "train",
+                "--data",
+                str(to / "dev"),
+                "--model",
+                "embedding_mahalanobis",
+                "--out",
+                str(run),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     assert (run / "fan").is_dir()
 
     # Development set: labelled by file name.
-    assert cli.main(["-q", "evaluate", "--data", str(to / "dev"), "--run", str(run), "--out", str(tmp_path / "dev_results"), "--no-cache"]) == 0
+    assert (
+        cli.main(
+            [
+                "-q",
+                "evaluate",
+                "--data",
+                str(to / "dev"),
+                "--run",
+                str(run),
+                "--out",
+                str(tmp_path / "dev_results"),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     dev = pd.read_csv(tmp_path / "dev_results" / "results.csv")
     assert sorted(dev["machine_id"].astype(str).str.zfill(2)) == ["00", "02", "04", "06"]
     assert dev[["auc", "pauc"]].notna().all().all() and (dev["n_normal"] == 2).all() and (dev["n_anomaly"] == 2).all()
@@ -584,9 +687,39 @@ def test_download_train_evaluate_on_locally_served_archives(server, tmp_path, ca
     # Evaluation set: unlabelled names, labels from the downloaded ground truth (found beside the data).
     # The evaluation IDs' normal training clips came with the "additional" archive.
     eval_run = tmp_path / "eval_run"
-    assert cli.main(["-q", "train", "--data", str(to / "eval"), "--model", "embedding_mahalanobis", "--out", str(eval_run), "--no-cache"]) == 0
+    assert (
+        cli.main(
+            [
+                "-q",
+                "train",
+                "--data",
+                str(to / "eval"),
+                "--model",
+                "embedding_mahalanobis",
+                "--out",
+                str(eval_run),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert cli.main(["-q", "evaluate", "--data", str(to / "eval"), "--run", str(eval_run), "--out", str(tmp_path / "eval_results"), "--no-cache"]) == 0
+    assert (
+        cli.main(
+            [
+                "-q",
+                "evaluate",
+                "--data",
+                str(to / "eval"),
+                "--run",
+                str(eval_run),
+                "--out",
+                str(tmp_path / "eval_results"),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     assert "mean over machine types" in capsys.readouterr().out
     evaluated = pd.read_csv(tmp_path / "eval_results" / "results.csv")
     assert len(evaluated) == 4 and (evaluated["n_normal"] == 2).all() and (evaluated["n_anomaly"] == 2).all()
@@ -619,7 +752,9 @@ def test_year_catalogues_names_records_and_types():
             assert archive.set_dir == f"{year}/{dl.SET_DIRS[archive.set]}"
     assert dl.archive_url(c25["dev_fan.zip"]) == "https://zenodo.org/records/15097779/files/dev_fan.zip?download=1"
     assert [a.name for a in dl.plan_downloads(year="dcase2023", machine_types=["fan", "grinder"], sets="dev,eval")] == [
-        "dev_fan.zip", "eval_data_grinder_test.zip"]
+        "dev_fan.zip",
+        "eval_data_grinder_test.zip",
+    ]
     with pytest.raises(ConfigError, match="pump"):
         dl.plan_downloads(year="dcase2023", machine_types=["pump"])
     with pytest.raises(ConfigError, match="dcase2019"):
@@ -647,39 +782,54 @@ def test_year_archive_is_verified_against_the_records_md5(server, tmp_path, monk
     archive = make_zip(DEV_FAN_2023)
     server.files["dev_fan.zip"] = archive
     serve_record(server, monkeypatch, "7882613", {"dev_fan.zip": archive, "dev_valve.zip": b"other"})
-    summary = dl.download_dataset(tmp_path, year="dcase2023", machine_types=["fan"], base_url=server.url,
-                                  progress=False, timeout=5)
+    summary = dl.download_dataset(
+        tmp_path, year="dcase2023", machine_types=["fan"], base_url=server.url, progress=False, timeout=5
+    )
     assert summary[0]["verified"] and summary[0]["md5"] == md5(archive) and summary[0]["status"] == "done"
     root = tmp_path / "dcase2023" / "dev" / "fan"
     assert sorted(p.name for p in (root / "test").iterdir()) == [
-        "section_00_source_test_normal_0000_spd_100_bkg_A.wav", "section_00_target_test_anomaly_0000_spd_118_bkg_B.wav"]
+        "section_00_source_test_normal_0000_spd_100_bkg_A.wav",
+        "section_00_target_test_anomaly_0000_spd_118_bkg_B.wav",
+    ]
     assert (root / "attributes_00.csv").read_bytes() == DEV_FAN_2023["fan/attributes_00.csv"]
     assert len(list((root / "train").iterdir())) == 2
-    again = dl.download_dataset(tmp_path, year="dcase2023", machine_types=["fan"], base_url=server.url,
-                                progress=False, timeout=5)
+    again = dl.download_dataset(
+        tmp_path, year="dcase2023", machine_types=["fan"], base_url=server.url, progress=False, timeout=5
+    )
     assert again[0]["status"] == "present"
 
 
 def test_year_archive_with_a_different_md5_than_the_record_is_refused(server, tmp_path, monkeypatch):
-    server.files["dev_data_fan.zip"] = make_zip({"fan/train/a.wav": wav_bytes(0), "fan/source_test/b.wav": wav_bytes(1),
-                                                 "fan/target_test/c.wav": wav_bytes(2)})
+    server.files["dev_data_fan.zip"] = make_zip(
+        {"fan/train/a.wav": wav_bytes(0), "fan/source_test/b.wav": wav_bytes(1), "fan/target_test/c.wav": wav_bytes(2)}
+    )
     serve_record(server, monkeypatch, "4562016", {"dev_data_fan.zip": b"the published file"})
     with pytest.raises(DownloadError, match="dev_data_fan.zip"):
-        dl.download_dataset(tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url,
-                            progress=False, timeout=5, retries=0)
+        dl.download_dataset(
+            tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url, progress=False, timeout=5, retries=0
+        )
     assert not (tmp_path / "dcase2021" / "dev" / "fan" / "train").exists()
 
 
 def test_year_record_unreadable_refuses_unless_allowed_and_2021_layout(server, tmp_path, monkeypatch):
-    server.files["dev_data_fan.zip"] = make_zip({"fan/train/a.wav": wav_bytes(0), "fan/source_test/b.wav": wav_bytes(1),
-                                                 "fan/target_test/c.wav": wav_bytes(2)})
+    server.files["dev_data_fan.zip"] = make_zip(
+        {"fan/train/a.wav": wav_bytes(0), "fan/source_test/b.wav": wav_bytes(1), "fan/target_test/c.wav": wav_bytes(2)}
+    )
     monkeypatch.setenv(dl.ENV_ZENODO_API, f"{server.url}/api")  # nothing served there: 404
     with pytest.raises(DownloadError, match="4562016.*allow-unverified"):
-        dl.download_dataset(tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url,
-                            progress=False, timeout=5)
+        dl.download_dataset(
+            tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url, progress=False, timeout=5
+        )
     assert not server.gets("dev_data_fan.zip")  # refused before fetching
-    summary = dl.download_dataset(tmp_path, year="dcase2021", machine_types=["fan"], base_url=server.url,
-                                  progress=False, timeout=5, allow_unverified=True)
+    summary = dl.download_dataset(
+        tmp_path,
+        year="dcase2021",
+        machine_types=["fan"],
+        base_url=server.url,
+        progress=False,
+        timeout=5,
+        allow_unverified=True,
+    )
     assert not summary[0]["verified"]
     for split in ("train", "source_test", "target_test"):
         assert len(list((tmp_path / "dcase2021" / "dev" / "fan" / split).iterdir())) == 1
@@ -689,8 +839,20 @@ def test_cli_download_year(server, tmp_path, monkeypatch, capsys):
     archive = make_zip(DEV_FAN_2023)
     server.files["dev_fan.zip"] = archive
     serve_record(server, monkeypatch, "15097779", {"dev_fan.zip": archive})
-    argv = ["-q", "download", "--to", str(tmp_path), "--year", "dcase2025", "--machine-types", "fan",
-            "--base-url", server.url, "--timeout", "5"]
+    argv = [
+        "-q",
+        "download",
+        "--to",
+        str(tmp_path),
+        "--year",
+        "dcase2025",
+        "--machine-types",
+        "fan",
+        "--base-url",
+        server.url,
+        "--timeout",
+        "5",
+    ]
     args = _parser().parse_args(argv)
     assert args.func(args) == 0
     assert str(tmp_path / "dcase2025" / "dev") in capsys.readouterr().out

@@ -53,11 +53,19 @@ def test_cross_fit_folds_leave_one_normal_out(eval_real, test_only_set, tmp_path
 
 def test_summary_worst_cases(eval_real):
     DataSet = eval_real.DataSet
-    sets = [DataSet("a", Path("a"), real=True), DataSet("b", Path("b"), real=True), DataSet("syn", Path("s"), real=False)]
+    sets = [
+        DataSet("a", Path("a"), real=True),
+        DataSet("b", Path("b"), real=True),
+        DataSet("syn", Path("s"), real=False),
+    ]
     per_type = pd.DataFrame(
         [
-            ("a", "m1", "fan", 0.9), ("a", "m1", "pump", 0.7), ("b", "m1", "fan", 0.95), ("syn", "m1", "fan", 0.6),
-            ("a", "m2", "fan", 0.6), ("syn", "m2", "fan", 0.99),
+            ("a", "m1", "fan", 0.9),
+            ("a", "m1", "pump", 0.7),
+            ("b", "m1", "fan", 0.95),
+            ("syn", "m1", "fan", 0.6),
+            ("a", "m2", "fan", 0.6),
+            ("syn", "m2", "fan", 0.99),
         ],
         columns=["set", "model", "machine_type", "auc"],
     )
@@ -74,10 +82,15 @@ def test_bad_arguments(eval_real, tmp_path, capsys):
     capsys.readouterr()
     assert eval_real.main(["--models", "no_such_detector", "--no-shared", "--no-years", "--no-synthetic"]) == 2
     known = ", ".join(eval_real.registered_detectors())
-    assert capsys.readouterr().err.splitlines() == [f"eval_real: error: unknown model(s) no_such_detector; known models: {known}"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"eval_real: error: unknown model(s) no_such_detector; known models: {known}"
+    ]
     bad = tmp_path / "bad.yaml"
     bad.write_text("detectors:\n  multistat:\n    groups: [peek]\n")
-    assert eval_real.main(["--config", str(bad), "--models", "multistat", "--no-shared", "--no-years", "--no-synthetic"]) == 2
+    assert (
+        eval_real.main(["--config", str(bad), "--models", "multistat", "--no-shared", "--no-years", "--no-synthetic"])
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("eval_real: error:") and "peek" in lines[0]
 
@@ -85,7 +98,19 @@ def test_bad_arguments(eval_real, tmp_path, capsys):
 def test_small_run(eval_real, tiny_root, test_only_set, tmp_path, capsys):
     out = tmp_path / "table.csv"
     status = eval_real.main(
-        ["--no-shared", "--no-years", "--synthetic", str(tiny_root), "--data", str(test_only_set), "--models", "multistat", "--no-cache", "--out", str(out)]
+        [
+            "--no-shared",
+            "--no-years",
+            "--synthetic",
+            str(tiny_root),
+            "--data",
+            str(test_only_set),
+            "--models",
+            "multistat",
+            "--no-cache",
+            "--out",
+            str(out),
+        ]
     )
     assert status == 0
     table = pd.read_csv(out)
@@ -114,8 +139,14 @@ def test_a_config_file_and_the_ceiling_with_hindsight(eval_real, test_only_set, 
     common = ["--no-shared", "--no-years", "--no-synthetic", "--data", str(test_only_set), "--no-cache"]
     assert eval_real.main([*common, "--models", "multistat", "embedding_knn", "--out", str(tmp_path / "d.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "Ceiling with hindsight" in printed and "| set | ceiling | multistat | chance_upper | models | best per machine type |" in printed
-    assert eval_real.main([*common, "--models", "multistat", "--config", str(peak_only), "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        "Ceiling with hindsight" in printed
+        and "| set | ceiling | multistat | chance_upper | models | best per machine type |" in printed
+    )
+    assert (
+        eval_real.main([*common, "--models", "multistat", "--config", str(peak_only), "--out", str(tmp_path / "p.csv")])
+        == 0
+    )
     assert "Ceiling with hindsight" not in capsys.readouterr().out  # one detector: nothing to choose among
     default = pd.read_csv(tmp_path / "d_per_type.csv").query("model == 'multistat'").set_index("machine_type").auc
     peak = pd.read_csv(tmp_path / "p_per_type.csv").set_index("machine_type").auc
@@ -134,7 +165,22 @@ def test_generated_synthetic_data_lies_outside_the_run_folders(eval_real, tiny_r
     monkeypatch.setattr(asd.synth, "generate_dataset", fake_generate)
     monkeypatch.setattr(eval_real, "DEFAULT_SYNTHETIC", tmp_path / "absent")
     out = tmp_path / "t.csv"
-    assert eval_real.main(["--no-shared", "--no-years", "--models", "multistat", "--no-cache", "--work", str(tmp_path / "w"), "--out", str(out)]) == 0
+    assert (
+        eval_real.main(
+            [
+                "--no-shared",
+                "--no-years",
+                "--models",
+                "multistat",
+                "--no-cache",
+                "--work",
+                str(tmp_path / "w"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
     assert 0.0 <= table.loc[0, "synthetic-tiny"] <= 1.0  # the runs did not land inside the data set
     assert (tmp_path / "w" / "runs" / "synthetic-tiny" / "multistat" / "run" / "run.json").is_file()
@@ -150,14 +196,23 @@ def test_injected_faults_on_the_real_fan_are_a_semi_synthetic_set(eval_real, tin
         (mimii / folder).mkdir(parents=True)
         for clip in clips:
             (mimii / folder / clip.name).symlink_to(clip)
-    monkeypatch.setattr(eval_real, "SHARED_SETS", {"mimii-fan-id00": tmp_path / "mimii", "dcase2020-dev-lite": tmp_path / "absent"})
+    monkeypatch.setattr(
+        eval_real, "SHARED_SETS", {"mimii-fan-id00": tmp_path / "mimii", "dcase2020-dev-lite": tmp_path / "absent"}
+    )
     out = tmp_path / "t.csv"
-    assert eval_real.main(["--models", "multistat", "--no-synthetic", "--no-years", "--no-cache", "--out", str(out)]) == 0
+    assert (
+        eval_real.main(["--models", "multistat", "--no-synthetic", "--no-years", "--no-cache", "--out", str(out)]) == 0
+    )
     table = pd.read_csv(out)
     assert list(table.columns) == ["detector", "mimii-fan-id00", eval_real.INJECTED_SET, "worst_real", "worst_all"]
     assert table.loc[0, "worst_real"] == table.loc[0, "mimii-fan-id00"]
     per_type = pd.read_csv(tmp_path / "t_per_type.csv")
-    assert set(per_type.machine_type[per_type.set == eval_real.INJECTED_SET]) == {"fan.clicks", "fan.level", "fan.modulation", "fan.tone"}
+    assert set(per_type.machine_type[per_type.set == eval_real.INJECTED_SET]) == {
+        "fan.clicks",
+        "fan.level",
+        "fan.modulation",
+        "fan.tone",
+    }
     printed = capsys.readouterr().out
     assert "AUC per injected fault character" in printed and "| model | clicks | level | modulation | tone |" in printed
 
@@ -168,10 +223,26 @@ def test_year_sets_show_source_and_target(eval_real, tmp_path, capsys, monkeypat
 
     generate = asd.synth.generate_dataset
     monkeypatch.setattr(eval_real, "YEARS", ("dcase2023",))
-    monkeypatch.setattr(asd.synth, "generate_dataset", lambda root, **kw: generate(root, machine_types=["fan", "valve"], **kw))
+    monkeypatch.setattr(
+        asd.synth, "generate_dataset", lambda root, **kw: generate(root, machine_types=["fan", "valve"], **kw)
+    )
     out = tmp_path / "y.csv"
-    assert eval_real.main(["--no-shared", "--no-synthetic", "--models", "multistat", "--no-cache", "--out", str(out),
-                           "--work", str(tmp_path / "w")]) == 0
+    assert (
+        eval_real.main(
+            [
+                "--no-shared",
+                "--no-synthetic",
+                "--models",
+                "multistat",
+                "--no-cache",
+                "--out",
+                str(out),
+                "--work",
+                str(tmp_path / "w"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out).set_index("detector")
     per_type = pd.read_csv(tmp_path / "y_per_type.csv")
     assert set(per_type.machine_type) == {"fan", "valve"}
@@ -195,11 +266,18 @@ def test_real_year_folds_link_real_clips_into_dcase2023_names(eval_real, tmp_pat
         table = discover_clips(fold, dataset="dcase2023")
         assert table.attrs["dataset"] == "dcase2023" and set(table.machine_type) == {"fan"}
         counts = table.groupby(["split", "domain", "label"]).size().to_dict()
-        assert counts == {("train", "source", "normal"): 12, ("train", "target", "normal"): 2,
-                          ("test", "source", "normal"): 8, ("test", "source", "anomaly"): 20,
-                          ("test", "target", "normal"): 1, ("test", "target", "anomaly"): 3}
+        assert counts == {
+            ("train", "source", "normal"): 12,
+            ("train", "target", "normal"): 2,
+            ("test", "source", "normal"): 8,
+            ("test", "source", "anomaly"): 20,
+            ("test", "target", "normal"): 1,
+            ("test", "target", "anomaly"): 3,
+        }
         target_test = table[(table.split == "test") & (table.domain == "target") & (table.label == "normal")]
         held_out.add(Path(target_test.path.iloc[0]).resolve().name)
-        assert all(Path(p).resolve().is_relative_to((lite if d == "target" else mimii).resolve())
-                   for p, d in zip(table.path, table.domain))
+        assert all(
+            Path(p).resolve().is_relative_to((lite if d == "target" else mimii).resolve())
+            for p, d in zip(table.path, table.domain)
+        )
     assert len(held_out) == 3  # each target normal clip held out once

@@ -21,10 +21,13 @@ def test_without_a_scheduler_nothing_imports_dask(tiny_root, tmp_path):
     code = (
         "import sys\n"
         "from asd.cli import main\n"
-        f"assert main(['-q', 'train', '--data', {str(tiny_root)!r}, '--model', 'multistat', '--out', {str(tmp_path / 'run')!r},"
+        f"assert main(['-q', 'train', '--data', {str(tiny_root)!r}, '--model', 'multistat', '--out', "
+        f"{str(tmp_path / 'run')!r},"
         " '--machine-types', 'valve', '--no-cache']) == 0\n"
-        f"assert main(['-q', 'evaluate', '--data', {str(tiny_root)!r}, '--run', {str(tmp_path / 'run')!r}, '--no-cache']) == 0\n"
-        f"assert main(['-q', 'score', '--run', {str(tmp_path / 'run')!r}, {str(tiny_root / 'valve' / 'test')!r}]) == 0\n"
+        f"assert main(['-q', 'evaluate', '--data', {str(tiny_root)!r}, '--run', {str(tmp_path / 'run')!r}, "
+        "'--no-cache']) == 0\n"
+        f"assert main(['-q', 'score', '--run', {str(tmp_path / 'run')!r}, {str(tiny_root / 'valve' / 'test')!r}]) == "
+        "0\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
         "assert not loaded, loaded\n"
     )
@@ -72,7 +75,16 @@ def test_statistics_detectors_are_bit_identical_on_a_cluster(tiny_root, tmp_path
         for where, executor in (("here", None), ("cluster", cluster)):
             run = runs[where] = tmp_path / where / model
             cache = tmp_path / f"cache-{where}"
-            train(data, model=model, out=run, config=config, machine_types=["valve"], cache_dir=cache, progress=False, executor=executor)
+            train(
+                data,
+                model=model,
+                out=run,
+                config=config,
+                machine_types=["valve"],
+                cache_dir=cache,
+                progress=False,
+                executor=executor,
+            )
             evaluate(data, run_dir=run, cache_dir=cache, progress=False, executor=executor)
         assert _files(runs["here"]) == _files(runs["cluster"]), model  # every file's SHA-256
         for name in ("scores.csv", "results.csv", "result.csv"):
@@ -172,18 +184,34 @@ def killer(cluster):
 
 def test_a_worker_killed_mid_task_loses_nothing(tiny_root, tmp_path, cluster, killer):
     killer(tmp_path / "killed-once", always=False)
-    run = train(tiny_root, model="multistat", out=tmp_path / "run", machine_types=["valve"], cache_dir=False, progress=False,
-                executor=cluster)
+    run = train(
+        tiny_root,
+        model="multistat",
+        out=tmp_path / "run",
+        machine_types=["valve"],
+        cache_dir=False,
+        progress=False,
+        executor=cluster,
+    )
     assert (tmp_path / "killed-once").exists() and run["complete"]  # a worker died; the task ran again elsewhere
-    alone = train(tiny_root, model="multistat", out=tmp_path / "alone", machine_types=["valve"], cache_dir=False, progress=False)
+    train(
+        tiny_root, model="multistat", out=tmp_path / "alone", machine_types=["valve"], cache_dir=False, progress=False
+    )
     assert _files(tmp_path / "run") == _files(tmp_path / "alone")
 
 
 def test_a_task_whose_workers_keep_dying_ends_in_one_line_and_no_run_folder(tiny_root, tmp_path, cluster, killer):
     killer(tmp_path / "killed", always=True)
     with pytest.raises(UnitError, match=r"^multistat on valve: the Dask workers running it died 2 times") as caught:
-        train(tiny_root, model="multistat", out=tmp_path / "run", machine_types=["valve"], cache_dir=False, progress=False,
-              executor=cluster)
+        train(
+            tiny_root,
+            model="multistat",
+            out=tmp_path / "run",
+            machine_types=["valve"],
+            cache_dir=False,
+            progress=False,
+            executor=cluster,
+        )
     assert isinstance(caught.value, ASDError) and "\n" not in str(caught.value)
     assert not any(tmp_path.glob("run*"))  # neither the run nor its build folder
 
@@ -192,7 +220,14 @@ def test_a_unit_that_raises_is_named(tiny_root, tmp_path, cluster):
     (tmp_path / "data" / "valve" / "train").mkdir(parents=True)
     (tmp_path / "data" / "valve" / "train" / "normal_id_00_00000000.wav").write_bytes(b"not a wav file at all")
     with pytest.raises(ASDError, match="valve: none of the 1 training clips could be read"):
-        train(tmp_path / "data", model="multistat", out=tmp_path / "run", cache_dir=False, progress=False, executor=cluster)
+        train(
+            tmp_path / "data",
+            model="multistat",
+            out=tmp_path / "run",
+            cache_dir=False,
+            progress=False,
+            executor=cluster,
+        )
     assert not any(tmp_path.glob("run*"))
 
 
@@ -201,8 +236,26 @@ def test_the_commands_run_on_the_scheduler_given(tiny_root, tmp_path, cluster, m
 
     address = cluster.client.scheduler.address
     run = str(tmp_path / "run")
-    assert main(["-q", "train", "--data", str(tiny_root), "--model", "multistat", "--out", run, "--machine-types", "valve",
-                 "--no-cache", "--scheduler", address]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                "--data",
+                str(tiny_root),
+                "--model",
+                "multistat",
+                "--out",
+                run,
+                "--machine-types",
+                "valve",
+                "--no-cache",
+                "--scheduler",
+                address,
+            ]
+        )
+        == 0
+    )
     monkeypatch.setenv(SCHEDULER_ENV, address)
     assert main(["-q", "evaluate", "--data", str(tiny_root), "--run", run, "--no-cache"]) == 0
     assert main(["-q", "score", "--run", run, str(tiny_root / "valve" / "test"), "--out", str(tmp_path / "s.csv")]) == 0

@@ -117,6 +117,11 @@ def test_departures_read_with_their_direction_and_machines_without_id_as_machine
     assert explain.frequency_text(999.4) == "999 Hz" and explain.frequency_text(1000.0) == "1.0 kHz"
     assert explain.machine_label("04") == "id 04"
     assert explain.machine_label("") == explain.machine_label(None) == explain.machine_label(float("nan")) == "machine"
-    departure = explain.Departure(deviation=np.zeros((2, 2)), band_score=np.zeros(2), second_score=np.zeros(1),
-                                  top_bands_hz=[500.0], top_bands_db=[-3.04])
+    departure = explain.Departure(
+        deviation=np.zeros((2, 2)),
+        band_score=np.zeros(2),
+        second_score=np.zeros(1),
+        top_bands_hz=[500.0],
+        top_bands_db=[-3.04],
+    )
     assert departure.text() == "\u22123.0 dB at 500 Hz"

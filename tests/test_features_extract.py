@@ -46,7 +46,9 @@ def many_clips(tmp_path, rng):
     paths = []
     for index in range(MIN_PARALLEL_CLIPS + CHUNK_CLIPS + 1):
         seconds = 11.0 if index % 3 == 0 else 10.0
-        paths.append(str(write_clip(tmp_path / f"normal_id_00_{index:08d}.wav", _signal(rng, seconds, tone=200 + 50 * index))))
+        paths.append(
+            str(write_clip(tmp_path / f"normal_id_00_{index:08d}.wav", _signal(rng, seconds, tone=200 + 50 * index)))
+        )
     bad = tmp_path / "normal_id_00_00000999.wav"
     bad.write_bytes(b"RIFF....WAVEjunk")
     return paths, str(bad)
@@ -69,7 +71,9 @@ def test_bad_clip_raises_or_is_skipped(clips):
     paths, bad = clips
     with pytest.raises(AudioError, match="00000099.wav: empty file"):
         extract_features([*paths, bad], kind="image", config=StudyConfig(), progress=False)
-    extracted = extract_features([paths[0], bad, paths[1]], kind="image", config=StudyConfig(), on_error="skip", progress=False)
+    extracted = extract_features(
+        [paths[0], bad, paths[1]], kind="image", config=StudyConfig(), on_error="skip", progress=False
+    )
     assert extracted.paths == [paths[0], paths[1]]
     assert extracted.failed == [(bad, "empty file (0 bytes)")]
     with pytest.raises(ValueError, match="on_error"):
@@ -147,7 +151,9 @@ def test_read_only_cache_folder_does_not_abort(clips, tmp_path, caplog, mmap):
     root.chmod(0o500)
     try:
         with caplog.at_level(logging.WARNING, logger="asd.features"):
-            got = extract_features(paths, kind="baseline", config=StudyConfig(), cache=FeatureCache(root), progress=False, mmap=mmap)
+            got = extract_features(
+                paths, kind="baseline", config=StudyConfig(), cache=FeatureCache(root), progress=False, mmap=mmap
+            )
     finally:
         root.chmod(0o700)
     assert got.paths == paths and len(got.features) == 3
@@ -164,7 +170,9 @@ def test_pack_write_failure_falls_back_to_memory(clips, tmp_path, monkeypatch, c
 
     monkeypatch.setattr(packs.PackWriter, "add", full_disk)
     with caplog.at_level(logging.WARNING, logger="asd.features"):
-        got = extract_features(paths, kind="image", config=StudyConfig(), cache=FeatureCache(tmp_path / "cache"), progress=False, mmap=True)
+        got = extract_features(
+            paths, kind="image", config=StudyConfig(), cache=FeatureCache(tmp_path / "cache"), progress=False, mmap=True
+        )
     assert got.paths == paths and not isinstance(got.features[0], np.memmap)
     assert list((tmp_path / "cache" / "packs").iterdir()) == []  # the temporary pack file is gone
     assert sum("cannot write" in r.getMessage() for r in caplog.records) == 1
@@ -176,7 +184,9 @@ def test_interrupted_pack_write_is_cleaned_up_by_the_next_run(clips, tmp_path):
     packs_folder.mkdir(parents=True)
     leftover = packs_folder / ".0123abcd.tmp-otherformat.f32"  # e.g. a run killed while writing
     leftover.write_bytes(b"\0" * 64)
-    extract_features(paths, kind="image", config=StudyConfig(), cache=FeatureCache(tmp_path / "cache"), progress=False, mmap=True)
+    extract_features(
+        paths, kind="image", config=StudyConfig(), cache=FeatureCache(tmp_path / "cache"), progress=False, mmap=True
+    )
     assert not leftover.exists()
     assert not list(packs_folder.glob(".*tmp*"))
 
@@ -206,7 +216,9 @@ def test_threaded_errors_follow_input_order(many_clips, tmp_path):
     with pytest.raises(AudioError, match="00000999.wav"):  # the first bad one in input order
         extract_features(mixed, kind="image", config=StudyConfig(), progress=False, workers=2)
     cache = FeatureCache(tmp_path / "cache")
-    skipped = extract_features(mixed, kind="image", config=StudyConfig(), cache=cache, progress=False, workers=2, on_error="skip")
+    skipped = extract_features(
+        mixed, kind="image", config=StudyConfig(), cache=cache, progress=False, workers=2, on_error="skip"
+    )
     assert skipped.paths == paths
     assert [path for path, _ in skipped.failed] == [bad, str(folder), missing]
 

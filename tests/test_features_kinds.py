@@ -18,8 +18,8 @@ from asd.features import (
     frame_vectors,
     log_mel_image,
     log_mel_images,
+    reference,
 )
-from asd.features import reference
 
 DB_TOLERANCE = 1e-3  # dB; float32 round-off gives about 1e-5
 
@@ -44,7 +44,11 @@ def test_image_is_64_by_64(rng, seconds):
 
 @pytest.mark.parametrize("seconds", [10.0, 11.0, 9.9])
 def test_images_match_the_reference(rng, seconds):
-    signals = [_signal(rng, seconds), _signal(rng, seconds, tone=5000, level=1e-3), np.zeros(int(seconds * 16000), np.float32)]
+    signals = [
+        _signal(rng, seconds),
+        _signal(rng, seconds, tone=5000, level=1e-3),
+        np.zeros(int(seconds * 16000), np.float32),
+    ]
     fast = log_mel_images(signals)
     assert fast.shape == (3, 64, 64) and fast.dtype == np.float32
     for row, samples in enumerate(signals):
@@ -89,7 +93,13 @@ def test_image_with_other_config(rng):
 
 
 def test_baseline_log_mels_match_and_keep_order(rng):
-    signals = [_signal(rng, 10.0), _signal(rng, 11.0), _signal(rng, 10.0, tone=80), _signal(rng, 0.5), np.zeros(16000, np.float32)]
+    signals = [
+        _signal(rng, 10.0),
+        _signal(rng, 11.0),
+        _signal(rng, 10.0, tone=80),
+        _signal(rng, 0.5),
+        np.zeros(16000, np.float32),
+    ]
     fast = baseline_log_mels(signals)
     assert [f.shape for f in fast] == [(128, 313), (128, 344), (128, 313), (128, 16), (128, 32)]
     for samples, features in zip(signals, fast):
@@ -102,7 +112,10 @@ def test_baseline_with_other_config(rng):
     config = BaselineFeatureConfig(n_mels=64, n_fft=2048, hop_length=256, power=1.0)
     samples = _signal(rng, 1.0)
     np.testing.assert_allclose(
-        baseline_log_mel(samples, config=config), reference.baseline_log_mel(samples, config=config), atol=DB_TOLERANCE, rtol=0
+        baseline_log_mel(samples, config=config),
+        reference.baseline_log_mel(samples, config=config),
+        atol=DB_TOLERANCE,
+        rtol=0,
     )
 
 
@@ -166,7 +179,12 @@ def test_a_feature_kind_is_one_table_entry(monkeypatch, tiny_root, tmp_path):
 
     def rms_db(signals, config, sources):  # per clip: the RMS level of each 0.1-s block, (1, n_blocks)
         block = config.audio.sample_rate // 10
-        return [(10 * np.log10(np.mean(s[: len(s) // block * block].reshape(-1, block) ** 2, axis=1) + 1e-10))[None, :].astype(np.float32) for s in signals]
+        return [
+            (10 * np.log10(np.mean(s[: len(s) // block * block].reshape(-1, block) ** 2, axis=1) + 1e-10))[
+                None, :
+            ].astype(np.float32)
+            for s in signals
+        ]
 
     monkeypatch.setitem(KINDS, "test_rms", FeatureKind("test_rms", ("audio",), rms_db))
     paths = sorted(str(p) for p in (tiny_root / "fan" / "train").glob("*.wav"))[:3]

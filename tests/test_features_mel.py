@@ -17,7 +17,9 @@ def test_mel_power_batch_matches_librosa_melspectrogram(rng, power):
     signals = np.stack([_signal(rng, 2.0, tone=300), _signal(rng, 2.0, tone=3000, level=0.01)])
     fast = mel_power_batch(signals, sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128, power=power)
     for row, samples in enumerate(signals):
-        reference = librosa.feature.melspectrogram(y=samples, sr=16000, n_fft=1024, hop_length=512, n_mels=128, power=power)
+        reference = librosa.feature.melspectrogram(
+            y=samples, sr=16000, n_fft=1024, hop_length=512, n_mels=128, power=power
+        )
         assert fast[row].shape == reference.shape == (128, 63)
         np.testing.assert_allclose(fast[row], reference, rtol=2e-4, atol=1e-6 * reference.max())
 

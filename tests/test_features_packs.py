@@ -37,7 +37,9 @@ def test_abandoned_pack_leaves_nothing(tmp_path):
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     folder = tmp_path / "packs"
     folder.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     host_tag = _tmp_tag().rsplit("-", 2)[0]  # ".tmp-<host>"
     ours_dead = folder / f".k{host_tag}-{dead}-abc123.f32"
     ours_live = folder / f".k{_tmp_tag()}live12.f32"

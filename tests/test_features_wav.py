@@ -100,4 +100,3 @@ def test_decode_from_bytes_is_the_file_read(tmp_path, rng):
     np.testing.assert_array_equal(decode_pcm16(data), read_pcm16_wav(path))
     np.testing.assert_array_equal(read_clip_fast(path, data=data), read_clip(path))
     assert decode_pcm16(data[:40]) is None and decode_pcm16(b"") is None
-

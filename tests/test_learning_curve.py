@@ -52,8 +52,23 @@ def test_subset_folder_draws_n_training_clips_per_id_and_keeps_every_test_clip(l
 
 def test_the_curve_on_a_mimii_layout_set(learning_curve, mimii_like, tmp_path, capsys):
     out = tmp_path / "curve.csv"
-    argv = ["--no-shared", "--no-synthetic", "--data", str(mimii_like), "--models", "multistat", "--no-cache",
-            "--train-clips", "2", "3", "1000", "--repeats", "2", "--out", str(out)]
+    argv = [
+        "--no-shared",
+        "--no-synthetic",
+        "--data",
+        str(mimii_like),
+        "--models",
+        "multistat",
+        "--no-cache",
+        "--train-clips",
+        "2",
+        "3",
+        "1000",
+        "--repeats",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert learning_curve.main(argv) == 0
     curve = pd.read_csv(out)
     assert list(curve.columns) == learning_curve.COLUMNS

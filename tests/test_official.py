@@ -12,8 +12,14 @@ import scipy.stats
 
 from asd.errors import ASDError
 from asd.official import (
-    OfficialScoreError, hmean_floored, jackknife_ci95, official_ci95, official_score, official_scores,
-    section_results, type_means,
+    OfficialScoreError,
+    hmean_floored,
+    jackknife_ci95,
+    official_ci95,
+    official_score,
+    official_scores,
+    section_results,
+    type_means,
 )
 
 EPS = sys.float_info.epsilon
@@ -52,8 +58,16 @@ def section(machine_type, sec, clips):
     rows = []
     for (domain, label), scores in clips.items():
         for i, s in enumerate(scores):
-            rows.append({"machine_type": machine_type, "section": sec, "domain": domain, "label": label,
-                         "score": float(s), "file_name": f"section_{sec}_{domain}_test_{label}_{i:04d}.wav"})
+            rows.append(
+                {
+                    "machine_type": machine_type,
+                    "section": sec,
+                    "domain": domain,
+                    "label": label,
+                    "score": float(s),
+                    "file_name": f"section_{sec}_{domain}_test_{label}_{i:04d}.wav",
+                }
+            )
     return rows
 
 
@@ -66,7 +80,8 @@ CLIPS = {
 }
 CLIPS2 = {key: (value * 0.7 + (0.4 if key[1] == "anomaly" else 0.0)).round(3) for key, value in CLIPS.items()}
 TABLE = pd.DataFrame(
-    section("fan", "00", CLIPS) + section("fan", "01", CLIPS2)
+    section("fan", "00", CLIPS)
+    + section("fan", "01", CLIPS2)
     + section("valve", "00", {k: -v for k, v in CLIPS.items()})
 )
 
@@ -74,8 +89,11 @@ TABLE = pd.DataFrame(
 def expected_2022(clips):
     anomalies = list(clips["source", "anomaly"]) + list(clips["target", "anomaly"])
     normals = list(clips["source", "normal"]) + list(clips["target", "normal"])
-    return (mw_auc(clips["source", "normal"], anomalies), mw_auc(clips["target", "normal"], anomalies),
-            trapezoid_pauc(normals, anomalies))
+    return (
+        mw_auc(clips["source", "normal"], anomalies),
+        mw_auc(clips["target", "normal"], anomalies),
+        trapezoid_pauc(normals, anomalies),
+    )
 
 
 @pytest.mark.parametrize("dataset", ["dcase2022", "dcase2023", "dcase2024", "dcase2025"])
@@ -108,19 +126,26 @@ def test_2021_scores_within_each_domain():
     assert row.auc_source == pytest.approx(mw_auc(CLIPS["source", "normal"], CLIPS["source", "anomaly"]), abs=1e-9)
     assert row.auc_target == pytest.approx(mw_auc(CLIPS["target", "normal"], CLIPS["target", "anomaly"]), abs=1e-9)
     assert row.pauc_target == pytest.approx(
-        trapezoid_pauc(list(CLIPS["target", "normal"]), list(CLIPS["target", "anomaly"])), abs=1e-9)
+        trapezoid_pauc(list(CLIPS["target", "normal"]), list(CLIPS["target", "anomaly"])), abs=1e-9
+    )
     terms = []
     for clips in (CLIPS, CLIPS2, {k: -v for k, v in CLIPS.items()}):
         for d in ("source", "target"):
-            terms += [mw_auc(clips[d, "normal"], clips[d, "anomaly"]),
-                      trapezoid_pauc(list(clips[d, "normal"]), list(clips[d, "anomaly"]))]
+            terms += [
+                mw_auc(clips[d, "normal"], clips[d, "anomaly"]),
+                trapezoid_pauc(list(clips[d, "normal"]), list(clips[d, "anomaly"])),
+            ]
     assert summary.official_score.iloc[0] == pytest.approx(hmean(terms), abs=1e-9)
     assert math.isnan(summary.ci95.iloc[0])  # the 2021 evaluator prints no interval
 
 
 def test_floor_at_machine_epsilon_applies():
-    perfect_miss = {("source", "normal"): [5.0, 6.0], ("source", "anomaly"): [1.0, 2.0],
-                    ("target", "normal"): [7.0, 8.0], ("target", "anomaly"): [0.0, 0.5]}
+    perfect_miss = {
+        ("source", "normal"): [5.0, 6.0],
+        ("source", "anomaly"): [1.0, 2.0],
+        ("target", "normal"): [7.0, 8.0],
+        ("target", "anomaly"): [0.0, 0.5],
+    }
     table = pd.DataFrame(section("pump", "00", perfect_miss))
     results = section_results(table, dataset="dcase2022")
     assert results.auc_source.iloc[0] == 0.0 and results.auc_target.iloc[0] == 0.0
@@ -137,8 +162,10 @@ def test_ci95_is_the_evaluators_jackknife():
     y_score = table.score.to_numpy()
     n = len(y_true)
     cis = []
-    statistics = (lambda t, s: mw_auc(s[t == 0], s[t == 1]),
-                  lambda t, s: trapezoid_pauc(list(s[t == 0]), list(s[t == 1])))
+    statistics = (
+        lambda t, s: mw_auc(s[t == 0], s[t == 1]),
+        lambda t, s: trapezoid_pauc(list(s[t == 0]), list(s[t == 1])),
+    )
     for stat in statistics:
         thetas = [stat(np.delete(y_true, i), np.delete(y_score, i)) for i in range(n)]
         sigma = math.sqrt(sum((x - np.mean(thetas)) ** 2 for x in thetas) / (n * (n - 1)))
@@ -147,7 +174,8 @@ def test_ci95_is_the_evaluators_jackknife():
     # For a mean the textbook jackknife SE is sd / sqrt(n); the evaluators' formula gives that divided by n - 1.
     textbook_se = np.std(np.arange(5.0), ddof=1) / math.sqrt(5)
     assert jackknife_ci95(lambda a: float(np.mean(a)), np.arange(5.0)) == pytest.approx(
-        abs(scipy.stats.t.ppf(0.025, 4)) * textbook_se / 4, abs=1e-12)
+        abs(scipy.stats.t.ppf(0.025, 4)) * textbook_se / 4, abs=1e-12
+    )
 
 
 def test_type_means_arithmetic_and_harmonic():
@@ -162,8 +190,9 @@ def test_type_means_arithmetic_and_harmonic():
 
 def test_unlabelled_rows_are_left_out_and_bad_input_is_one_clear_error():
     table = pd.concat([TABLE, TABLE.head(3).assign(label="unknown", score=np.nan)], ignore_index=True)
-    pd.testing.assert_frame_equal(section_results(table, dataset="dcase2022"),
-                                  section_results(TABLE, dataset="dcase2022"))
+    pd.testing.assert_frame_equal(
+        section_results(table, dataset="dcase2022"), section_results(TABLE, dataset="dcase2022")
+    )
     with pytest.raises(OfficialScoreError, match="dcase2020"):
         section_results(TABLE, dataset="dcase2020")
     with pytest.raises(OfficialScoreError, match="domain"):

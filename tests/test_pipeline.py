@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from asd.config import StudyConfig
+from asd.data import discover_clips
 from asd.errors import ASDError, LayoutError, UnknownModelError
 from asd.metrics import RESULT_COLUMNS
-from asd.data import discover_clips
 from asd.pipeline import data_fingerprint, evaluate, load_detector, load_run, train
 
 
@@ -23,11 +23,15 @@ def small_root(tiny_root, tmp_path):
 
 def test_train_and_evaluate_conv_ae(small_root, tmp_path, quick_config):
     run_dir = tmp_path / "run"
-    run = train(small_root, model="conv_ae", out=run_dir, config=quick_config, cache_dir=tmp_path / "cache", progress=False)
+    run = train(
+        small_root, model="conv_ae", out=run_dir, config=quick_config, cache_dir=tmp_path / "cache", progress=False
+    )
     assert run["machine_types"] == ["ToyConveyor", "fan"]
     for machine_type in ("fan", "ToyConveyor"):
         type_dir = run_dir / machine_type
-        assert {"model.keras", "normalization.json", "history.csv", "train_scores.csv"} <= {p.name for p in type_dir.iterdir()}
+        assert {"model.keras", "normalization.json", "history.csv", "train_scores.csv"} <= {
+            p.name for p in type_dir.iterdir()
+        }
         assert len(pd.read_csv(type_dir / "history.csv")) == 2
     loaded = load_run(run_dir)
     assert loaded.model == "conv_ae" and loaded.info["model"] == "conv_ae" and loaded.config == quick_config
@@ -41,13 +45,23 @@ def test_train_and_evaluate_conv_ae(small_root, tmp_path, quick_config):
     scores = pd.read_csv(out / "anomaly_score_fan_id_00.csv", header=None, names=["file_name", "score"])
     assert scores.file_name.str.match(r"(normal|anomaly)_id_00_\d{8}\.wav").all()
     assert "fan" in (out / "result.csv").read_text().splitlines()
-    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv", dtype={"machine_id": str}), results, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "results.csv", dtype={"machine_id": str}), results, check_dtype=False
+    )
 
 
 def test_same_command_twice_gives_same_scores(small_root, tmp_path, quick_config):
     tables = []
     for name in ("a", "b"):
-        train(small_root, model="conv_ae", out=tmp_path / name, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+        train(
+            small_root,
+            model="conv_ae",
+            out=tmp_path / name,
+            config=quick_config,
+            machine_types=["fan"],
+            cache_dir=False,
+            progress=False,
+        )
         evaluate(small_root, run_dir=tmp_path / name, cache_dir=False, progress=False)
         tables.append(pd.read_csv(tmp_path / name / "results" / "scores.csv"))
     np.testing.assert_allclose(tables[0].score, tables[1].score, rtol=1e-5)
@@ -56,7 +70,15 @@ def test_same_command_twice_gives_same_scores(small_root, tmp_path, quick_config
 def test_bad_clips_are_skipped_and_reported(small_root, tmp_path, quick_config):
     (small_root / "fan" / "train" / "normal_id_00_00000098.wav").write_bytes(b"")
     (small_root / "fan" / "test" / "anomaly_id_00_00000099.wav").write_bytes(b"RIFF....WAVEjunk")
-    run = train(small_root, model="conv_ae", out=tmp_path / "run", config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    run = train(
+        small_root,
+        model="conv_ae",
+        out=tmp_path / "run",
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     assert [item["path"].endswith("normal_id_00_00000098.wav") for item in run["skipped"]] == [True]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["skipped"][0]["problem"] == "empty file (0 bytes)"
     evaluate(small_root, run_dir=tmp_path / "run", cache_dir=False, progress=False)
@@ -68,7 +90,9 @@ def test_all_training_clips_bad(tmp_path, quick_config):
     (tmp_path / "d" / "fan" / "train").mkdir(parents=True)
     (tmp_path / "d" / "fan" / "train" / "normal_id_00_00000000.wav").write_bytes(b"")
     with pytest.raises(ASDError, match="none of the 1 training clips"):
-        train(tmp_path / "d", model="conv_ae", out=tmp_path / "run", config=quick_config, cache_dir=False, progress=False)
+        train(
+            tmp_path / "d", model="conv_ae", out=tmp_path / "run", config=quick_config, cache_dir=False, progress=False
+        )
 
 
 def test_unknown_model_fails_before_any_work(small_root, tmp_path):
@@ -91,7 +115,15 @@ def test_evaluation_labels_from_ground_truth(small_root, tmp_path, quick_config)
         path.rename(test_dir / rest)
         truth.append({"machine_type": "fan", "file_name": rest, "label": label})
     run_dir = tmp_path / "run"
-    train(small_root, model="conv_ae", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        small_root,
+        model="conv_ae",
+        out=run_dir,
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     unlabeled = evaluate(small_root, run_dir=run_dir, cache_dir=False, progress=False)
     assert unlabeled.empty and (run_dir / "results" / "anomaly_score_fan_id_00.csv").is_file()
     labelled = evaluate(small_root, run_dir=run_dir, labels=pd.DataFrame(truth), cache_dir=False, progress=False)
@@ -109,9 +141,22 @@ def test_mimii_end_to_end(mimii_root, tmp_path, quick_config):
 
 
 def test_run_json_marks_a_complete_run_and_lists_its_files(small_root, tmp_path):
-    run = train(small_root, model="embedding_mahalanobis", out=tmp_path / "run", machine_types=["fan"], cache_dir=False, progress=False)
+    run = train(
+        small_root,
+        model="embedding_mahalanobis",
+        out=tmp_path / "run",
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     assert run["complete"] is True and run["config_fingerprint"] == StudyConfig().fingerprint()
-    assert {"config.yaml", "fan/detector.json", "fan/embedding.npz", "fan/train_scores.csv", "fan/thresholds.json"} <= set(run["files"])
+    assert {
+        "config.yaml",
+        "fan/detector.json",
+        "fan/embedding.npz",
+        "fan/train_scores.csv",
+        "fan/thresholds.json",
+    } <= set(run["files"])
     assert all(set(entry) == {"size", "sha256"} for entry in run["files"].values())
     assert json.loads((tmp_path / "run" / "run.json").read_text()) == run
 
@@ -127,7 +172,14 @@ def test_library_train_refuses_a_finished_run_only_when_asked(small_root, tmp_pa
 
 
 def test_a_file_changed_after_training_is_refused(small_root, tmp_path):
-    train(small_root, model="embedding_mahalanobis", out=tmp_path / "run", machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        small_root,
+        model="embedding_mahalanobis",
+        out=tmp_path / "run",
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     scores = tmp_path / "run" / "fan" / "train_scores.csv"
     text = scores.read_text()
     scores.write_text(text.replace("0", "1", 1))  # same size, other content

@@ -98,7 +98,9 @@ def test_reconstruction_figures(rng):
     with pytest.raises(ValueError, match="same"):
         plots.plot_reconstructions(inputs, outputs[:2], ["a", "b"])
     bands = np.mean((inputs - outputs) ** 2, axis=2)
-    assert plots.plot_error_by_band({"normal": bands[:1], "anomaly": bands[1:]}, title="t").axes[0].get_yscale() == "log"
+    assert (
+        plots.plot_error_by_band({"normal": bands[:1], "anomaly": bands[1:]}, title="t").axes[0].get_yscale() == "log"
+    )
 
 
 def test_reconstruction_figure_with_recalibrated_columns(rng):

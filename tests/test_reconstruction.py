@@ -24,7 +24,14 @@ def test_pick_clips_counts_and_fallback_id(clip_table):
 def test_reconstruction_errors_summary_and_bands(rng):
     inputs = rng.normal(size=(3, 8, 8)).astype(np.float32)
     outputs = inputs * 0.5
-    clips = pd.DataFrame({"machine_type": ["fan"] * 3, "machine_id": ["00"] * 3, "label": ["normal", "anomaly", "anomaly"], "file_name": list("abc")})
+    clips = pd.DataFrame(
+        {
+            "machine_type": ["fan"] * 3,
+            "machine_id": ["00"] * 3,
+            "label": ["normal", "anomaly", "anomaly"],
+            "file_name": list("abc"),
+        }
+    )
     errors = reconstruction.reconstruction_errors(inputs, outputs, clips)
     assert errors["mse"].to_numpy() == pytest.approx(np.mean((0.5 * inputs) ** 2, axis=(1, 2)))
     summary = reconstruction.reconstruction_summary(errors).set_index("label")
@@ -45,7 +52,9 @@ def test_recalibrate_batchnorm_uses_the_training_statistics(rng):
     assert fixed.get_layer("bn").momentum == model.get_layer("bn").momentum
     normalised = reconstruction.reconstruct_images(fixed, train)
     assert normalised.mean() == pytest.approx(0.0, abs=1e-3) and normalised.std() == pytest.approx(1.0, abs=1e-2)
-    check = reconstruction.batchnorm_check(fixed, {"train": (train, reconstruction.reconstruct_images(model, train))}).iloc[0]
+    check = reconstruction.batchnorm_check(
+        fixed, {"train": (train, reconstruction.reconstruct_images(model, train))}
+    ).iloc[0]
     assert check["clips"] == "train" and check["n"] == 64
     assert check["mse_running"] == pytest.approx(0.0, abs=1e-4)  # identity: the input reproduced
     assert check["mse_recalibrated"] > 1.0 and check["input_variance"] == pytest.approx(train.var(), rel=1e-4)
@@ -62,28 +71,54 @@ def test_top_share():
 @pytest.mark.slow
 def test_reconstruct_machine_on_tiny_data(tiny_root, tmp_path, quick_config):
     run_dir = tmp_path / "run"
-    train(tiny_root, model="conv_ae", out=run_dir, config=quick_config, machine_types=["pump"], cache_dir=False, progress=False)
+    train(
+        tiny_root,
+        model="conv_ae",
+        out=run_dir,
+        config=quick_config,
+        machine_types=["pump"],
+        cache_dir=False,
+        progress=False,
+    )
     detector = load_detector(run_dir, "pump")
     table = discover_clips(tiny_root, machine_types=["pump"])
     shown = reconstruction.pick_clips(table, "pump", "00", counts={"anomaly": 2, "normal": 1}, seed=0)
     result = reconstruction.reconstruct_machine(detector, table, shown)
 
-    assert (result.machine_type, result.machine_id, result.n_train_clips) == ("pump", "00", int((table.split == "train").sum()))
+    assert (result.machine_type, result.machine_id, result.n_train_clips) == (
+        "pump",
+        "00",
+        int((table.split == "train").sum()),
+    )
     assert result.inputs.shape == result.outputs.shape == result.recalibrated.shape == (3, 64, 64)
     test = table[(table.split == "test") & (table.machine_id == "00")]
     assert sorted(result.errors.file_name) == sorted(test.file_name)
     # the per-clip MSE is the detector's anomaly score, for the shown clips and for every test clip
-    np.testing.assert_allclose(result.scores, result.errors.set_index("file_name").loc[shown.file_name, "mse"], rtol=1e-5)
+    np.testing.assert_allclose(
+        result.scores, result.errors.set_index("file_name").loc[shown.file_name, "mse"], rtol=1e-5
+    )
     from asd.features import extract_features
 
-    features = extract_features(result.errors.file_name.map(dict(zip(test.file_name, test.path))).tolist(), kind="image", config=detector.config, progress=False)
+    features = extract_features(
+        result.errors.file_name.map(dict(zip(test.file_name, test.path))).tolist(),
+        kind="image",
+        config=detector.config,
+        progress=False,
+    )
     np.testing.assert_allclose(result.errors.mse, detector.score(features.features), rtol=1e-5)
     n_labels = result.errors.label.value_counts()
-    assert {label: len(bands) for label, bands in result.band_errors.items()} == {"normal": n_labels["normal"], "anomaly": n_labels["anomaly"]}
+    assert {label: len(bands) for label, bands in result.band_errors.items()} == {
+        "normal": n_labels["normal"],
+        "anomaly": n_labels["anomaly"],
+    }
     assert result.batchnorm[["machine_type", "machine_id", "clips"]].values.tolist() == [
-        ["pump", "00", "train normal"], ["pump", "00", "test normal"], ["pump", "00", "test anomaly"]
+        ["pump", "00", "train normal"],
+        ["pump", "00", "test normal"],
+        ["pump", "00", "test anomaly"],
     ]
-    assert (result.batchnorm.n > 0).all() and np.isfinite(result.batchnorm[["mse_running", "mse_recalibrated"]]).all().all()
+    assert (result.batchnorm.n > 0).all() and np.isfinite(
+        result.batchnorm[["mse_running", "mse_recalibrated"]]
+    ).all().all()
 
 
 def test_reconstruct_machine_needs_clips(clip_table):

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from asd.cli import main
 from test_bad_input import cli, one_error_line
+
+from asd.cli import main
 
 MODEL = "multistat"  # frame-sequence features: the clip-length path applies
 
@@ -97,7 +98,10 @@ def test_halves_are_matched_to_cut_training_clips_and_a_repeat_scores_as_the_cli
         for half in ("first", "second"):
             matched = table.loc[str(clips / f"{stem}_{half}.wav")]
             assert matched["problem"] == "" and np.isfinite(float(matched["score"]))
-            assert "0.50x the training clips' length: scored against the training clips cut to its length" in matched["note"]
+            assert (
+                "0.50x the training clips' length: scored against the training clips cut to its length"
+                in matched["note"]
+            )
         assert table.loc[str(clips / f"{stem}_tiny.wav"), "problem"].startswith("too short: 40 frames, 0.13x")
         long = table.loc[str(clips / f"{stem}_x3.wav")]
         assert long["problem"] == "" and long["anomalous"] == "no", long.to_dict()

@@ -28,7 +28,8 @@ CHROMIUM = report.find_chromium()
 #: the PDF tests instead of skipping them.
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("ASD_REQUIRE_CHROMIUM"),
-    reason="Chromium not found: PDF export untested (install it with scripts/install_system_deps.sh, or build with PDF=0)",
+    reason="Chromium not found: PDF export untested "
+    "(install it with scripts/install_system_deps.sh, or build with PDF=0)",
 )
 
 NOTEBOOKS = [*report.NOTEBOOKS, "report"]
@@ -63,7 +64,9 @@ def test_notebooks_start_with_a_parameters_cell_of_literals():
         for node in ast.parse(first.source).body:
             assert isinstance(node, ast.Assign), f"{path.name}: parameters cell holds only assignments"
             ast.literal_eval(node.value)  # literals only
-        assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), f"{path.name} is committed with outputs"
+        assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), (
+            f"{path.name} is committed with outputs"
+        )
 
 
 def test_papermill_sees_every_parameter():
@@ -145,7 +148,10 @@ def test_count_pdf_pages_without_pypdf(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_pypdf)
     pdf = tmp_path / "x.pdf"
-    pdf.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Pages /Count 2 >>\n2 0 obj << /Type /Page >>\n3 0 obj <</Type/Page/Parent 1 0 R>>\n")
+    pdf.write_bytes(
+        b"%PDF-1.4\n1 0 obj << /Type /Pages /Count 2 >>\n2 0 obj << /Type /Page >>\n3 0 obj <</Type/Page/Parent 1 0 "
+        b"R>>\n"
+    )
     assert report.count_pdf_pages(pdf) == 2
 
 
@@ -179,7 +185,16 @@ def _comparison():
     rows = []
     for model, base in (("conv_ae", 0.45), ("dense_ae", 0.6), ("embedding_knn", 0.9)):
         for machine_type in ("fan", "pump"):
-            rows.append({"model": model, "machine_type": machine_type, "machine_id": "00", "auc": base, "pauc": base - 0.05, "f1": base / 2})
+            rows.append(
+                {
+                    "model": model,
+                    "machine_type": machine_type,
+                    "machine_id": "00",
+                    "auc": base,
+                    "pauc": base - 0.05,
+                    "f1": base / 2,
+                }
+            )
     return tables.comparison_table(pd.DataFrame(rows))
 
 
@@ -193,18 +208,71 @@ def test_results_paragraph_numbers_come_from_the_table():
 
 
 def test_conclusion_and_data_statement():
-    summary = pd.DataFrame([
-        {"machine_type": "pump", "machine_id": "00", "label": "anomaly", "clips": 4, "mean_mse": 1.1, "median_mse": 1.0, "max_mse": 2.0, "top5_share": 0.2},
-        {"machine_type": "pump", "machine_id": "00", "label": "normal", "clips": 4, "mean_mse": 1.0, "median_mse": 1.0, "max_mse": 1.5, "top5_share": 0.1},
-    ])
+    summary = pd.DataFrame(
+        [
+            {
+                "machine_type": "pump",
+                "machine_id": "00",
+                "label": "anomaly",
+                "clips": 4,
+                "mean_mse": 1.1,
+                "median_mse": 1.0,
+                "max_mse": 2.0,
+                "top5_share": 0.2,
+            },
+            {
+                "machine_type": "pump",
+                "machine_id": "00",
+                "label": "normal",
+                "clips": 4,
+                "mean_mse": 1.0,
+                "median_mse": 1.0,
+                "max_mse": 1.5,
+                "top5_share": 0.1,
+            },
+        ]
+    )
     text = report.conclusion_paragraph(summary)
-    assert text.startswith("- **pump id 00.**") and "(ratio 1.10)" in text and "1.500, is above the median anomalous error (1.000)" in text
+    assert (
+        text.startswith("- **pump id 00.**")
+        and "(ratio 1.10)" in text
+        and "1.500, is above the median anomalous error (1.000)" in text
+    )
     assert "not in this data" in report.conclusion_paragraph(summary.iloc[0:0])
-    checks = pd.DataFrame([
-        {"machine_type": "pump", "machine_id": "00", "clips": "train normal", "n": 50, "mse_running": 0.6, "mse_recalibrated": 0.02, "input_variance": 0.7, "optimizer_steps": 120},
-        {"machine_type": "pump", "machine_id": "00", "clips": "test normal", "n": 20, "mse_running": 0.6, "mse_recalibrated": 0.02, "input_variance": 0.7, "optimizer_steps": 120},
-        {"machine_type": "pump", "machine_id": "00", "clips": "test anomaly", "n": 20, "mse_running": 0.6, "mse_recalibrated": 0.12, "input_variance": 0.7, "optimizer_steps": 120},
-    ])
+    checks = pd.DataFrame(
+        [
+            {
+                "machine_type": "pump",
+                "machine_id": "00",
+                "clips": "train normal",
+                "n": 50,
+                "mse_running": 0.6,
+                "mse_recalibrated": 0.02,
+                "input_variance": 0.7,
+                "optimizer_steps": 120,
+            },
+            {
+                "machine_type": "pump",
+                "machine_id": "00",
+                "clips": "test normal",
+                "n": 20,
+                "mse_running": 0.6,
+                "mse_recalibrated": 0.02,
+                "input_variance": 0.7,
+                "optimizer_steps": 120,
+            },
+            {
+                "machine_type": "pump",
+                "machine_id": "00",
+                "clips": "test anomaly",
+                "n": 20,
+                "mse_running": 0.6,
+                "mse_recalibrated": 0.12,
+                "input_variance": 0.7,
+                "optimizer_steps": 120,
+            },
+        ]
+    )
     text = report.conclusion_paragraph(summary, checks)
     assert "have not converged: after 120 optimisation steps" in text and "carry 30% of their initial values" in text
     assert "6.0 times that of new normal clips" in text and "does not generalise" not in text
@@ -213,8 +281,18 @@ def test_conclusion_and_data_statement():
     assert "not converged" not in text
     assert "new normal clips are still reconstructed 10.0 times worse" in text
     assert "Anomalous clips are not reconstructed markedly worse" in text
-    info = {"data_kind": "synthetic", "data_root": "/d", "data_fingerprint": "abc123", "commit": "f00", "dirty": True,
-            "models": ["conv_ae"], "epochs": {"conv_ae": 2}, "quick": True, "config_fingerprint": "cfg", "seed": 0}
+    info = {
+        "data_kind": "synthetic",
+        "data_root": "/d",
+        "data_fingerprint": "abc123",
+        "commit": "f00",
+        "dirty": True,
+        "models": ["conv_ae"],
+        "epochs": {"conv_ae": 2},
+        "quick": True,
+        "config_fingerprint": "cfg",
+        "seed": 0,
+    }
     statement = report.data_statement(info)
     assert "synthetic" in statement and "`abc123`" in statement and "`f00` with uncommitted changes" in statement
     assert "quick build" in statement
@@ -325,10 +403,19 @@ def test_templates_join_sentences_and_keep_list_items():
     from asd.report import prose
 
     assert set(p.name for p in prose.TEMPLATES_DIR.glob("*.md.j2")) >= {
-        "results.md.j2", "closing.md.j2", "conclusion.md.j2", "data_statement.md.j2", "image.md.j2", "training.md.j2", "synthetic_vs_real.md.j2"}
+        "results.md.j2",
+        "closing.md.j2",
+        "conclusion.md.j2",
+        "data_statement.md.j2",
+        "image.md.j2",
+        "training.md.j2",
+        "synthetic_vs_real.md.j2",
+    }
     text = report.training_paragraph(StudyConfig())
     assert "\n" not in text and "  " not in text
-    assert report.conclusion_paragraph(pd.DataFrame(columns=["machine_type", "machine_id", "label"])).startswith("The reconstruction cases are not")
+    assert report.conclusion_paragraph(pd.DataFrame(columns=["machine_type", "machine_id", "label"])).startswith(
+        "The reconstruction cases are not"
+    )
 
 
 def test_a_report_section_is_a_template_and_a_table(monkeypatch, tmp_path):
@@ -357,7 +444,9 @@ def test_a_report_section_is_a_template_and_a_table(monkeypatch, tmp_path):
     assert prose.render("test_levels", rows=rows) == (
         "The loudest machine type is `pump` at -28.0 dB.\n\n- fan: -31.3 dB\n- pump: -28.0 dB"
     )
-    assert prose.render("closing", recon=[0.61], others=[0.9, 0.95]).startswith("In this build")  # the real ones still load
+    assert prose.render("closing", recon=[0.61], others=[0.9, 0.95]).startswith(
+        "In this build"
+    )  # the real ones still load
 
 
 def test_report_prose_names_no_detector_lists():
@@ -387,18 +476,28 @@ def test_models_compared_describes_every_registered_detector_in_its_own_words():
 def test_fallbacks_are_found_in_the_runs_and_in_the_eval_real_table(tmp_path):
     run = tmp_path / "id_classifier"
     (run / "fan" / "detector").mkdir(parents=True)
-    (run / "fan" / "detector" / "detector.json").write_text('{"name": "id_classifier", "mode": "single_id_knn_fallback"}')
+    (run / "fan" / "detector" / "detector.json").write_text(
+        '{"name": "id_classifier", "mode": "single_id_knn_fallback"}'
+    )
     (run / "pump").mkdir(parents=True)
     (run / "pump" / "detector.json").write_text('{"name": "id_classifier", "mode": "classifier"}')
     assert report.fell_back({"id_classifier": run, "multistat": tmp_path / "none"}) == {"id_classifier": ["fan"]}
-    per_type = pd.DataFrame({
-        "set": ["one", "one", "many", "many"], "model": ["id_classifier", "embedding_knn"] * 2, "machine_type": "fan",
-        "auc": [0.9, 0.9, 0.7, 0.8], "pauc": [0.6, 0.6, 0.5, 0.6],
-    })
+    per_type = pd.DataFrame(
+        {
+            "set": ["one", "one", "many", "many"],
+            "model": ["id_classifier", "embedding_knn"] * 2,
+            "machine_type": "fan",
+            "auc": [0.9, 0.9, 0.7, 0.8],
+            "pauc": [0.6, 0.6, 0.5, 0.6],
+        }
+    )
     found = report.eval_real_fallbacks(per_type, ["id_classifier", "embedding_knn"])
     assert found == {"id_classifier": {"fallback": "embedding_knn", "sets": ["one"]}}
     note = report.fallback_note({"id_classifier": ["fan", "pump"]})
-    assert note == "`id_classifier` scored as `embedding_knn` on fan, pump (one machine ID: nothing to tell it apart from)."
+    assert (
+        note
+        == "`id_classifier` scored as `embedding_knn` on fan, pump (one machine ID: nothing to tell it apart from)."
+    )
     assert report.fallback_note({}) == ""
     detectors = pd.Index(["id_classifier", "embedding_knn"], name="detector")
     worst = pd.DataFrame({"one": [0.9, 0.9], "synthetic": [0.7, 0.8]}, index=detectors)
@@ -419,14 +518,18 @@ def test_embedding_description_matches_the_embedding():
     """The report describes the embedding statistics as asd.detectors.embedding computes them."""
     from asd.detectors.embedding import STATISTICS
 
-    text = "".join(c.source for c in nbformat.read(report.REPORT_NOTEBOOK, as_version=4).cells if c.cell_type == "markdown")
+    text = "".join(
+        c.source for c in nbformat.read(report.REPORT_NOTEBOOK, as_version=4).cells if c.cell_type == "markdown"
+    )
     assert "spread and maximum" not in text
     assert set(STATISTICS) == {"mean", "delta"}
     assert "mean level and how much\nit changes from frame to frame" in text
 
 
 def test_synthetic_vs_real_paragraph():
-    levels = pd.DataFrame({"source": ["data", "real", "data"], "machine_type": ["fan", "fan", "pump"], "rms_dbfs": [-30.0, -40.0, -20.0]})
+    levels = pd.DataFrame(
+        {"source": ["data", "real", "data"], "machine_type": ["fan", "fan", "pump"], "rms_dbfs": [-30.0, -40.0, -20.0]}
+    )
     stats = PROJECT_ROOT / "report" / "real_stats"
     text = report.synthetic_vs_real_paragraph(levels, real_root=stats, data_types=["fan", "pump"], real_types=["fan"])
     assert "`report/real_stats`" in text and "for fan:" in text
@@ -530,7 +633,13 @@ def test_captions_number_tables_figures_and_label_players(tmp_path, monkeypatch)
 
 def _errors(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
-    return [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    return [
+        f"{o.ename}: {o.evalue}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
 
 
 @pytest.mark.slow
@@ -538,8 +647,16 @@ def test_report_end_to_end_on_tiny_data(tiny_root, tmp_path):
     out, figures, work = tmp_path / "report", tmp_path / "figures", tmp_path / "work"
     lines = []
     info = report.build(
-        tiny_root, out=out, figures=figures, work=work, cache_dir=tmp_path / "cache", quick=True, pdf=CHROMIUM is not None,
-        models=E2E_MODELS, machine_types=E2E_MACHINE_TYPES, log=lines.append,
+        tiny_root,
+        out=out,
+        figures=figures,
+        work=work,
+        cache_dir=tmp_path / "cache",
+        quick=True,
+        pdf=CHROMIUM is not None,
+        models=E2E_MODELS,
+        machine_types=E2E_MACHINE_TYPES,
+        log=lines.append,
     )
     for name in NOTEBOOKS:
         executed = out / "executed" / f"{name}.ipynb"
@@ -591,12 +708,25 @@ def test_failing_notebook_keeps_the_previous_report(tiny_root, tmp_path):
     (figures / "01_clip_counts.png").write_bytes(b"previous")
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("data_root = ''"), nbformat.v4.new_code_cell("raise RuntimeError('boom in cell two')")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("data_root = ''"),
+            nbformat.v4.new_code_cell("raise RuntimeError('boom in cell two')"),
+        ]
+    )
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, notebooks / f"{report.NOTEBOOKS[0]}.ipynb")
     with pytest.raises(report.ReportError, match="boom in cell two") as failure:
-        report.build(tiny_root, out=out, figures=figures, work=tmp_path / "work", notebooks_dir=notebooks, models=["conv_ae"], log=lambda *a: None)
+        report.build(
+            tiny_root,
+            out=out,
+            figures=figures,
+            work=tmp_path / "work",
+            notebooks_dir=notebooks,
+            models=["conv_ae"],
+            log=lambda *a: None,
+        )
     assert report.NOTEBOOKS[0] in str(failure.value) and "RuntimeError" in str(failure.value)
     assert (out / "report.html").read_text() == "previous"
     assert (figures / "01_clip_counts.png").read_bytes() == b"previous"

@@ -15,6 +15,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+
 from asd import report, tables
 from asd.config import PROJECT_ROOT
 from asd.detectors import DETECTORS

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from asd import audio, plots, report, tables
 from asd.data import discover_clips
 from asd.errors import ASDError

@@ -18,10 +18,20 @@ def test_models_trained_and_scored_at_once_equal_those_trained_and_scored_alone(
     runs = {m: tmp_path / "runs" / m for m in models}
     results = {m: tmp_path / "results" / m for m in models}
     cache = tmp_path / "cache"
-    table = train_models(tiny_root, runs=runs, config=StudyConfig(), machine_types=["valve"], cache_dir=cache, workers=workers, results=results)
+    table = train_models(
+        tiny_root,
+        runs=runs,
+        config=StudyConfig(),
+        machine_types=["valve"],
+        cache_dir=cache,
+        workers=workers,
+        results=results,
+    )
     assert table["model"].tolist() == models and (table["seconds"] >= 0).all() and (table["scoring seconds"] >= 0).all()
     assert (table["epochs"] == "-").all() and (table["train clips"] > 0).all()
-    alone = train_models(tiny_root, runs={"multistat": tmp_path / "alone"}, config=StudyConfig(), machine_types=["valve"], workers=1)
+    alone = train_models(
+        tiny_root, runs={"multistat": tmp_path / "alone"}, config=StudyConfig(), machine_types=["valve"], workers=1
+    )
     assert len(alone) == 1 and "scoring seconds" not in alone
     for name in ("train_scores.csv", "thresholds.json"):
         assert (runs["multistat"] / "valve" / name).read_bytes() == (tmp_path / "alone" / "valve" / name).read_bytes()
@@ -33,14 +43,21 @@ def test_models_trained_and_scored_at_once_equal_those_trained_and_scored_alone(
 
 def test_results_folders_must_match_the_models(tiny_root, tmp_path):
     with pytest.raises(ValueError, match="do not match the models"):
-        train_models(tiny_root, runs={"multistat": tmp_path / "r"}, config=StudyConfig(), results={"embedding_knn": tmp_path / "x"})
+        train_models(
+            tiny_root,
+            runs={"multistat": tmp_path / "r"},
+            config=StudyConfig(),
+            results={"embedding_knn": tmp_path / "x"},
+        )
 
 
 def test_a_failed_training_is_raised_and_nothing_is_scored(tiny_root, tmp_path):
     runs = {"multistat": tmp_path / "runs" / "multistat", "embedding_knn": tmp_path / "runs" / "knn"}
     results = {m: tmp_path / "results" / m for m in runs}
     with pytest.raises(ASDError, match="no_such_type"):
-        train_models(tiny_root, runs=runs, config=StudyConfig(), machine_types=["no_such_type"], workers=2, results=results)
+        train_models(
+            tiny_root, runs=runs, config=StudyConfig(), machine_types=["no_such_type"], workers=2, results=results
+        )
     assert not any((tmp_path / "results").rglob("scores.csv"))
 
 
@@ -70,9 +87,16 @@ def test_trainings_are_ordered_by_the_reports_schedule(monkeypatch):
 
     config = study.study_config()
     for name, cls in DETECTORS.items():
-        expected = config.training.epochs_for(name) * study.report_schedule(name).epoch_cost if cls.trains_in_epochs else 0.0
+        expected = (
+            config.training.epochs_for(name) * study.report_schedule(name).epoch_cost if cls.trains_in_epochs else 0.0
+        )
         assert _expected_cost(name, config) == expected
-    assert _expected_cost("conv_ae", config) > _expected_cost("conv_vae", config) > _expected_cost("multistat", config) == 0
+    assert (
+        _expected_cost("conv_ae", config)
+        > _expected_cost("conv_vae", config)
+        > _expected_cost("multistat", config)
+        == 0
+    )
     monkeypatch.setitem(DETECTORS, "test_new", type("New", (Detector,), {"name": "test_new", "trains_in_epochs": True}))
     assert _expected_cost("test_new", config) == config.training.default_epochs * study.DEFAULT_SCHEDULE.epoch_cost
     monkeypatch.setitem(study.REPORT_SCHEDULE, "test_new", study.Schedule(epochs=2, epoch_cost=0.5))

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from asd.report import builder
 from asd.report.years import domain_table, year_of
 from asd.synth import generate_dataset
@@ -25,8 +26,16 @@ def test_year_of(tiny2023, tiny_root, tmp_path):
 
 
 def test_domain_table_worst_domain():
-    results = pd.DataFrame({"model": "m", "machine_type": ["a", "b"], "section": "00", "auc_source": [0.9, 0.7],
-                            "auc_target": [0.6, 0.5], "pauc": [0.6, 0.5]})
+    results = pd.DataFrame(
+        {
+            "model": "m",
+            "machine_type": ["a", "b"],
+            "section": "00",
+            "auc_source": [0.9, 0.7],
+            "auc_target": [0.6, 0.5],
+            "pauc": [0.6, 0.5],
+        }
+    )
     summary = pd.DataFrame({"model": ["m"], "official_score": [0.6], "ci95": [0.01]})
     row = domain_table(results, summary).iloc[0]
     assert row.auc_source == pytest.approx(0.8) and row.auc_target == pytest.approx(0.55)
@@ -45,5 +54,6 @@ def test_builds_a_year_report_html(tiny2023, tmp_path):
     assert "Per machine type and section" in html and "data:image/png;base64," in html
     assert "{{" not in html and "<script" not in html
     assert json.loads((out / "build_info.json").read_text())["official_score"]["multistat"] == pytest.approx(
-        summary.loc[0, "official_score"], abs=1e-4)
+        summary.loc[0, "official_score"], abs=1e-4
+    )
     assert not (out / "report.pdf").exists()

@@ -47,7 +47,9 @@ def test_only_the_retracing_warning_is_dropped(caplog):
     tf_logger = logging.getLogger("tensorflow")
     assert sum(isinstance(f, runtime._RetracingFilter) for f in tf_logger.filters) == 1
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
-        tf_logger.warning("5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing is costly")
+        tf_logger.warning(
+            "5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing is costly"
+        )
         tf_logger.warning("a real problem")
         tf_logger.error("an error")
     assert [r.getMessage() for r in caplog.records] == ["a real problem", "an error"]
@@ -64,8 +66,13 @@ def test_filtered_stderr_drops_noise_and_keeps_the_rest(capfd):
 def test_tensorflow_imports_quietly_on_a_cpu_only_machine():
     pytest.importorskip("tensorflow")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "from asd.runtime import quiet_tensorflow; quiet_tensorflow(gpu=False); import tensorflow as tf; print(len(tf.config.list_physical_devices('CPU')))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    code = (
+        "from asd.runtime import quiet_tensorflow; quiet_tensorflow(gpu=False); import tensorflow as tf; "
+        "print(len(tf.config.list_physical_devices('CPU')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
     assert done.stdout.strip() == "1"
     assert not runtime.NOISE.search(done.stderr), done.stderr
     assert "I0000" not in done.stderr, done.stderr  # no informational C++ log line at all

@@ -4,22 +4,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from asd.errors import ConfigError
-from asd.thresholds import quantile_of
 import soundfile as sf
 
 from asd.cli import main
-from asd.errors import ASDError
+from asd.errors import ASDError, ConfigError
 from asd.pipeline import train
 from asd.scoring import COLUMNS, collect_wav_files, infer_machine, score_paths
+from asd.thresholds import quantile_of
 
 
 @pytest.fixture(scope="module")
 def knn_run(tiny_root, tmp_path_factory) -> Path:
     """embedding_knn trained on the tiny fan and valve data (fast, no Keras)."""
     run_dir = tmp_path_factory.mktemp("score") / "run"
-    train(tiny_root, model="embedding_knn", out=run_dir, machine_types=["fan", "valve"], cache_dir=False, progress=False)
+    train(
+        tiny_root, model="embedding_knn", out=run_dir, machine_types=["fan", "valve"], cache_dir=False, progress=False
+    )
     return run_dir
 
 
@@ -65,9 +65,14 @@ def test_collect_wav_files(tmp_path):
     (tmp_path / "a" / "notes.txt").write_text("hi")
     (tmp_path / "a" / ".h.wav").write_bytes(b"")
     (tmp_path / "empty").mkdir()
-    files, problems = collect_wav_files([tmp_path / "a", tmp_path / "a" / "x.wav", tmp_path / "missing.wav", tmp_path / "empty"])
+    files, problems = collect_wav_files(
+        [tmp_path / "a", tmp_path / "a" / "x.wav", tmp_path / "missing.wav", tmp_path / "empty"]
+    )
     assert [p.name for p in files] == ["y.WAV", "x.wav"]  # sorted by path, no duplicate
-    assert [(Path(p).name, why) for p, why in problems] == [("missing.wav", "file not found"), ("empty", "folder holds no .wav file")]
+    assert [(Path(p).name, why) for p, why in problems] == [
+        ("missing.wav", "file not found"),
+        ("empty", "folder holds no .wav file"),
+    ]
 
 
 def test_score_paths_reports_bad_files_and_scores_the_rest(knn_run, new_recordings):
@@ -198,9 +203,15 @@ def test_training_clips_are_marked_by_path_and_by_content(knn_run, tiny_root, tm
     same_name_other_clip = tmp_path / "fan" / "normal_id_00_00000000.wav"  # the test clip of that name
     shutil.copy(tiny_root / "fan" / "test" / "normal_id_00_00000000.wav", same_name_other_clip)
     with caplog.at_level("WARNING", logger="asd.scoring"):
-        table = score_paths(knn_run, [tiny_root / "fan" / "train" / "normal_id_00_00000001.wav", copy, same_name_other_clip])
+        table = score_paths(
+            knn_run, [tiny_root / "fan" / "train" / "normal_id_00_00000001.wav", copy, same_name_other_clip]
+        )
     marks = {Path(p).name: m for p, m in zip(table.path, table.training_clip)}
-    assert marks == {"normal_id_00_00000001.wav": "yes", "normal_id_00_00000003.wav": "yes", "normal_id_00_00000000.wav": "no"}
+    assert marks == {
+        "normal_id_00_00000001.wav": "yes",
+        "normal_id_00_00000003.wav": "yes",
+        "normal_id_00_00000000.wav": "no",
+    }
     assert "2 scored file(s) are training clips" in caplog.text
 
 
@@ -218,7 +229,22 @@ def test_a_path_naming_a_machine_type_the_run_lacks_is_refused(knn_run, tiny_roo
 
 def test_cli_header_top_only_anomalous_and_figures(knn_run, tiny_root, tmp_path, capsys):
     figures = tmp_path / "figs"
-    assert main(["-q", "score", "--run", str(knn_run), str(tiny_root / "fan" / "test"), "--top", "3", "--figures", str(figures)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "score",
+                "--run",
+                str(knn_run),
+                str(tiny_root / "fan" / "test"),
+                "--top",
+                "3",
+                "--figures",
+                str(figures),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"run {knn_run}: embedding_knn for fan, valve, trained on synthetic data (fingerprint ")
     # 6 training clips per machine ID: a 10% rate cannot be resolved, and the header says so
@@ -226,10 +252,28 @@ def test_cli_header_top_only_anomalous_and_figures(knn_run, tiny_root, tmp_path,
     assert out[2].split() == ["departure" if c == "top_bands_hz" else c for c in COLUMNS[:-1]]
     assert len(out) == 3 + 3 + 1 and out[-1].endswith("; 3 shown")
     full = score_paths(knn_run, [tiny_root / "fan" / "test"])
-    expected = [f"{rank:03d}_{Path(row.path).stem}.png" for rank, row in enumerate(full.itertuples(), start=1) if row.anomalous == "yes"]
+    expected = [
+        f"{rank:03d}_{Path(row.path).stem}.png"
+        for rank, row in enumerate(full.itertuples(), start=1)
+        if row.anomalous == "yes"
+    ]
     assert sorted(p.name for p in figures.iterdir()) == expected  # every flagged clip, named by its rank
 
-    assert main(["-q", "score", "--run", str(knn_run), str(tiny_root / "fan" / "test"), "--only-anomalous", "--false-alarm-rate", "0.02"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "score",
+                "--run",
+                str(knn_run),
+                str(tiny_root / "fan" / "test"),
+                "--only-anomalous",
+                "--false-alarm-rate",
+                "0.02",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert "fitted for a false-alarm rate of 2% on as few as 6 training clips" in out[1]
     assert all(line.split()[5] == "yes" for line in out[3:-1])
@@ -238,7 +282,21 @@ def test_cli_header_top_only_anomalous_and_figures(knn_run, tiny_root, tmp_path,
 def test_cli_json(knn_run, tiny_root, new_recordings, capsys):
     import json
 
-    assert main(["-q", "score", "--run", str(knn_run), str(tiny_root / "fan" / "test"), str(new_recordings), "--json", "--only-anomalous"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "score",
+                "--run",
+                str(knn_run),
+                str(tiny_root / "fan" / "test"),
+                str(new_recordings),
+                "--json",
+                "--only-anomalous",
+            ]
+        )
+        == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert document["run"]["model"] == "embedding_knn" and document["run"]["data_kind"] == "synthetic"
     assert document["false_alarm_rate"] == {"fan": pytest.approx(0.1)}

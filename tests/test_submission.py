@@ -14,17 +14,28 @@ def scores_table(domains=("source", "target")):
         for section in ("00", "01"):
             for domain in domains:
                 for i in range(3):
-                    rows.append({"path": f"/d/{machine_type}/test/section_{section}_{domain}_test_{i:04d}.wav",
-                                 "machine_type": machine_type, "section": section, "domain": domain,
-                                 "score": 0.5 + i, "decision": "anomaly" if i == 2 else "normal"})
+                    rows.append(
+                        {
+                            "path": f"/d/{machine_type}/test/section_{section}_{domain}_test_{i:04d}.wav",
+                            "machine_type": machine_type,
+                            "section": section,
+                            "domain": domain,
+                            "score": 0.5 + i,
+                            "decision": "anomaly" if i == 2 else "normal",
+                        }
+                    )
     return pd.DataFrame(rows).iloc[::-1]  # unsorted on purpose
 
 
 def test_names_per_year():
     assert submission_names("fan", "3", dataset="dcase2023") == (
-        "anomaly_score_fan_section_03_test.csv", "decision_result_fan_section_03_test.csv")
+        "anomaly_score_fan_section_03_test.csv",
+        "decision_result_fan_section_03_test.csv",
+    )
     assert submission_names("fan", "03", dataset="dcase2021", domain="target") == (
-        "anomaly_score_fan_section_03_target_test.csv", "decision_result_fan_section_03_target_test.csv")
+        "anomaly_score_fan_section_03_target_test.csv",
+        "decision_result_fan_section_03_target_test.csv",
+    )
     with pytest.raises(SubmissionError):
         submission_names("fan", "03", dataset="dcase2021")
     with pytest.raises(SubmissionError):
@@ -35,8 +46,11 @@ def test_write_then_check_2023(tmp_path):
     table = scores_table()
     written = write_submission(table, tmp_path, dataset="dcase2023")
     assert sorted(p.name for p in written) == sorted(
-        f"{kind}_{t}_section_{s}_test.csv" for kind in ("anomaly_score", "decision_result")
-        for t in ("ToyCar", "fan") for s in ("00", "01"))
+        f"{kind}_{t}_section_{s}_test.csv"
+        for kind in ("anomaly_score", "decision_result")
+        for t in ("ToyCar", "fan")
+        for s in ("00", "01")
+    )
     lines = (tmp_path / "anomaly_score_fan_section_01_test.csv").read_text().splitlines()
     assert lines[0] == "section_01_source_test_0000.wav,0.5"  # no header, sorted by name, basename only
     assert lines == sorted(lines) and len(lines) == 6
@@ -58,8 +72,9 @@ def test_check_refuses_missing_extra_and_malformed(tmp_path):
     write_submission(table, tmp_path, dataset="dcase2022")
     expected = table.drop(columns=["score", "decision"])
     with pytest.raises(SubmissionError, match="missing"):
-        check_submission(tmp_path, pd.concat([expected, expected.head(1).assign(path="/x/section_00_9999.wav")]),
-                         dataset="dcase2022")
+        check_submission(
+            tmp_path, pd.concat([expected, expected.head(1).assign(path="/x/section_00_9999.wav")]), dataset="dcase2022"
+        )
     target = tmp_path / "decision_result_fan_section_00_test.csv"
     target.write_text(target.read_text().replace(",1\n", ",2\n"))
     with pytest.raises(SubmissionError, match="0 or 1"):
@@ -88,8 +103,15 @@ def test_eval_style_miniature_round_trip_through_the_ground_truth(tmp_path, year
     from asd.submission import evaluate_submission, read_ground_truth
     from asd.synth import generate_dataset
 
-    data = generate_dataset(tmp_path / "data", size="tiny", format=year, machine_types=["valve", "fan"],
-                            eval_names=True, progress=False, workers=1)
+    data = generate_dataset(
+        tmp_path / "data",
+        size="tiny",
+        format=year,
+        machine_types=["valve", "fan"],
+        eval_names=True,
+        progress=False,
+        workers=1,
+    )
     test = data[data.split == "test"].copy()
     test["score"] = [float(np.sqrt(np.mean(sf.read(p)[0] ** 2))) for p in test.path]  # loudness as the score
     test["decision"] = np.where(test.score > test.score.median(), "anomaly", "normal")

@@ -38,8 +38,13 @@ def test_statistics_tell_tone_noise_and_clicks_apart(rng):
 def test_compare_folders_and_summarize(tmp_path):
     for label in ("normal", "anomaly"):
         for index in range(3):
-            x = generate_clip("valve", "00", anomaly="extra_clicks" if label == "anomaly" else None, severity=1.0,
-                              rng=clip_rng(0, "valve", "00", "test", label, index))
+            x = generate_clip(
+                "valve",
+                "00",
+                anomaly="extra_clicks" if label == "anomaly" else None,
+                severity=1.0,
+                rng=clip_rng(0, "valve", "00", "test", label, index),
+            )
             write_clip(tmp_path / "a" / "valve" / "test" / f"{label}_id_00_{index:08d}.wav", x)
     stats = compare_folders({"a": tmp_path / "a", "b": tmp_path / "a"}, max_per_group=2)
     assert len(stats) == 8 and set(stats.source) == {"a", "b"}
@@ -56,12 +61,21 @@ def test_synthetic_clips_resemble_the_real_ones():
     real = real[real.label == "normal"].groupby("machine_type").median(numeric_only=True)
     for machine_type in MACHINE_TYPES:
         ids = sorted(p.name.split("_")[2] for p in (SHARED_DEV_LITE / machine_type / "test").glob("normal_*.wav"))
-        stats = [clip_statistics(generate_clip(machine_type, ids[0], rng=clip_rng(0, machine_type, ids[0], "test", "normal", i)),
-                                 sample_rate=SR) for i in range(2)]
+        stats = [
+            clip_statistics(
+                generate_clip(machine_type, ids[0], rng=clip_rng(0, machine_type, ids[0], "test", "normal", i)),
+                sample_rate=SR,
+            )
+            for i in range(2)
+        ]
         mine = {k: float(np.median([s[k] for s in stats])) for k in stats[0]}
         ref = real.loc[machine_type]
         assert abs(mine["rms_dbfs"] - ref["rms_dbfs"]) < 4.0, (machine_type, mine["rms_dbfs"], ref["rms_dbfs"])
-        assert 0.5 < mine["centroid_hz"] / ref["centroid_hz"] < 2.0, (machine_type, mine["centroid_hz"], ref["centroid_hz"])
+        assert 0.5 < mine["centroid_hz"] / ref["centroid_hz"] < 2.0, (
+            machine_type,
+            mine["centroid_hz"],
+            ref["centroid_hz"],
+        )
         assert abs(mine["crest_db"] - ref["crest_db"]) < 5.0, (machine_type, mine["crest_db"], ref["crest_db"])
         assert abs(mine["flatness"] - ref["flatness"]) < 0.3, (machine_type, mine["flatness"], ref["flatness"])
 

@@ -98,7 +98,9 @@ def test_clip_rng_reproduces_a_file(tiny):
 
 def test_same_seed_same_bytes_any_worker_count(tiny, tmp_path):
     root, table = tiny
-    again = synth.generate_dataset(tmp_path / "b", size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=2)
+    again = synth.generate_dataset(
+        tmp_path / "b", size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=2
+    )
     mine = table[table.machine_type == "ToyConveyor"]
     assert len(again) == len(mine)
     for a, b in zip(mine.path, again.path):
@@ -110,7 +112,9 @@ def test_same_seed_same_bytes_any_worker_count(tiny, tmp_path):
 
 def test_different_seed_different_files(tiny, tmp_path):
     root, table = tiny
-    other = synth.generate_dataset(tmp_path / "c", size="tiny", seed=1, machine_types=["ToyConveyor"], progress=False, workers=1)
+    other = synth.generate_dataset(
+        tmp_path / "c", size="tiny", seed=1, machine_types=["ToyConveyor"], progress=False, workers=1
+    )
     mine = table[table.machine_type == "ToyConveyor"]
     assert [Path(p).name for p in mine.path] == [Path(p).name for p in other.path]
     assert all(open(a, "rb").read() != open(b, "rb").read() for a, b in zip(mine.path, other.path))
@@ -134,7 +138,9 @@ def test_complete_dataset_is_not_regenerated(tiny, monkeypatch):
 
 def test_regenerates_after_an_interruption_or_a_change(tmp_path, monkeypatch):
     root = tmp_path / "d"
-    reference = synth.generate_dataset(tmp_path / "ref", size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=1)
+    reference = synth.generate_dataset(
+        tmp_path / "ref", size="tiny", seed=0, machine_types=["ToyConveyor"], progress=False, workers=1
+    )
     # an interrupted run leaves some clips, no manifest, and the unfinished-run marker
     make_clip, calls = synth_dataset._make_clip, []
 

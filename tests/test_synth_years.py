@@ -25,8 +25,15 @@ TYPES = ["ToyTrain", "valve"]
 @pytest.fixture(scope="module")
 def years(tmp_path_factory):
     root = tmp_path_factory.mktemp("years")
-    return {year: (root / year, synth.generate_dataset(root / year, size="tiny", format=year, machine_types=TYPES,
-                                                       progress=False, workers=1)) for year in YEAR_FORMATS}
+    return {
+        year: (
+            root / year,
+            synth.generate_dataset(
+                root / year, size="tiny", format=year, machine_types=TYPES, progress=False, workers=1
+            ),
+        )
+        for year in YEAR_FORMATS
+    }
 
 
 @pytest.mark.parametrize("year", YEAR_FORMATS)
@@ -47,7 +54,11 @@ def test_layout_names_counts_and_attributes(years, year):
         match = NAME.match(path.name)
         assert match and path.is_file(), path.name
         assert (match["section"], match["domain"], match["split"], match["label"]) == (
-            row.section, row.domain, row.split, row.label)
+            row.section,
+            row.domain,
+            row.split,
+            row.label,
+        )
         folder = f"{row.domain}_test" if (year == "dcase2021" and row.split == "test") else row.split
         assert path.parent == root / row.machine_type / folder
         hidden = row.machine_type in layout.no_attribute
@@ -103,18 +114,21 @@ def test_target_domain_is_really_shifted(years):
 
 def test_deterministic_and_seeded(years, tmp_path):
     _, table = years["dcase2022"]
-    again = synth.generate_dataset(tmp_path / "a", size="tiny", format="dcase2022", machine_types=TYPES,
-                                   progress=False, workers=2)
+    again = synth.generate_dataset(
+        tmp_path / "a", size="tiny", format="dcase2022", machine_types=TYPES, progress=False, workers=2
+    )
     assert again.attrs["fingerprint"] == table.attrs["fingerprint"]
-    other = synth.generate_dataset(tmp_path / "b", size="tiny", seed=1, format="dcase2022", machine_types=["valve"],
-                                   progress=False, workers=1)
+    other = synth.generate_dataset(
+        tmp_path / "b", size="tiny", seed=1, format="dcase2022", machine_types=["valve"], progress=False, workers=1
+    )
     assert other.attrs["fingerprint"] != table.attrs["fingerprint"]
 
 
 @pytest.mark.parametrize("year", ["dcase2021", "dcase2023"])
 def test_eval_style_names_and_ground_truth(tmp_path, year):
-    table = synth.generate_dataset(tmp_path, size="tiny", format=year, machine_types=["valve"], eval_names=True,
-                                   progress=False, workers=1)
+    table = synth.generate_dataset(
+        tmp_path, size="tiny", format=year, machine_types=["valve"], eval_names=True, progress=False, workers=1
+    )
     test = table[table.split == "test"]
     pattern = r"section_\d\d_(source|target)_test_\d{4}\.wav" if year == "dcase2021" else r"section_\d\d_\d{4}\.wav"
     assert all(re.fullmatch(pattern, Path(p).name) for p in test.path)
@@ -150,8 +164,23 @@ def test_bad_arguments_are_one_clear_error(tmp_path):
 def test_cli_generate_format(tmp_path, capsys):
     from asd.cli import main
 
-    assert main(["-q", "generate", "--out", str(tmp_path / "d"), "--size", "tiny", "--format", "dcase2025",
-                 "--machine-types", "valve"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "generate",
+                "--out",
+                str(tmp_path / "d"),
+                "--size",
+                "tiny",
+                "--format",
+                "dcase2025",
+                "--machine-types",
+                "valve",
+            ]
+        )
+        == 0
+    )
     assert "target" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "d" / "valve" / "train").glob("*target*")) == [
         "section_00_target_train_normal_0000_spd_118_bkg_B.wav",

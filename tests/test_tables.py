@@ -15,14 +15,33 @@ def _results():
     for model, base in (("conv_ae", 0.6), ("embedding_knn", 0.8)):
         for machine_type in ("fan", "pump"):
             for k, machine_id in enumerate(("00", "02")):
-                rows.append({"model": model, "machine_type": machine_type, "machine_id": machine_id, "auc": base + 0.1 * k,
-                             "pauc": base - 0.1, "n_normal": 10, "n_anomaly": 10, "precision": 0.5, "recall": 0.5, "f1": 0.5 + 0.1 * k})
+                rows.append(
+                    {
+                        "model": model,
+                        "machine_type": machine_type,
+                        "machine_id": machine_id,
+                        "auc": base + 0.1 * k,
+                        "pauc": base - 0.1,
+                        "n_normal": 10,
+                        "n_anomaly": 10,
+                        "precision": 0.5,
+                        "recall": 0.5,
+                        "f1": 0.5 + 0.1 * k,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_clip_counts_per_id_and_type(clip_table):
     counts = tables.clip_counts(clip_table)
-    assert list(counts.columns) == ["machine_type", "machine_id", "train normal", "test normal", "test anomaly", "total"]
+    assert list(counts.columns) == [
+        "machine_type",
+        "machine_id",
+        "train normal",
+        "test normal",
+        "test anomaly",
+        "total",
+    ]
     assert len(counts) == 3
     assert counts["total"].tolist() == [7, 7, 7]
     by_type = tables.clip_counts_by_type(clip_table).set_index("machine_type")
@@ -92,8 +111,12 @@ def test_dcase_table_layout():
     table = tables.dcase_table(_results(), "conv_ae")
     assert list(table.columns) == ["AUC", "pAUC", "F1"]
     assert table.index.tolist() == [
-        ("fan", "id_00"), ("fan", "id_02"), ("fan", "Average"),
-        ("pump", "id_00"), ("pump", "id_02"), ("pump", "Average"),
+        ("fan", "id_00"),
+        ("fan", "id_02"),
+        ("fan", "Average"),
+        ("pump", "id_00"),
+        ("pump", "id_02"),
+        ("pump", "Average"),
         ("All machine types", "Average"),
     ]
     assert table.loc[("fan", "Average"), "AUC"] == pytest.approx(0.65)
@@ -129,7 +152,11 @@ def test_comparison_clips_only_shared_machine_types(clip_table):
     assert list(clips.columns) == tables.COMPARISON_CLIP_COLUMNS
     assert set(clips["machine_type"]) == {"pump"}
     assert clips.groupby(["source", "label"]).size().to_dict() == {
-        ("data", "anomaly"): 1, ("data", "normal"): 1, ("real", "anomaly"): 1, ("real", "normal"): 1}
+        ("data", "anomaly"): 1,
+        ("data", "normal"): 1,
+        ("real", "anomaly"): 1,
+        ("real", "normal"): 1,
+    }
     assert (clips["path"].str.contains("/test/")).all()
     assert clips.equals(tables.comparison_clips(clip_table, real, per_label=1, seed=0))
     assert tables.comparison_clips(clip_table, clip_table.iloc[0:0]).empty
@@ -193,8 +220,12 @@ def test_worst_case_table(tmp_path):
 def test_hindsight_ceiling_takes_the_best_detector_per_machine_type():
     per_type = pd.DataFrame(
         [
-            ("real", "m1", "fan", 0.9), ("real", "m2", "fan", 0.6), ("real", "m1", "pump", 0.4), ("real", "m2", "pump", 0.7),
-            ("syn", "m1", "fan", 0.5), ("syn", "m2", "fan", 0.8),
+            ("real", "m1", "fan", 0.9),
+            ("real", "m2", "fan", 0.6),
+            ("real", "m1", "pump", 0.4),
+            ("real", "m2", "pump", 0.7),
+            ("syn", "m1", "fan", 0.5),
+            ("syn", "m2", "fan", 0.8),
         ],
         columns=["set", "model", "machine_type", "auc"],
     )

@@ -110,7 +110,15 @@ def fan_root(tiny_root, tmp_path):
 
 def test_train_writes_thresholds_from_training_scores_only(fan_root, tmp_path, quick_config):
     run_dir = tmp_path / "run"
-    train(fan_root, model="embedding_knn", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        fan_root,
+        model="embedding_knn",
+        out=run_dir,
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     type_dir = run_dir / "fan"
     saved = json.loads((type_dir / "thresholds.json").read_text())
     train_scores = pd.read_csv(type_dir / "train_scores.csv", dtype={"machine_id": str})
@@ -121,13 +129,29 @@ def test_train_writes_thresholds_from_training_scores_only(fan_root, tmp_path, q
     for path in (fan_root / "fan" / "test").glob("*.wav"):
         if path.name.startswith("anomaly") or path.name.endswith("1.wav"):
             path.unlink()
-    train(fan_root, model="embedding_knn", out=tmp_path / "run2", config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        fan_root,
+        model="embedding_knn",
+        out=tmp_path / "run2",
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     assert json.loads((tmp_path / "run2" / "fan" / "thresholds.json").read_text()) == saved
 
 
 def test_evaluate_adds_threshold_decision_and_f1(fan_root, tmp_path, quick_config):
     run_dir = tmp_path / "run"
-    train(fan_root, model="embedding_knn", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        fan_root,
+        model="embedding_knn",
+        out=run_dir,
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     before = (run_dir / "fan" / "thresholds.json").read_text()
     results = evaluate(fan_root, run_dir=run_dir, cache_dir=False, progress=False)
     assert (run_dir / "fan" / "thresholds.json").read_text() == before
@@ -144,7 +168,15 @@ def test_a_run_without_thresholds_json_is_refused_naming_the_file(fan_root, tmp_
     from asd.errors import ASDError
 
     run_dir = tmp_path / "run"
-    train(fan_root, model="embedding_knn", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        fan_root,
+        model="embedding_knn",
+        out=run_dir,
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     (run_dir / "fan" / "thresholds.json").unlink()
     with pytest.raises(ASDError, match=r"fan/thresholds.json: missing"):
         evaluate(fan_root, run_dir=run_dir, cache_dir=False, progress=False)
@@ -182,7 +214,15 @@ def test_config_rate_is_used_at_train_time_and_refit_changes_nothing_on_disk(fan
 
     quick_config.thresholds.false_alarm_rate = 0.05
     run_dir = tmp_path / "run"
-    train(fan_root, model="embedding_knn", out=run_dir, config=quick_config, machine_types=["fan"], cache_dir=False, progress=False)
+    train(
+        fan_root,
+        model="embedding_knn",
+        out=run_dir,
+        config=quick_config,
+        machine_types=["fan"],
+        cache_dir=False,
+        progress=False,
+    )
     saved = load_thresholds(run_dir / "fan")
     assert false_alarm_rate_of(saved) == 0.05
     assert StudyConfig.from_yaml(run_dir / "config.yaml").thresholds.false_alarm_rate == 0.05
@@ -198,10 +238,18 @@ def test_config_rate_is_used_at_train_time_and_refit_changes_nothing_on_disk(fan
 
 
 def test_fallbacks_to_the_empirical_quantile_are_logged_once_per_machine_type(caplog):
-    scores = pd.DataFrame({"machine_id": ["00"] * 10 + ["02"] * 10, "score": np.linspace(-1.0, 2.0, 20)})  # ID 00's <= 0
+    scores = pd.DataFrame(
+        {"machine_id": ["00"] * 10 + ["02"] * 10, "score": np.linspace(-1.0, 2.0, 20)}
+    )  # ID 00's <= 0
     with caplog.at_level(logging.INFO, logger="asd.thresholds"):
         fitted = fit_thresholds(scores)
-    assert [fit["method"] for fit in (fitted["machine_type"], *fitted["ids"].values())] == ["empirical", "empirical", "gamma"]
+    assert [fit["method"] for fit in (fitted["machine_type"], *fitted["ids"].values())] == [
+        "empirical",
+        "empirical",
+        "gamma",
+    ]
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert infos == ["2 of 3 threshold fits (pooled and per ID) use the empirical quantile instead of a gamma fit: "
-                     "too few training scores, scores not all positive and distinct, or a failed fit"]
+    assert infos == [
+        "2 of 3 threshold fits (pooled and per ID) use the empirical quantile instead of a gamma fit: "
+        "too few training scores, scores not all positive and distinct, or a failed fit"
+    ]

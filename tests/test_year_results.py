@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from asd import domains, year_results
 from asd.cli import main
 from asd.data import discover_clips, find_ground_truth
@@ -16,8 +17,13 @@ from asd.submission import check_submission, evaluate_submission, submission_nam
 from asd.synth import generate_dataset
 
 #: Two development types per year keep the miniatures small; 2024/2025 include a ``_noAttribute`` type.
-TYPES = {"dcase2021": ["fan", "ToyCar"], "dcase2022": ["bearing", "valve"], "dcase2023": ["fan", "valve"],
-         "dcase2024": ["fan", "gearbox"], "dcase2025": ["bearing", "valve"]}
+TYPES = {
+    "dcase2021": ["fan", "ToyCar"],
+    "dcase2022": ["bearing", "valve"],
+    "dcase2023": ["fan", "valve"],
+    "dcase2024": ["fan", "gearbox"],
+    "dcase2025": ["bearing", "valve"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +86,9 @@ def test_every_year_trains_evaluates_and_scores(evaluated, year):
 
 def test_eval_style_set_with_ground_truth(tmp_path):
     root = tmp_path / "eval23"
-    generate_dataset(root, size="tiny", seed=1, machine_types=["fan"], format="dcase2023", eval_names=True,
-                     progress=False)
+    generate_dataset(
+        root, size="tiny", seed=1, machine_types=["fan"], format="dcase2023", eval_names=True, progress=False
+    )
     run = tmp_path / "run"
     train(root, model="multistat", out=run, cache_dir=False, progress=False)
     truth = find_ground_truth(root)
@@ -98,8 +105,23 @@ def test_eval_style_set_with_ground_truth(tmp_path):
 
 def test_cli_prints_the_official_score(evaluated, tmp_path, capsys):
     root, run, _, _ = evaluated["dcase2023"]
-    assert main(["evaluate", "--data", str(root), "--run", str(run), "--out", str(tmp_path / "r"), "--no-cache",
-                 "--dataset", "dcase2023"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(root),
+                "--run",
+                str(run),
+                "--out",
+                str(tmp_path / "r"),
+                "--no-cache",
+                "--dataset",
+                "dcase2023",
+            ]
+        )
+        == 0
+    )
     shown = capsys.readouterr().out
     assert "official score" in shown and "worst domain AUC" in shown
     summary = pd.read_csv(tmp_path / "r" / "official_score.csv")
@@ -111,14 +133,32 @@ def test_dcase2020_scores_csv_keeps_its_columns(tiny_root, tmp_path):
     train(tiny_root, model="multistat", out=run, machine_types=["fan"], cache_dir=False, progress=False)
     evaluate(tiny_root, run_dir=run, cache_dir=False, progress=False)
     scores = pd.read_csv(run / "results" / "scores.csv")
-    assert list(scores.columns) == ["model", "path", "file_name", "machine_type", "machine_id", "split", "label",
-                                    "score", "threshold", "decision"]
+    assert list(scores.columns) == [
+        "model",
+        "path",
+        "file_name",
+        "machine_type",
+        "machine_id",
+        "split",
+        "label",
+        "score",
+        "threshold",
+        "decision",
+    ]
     assert not (run / "results" / "official_score.csv").exists()
     assert json.loads((run / "run.json").read_text())["domain_ids"] is None
 
 
 def test_undefined_term_gives_a_nan_score_not_an_error():
-    scores = pd.DataFrame({"model": "m", "machine_type": "fan", "section": "00", "domain": ["source"] * 3,
-                           "label": ["normal", "normal", "anomaly"], "score": [0.1, 0.2, 0.9]})
+    scores = pd.DataFrame(
+        {
+            "model": "m",
+            "machine_type": "fan",
+            "section": "00",
+            "domain": ["source"] * 3,
+            "label": ["normal", "normal", "anomaly"],
+            "score": [0.1, 0.2, 0.9],
+        }
+    )
     results, summary = year_results.score_tables(scores, dataset="dcase2023", max_fpr=0.1)
     assert np.isnan(results.loc[0, "auc_target"]) and np.isnan(summary.loc[0, "official_score"])

@@ -155,7 +155,8 @@ def clip_problem(path: str | os.PathLike, *, min_seconds: float = 0.0) -> str | 
     """Why a clip must be skipped, from its header alone (no decoding), or ``None``.
 
     A clip shorter than ``min_seconds`` (seconds) must be skipped; a truncated WAV (see
-    :func:`truncation`) long enough to use is logged as a warning naming the file. Files whose header cannot be read give ``None``: reading them reports why.
+    :func:`truncation`) long enough to use is logged as a warning naming the file. Files whose header cannot be read
+    give ``None``: reading them reports why.
     """
     try:
         info = sf.info(str(path))

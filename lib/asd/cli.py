@@ -13,12 +13,13 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import ASDError, ConfigError
 from .cli_score import add_score
+from .errors import ASDError, ConfigError
 from .executor import add_cluster_options, executor_of
 from .runtime import configure_allocators, quiet_tensorflow
 
 logger = logging.getLogger("asd")
+
 
 def _add_generate(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -29,17 +30,24 @@ def _add_generate(subparsers) -> None:
         "16 kHz mono 16-bit, 10 s clips (ToyCar 11 s). The same seed gives byte-identical files.",
     )
     parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
-    parser.add_argument("--size", choices=("tiny", "small", "default"), default="default",
-                        help="tiny: tests; default: the study; small (dcase2021+ only): measurements")
+    parser.add_argument(
+        "--size",
+        choices=("tiny", "small", "default"),
+        default="default",
+        help="tiny: tests; default: the study; small (dcase2021+ only): measurements",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
     parser.add_argument(
-        "--format", default="dcase2020", metavar="YEAR",
+        "--format",
+        default="dcase2020",
+        metavar="YEAR",
         help="layout: dcase2020 (default) or dcase2021 ... dcase2025 (sections, source/target domains with a "
         "domain shift, attribute CSVs; see docs/dcase_years.md)",
     )
     parser.add_argument(
-        "--eval-names", action="store_true",
+        "--eval-names",
+        action="store_true",
         help="dcase2021+: name the test clips as the evaluation sets do and write the ground truth to OUT/ground_truth",
     )
     parser.set_defaults(func=_run_generate)
@@ -56,8 +64,15 @@ def _run_generate(args) -> int:
 
     _existing_file_is_an_error(args.out, "--out")
 
-    table = generate_dataset(args.out, size=args.size, seed=args.seed, machine_types=args.machine_types,
-                             progress=not args.quiet, format=args.format, eval_names=args.eval_names)
+    table = generate_dataset(
+        args.out,
+        size=args.size,
+        seed=args.seed,
+        machine_types=args.machine_types,
+        progress=not args.quiet,
+        format=args.format,
+        eval_names=args.eval_names,
+    )
     groups = ["machine_type", "split", "domain", "label"]
     if args.format == "dcase2020":
         groups.remove("domain")
@@ -75,12 +90,16 @@ def _add_train(subparsers) -> None:
         "per machine type, and save everything needed to score clips into RUN_DIR.",
     )
     parser.add_argument(
-        "--data", required=True, type=Path, metavar="ROOT",
+        "--data",
+        required=True,
+        type=Path,
+        metavar="ROOT",
         help="recordings: a DCASE 2020 or MIMII dataset root, one folder per machine, or a flat folder of WAVs",
     )
     parser.add_argument(
-        "--model", metavar="NAME", help="model name, see `asd models` (default: the recommended detector, %(default_model)s)"
-        % {"default_model": _default_model_name()},
+        "--model",
+        metavar="NAME",
+        help=f"model name, see `asd models` (default: the recommended detector, {_default_model_name()})",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write")
     parser.add_argument(
@@ -92,11 +111,17 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs (overrides the config for this model)")
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
     parser.add_argument(
-        "--machine-type", metavar="NAME", help="machine type of recordings whose folders do not name it (default: the folder's name)"
+        "--machine-type",
+        metavar="NAME",
+        help="machine type of recordings whose folders do not name it (default: the folder's name)",
     )
-    parser.add_argument("--machine-id", metavar="ID", help="machine ID of recordings whose names do not give one (default: 00)")
+    parser.add_argument(
+        "--machine-id", metavar="ID", help="machine ID of recordings whose names do not give one (default: 00)"
+    )
     _add_dataset_argument(parser)
-    parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)")
+    parser.add_argument(
+        "--cache", type=Path, metavar="DIR", help="feature cache folder (default: ./cache or $ASD_CACHE_DIR)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     add_cluster_options(parser)
     parser.set_defaults(func=_run_train)
@@ -119,7 +144,8 @@ def resolve_model(name: str | None) -> str:
 
 def _add_dataset_argument(parser) -> None:
     parser.add_argument(
-        "--dataset", metavar="NAME",
+        "--dataset",
+        metavar="NAME",
         help="the dataset ROOT holds: dcase2020 ... dcase2025, mimii, folders (default: detected from the layout)",
     )
 
@@ -131,8 +157,9 @@ def _check_dataset(args) -> None:
     from .data import discover_clips
 
     names = {"machine_type": getattr(args, "machine_type", None), "machine_id": getattr(args, "machine_id", None)}
-    table = discover_clips(args.data, dataset=args.dataset, machine_types=args.machine_types, require_train=False,
-                           **names)
+    table = discover_clips(
+        args.data, dataset=args.dataset, machine_types=args.machine_types, require_train=False, **names
+    )
     logger.info("%s read as %s (%d clips)", args.data, table.attrs["dataset"], len(table))
 
 
@@ -286,28 +313,43 @@ def _add_download(subparsers) -> None:
     )
     parser.add_argument("--to", required=True, type=Path, metavar="DIR", help="download folder (DIR/dev, DIR/eval)")
     parser.add_argument(
-        "--machine-types", nargs="+", metavar="TYPE", default=list(MACHINE_TYPES),
+        "--machine-types",
+        nargs="+",
+        metavar="TYPE",
+        default=list(MACHINE_TYPES),
         help=f"machine types to fetch (default: all of the year's; 2020: {' '.join(MACHINE_TYPES)})",
     )
     parser.add_argument(
-        "--year", default="dcase2020", choices=YEARS,
+        "--year",
+        default="dcase2020",
+        choices=YEARS,
         help="which challenge's records (default dcase2020); later years land in DIR/<year>/{dev,eval}",
     )
-    parser.add_argument("--sets", default="dev", metavar="SETS", help="comma-separated, of dev, additional, eval (default: dev)")
     parser.add_argument(
-        "--base-url", metavar="URL", default=None,
+        "--sets", default="dev", metavar="SETS", help="comma-separated, of dev, additional, eval (default: dev)"
+    )
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=None,
         help=f"flat mirror: fetch URL/<archive name> instead of Zenodo (default: ${ENV_BASE_URL})",
     )
     parser.add_argument(
-        "--checksums", type=Path, metavar="FILE",
+        "--checksums",
+        type=Path,
+        metavar="FILE",
         help="md5sum-style file ('<md5>  <name>' lines) overriding or adding to the built-in sums",
     )
     parser.add_argument(
         "--allow-unverified", action="store_true", help="fetch files without a known md5 (the ground-truth list) anyway"
     )
     parser.add_argument("--keep-archives", action="store_true", help="keep the zip files in DIR/.downloads")
-    parser.add_argument("--retries", type=int, default=5, metavar="N", help="resume attempts after a broken transfer (default 5)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds to wait on a silent connection (default 60)")
+    parser.add_argument(
+        "--retries", type=int, default=5, metavar="N", help="resume attempts after a broken transfer (default 5)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="seconds to wait on a silent connection (default 60)"
+    )
     parser.set_defaults(func=_run_download)
 
 
@@ -415,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"{where}: error: {type(exc).__name__}: {_one_line(exc)}{hint}", file=sys.stderr)
         return 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,7 +32,9 @@ def add_score(subparsers) -> None:
     parser.add_argument("--run", required=True, type=Path, metavar="RUN_DIR", help="folder written by `asd train`")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="WAV files and/or folders")
     parser.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the rows shown as CSV")
-    parser.add_argument("--json", action="store_true", help="print JSON (run, thresholds' false-alarm rate, one object per clip)")
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (run, thresholds' false-alarm rate, one object per clip)"
+    )
     parser.add_argument("--top", type=int, metavar="N", help="only the N highest-scored clips")
     parser.add_argument("--only-anomalous", action="store_true", help="only the clips above their threshold")
     parser.add_argument(
@@ -42,7 +44,9 @@ def add_score(subparsers) -> None:
         help="refit the thresholds from the run's training scores so that a fraction R (e.g. 0.01) of normal "
         "clips is expected above them (default: the run's, thresholds.false_alarm_rate of its config)",
     )
-    parser.add_argument("--figures", type=Path, metavar="DIR", help="write a spectrogram + deviation-map PNG per flagged clip into DIR")
+    parser.add_argument(
+        "--figures", type=Path, metavar="DIR", help="write a spectrogram + deviation-map PNG per flagged clip into DIR"
+    )
     parser.add_argument("--machine-type", metavar="TYPE", help="machine type of every file (default: from the path)")
     parser.add_argument("--machine-id", metavar="XX", help="machine ID of every file (default: from the path)")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default: none)")
@@ -91,7 +95,10 @@ def _run_score(args) -> int:
         print(f"not scored: {_printable(row.path)}: {row.problem}", file=sys.stderr)
     root = Path(summary["data_root"] or ".")
     if summary["data_kind"] == "synthetic" and not all(Path(p).resolve().is_relative_to(root) for p in scored["path"]):
-        print("warning: this run was trained on synthetic data: real recordings will look anomalous to it", file=sys.stderr)
+        print(
+            "warning: this run was trained on synthetic data: real recordings will look anomalous to it",
+            file=sys.stderr,
+        )
     resolution = _threshold_resolution({t: run.thresholds(t) for t in summary["machine_types"]}, rates)
     if args.json:
         answer = _as_json(summary, rates, shown, table.attrs["departures"], failed)
@@ -102,7 +109,10 @@ def _run_score(args) -> int:
             view = _display_table(shown, table.attrs["departures"])
             view = view.assign(path=view["path"].map(_printable))
             print(view.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        print(f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored" + (f"; {len(shown)} shown" if len(shown) < len(scored) else ""))
+        print(
+            f"{len(scored)} scored, {n_anomalous} anomalous, {len(failed)} not scored"
+            + (f"; {len(shown)} shown" if len(shown) < len(scored) else "")
+        )
     if args.out is not None:
         write_csv_atomic(args.out, pd.concat([shown, failed]) if len(failed) else shown, errors="surrogateescape")
         print(f"written to {args.out}", file=sys.stderr if args.json else sys.stdout)
@@ -138,8 +148,12 @@ def _threshold_resolution(thresholds: dict[str, dict], rates: dict) -> dict | No
         return None
     n, machine_type, machine_id = fewest
     rate = min(rates.values()) if rates else None
-    return {"n_train": n, "machine": f"{machine_type} id {machine_id}", "resolvable_rate": 1.0 / n,
-            "resolved": rate is None or rate >= 1.0 / n}
+    return {
+        "n_train": n,
+        "machine": f"{machine_type} id {machine_id}",
+        "resolvable_rate": 1.0 / n,
+        "resolved": rate is None or rate >= 1.0 / n,
+    }
 
 
 def _printable(path: str) -> str:
@@ -159,9 +173,11 @@ def _header(run_dir, summary: dict, rates: dict, resolution: dict | None = None)
     line = f"run {run_dir}: {summary['model']} for {', '.join(summary['machine_types'])}, trained on {data}"
     if rates and resolution is not None and not resolution["resolved"]:
         n = resolution["n_train"]
-        line += (f"\nthresholds: fitted for a false-alarm rate of {_rate_text(rates)} on as few as {n} training clips "
-                 f"({resolution['machine']}): rates below 1/{n} = {100 / n:.1f}% cannot be resolved on {n} clips, "
-                 "so a threshold is about the largest training score, not a measured rate")
+        line += (
+            f"\nthresholds: fitted for a false-alarm rate of {_rate_text(rates)} on as few as {n} training clips "
+            f"({resolution['machine']}): rates below 1/{n} = {100 / n:.1f}% cannot be resolved on {n} clips, "
+            "so a threshold is about the largest training score, not a measured rate"
+        )
     elif rates:
         line += f"\nthresholds: expected false-alarm rate {_rate_text(rates)} of normal clips"
         line += " (fitted on the training clips' scores"

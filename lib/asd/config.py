@@ -238,14 +238,16 @@ class StudyConfig:
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
-        values["detectors"].update({name: dataclasses.asdict(getattr(self.detectors, name)) for name in DETECTOR_SETTINGS})
+        values["detectors"].update(
+            {name: dataclasses.asdict(getattr(self.detectors, name)) for name in DETECTOR_SETTINGS}
+        )
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> "StudyConfig":
+    def from_dict(cls, values: dict[str, Any] | None) -> StudyConfig:
         return _from_dict(cls, values or {}, "config")
 
-    def validate(self) -> "StudyConfig":
+    def validate(self) -> StudyConfig:
         """Check every value (types and ranges) and return ``self``; :class:`ConfigError` names the key."""
         _from_dict(type(self), self.to_dict(), "config")
         return self
@@ -259,7 +261,7 @@ class StudyConfig:
         return text
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "StudyConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> StudyConfig:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -268,7 +270,10 @@ class StudyConfig:
         except IsADirectoryError:
             raise ConfigError(f"{path}: is a folder, expected a YAML config file") from None
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); expected a YAML config file") from None
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); expected a YAML "
+                "config file"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
         try:
@@ -322,7 +327,13 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}" if not isinstance(value, (dict, list)) else type(value).__name__
 
 
-_NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a string", "strings"), bool: ("true or false", "booleans"), type(None): ("null", "nulls")}
+_NAMES = {
+    int: ("an integer", "integers"),
+    float: ("a number", "numbers"),
+    str: ("a string", "strings"),
+    bool: ("true or false", "booleans"),
+    type(None): ("null", "nulls"),
+}
 
 
 def _type_name(kind: Any, *, plural: bool = False) -> str:
@@ -332,7 +343,11 @@ def _type_name(kind: Any, *, plural: bool = False) -> str:
     if origin is list:
         return f"a list of {_type_name(args[0], plural=True)}" if args else "a list"
     if origin is dict:
-        return f"a mapping of {_type_name(args[0], plural=True)} to {_type_name(args[1], plural=True)}" if args else "a mapping"
+        return (
+            f"a mapping of {_type_name(args[0], plural=True)} to {_type_name(args[1], plural=True)}"
+            if args
+            else "a mapping"
+        )
     return _NAMES.get(kind, (getattr(kind, "__name__", str(kind)),) * 2)[plural]
 
 
@@ -359,14 +374,21 @@ def _check(value: Any, kind: Any, key: str, bounds: dict) -> Any:
             raise ConfigError(f"{key}: expected {_type_name(kind)}, got {_describe(value)}")
         if not args:
             return dict(value)
-        return {_check(k, args[0], f"{key} (key {k!r})", {}): _check(v, args[1], f"{key}.{k}", bounds) for k, v in value.items()}
+        return {
+            _check(k, args[0], f"{key} (key {k!r})", {}): _check(v, args[1], f"{key}.{k}", bounds)
+            for k, v in value.items()
+        }
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
         item_kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
         if args and len(item_kinds) != len(value):
             raise ConfigError(f"{key}: expected {len(item_kinds)} values, got {len(value)}")
-        return tuple(_check(v, k, f"{key}[{i}]", bounds) for i, (v, k) in enumerate(zip(value, item_kinds))) if args else tuple(value)
+        return (
+            tuple(_check(v, k, f"{key}[{i}]", bounds) for i, (v, k) in enumerate(zip(value, item_kinds)))
+            if args
+            else tuple(value)
+        )
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}")
@@ -390,7 +412,12 @@ def _check(value: Any, kind: Any, key: str, bounds: dict) -> Any:
 
 
 def _check_range(value: Any, key: str, bounds: dict) -> None:
-    tests = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"), "le": (lambda v, b: v <= b, "<="), "lt": (lambda v, b: v < b, "<")}
+    tests = {
+        "ge": (lambda v, b: v >= b, ">="),
+        "gt": (lambda v, b: v > b, ">"),
+        "le": (lambda v, b: v <= b, "<="),
+        "lt": (lambda v, b: v < b, "<"),
+    }
     if not bounds or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     for name, bound in bounds.items():

@@ -89,10 +89,16 @@ def training_ids(clips: pd.DataFrame, *, rule: str | None) -> list[str]:
     counts = counts.reindex(columns=list(DOMAINS), fill_value=0)
     pooled = set(counts.index[(counts < MIN_DOMAIN_CLIPS).any(axis=1)])
     for section in sorted(pooled):
-        logger.info("section %s: %s training clips (source, target), under %d in a domain: fitted as one ID",
-                    section, tuple(counts.loc[section]), MIN_DOMAIN_CLIPS)
-    return [str(m) if s in pooled else domain_id(s, d)
-            for m, s, d in zip(clips["machine_id"], clips["section"], clips["domain"])]
+        logger.info(
+            "section %s: %s training clips (source, target), under %d in a domain: fitted as one ID",
+            section,
+            tuple(counts.loc[section]),
+            MIN_DOMAIN_CLIPS,
+        )
+    return [
+        str(m) if s in pooled else domain_id(s, d)
+        for m, s, d in zip(clips["machine_id"], clips["section"], clips["domain"])
+    ]
 
 
 def section_of(path: str | os.PathLike, machine_id: str | None = None) -> str | None:
@@ -167,15 +173,18 @@ def score_sections(
         return np.asarray(score(sections), dtype=float), sections
     raw, normalised = [], []
     for domain in DOMAINS:
-        ids = [next((m for m in opts if m.endswith(domain)), opts[0]) if opts else s
-               for s, opts in zip(sections, options)]
+        ids = [
+            next((m for m in opts if m.endswith(domain)), opts[0]) if opts else s for s, opts in zip(sections, options)
+        ]
         values = np.asarray(score(ids), dtype=float)
         raw.append(values)
         normalised.append(_normalised(values, ids, detector_name, train_scores))
     raw_stack, norm_stack = np.stack(raw), np.stack(normalised)  # (2, n_clips)
     best = np.argmin(norm_stack, axis=0)
-    chosen = [next((m for m in opts if m.endswith(DOMAINS[b])), s) if opts else s
-              for s, opts, b in zip(sections, options, best)]
+    chosen = [
+        next((m for m in opts if m.endswith(DOMAINS[b])), s) if opts else s
+        for s, opts, b in zip(sections, options, best)
+    ]
     return raw_stack[best, np.arange(len(sections))], chosen
 
 

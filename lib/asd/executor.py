@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import ASDError, ConfigError
 
@@ -74,7 +75,7 @@ class Executor:
     def close(self) -> None:
         """Release what the executor holds (a local cluster, a client connection)."""
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -130,8 +131,12 @@ class DaskExecutor(Executor):
 
             workers = default_workers() if workers is None else int(workers)
             self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                host="127.0.0.1", memory_limit=0,  # one machine, as a process pool: the OS manages memory
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+                memory_limit=0,  # one machine, as a process pool: the OS manages memory
             )
         try:
             self.client = Client(self._cluster if self._cluster is not None else address, timeout="30s")
@@ -253,7 +258,8 @@ def prepare_worker() -> None:
 def add_cluster_options(parser) -> None:
     """``--scheduler`` and ``--workers``: where the units of work run (asd.executor, docs/scaling.md)."""
     parser.add_argument(
-        "--scheduler", metavar="ADDRESS",
+        "--scheduler",
+        metavar="ADDRESS",
         help="run the work as tasks on this Dask scheduler (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS); "
         "workers must see the data, run and cache folders at the same paths",
     )

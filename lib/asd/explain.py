@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -140,8 +140,10 @@ def frequency_text(hz: float) -> str:
 def departure_text(top_bands_hz: Sequence[float], top_bands_db: Sequence[float]) -> str:
     """The top bands with the direction of each departure, e.g. ``"+17.5 dB at 912 Hz, −11.0 dB at
     4.9 kHz"`` (the clip's mean level minus the training mean; a minus sign: quieter than normal)."""
-    return ", ".join(f"{'+' if db >= 0 else MINUS}{abs(db):.1f} dB at {frequency_text(hz)}"
-                     for hz, db in zip(top_bands_hz, top_bands_db))
+    return ", ".join(
+        f"{'+' if db >= 0 else MINUS}{abs(db):.1f} dB at {frequency_text(hz)}"
+        for hz, db in zip(top_bands_hz, top_bands_db)
+    )
 
 
 def band_frequencies(config: StudyConfig) -> np.ndarray:
@@ -179,7 +181,9 @@ def fit_reference(features: Sequence[np.ndarray], machine_ids: Sequence[str], *,
         log_mel = np.asarray(log_mel, dtype=np.float64)
         if log_mel.ndim != 2 or log_mel.shape[0] != n_mels:
             raise ValueError(f"expected a ({n_mels}, n_frames) log-mel, got shape {log_mel.shape}")
-        moments = np.stack([np.full(n_mels, log_mel.shape[1], dtype=np.float64), log_mel.sum(axis=1), np.square(log_mel).sum(axis=1)])
+        moments = np.stack(
+            [np.full(n_mels, log_mel.shape[1], dtype=np.float64), log_mel.sum(axis=1), np.square(log_mel).sum(axis=1)]
+        )
         for key in (str(machine_id), POOLED):
             if key not in sums:
                 sums[key] = np.zeros((4, n_mels))
@@ -238,7 +242,9 @@ def explain_clip(
     second_of_frame = np.floor(np.arange(log_mel.shape[1]) * reference.frame_seconds).astype(int)
     n_seconds = int(second_of_frame[-1]) + 1
     counts = np.bincount(second_of_frame, minlength=n_seconds)
-    second_score = np.sqrt(np.bincount(second_of_frame, weights=frame_score, minlength=n_seconds) / np.maximum(counts, 1))
+    second_score = np.sqrt(
+        np.bincount(second_of_frame, weights=frame_score, minlength=n_seconds) / np.maximum(counts, 1)
+    )
     chosen: list[int] = []
     for band in np.argsort(-band_score, kind="stable"):
         if len(chosen) == top_bands:
@@ -291,7 +297,9 @@ def load(path: str | os.PathLike) -> Reference:
                 n_clips=data["n_clips"],
             )
     except FileNotFoundError:
-        raise ASDError(f"{path}: no reference statistics (a run trained before explanations existed; retrain it)") from None
+        raise ASDError(
+            f"{path}: no reference statistics (a run trained before explanations existed; retrain it)"
+        ) from None
     except (KeyError, ValueError, OSError) as exc:
         raise ASDError(f"{path}: not a reference statistics file ({exc})") from None
 
@@ -328,7 +336,9 @@ def plot_departure(
     figure.colorbar(image, ax=top, label="level (dB)")
     top.set_title(title or "clip")
     limit = max(3.0, float(np.percentile(np.abs(departure.deviation), 99)))
-    image = bottom.imshow(departure.deviation, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    image = bottom.imshow(
+        departure.deviation, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit
+    )
     figure.colorbar(image, ax=bottom, label="deviation (training std)")
     bottom.set_title("deviation from the normal training clips of its machine ID")
     bottom.set_xlabel("time (s)")

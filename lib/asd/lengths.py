@@ -236,6 +236,7 @@ def length_matcher(
 
 def _rescale(value: float, reference: np.ndarray, target: np.ndarray) -> float:
     """``value`` standardised by ``reference`` (median, standard deviation) and expressed in ``target``'s."""
+
     def centre_and_spread(values: np.ndarray) -> tuple[float, float]:
         median = float(np.median(values))
         return median, max(float(np.std(values)), 1e-6 * max(abs(median), 1.0))
@@ -269,13 +270,19 @@ def matcher_for(run, machine_type: str, detector, *, cache) -> Callable | None:
                 paths, kind=detector.feature_kind, config=run.config, cache=cache, progress=False, on_error="skip"
             )
             same = [extracted.keys.get(p) for p in paths] == train["content_key"].tolist()
-            state["matcher"] = length_matcher(
-                type(detector), run.config, extracted.features, train["machine_id"].tolist(),
-                pd.to_numeric(train["score"]).to_numpy(),
-            ) if same and len(extracted.features) == len(paths) else None
+            state["matcher"] = (
+                length_matcher(
+                    type(detector),
+                    run.config,
+                    extracted.features,
+                    train["machine_id"].tolist(),
+                    pd.to_numeric(train["score"]).to_numpy(),
+                )
+                if same and len(extracted.features) == len(paths)
+                else None
+            )
         if state["matcher"] is None:
             raise TrainingClipsChanged(f"{run.folder}: the training clips of {machine_type} changed since training")
         return state["matcher"](features, machine_ids, n_frames)
 
     return score
-

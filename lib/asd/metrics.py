@@ -27,7 +27,18 @@ logger = logging.getLogger(__name__)
 
 #: Columns of the tidy results table (``results.csv``). The first seven are a contract;
 #: precision/recall/f1 (anomaly class, at the decision thresholds) are appended after them.
-RESULT_COLUMNS = ["model", "machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly", "precision", "recall", "f1"]
+RESULT_COLUMNS = [
+    "model",
+    "machine_type",
+    "machine_id",
+    "auc",
+    "pauc",
+    "n_normal",
+    "n_anomaly",
+    "precision",
+    "recall",
+    "f1",
+]
 
 
 def auc_pauc(y_true, y_score, *, max_fpr: float = 0.1) -> tuple[float, float]:
@@ -213,7 +224,13 @@ def detection_rates(scores: pd.DataFrame, *, fpr: float = 0.1) -> pd.DataFrame:
         normal = group.loc[group["label"] == "normal", "score"]
         anomaly = group.loc[group["label"] == "anomaly", "score"]
         if len(normal) and len(anomaly):
-            rows.append({"model": model, "machine_type": machine_type, "tpr": float((anomaly > normal.quantile(1 - fpr)).mean())})
+            rows.append(
+                {
+                    "model": model,
+                    "machine_type": machine_type,
+                    "tpr": float((anomaly > normal.quantile(1 - fpr)).mean()),
+                }
+            )
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows).groupby(["model", "machine_type"], sort=False)["tpr"].mean().unstack("machine_type")

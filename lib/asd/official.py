@@ -57,9 +57,24 @@ OFFICIAL_DATASETS = ("dcase2021", "dcase2022", "dcase2023", "dcase2024", "dcase2
 EPS = sys.float_info.epsilon
 #: Columns of the per-(machine type, section) table; the first seven are the contract of ``results.csv``.
 SECTION_COLUMNS = [
-    "model", "machine_type", "section", "auc_source", "auc_target", "pauc", "pauc_source", "pauc_target",
-    "n_source_normal", "n_source_anomaly", "n_target_normal", "n_target_anomaly",
-    "precision_source", "recall_source", "f1_source", "precision_target", "recall_target", "f1_target",
+    "model",
+    "machine_type",
+    "section",
+    "auc_source",
+    "auc_target",
+    "pauc",
+    "pauc_source",
+    "pauc_target",
+    "n_source_normal",
+    "n_source_anomaly",
+    "n_target_normal",
+    "n_target_anomaly",
+    "precision_source",
+    "recall_source",
+    "f1_source",
+    "precision_target",
+    "recall_target",
+    "f1_target",
 ]
 #: Columns of ``official_score.csv`` (one row per model); the first four are the contract.
 SCORE_COLUMNS = ["model", "dataset", "official_score", "ci95", "hmean_source", "hmean_target", "hmean_pauc"]
@@ -88,8 +103,10 @@ def hmean_floored(values) -> float:
 def check_dataset(dataset: str) -> str:
     """Return ``dataset`` if it is one of :data:`OFFICIAL_DATASETS`, else raise :class:`OfficialScoreError`."""
     if dataset not in OFFICIAL_DATASETS:
-        raise OfficialScoreError(f"dataset {dataset!r} has no official score here (expected one of "
-                                 f"{', '.join(OFFICIAL_DATASETS)}; dcase2020 is scored by asd.metrics)")
+        raise OfficialScoreError(
+            f"dataset {dataset!r} has no official score here (expected one of "
+            f"{', '.join(OFFICIAL_DATASETS)}; dcase2020 is scored by asd.metrics)"
+        )
     return dataset
 
 
@@ -178,8 +195,14 @@ def section_results(scores: pd.DataFrame, *, dataset: str, max_fpr: float = 0.1)
     labelled = _labelled(scores)
     rows = []
     for (model, machine_type, section), group in labelled.groupby(["model", "machine_type", "section"], sort=True):
-        rows.append({"model": model, "machine_type": machine_type, "section": section,
-                     **_section_row(group, dataset=dataset, max_fpr=max_fpr)})
+        rows.append(
+            {
+                "model": model,
+                "machine_type": machine_type,
+                "section": section,
+                **_section_row(group, dataset=dataset, max_fpr=max_fpr),
+            }
+        )
     return pd.DataFrame(rows, columns=SECTION_COLUMNS)
 
 
@@ -190,8 +213,11 @@ def score_terms(results: pd.DataFrame, *, dataset: str) -> np.ndarray:
     ``auc_source``, ``auc_target`` and ``pauc``. Shape ``(n_terms,)``.
     """
     check_dataset(dataset)
-    columns = ["auc_source", "auc_target", "pauc_source", "pauc_target"] if dataset == "dcase2021" else [
-        "auc_source", "auc_target", "pauc"]
+    columns = (
+        ["auc_source", "auc_target", "pauc_source", "pauc_target"]
+        if dataset == "dcase2021"
+        else ["auc_source", "auc_target", "pauc"]
+    )
     return results[columns].to_numpy(float).T.ravel()
 
 
@@ -260,18 +286,25 @@ def type_means(results: pd.DataFrame, *, dataset: str) -> pd.DataFrame:
     for (model, machine_type), group in results.groupby(["model", "machine_type"], sort=True):
         aucs = group[["auc_source", "auc_target"]].to_numpy(float).ravel()
         paucs = group[pauc_columns].to_numpy(float).ravel()
-        rows.append({
-            "model": model, "machine_type": machine_type,
-            "amean_auc": float(np.mean(aucs)), "hmean_auc": hmean_floored(aucs),
-            "amean_pauc": float(np.mean(paucs)), "hmean_pauc": hmean_floored(paucs),
-            "auc_source": float(group["auc_source"].mean()), "auc_target": float(group["auc_target"].mean()),
-            "pauc": float(group["pauc"].mean()),
-        })
+        rows.append(
+            {
+                "model": model,
+                "machine_type": machine_type,
+                "amean_auc": float(np.mean(aucs)),
+                "hmean_auc": hmean_floored(aucs),
+                "amean_pauc": float(np.mean(paucs)),
+                "hmean_pauc": hmean_floored(paucs),
+                "auc_source": float(group["auc_source"].mean()),
+                "auc_target": float(group["auc_target"].mean()),
+                "pauc": float(group["pauc"].mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def official_scores(scores: pd.DataFrame, *, dataset: str, max_fpr: float = 0.1,
-                    ci: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def official_scores(
+    scores: pd.DataFrame, *, dataset: str, max_fpr: float = 0.1, ci: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``results.csv`` and ``official_score.csv`` of a scores table: everything the evaluators print.
 
     Parameters
@@ -295,11 +328,17 @@ def official_scores(scores: pd.DataFrame, *, dataset: str, max_fpr: float = 0.1,
     rows = []
     for model, group in results.groupby("model", sort=True):
         pauc_cols = ["pauc_source", "pauc_target"] if dataset == "dcase2021" else ["pauc"]
-        rows.append({
-            "model": model, "dataset": dataset, "official_score": official_score(group, dataset=dataset),
-            "ci95": official_ci95(labelled[labelled["model"] == model], dataset=dataset, max_fpr=max_fpr)
-            if ci else math.nan,
-            "hmean_source": hmean_floored(group["auc_source"]), "hmean_target": hmean_floored(group["auc_target"]),
-            "hmean_pauc": hmean_floored(group[pauc_cols].to_numpy(float)),
-        })
+        rows.append(
+            {
+                "model": model,
+                "dataset": dataset,
+                "official_score": official_score(group, dataset=dataset),
+                "ci95": official_ci95(labelled[labelled["model"] == model], dataset=dataset, max_fpr=max_fpr)
+                if ci
+                else math.nan,
+                "hmean_source": hmean_floored(group["auc_source"]),
+                "hmean_target": hmean_floored(group["auc_target"]),
+                "hmean_pauc": hmean_floored(group[pauc_cols].to_numpy(float)),
+            }
+        )
     return results, pd.DataFrame(rows, columns=SCORE_COLUMNS)

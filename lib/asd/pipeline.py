@@ -3,9 +3,8 @@
 Run folder (``asd train --out RUN_DIR``)::
 
     RUN_DIR/run.json                 model name, machine types, data root, kind and fingerprint, clip counts and
-                                     frame counts (asd.lengths),
-                                     the config's fingerprint, every file's size and SHA-256, and
-                                     ``"complete": true`` (written last)
+                                     frame counts (asd.lengths), the config's fingerprint, every file's size and
+                                     SHA-256, and ``"complete": true`` (written last)
     RUN_DIR/config.yaml              the StudyConfig used
     RUN_DIR/skipped.csv              training clips that could not be used, and why (only if any)
     RUN_DIR/<machine_type>/          one fitted detector per machine type
@@ -15,17 +14,9 @@ Run folder (``asd train --out RUN_DIR``)::
         thresholds.json              per-ID decision thresholds fitted on train_scores.csv (asd.thresholds)
         explain_reference.npz        per-ID band statistics of the normal clips (asd.explain, asd score)
 
-Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``)::
-
-    anomaly_score_<machine_type>_id_XX.csv   DCASE format: file name, score (no header)
-    result.csv                               DCASE format: AUC/pAUC per ID, averages
-    results.csv                              tidy: model, machine_type, machine_id, auc, pauc, n_normal, n_anomaly,
-                                             precision, recall, f1 (decisions at the thresholds.json thresholds)
-    scores.csv                               every scored clip with its label, score, threshold and decision
-    skipped.csv                              clips that could not be read, and why (only if any)
-
-On a DCASE 2021-2025 layout the results folder holds the official scores and submission files
-instead (:mod:`asd.year_results`), and each section is fitted per domain (:mod:`asd.domains`).
+Results folder (``asd evaluate --out RESULTS_DIR``, default ``RUN_DIR/results``): :mod:`asd.year_results`
+(the DCASE 2020 files, or on a DCASE 2021-2025 layout the official scores and submission files; each
+section is then fitted per domain, :mod:`asd.domains`).
 
 Every file is written atomically, and a run folder is always either complete or absent: the new run
 is built beside it (``RUN_DIR.tmp-<pid>``) and swapped in only once complete, so an interrupted
@@ -36,16 +27,14 @@ not the one the models were trained with, each in one line naming the file.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import logging
 import os
 import platform
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,16 +48,24 @@ from .errors import ASDError, ConfigError, LayoutError, WriteError
 from .executor import Executor, InProcessExecutor
 from .features import Extracted, FeatureCache, data_fingerprint, extract_features
 from .lengths import frame_range
-from .metrics import dcase_result_rows, results_table
+from .metrics import results_table
 from .run import Run, as_run, data_kind, load_detector, load_run
 from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, note_unseen_ids, save_thresholds, threshold_for, unseen_ids
+from .year_results import write_results
 
 logger = logging.getLogger(__name__)
 
 #: ``Run``, ``load_run`` and ``load_detector`` live in :mod:`asd.run`; named here for the notebooks and tests.
 __all__ = [
-    "Run", "data_fingerprint", "evaluate", "evaluate_unit", "load_detector", "load_run", "train", "train_unit",
+    "Run",
+    "data_fingerprint",
+    "evaluate",
+    "evaluate_unit",
+    "load_detector",
+    "load_run",
+    "train",
+    "train_unit",
     "write_results",
 ]
 
@@ -159,8 +156,11 @@ def train(
     check_run_target(out, overwrite=overwrite)
     machine_types = machine_types or config.machine_types
     table = discover_clips(
-        data_root, machine_types=list(machine_types) if machine_types else None, machine_type=machine_type,
-        machine_id=machine_id, dataset=dataset,
+        data_root,
+        machine_types=list(machine_types) if machine_types else None,
+        machine_type=machine_type,
+        machine_id=machine_id,
+        dataset=dataset,
     )
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
@@ -169,8 +169,12 @@ def train(
     build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     try:
-        names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"],
-                 "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None}
+        names = {
+            "data_machine_type": machine_type,
+            "data_machine_id": machine_id,
+            "dataset": table.attrs["dataset"],
+            "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None,
+        }
         executor = executor or InProcessExecutor()
         run = _train_into(
             build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor
@@ -186,7 +190,15 @@ def train(
 
 
 def _train_into(
-    build: Path, table, machine_types, detector_class, config, cache, progress, data_root, names: dict,
+    build: Path,
+    table,
+    machine_types,
+    detector_class,
+    config,
+    cache,
+    progress,
+    data_root,
+    names: dict,
     executor: Executor,
 ) -> dict:
     """Train every machine type into the folder ``build``; ``run.json`` last."""
@@ -201,7 +213,7 @@ def _train_into(
         "data_fingerprint": None,  # from the clips' content keys, once they are read
         "data_kind": None,
         "asd_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "config_fingerprint": config.fingerprint(),
         "n_train_clips": {},
@@ -214,8 +226,14 @@ def _train_into(
     unit_cache = units.cache_for(executor, cache)
     todo = [
         units.TrainUnit(
-            machine_type, sent[sent.machine_type == machine_type], model, config, unit_cache,
-            str(Path(data_root).resolve()), progress, run.get("domain_ids"),
+            machine_type,
+            sent[sent.machine_type == machine_type],
+            model,
+            config,
+            unit_cache,
+            str(Path(data_root).resolve()),
+            progress,
+            run.get("domain_ids"),
             None if executor.distributed else str(build / machine_type),  # in process: straight into the run
         )
         for machine_type in machine_types
@@ -259,13 +277,25 @@ def train_unit(unit: units.TrainUnit) -> dict:
         clips that could not be used; ``keys``: the content keys of the clips read, by path.
     """
     run: dict = {"skipped": [], "n_train_clips": {}, "domain_ids": unit.domain_ids}
-    args = (unit.clips, unit.machine_type, get_detector(unit.model), unit.config, units.as_cache(unit.cache),
-            unit.progress, unit.data_root, run)
+    args = (
+        unit.clips,
+        unit.machine_type,
+        get_detector(unit.model),
+        unit.config,
+        units.as_cache(unit.cache),
+        unit.progress,
+        unit.data_root,
+        run,
+    )
     keys, files = units.into_folder(_train_machine_type, unit.out, *args)
     machine_type = unit.machine_type
     return {
-        "machine_type": machine_type, "files": files, "skipped": run["skipped"], "keys": keys,
-        "n_train_clips": run["n_train_clips"][machine_type], "train_frames": run["train_frames"][machine_type],
+        "machine_type": machine_type,
+        "files": files,
+        "skipped": run["skipped"],
+        "keys": keys,
+        "n_train_clips": run["n_train_clips"][machine_type],
+        "train_frames": run["train_frames"][machine_type],
     }
 
 
@@ -462,19 +492,3 @@ def _score(detector: Detector, extracted: Extracted, machine_ids: list[str], typ
             f"{type_dir}: the model cannot score features of shape {shape} ({message}); "
             "if the run's config.yaml was changed after training, restore it or retrain"
         ) from None
-
-
-def write_results(out: str | os.PathLike, *, scores: pd.DataFrame, results: pd.DataFrame, skipped: list[dict]) -> None:
-    """Write the DCASE score/result files, ``results.csv``, ``scores.csv`` and ``skipped.csv``."""
-    out = Path(out)
-    for (machine_type, machine_id), group in scores.groupby(["machine_type", "machine_id"], sort=True):
-        write_csv_atomic(out / f"anomaly_score_{machine_type}_id_{machine_id}.csv", group[["file_name", "score"]], header=False)
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(dcase_result_rows(results))
-    write_text_atomic(out / "result.csv", buffer.getvalue())
-    write_csv_atomic(out / "results.csv", results)
-    write_csv_atomic(out / "scores.csv", scores)
-    if skipped:
-        write_csv_atomic(out / "skipped.csv", pd.DataFrame(skipped))
-    elif (out / "skipped.csv").exists():
-        (out / "skipped.csv").unlink()

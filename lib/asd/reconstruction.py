@@ -14,8 +14,8 @@ standardised units; the mean over a clip's pixels of the squared error is its an
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,9 @@ def pick_clips(
     rng = np.random.default_rng(seed)
     machine_id = f"{int(machine_id):02d}" if str(machine_id).isdigit() else str(machine_id)
     test = table[(table["split"] == "test") & (table["machine_type"] == machine_type)]
-    complete = [i for i in sorted(test["machine_id"].unique()) if set(test.loc[test["machine_id"] == i, "label"]) >= set(counts)]
+    complete = [
+        i for i in sorted(test["machine_id"].unique()) if set(test.loc[test["machine_id"] == i, "label"]) >= set(counts)
+    ]
     if not complete:
         chosen = pd.DataFrame(columns=table.columns)
         chosen.attrs["note"] = f"no {machine_type} test clips labelled {' and '.join(counts)} in this data"
@@ -51,7 +53,9 @@ def pick_clips(
         return chosen
     note = ""
     if machine_id not in complete:
-        note = f"{machine_type} id {machine_id} is not in this data (or lacks a label); id {complete[0]} is shown instead"
+        note = (
+            f"{machine_type} id {machine_id} is not in this data (or lacks a label); id {complete[0]} is shown instead"
+        )
         machine_id = complete[0]
     group = test[test["machine_id"] == machine_id]
     parts = []
@@ -155,7 +159,13 @@ def reconstruction_summary(errors: pd.DataFrame) -> pd.DataFrame:
     ``errors`` has columns ``machine_type``, ``machine_id``, ``label``, ``mse``, ``top5_share``.
     """
     grouped = errors.groupby(["machine_type", "machine_id", "label"], sort=True)
-    summary = grouped.agg(clips=("mse", "size"), mean_mse=("mse", "mean"), median_mse=("mse", "median"), max_mse=("mse", "max"), top5_share=("top5_share", "mean"))
+    summary = grouped.agg(
+        clips=("mse", "size"),
+        mean_mse=("mse", "mean"),
+        median_mse=("mse", "median"),
+        max_mse=("mse", "max"),
+        top5_share=("top5_share", "mean"),
+    )
     return summary.reset_index()
 
 
@@ -202,14 +212,20 @@ def reconstruct_machine(detector, table: pd.DataFrame, shown: pd.DataFrame, *, c
     """
     if shown.empty:
         raise ValueError(f"no clips to reconstruct: {shown.attrs.get('note') or 'empty selection'}")
-    machine_type, machine_id = str(shown["machine_type"].iloc[0]), str(shown.attrs.get("machine_id", shown["machine_id"].iloc[0]))
+    machine_type, machine_id = (
+        str(shown["machine_type"].iloc[0]),
+        str(shown.attrs.get("machine_id", shown["machine_id"].iloc[0])),
+    )
     train_clips = table[(table["split"] == "train") & (table["machine_type"] == machine_type)]
     train_inputs, train_outputs = reconstruct_clips(detector, train_clips["path"], cache=cache)
     recalibrated_model = recalibrate_batchnorm(detector.model, train_inputs)
 
     inputs, outputs = reconstruct_clips(detector, shown["path"], cache=cache)
     test_clips = table[
-        (table["split"] == "test") & (table["machine_type"] == machine_type) & (table["machine_id"] == machine_id) & table["label"].isin(LABELS)
+        (table["split"] == "test")
+        & (table["machine_type"] == machine_type)
+        & (table["machine_id"] == machine_id)
+        & table["label"].isin(LABELS)
     ].reset_index(drop=True)
     test_inputs, test_outputs = reconstruct_clips(detector, test_clips["path"], cache=cache)
 

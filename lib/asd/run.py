@@ -55,7 +55,7 @@ class Run:
         self._thresholds: dict[str, dict] = {}
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike) -> "Run":
+    def load(cls, run_dir: str | os.PathLike) -> Run:
         """The finished run in ``run_dir``.
 
         Raises
@@ -141,7 +141,7 @@ class Run:
         return pd.read_csv(self.type_dir(machine_type) / TRAIN_SCORES_FILE, dtype=str, keep_default_na=False)
 
 
-def as_run(run: "Run | str | os.PathLike") -> Run:
+def as_run(run: Run | str | os.PathLike) -> Run:
     """``run`` itself, or the run loaded from the folder ``run``."""
     return run if isinstance(run, Run) else Run.load(run)
 
@@ -151,7 +151,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     return Run.load(run_dir)
 
 
-def load_detector(run: "Run | str | os.PathLike", machine_type: str) -> Detector:
+def load_detector(run: Run | str | os.PathLike, machine_type: str) -> Detector:
     """The fitted detector of one machine type of a run (a :class:`Run` or its folder)."""
     return as_run(run).detector(machine_type)
 

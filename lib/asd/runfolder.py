@@ -136,6 +136,8 @@ def verify_files(run_dir: Path, run: dict, prefix: str) -> None:
             raise LayoutError(f"{path}: missing; {retrain}")
         size = path.stat().st_size
         if size != expected["size"]:
-            raise LayoutError(f"{path}: {size} bytes, {expected['size']} when trained (truncated or replaced); {retrain}")
+            raise LayoutError(
+                f"{path}: {size} bytes, {expected['size']} when trained (truncated or replaced); {retrain}"
+            )
         if content_key(path) != expected["sha256"]:
             raise LayoutError(f"{path}: changed since training (checksum differs); {retrain}")

@@ -1,4 +1,5 @@
-"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU, and memory allocators.
+"""Process set-up for the ``asd`` command line: TensorFlow's start-up noise on machines without a GPU, and memory
+allocators.
 
 Importing TensorFlow on a machine without a CUDA driver prints lines such as
 ``cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.`` and
@@ -31,7 +32,8 @@ arithmetic (docs/benchmarks.md); one arena keeps the memory. It changes no numbe
 TensorFlow's CPU tensors come from ``malloc`` by default. A training step's activations are
 blocks of megabytes that glibc maps afresh (above its mmap threshold, which never exceeds 32 MB)
 or trims back to the system once freed, so every step faults their pages in again: on the ID
-classifier, about 110 MB of new pages per step and a third of its training's CPU time. ``TF_CPU_ALLOCATOR_USE_BFC=1`` makes TensorFlow keep its CPU
+classifier, about 110 MB of new pages per step and a third of its training's CPU time. ``TF_CPU_ALLOCATOR_USE_BFC=1``
+makes TensorFlow keep its CPU
 tensors in its own pooling allocator (the BFC allocator it uses on GPUs, growing as needed),
 which reuses the memory step after step. It changes no number either (docs/benchmarks.md).
 """
@@ -47,8 +49,8 @@ import platform
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 #: Start-up lines of a CPU-only TensorFlow import that say nothing the user can act on.
 NOISE = re.compile(
@@ -162,7 +164,11 @@ def filtered_stderr(pattern: re.Pattern = NOISE) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True) if not pattern.search(line)]
+            kept = [
+                line
+                for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not pattern.search(line)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -43,8 +43,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -296,7 +296,10 @@ def _score_type(
         return values
 
     scores, ids = domains.score_sections(
-        score_clips, sections, known_ids=thresholds.get("ids", {}), detector_name=detector.name,
+        score_clips,
+        sections,
+        known_ids=thresholds.get("ids", {}),
+        detector_name=detector.name,
         train_scores=run.train_scores(machine_type),
     )
     scores = np.asarray(scores, dtype=np.float64)
@@ -342,7 +345,12 @@ def score_chunk(unit: tuple) -> tuple[list[dict], dict, dict]:
     """
     run_dir, machine_type, items, thresholds, cache_dir, lengths = unit
     rows, mels, keys = _score_type(
-        Run.load(run_dir), machine_type, items, thresholds, cache=FeatureCache(cache_dir), progress=False,
+        Run.load(run_dir),
+        machine_type,
+        items,
+        thresholds,
+        cache=FeatureCache(cache_dir),
+        progress=False,
         lengths=lengths,
     )
     flagged = {row["path"] for row in rows if row["anomalous"] == "yes"}
@@ -419,7 +427,9 @@ def _mark_training_clips(run: Run, machine_type: str, rows: list[dict], keys: di
     hits = [row["path"] for row in rows if row["path"] in hits]
     if hits:
         logger.warning(
-            "%d scored file(s) are training clips of this run: they score lower than new clips would (first: %s)", len(hits), hits[0]
+            "%d scored file(s) are training clips of this run: they score lower than new clips would (first: %s)",
+            len(hits),
+            hits[0],
         )
 
 
@@ -433,5 +443,9 @@ def _problem_row(
 ) -> dict:
     if log:
         logger.warning("cannot score %s: %s", path, problem)
-    row = dict.fromkeys(COLUMNS, "") | {"path": str(path), "machine_type": machine_type or "", "machine_id": machine_id or ""}
+    row = dict.fromkeys(COLUMNS, "") | {
+        "path": str(path),
+        "machine_type": machine_type or "",
+        "machine_id": machine_id or "",
+    }
     return row | {"score": np.nan, "threshold": np.nan, "problem": problem}

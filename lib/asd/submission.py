@@ -118,10 +118,14 @@ def write_submission(scores: pd.DataFrame, out_dir: str | os.PathLike, *, datase
         if not all(math.isfinite(float(s)) for s in group["score"]):
             raise SubmissionError(f"{score_name}: scores contain NaN or infinite values")
         names = group["file_name"].tolist()
-        written.append(write_text_atomic(Path(out_dir) / score_name,
-                                         _csv_text(zip(names, (repr(float(s)) for s in group["score"])))))
-        written.append(write_text_atomic(Path(out_dir) / decision_name,
-                                         _csv_text(zip(names, _decision_bits(group["decision"])))))
+        written.append(
+            write_text_atomic(
+                Path(out_dir) / score_name, _csv_text(zip(names, (repr(float(s)) for s in group["score"])))
+            )
+        )
+        written.append(
+            write_text_atomic(Path(out_dir) / decision_name, _csv_text(zip(names, _decision_bits(group["decision"]))))
+        )
     logger.info("wrote %d submission files into %s", len(written), out_dir)
     return written
 
@@ -181,8 +185,10 @@ def check_submission(folder: str | os.PathLike, expected: pd.DataFrame, *, datas
             found[name] = rows = _read_rows(Path(folder) / name, decision=is_decision)
             extra, absent = sorted(set(rows) - set(want)), sorted(set(want) - set(rows))
             if extra or absent:
-                raise SubmissionError(f"{Path(folder) / name}: {len(absent)} expected clip(s) missing "
-                                      f"{absent[:2]}, {len(extra)} unexpected {extra[:2]}")
+                raise SubmissionError(
+                    f"{Path(folder) / name}: {len(absent)} expected clip(s) missing "
+                    f"{absent[:2]}, {len(extra)} unexpected {extra[:2]}"
+                )
         part = group.drop(columns=["score", "decision"]).sort_values("file_name")
         part["score"] = [found[score_name][n] for n in part["file_name"]]
         part["decision"] = [int(found[decision_name][n]) for n in part["file_name"]]
@@ -243,13 +249,26 @@ def read_ground_truth(folder: str | os.PathLike, *, dataset: str) -> pd.DataFram
             domain = match["domain"] or domains.get(name)
             if domain is None:
                 raise SubmissionError(f"{folder / 'ground_truth_domain' / path.name}: no domain for {name}")
-            rows.append({"file_name": name, "machine_type": match["type"], "section": match["section"],
-                         "domain": domain, "label": "anomaly" if flag else "normal"})
+            rows.append(
+                {
+                    "file_name": name,
+                    "machine_type": match["type"],
+                    "section": match["section"],
+                    "domain": domain,
+                    "label": "anomaly" if flag else "normal",
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def evaluate_submission(folder: str | os.PathLike, ground_truth: str | os.PathLike, *, dataset: str,
-                        model: str = "submission", ci: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_submission(
+    folder: str | os.PathLike,
+    ground_truth: str | os.PathLike,
+    *,
+    dataset: str,
+    model: str = "submission",
+    ci: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score a submission folder against official ground truth, as the evaluators do.
 
     :func:`read_ground_truth`, then :func:`check_submission` (exactly the expected names), then

@@ -11,8 +11,8 @@ models, the DCASE layout, the detector x machine type comparison, the top-scored
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,14 @@ def architecture_table(model) -> pd.DataFrame:
         except (AttributeError, ValueError):
             shape = ()
         params = int(sum(int(np.prod(w.shape)) for w in layer.trainable_weights))
-        rows.append({"layer": layer.name, "type": type(layer).__name__, "output shape": "x".join(str(s) for s in shape), "trainable parameters": params})
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "output shape": "x".join(str(s) for s in shape),
+                "trainable parameters": params,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -216,14 +223,26 @@ def dcase_table(results: pd.DataFrame, model: str | None = None) -> pd.DataFrame
     rows = []
     for machine_type, group in results.groupby("machine_type", sort=True):
         for _, row in group.sort_values("machine_id").iterrows():
-            rows.append({"machine type": machine_type, "id": f"id_{row['machine_id']}", **{METRIC_NAMES[m]: row[m] for m in metrics}})
-        rows.append({"machine type": machine_type, "id": "Average", **{METRIC_NAMES[m]: group[m].mean() for m in metrics}})
+            rows.append(
+                {
+                    "machine type": machine_type,
+                    "id": f"id_{row['machine_id']}",
+                    **{METRIC_NAMES[m]: row[m] for m in metrics},
+                }
+            )
+        rows.append(
+            {"machine type": machine_type, "id": "Average", **{METRIC_NAMES[m]: group[m].mean() for m in metrics}}
+        )
     means = results.groupby("machine_type")[metrics].mean()
-    rows.append({"machine type": "All machine types", "id": "Average", **{METRIC_NAMES[m]: means[m].mean() for m in metrics}})
+    rows.append(
+        {"machine type": "All machine types", "id": "Average", **{METRIC_NAMES[m]: means[m].mean() for m in metrics}}
+    )
     return pd.DataFrame(rows).set_index(["machine type", "id"])
 
 
-def comparison_table(results: pd.DataFrame, *, metrics: Iterable[str] = COMPARISON_METRICS, models: Sequence[str] | None = None) -> pd.DataFrame:
+def comparison_table(
+    results: pd.DataFrame, *, metrics: Iterable[str] = COMPARISON_METRICS, models: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Every detector x machine type: the mean over machine IDs of each metric the results have.
 
     Index: model (in ``models`` order, else first-seen order); columns: a MultiIndex
@@ -285,7 +304,10 @@ def comparison_clips(data: pd.DataFrame, real: pd.DataFrame, *, per_label: int =
                 group = tests[tests["label"] == label].sort_values("path")
                 if len(group) > per_label:
                     group = group.iloc[np.sort(rng.choice(len(group), per_label, replace=False))]
-                rows += [{"source": source, **{k: row[k] for k in COMPARISON_CLIP_COLUMNS[1:]}} for _, row in group.iterrows()]
+                rows += [
+                    {"source": source, **{k: row[k] for k in COMPARISON_CLIP_COLUMNS[1:]}}
+                    for _, row in group.iterrows()
+                ]
     return pd.DataFrame(rows, columns=COMPARISON_CLIP_COLUMNS)
 
 
@@ -306,14 +328,19 @@ def levels_and_spectra(clips: pd.DataFrame, config: StudyConfig | None = None) -
         samples = read_clip(clip["path"], sample_rate=config.audio.sample_rate, channel=config.audio.channel)
         rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
         peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-        levels.append({**clip.to_dict(), "rms_dbfs": 20 * np.log10(max(rms, 1e-10)), "peak_dbfs": 20 * np.log10(max(peak, 1e-10))})
+        levels.append(
+            {**clip.to_dict(), "rms_dbfs": 20 * np.log10(max(rms, 1e-10)), "peak_dbfs": 20 * np.log10(max(peak, 1e-10))}
+        )
         mel = baseline_log_mel(samples, sample_rate=config.audio.sample_rate, config=config.baseline)
         spectra.append((clip["source"], clip["machine_type"], clip["label"], mel.mean(axis=1)))
     rows = []
     keys = dict.fromkeys((s, t, lab) for s, t, lab, _ in spectra)
     for source, machine_type, label in keys:
         mean = np.mean([v for s, t, lab, v in spectra if (s, t, lab) == (source, machine_type, label)], axis=0)
-        rows += [{"source": source, "machine_type": machine_type, "label": label, "band": b, "level_db": float(x)} for b, x in enumerate(mean)]
+        rows += [
+            {"source": source, "machine_type": machine_type, "label": label, "band": b, "level_db": float(x)}
+            for b, x in enumerate(mean)
+        ]
     levels = pd.DataFrame(levels, columns=[*clips.columns, "rms_dbfs", "peak_dbfs"])
     return levels, pd.DataFrame(rows, columns=["source", "machine_type", "label", "band", "level_db"])
 
@@ -335,7 +362,9 @@ def level_summary(levels: pd.DataFrame) -> pd.DataFrame:
 # -- listening --------------------------------------------------------------------------------
 
 
-def top_scored_clips(scores: pd.DataFrame, *, model: str, machines: Sequence[tuple[str, str]] | None = None, n: int = 2) -> pd.DataFrame:
+def top_scored_clips(
+    scores: pd.DataFrame, *, model: str, machines: Sequence[tuple[str, str]] | None = None, n: int = 2
+) -> pd.DataFrame:
     """The ``n`` highest-scored test clips of ``model`` per machine (type, ID) in ``machines``
     (default: every machine in ``scores``), highest first; the scores table's columns plus
     ``rank`` (1 = highest score of its machine)."""
@@ -343,7 +372,11 @@ def top_scored_clips(scores: pd.DataFrame, *, model: str, machines: Sequence[tup
     if machines is not None:
         wanted = {(str(t), str(i)) for t, i in machines}
         frame = frame[[(t, i) in wanted for t, i in zip(frame["machine_type"], frame["machine_id"].astype(str))]]
-    top = frame.sort_values("score", ascending=False, kind="stable").groupby(["machine_type", "machine_id"], sort=False).head(n)
+    top = (
+        frame.sort_values("score", ascending=False, kind="stable")
+        .groupby(["machine_type", "machine_id"], sort=False)
+        .head(n)
+    )
     top = top.assign(rank=top.groupby(["machine_type", "machine_id"], sort=False).cumcount() + 1)
     return top.sort_values(["machine_type", "machine_id", "rank"]).reset_index(drop=True)
 

@@ -143,7 +143,13 @@ def _gamma_threshold(scores: np.ndarray, quantile: float) -> dict | None:
     if not (math.isfinite(threshold) and threshold > 0.0):
         logger.warning("gamma fit gave threshold %r: using the empirical quantile", threshold)
         return None
-    return {"threshold": threshold, "method": "gamma", "n_train": int(scores.size), "shape": float(shape), "scale": float(scale)}
+    return {
+        "threshold": threshold,
+        "method": "gamma",
+        "n_train": int(scores.size),
+        "shape": float(shape),
+        "scale": float(scale),
+    }
 
 
 def fit_thresholds(
@@ -183,9 +189,17 @@ def fit_thresholds(
         logger.info(
             "%d of %d threshold fits (pooled and per ID) use the empirical quantile instead of a %s fit: too "
             "few training scores, scores not all positive and distinct, or a failed fit",
-            fallbacks, 1 + len(per_id), method,
+            fallbacks,
+            1 + len(per_id),
+            method,
         )
-    return {"method": method, "false_alarm_rate": round(1.0 - quantile, 12), "quantile": quantile, "machine_type": pooled, "ids": per_id}
+    return {
+        "method": method,
+        "false_alarm_rate": round(1.0 - quantile, 12),
+        "quantile": quantile,
+        "machine_type": pooled,
+        "ids": per_id,
+    }
 
 
 def threshold_for(thresholds: dict, machine_id: str | None) -> float:

@@ -14,12 +14,21 @@
                                        domain ID whose normal statistics gave the score, asd.domains)
     RESULTS_DIR/skipped.csv            clips that could not be read, and why (only if any)
 
-DCASE 2020 (and MIMII, folders) results keep their own files (:func:`asd.pipeline.write_results`)
-and their ``scores.csv`` keeps its columns: :func:`drop_year_columns`.
+DCASE 2020 (and MIMII, folders) results keep their own files (:func:`write_results`), and their
+``scores.csv`` keeps its columns (:func:`drop_year_columns`)::
+
+    anomaly_score_<machine_type>_id_XX.csv   DCASE format: file name, score (no header)
+    result.csv                               DCASE format: AUC/pAUC per ID, averages
+    results.csv                              tidy: model, machine_type, machine_id, auc, pauc, n_normal, n_anomaly,
+                                             precision, recall, f1 (decisions at the thresholds.json thresholds)
+    scores.csv                               every scored clip with its label, score, threshold and decision
+    skipped.csv                              clips that could not be read, and why (only if any)
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 import os
@@ -27,7 +36,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import write_csv_atomic
+from .atomic import write_csv_atomic, write_text_atomic
+from .metrics import dcase_result_rows
 from .official import (
     OFFICIAL_DATASETS,
     SCORE_COLUMNS,
@@ -66,8 +76,10 @@ def score_tables(scores: pd.DataFrame, *, dataset: str, max_fpr: float) -> tuple
     except OfficialScoreError as exc:
         logger.warning("no official score: %s", exc)
         results = section_results(scores, dataset=dataset, max_fpr=max_fpr)
-        rows = [{"model": m, "dataset": dataset, **{c: math.nan for c in SCORE_COLUMNS[2:]}}
-                for m in results["model"].unique()]
+        rows = [
+            {"model": m, "dataset": dataset, **{c: math.nan for c in SCORE_COLUMNS[2:]}}
+            for m in results["model"].unique()
+        ]
         return results, pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
@@ -111,6 +123,25 @@ def summary_text(results: pd.DataFrame, out: str | os.PathLike) -> str:
     for row in summary.itertuples(index=False):
         ci = "" if pd.isna(row.ci95) else f" (ci95 +/- {row.ci95:.4f})"
         worst = min(results.loc[results.model == row.model, ["auc_source", "auc_target"]].min())
-        lines.append(f"{row.model} on {row.dataset}: official score {row.official_score:.4f}{ci}; "
-                     f"worst domain AUC {worst:.4f}")
+        lines.append(
+            f"{row.model} on {row.dataset}: official score {row.official_score:.4f}{ci}; worst domain AUC {worst:.4f}"
+        )
     return "\n".join(lines)
+
+
+def write_results(out: str | os.PathLike, *, scores: pd.DataFrame, results: pd.DataFrame, skipped: list[dict]) -> None:
+    """Write the DCASE score/result files, ``results.csv``, ``scores.csv`` and ``skipped.csv``."""
+    out = Path(out)
+    for (machine_type, machine_id), group in scores.groupby(["machine_type", "machine_id"], sort=True):
+        write_csv_atomic(
+            out / f"anomaly_score_{machine_type}_id_{machine_id}.csv", group[["file_name", "score"]], header=False
+        )
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(dcase_result_rows(results))
+    write_text_atomic(out / "result.csv", buffer.getvalue())
+    write_csv_atomic(out / "results.csv", results)
+    write_csv_atomic(out / "scores.csv", scores)
+    if skipped:
+        write_csv_atomic(out / "skipped.csv", pd.DataFrame(skipped))
+    elif (out / "skipped.csv").exists():
+        (out / "skipped.csv").unlink()

@@ -1,9 +1,9 @@
 """The DCASE 2020 Task 2 layout (development and evaluation sets), file names read in any case::
 
-    <root>/<machine_type>/train/normal_id_XX_NNNNNNNN.wav
-    <root>/<machine_type>/test/normal_id_XX_NNNNNNNN.wav
-    <root>/<machine_type>/test/anomaly_id_XX_NNNNNNNN.wav
-    <root>/<machine_type>/test/id_XX_NNNNNNNN.wav          (evaluation set: unlabelled)
+<root>/<machine_type>/train/normal_id_XX_NNNNNNNN.wav
+<root>/<machine_type>/test/normal_id_XX_NNNNNNNN.wav
+<root>/<machine_type>/test/anomaly_id_XX_NNNNNNNN.wav
+<root>/<machine_type>/test/id_XX_NNNNNNNN.wav          (evaluation set: unlabelled)
 """
 
 from __future__ import annotations

@@ -21,8 +21,12 @@ from .section_names import read_machine
 __all__ = ["SPLITS", "Dcase2021Layout"]
 
 #: 2021's folders, the split and the domain each holds (None: from the name).
-SPLITS = {"train": ("train", None), "source_test": ("test", "source"), "target_test": ("test", "target"),
-          "test": ("test", None)}
+SPLITS = {
+    "train": ("train", None),
+    "source_test": ("test", "source"),
+    "target_test": ("test", "target"),
+    "test": ("test", None),
+}
 
 
 @register_layout

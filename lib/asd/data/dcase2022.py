@@ -29,10 +29,27 @@ YEARS = ("dcase2022", "dcase2023", "dcase2024", "dcase2025")
 #: Evaluation machine types new in each first-shot year (baseline ``machine_type_20XX_eval.yaml``, spec §2).
 EVAL_TYPES = {
     "dcase2023": {"ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"},
-    "dcase2024": {"3DPrinter", "AirCompressor", "Scanner", "ToyCircuit", "HoveringDrone", "HairDryer", "ToothBrush",
-                  "RoboticArm", "BrushlessMotor"},
-    "dcase2025": {"ToyRCCar", "ToyPet", "HomeCamera", "AutoTrash", "Polisher", "ScrewFeeder", "BandSealer",
-                  "CoffeeGrinder"},
+    "dcase2024": {
+        "3DPrinter",
+        "AirCompressor",
+        "Scanner",
+        "ToyCircuit",
+        "HoveringDrone",
+        "HairDryer",
+        "ToothBrush",
+        "RoboticArm",
+        "BrushlessMotor",
+    },
+    "dcase2025": {
+        "ToyRCCar",
+        "ToyPet",
+        "HomeCamera",
+        "AutoTrash",
+        "Polisher",
+        "ScrewFeeder",
+        "BandSealer",
+        "CoffeeGrinder",
+    },
 }
 #: Machine types named ``..._noAttribute`` in each year, development and evaluation (spec §2).
 HIDDEN_ATTRIBUTES = {

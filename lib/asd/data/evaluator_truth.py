@@ -118,10 +118,20 @@ def load_evaluator_truth(path: Path) -> list[dict]:
     rows = []
     for entry in table.values():
         if "label" not in entry:
-            raise GroundTruthError(f"{path}: {entry['machine_type']}/{entry['file_name']} has no label "
-                                   "(give the evaluator's ground_truth_data/ too)")
+            raise GroundTruthError(
+                f"{path}: {entry['machine_type']}/{entry['file_name']} has no label "
+                "(give the evaluator's ground_truth_data/ too)"
+            )
         section = entry["section"]
-        rows.append({"machine_type": entry["machine_type"], "machine_id": section, "file_name": entry["file_name"],
-                     "label": entry["label"], "section": section, "domain": entry.get("domain", "unknown"),
-                     "attributes": entry.get("attributes", "")})
+        rows.append(
+            {
+                "machine_type": entry["machine_type"],
+                "machine_id": section,
+                "file_name": entry["file_name"],
+                "label": entry["label"],
+                "section": section,
+                "domain": entry.get("domain", "unknown"),
+                "attributes": entry.get("attributes", ""),
+            }
+        )
     return rows

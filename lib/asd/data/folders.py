@@ -46,8 +46,13 @@ def _named(name: str) -> dict:
     parsed = parse_name(name)
     if parsed:
         label = None if parsed["label"] == "unknown" else parsed["label"]
-        return {"id": parsed["section"], "label": label, "section": parsed["section"], "domain": parsed["domain"],
-                "attributes": parsed["attributes"]}
+        return {
+            "id": parsed["section"],
+            "label": label,
+            "section": parsed["section"],
+            "domain": parsed["domain"],
+            "attributes": parsed["attributes"],
+        }
     return {}
 
 

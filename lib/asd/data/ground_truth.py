@@ -169,14 +169,26 @@ def _list_row(fields: list[str], where: str) -> dict:
     else:
         raise GroundTruthError(f"{where}: no label (expected 'file,original_name,0|1')")
     if match:
-        return {"machine_id": match["id"], "file_name": file_name, "label": label, "section": "", "domain": "",
-                "attributes": ""}
+        return {
+            "machine_id": match["id"],
+            "file_name": file_name,
+            "label": label,
+            "section": "",
+            "domain": "",
+            "attributes": "",
+        }
     section = named["section"]
     if original and original["section"] != section:
         raise GroundTruthError(f"{where}: section {section} of {file_name!r} contradicts {fields[1]!r}")
     domain = original["domain"] if original else named["domain"]
-    return {"machine_id": section, "file_name": file_name, "label": label, "section": section, "domain": domain,
-            "attributes": original["attributes"] if original else ""}
+    return {
+        "machine_id": section,
+        "file_name": file_name,
+        "label": label,
+        "section": section,
+        "domain": domain,
+        "attributes": original["attributes"] if original else "",
+    }
 
 
 def find_ground_truth(root: str | os.PathLike) -> Path | None:
@@ -253,8 +265,9 @@ def _fill_domains(out, lookup: dict) -> None:
         if given is None or given[0] == "unknown":
             continue
         if domain not in ("unknown", "", given[0]):
-            raise GroundTruthError(f"{machine_type}/{file_name}: the ground truth says {given[0]}, the clip's folder "
-                                   f"or name says {domain}")
+            raise GroundTruthError(
+                f"{machine_type}/{file_name}: the ground truth says {given[0]}, the clip's folder or name says {domain}"
+            )
         out.iat[index, out.columns.get_loc("domain")] = given[0]
         if not attributes and given[1]:
             out.iat[index, out.columns.get_loc("attributes")] = given[1]

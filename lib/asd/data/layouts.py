@@ -18,6 +18,7 @@ import pandas as pd
 # isort: off
 # the layout modules register themselves on import, in the order the "no clips found" line lists them
 from . import dcase2020, mimii, folders, dcase2021, dcase2022  # noqa: F401
+
 # isort: on
 from ..errors import ConfigError, LayoutError
 from .folders import ID_DIR
@@ -47,7 +48,16 @@ __all__ = [
 ]
 
 COLUMNS = [
-    "path", "file_name", "machine_type", "machine_id", "split", "label", "section", "domain", "attributes", "dataset"
+    "path",
+    "file_name",
+    "machine_type",
+    "machine_id",
+    "split",
+    "label",
+    "section",
+    "domain",
+    "attributes",
+    "dataset",
 ]
 LABELS = ("normal", "anomaly", "unknown")
 #: Layouts whose names carry sections and domains (DCASE 2021-2025): never mixed with another in one table.
@@ -141,9 +151,7 @@ def _normalise_id(value: str | int | None) -> str:
 def _check_type_name(value: str) -> str:
     text = str(value).strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
-        raise ConfigError(
-            f"machine_type: expected letters, digits, '_', '.' or '-' (it names files), got {value!r}"
-        )
+        raise ConfigError(f"machine_type: expected letters, digits, '_', '.' or '-' (it names files), got {value!r}")
     return text
 
 
@@ -173,8 +181,12 @@ def _machine_folders(root: Path, machine_types, machine_type: str | None, skippe
             )
         return {name: root}
     for path in strays:
-        skip(skipped, path, f"a WAV file at the dataset root beside the machine folders ({', '.join(beside)}): "
-             "not read (put it in its machine's folder)")
+        skip(
+            skipped,
+            path,
+            f"a WAV file at the dataset root beside the machine folders ({', '.join(beside)}): "
+            "not read (put it in its machine's folder)",
+        )
     subdirs = scan(root, skipped)[1]
     requested = [machine_type] if machine_type else None if machine_types is None else list(machine_types)
     if requested is None:
@@ -300,8 +312,9 @@ def discover_clips(
     """
     root = check_root(root)
     forced = _forced_layout(layout, dataset)
-    context = ReadContext(default_id=_normalise_id(machine_id), include_supplemental=include_supplemental,
-                          dataset=dataset)
+    context = ReadContext(
+        default_id=_normalise_id(machine_id), include_supplemental=include_supplemental, dataset=dataset
+    )
     if machine_type is not None:
         machine_type = _check_type_name(machine_type)
     machine_folders = _machine_folders(root, machine_types, machine_type, context.skipped)
@@ -321,13 +334,18 @@ def _table(rows_by_layout: dict, layouts: dict, datasets: dict, context: ReadCon
     for item in context.skipped:
         logger.warning("skipped %s: %s", item["path"], item["problem"])
     if context.supplemental:
-        logger.info("%d supplemental clip(s) left out (include_supplemental=True lists them)",
-                    len(context.supplemental))
+        logger.info(
+            "%d supplemental clip(s) left out (include_supplemental=True lists them)", len(context.supplemental)
+        )
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values("path", ignore_index=True)
     table.attrs.update(
-        skipped=context.skipped, ignored=[item["path"] for item in context.skipped], layouts=layouts,
-        layout="+".join(sorted(set(layouts.values()))), dataset="+".join(sorted(set(datasets.values()))),
-        root=str(root), supplemental=list(context.supplemental),
+        skipped=context.skipped,
+        ignored=[item["path"] for item in context.skipped],
+        layouts=layouts,
+        layout="+".join(sorted(set(layouts.values()))),
+        dataset="+".join(sorted(set(datasets.values()))),
+        root=str(root),
+        supplemental=list(context.supplemental),
     )
     return table
 
@@ -365,9 +383,7 @@ def one_class_tests(table: pd.DataFrame) -> list[str]:
 
 def summarize_clips(table: pd.DataFrame) -> pd.DataFrame:
     """Clip counts per machine type, machine ID, split and label (a pivot for reports)."""
-    counts = (
-        table.groupby(["machine_type", "machine_id", "split", "label"]).size().rename("n_clips").reset_index()
-    )
+    counts = table.groupby(["machine_type", "machine_id", "split", "label"]).size().rename("n_clips").reset_index()
     return counts.pivot_table(
         index=["machine_type", "machine_id"], columns=["split", "label"], values="n_clips", fill_value=0
     )

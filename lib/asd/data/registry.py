@@ -42,7 +42,13 @@ class ReadContext:
 
 
 def make_row(
-    path: Path, machine_type: str, machine_id: str, split: str, label: str, section: str = "", domain: str = "",
+    path: Path,
+    machine_type: str,
+    machine_id: str,
+    split: str,
+    label: str,
+    section: str = "",
+    domain: str = "",
     attributes: str = "",
 ) -> dict:
     """One row of the clip table (the ``dataset`` column is filled in by :func:`asd.data.discover_clips`)."""

@@ -25,7 +25,13 @@ from .registry import ReadContext, make_row
 from .scan import child_dir, scan, skip
 
 __all__ = [
-    "LABELED", "PREFIX", "UNLABELED", "parse_name", "read_attribute_csvs", "read_machine", "read_split",
+    "LABELED",
+    "PREFIX",
+    "UNLABELED",
+    "parse_name",
+    "read_attribute_csvs",
+    "read_machine",
+    "read_split",
     "read_supplemental",
 ]
 
@@ -167,7 +173,14 @@ def read_supplemental(folder: Path, machine_type: str, context: ReadContext) -> 
         domain = _SUPPLEMENTAL_DOMAIN.search(path.stem + "_")
         section_id = section["section"] if section else context.default_id
         rows.append(
-            make_row(path, machine_type, section_id, "supplemental", "unknown", section_id,
-                     domain["domain"].lower() if domain else "unknown")
+            make_row(
+                path,
+                machine_type,
+                section_id,
+                "supplemental",
+                "unknown",
+                section_id,
+                domain["domain"].lower() if domain else "unknown",
+            )
         )
     return rows

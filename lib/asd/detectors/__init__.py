@@ -51,8 +51,8 @@ Add a detector
 
 from __future__ import annotations
 
-from .base import DETECTORS, Detector, DetectorStateError, get_detector, register, reusing_compiled_models
 from .autoencoders import ConvAEDetector, ConvVAEDetector, DenseAEDetector, KerasAutoencoder
+from .base import DETECTORS, Detector, DetectorStateError, get_detector, register, reusing_compiled_models
 from .embedding import EmbeddingKNNDetector, EmbeddingMahalanobisDetector
 from .id_classifier import IDClassifierDetector
 from .multistat import MultiStatDetector

@@ -19,15 +19,15 @@ not for ``dense_ae``) and ``detector.json``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from ..atomic import atomic_path
 from ..config import StudyConfig
-from ..features import release_pages
-from ..features import Standardizer, frame_vectors
+from ..features import Standardizer, frame_vectors, release_pages
 from .base import Detector, fit_keras, load_keras_model, load_standardizer, register
 
 MODEL_FILE = "model.keras"
@@ -95,7 +95,7 @@ class KerasAutoencoder(Detector):
         self.write_state(directory, **self._extra_state())
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "KerasAutoencoder":
+    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> KerasAutoencoder:
         directory = Path(directory)
         state = cls.read_state(directory)
         detector = cls(config)
@@ -119,7 +119,8 @@ class ConvAEDetector(KerasAutoencoder):
         from .networks import build_conv_ae
 
         return build_conv_ae(
-            input_shape=(config.image.n_mels, config.image.n_frames, 1), batchnorm_momentum=config.training.batchnorm_momentum
+            input_shape=(config.image.n_mels, config.image.n_frames, 1),
+            batchnorm_momentum=config.training.batchnorm_momentum,
         )
 
     def _inputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -128,7 +129,9 @@ class ConvAEDetector(KerasAutoencoder):
     def fit(self, features, machine_ids, *, progress=True):
         images = np.stack(features)
         self.standardizer = Standardizer.fit(images)
-        return self._train(self._inputs(images), loss="mse", batch_size=self.config.training.batch_size, progress=progress)
+        return self._train(
+            self._inputs(images), loss="mse", batch_size=self.config.training.batch_size, progress=progress
+        )
 
     def reconstruct(self, features: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Model input and reconstruction, each ``(n_clips, n_mels, n_frames)``, in model units."""
@@ -170,7 +173,12 @@ class ConvVAEDetector(ConvAEDetector):
         self.standardizer = Standardizer.fit(images)
         standardised = self.standardizer.transform(images)
         self.low, self.high = float(standardised.min()), float(max(standardised.max(), standardised.min() + 1e-6))
-        return self._train(self._inputs(images), loss="binary_crossentropy", batch_size=self.config.training.batch_size, progress=progress)
+        return self._train(
+            self._inputs(images),
+            loss="binary_crossentropy",
+            batch_size=self.config.training.batch_size,
+            progress=progress,
+        )
 
     def _extra_state(self):
         return {"low": self.low, "high": self.high}
@@ -191,7 +199,8 @@ class DenseAEDetector(KerasAutoencoder):
         from .networks import build_dense_ae
 
         return build_dense_ae(
-            input_dim=config.baseline.n_mels * config.baseline.frames, batchnorm_momentum=config.training.batchnorm_momentum
+            input_dim=config.baseline.n_mels * config.baseline.frames,
+            batchnorm_momentum=config.training.batchnorm_momentum,
         )
 
     def fit(self, features, machine_ids, *, progress=True):

@@ -26,8 +26,9 @@ import contextlib
 import contextvars
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,7 @@ class Detector:
         raise NotImplementedError
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "Detector":
+    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> Detector:
         """A detector fitted and saved by :meth:`save`; :class:`DetectorStateError` if the folder is not one."""
         raise NotImplementedError
 
@@ -275,7 +276,11 @@ def fit_keras(
     model = _compiled(build(), name=name, learning_rate=training.learning_rate, loss=loss, metrics=metrics)
     epochs = training.epochs_for(name)
     history = model.fit(
-        data, epochs=epochs, verbose=0, callbacks=[epoch_progress(epochs, desc=f"train {name}", disable=not progress)], **fit_options
+        data,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[epoch_progress(epochs, desc=f"train {name}", disable=not progress)],
+        **fit_options,
     )
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
@@ -369,4 +374,6 @@ def load_keras_model(path: str | os.PathLike):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a damaged archive
-        raise DetectorStateError(f"{path}: cannot be read as a Keras model ({type(exc).__name__}: {exc})"[:300]) from None
+        raise DetectorStateError(
+            f"{path}: cannot be read as a Keras model ({type(exc).__name__}: {exc})"[:300]
+        ) from None

@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,15 @@ from ..config import EmbeddingConfig, StudyConfig
 from ..errors import ConfigError
 from ..features import single_threaded_blas
 from .base import Detector, DetectorStateError, register
-from .neighbors import BAND_STATISTICS, as_log_mel, best_over_ids, floored_scale, knn_distances, neighbor_index, rows_by_id
+from .neighbors import (
+    BAND_STATISTICS,
+    as_log_mel,
+    best_over_ids,
+    floored_scale,
+    knn_distances,
+    neighbor_index,
+    rows_by_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +125,8 @@ class _EmbeddingDetector(Detector):
         unknown = [s for s in self.statistics if s not in BAND_STATISTICS]
         if unknown or not self.statistics:
             raise ConfigError(
-                f"detectors.embedding.statistics: expected a non-empty list of {', '.join(sorted(BAND_STATISTICS))}, got {list(self.statistics)}"
+                f"detectors.embedding.statistics: expected a non-empty list of {', '.join(sorted(BAND_STATISTICS))}, "
+                f"got {list(self.statistics)}"
             )
         self.ids: list[str] = []
         self.centers: dict[str, np.ndarray] = {}  #: ID -> (n_dims,) training mean of each dimension
@@ -177,7 +187,9 @@ class _EmbeddingDetector(Detector):
                 if m in self.centers:
                     scores[rows] = self._distances(self._standardise(raw[rows], m), m, exclude_self=exclude_self)
                 else:
-                    scores[rows] = best_over_ids(lambda k: self._distances(self._standardise(raw[rows], k), k), self.ids)
+                    scores[rows] = best_over_ids(
+                        lambda k, rows=rows: self._distances(self._standardise(raw[rows], k), k), self.ids
+                    )
         return scores
 
     # -- subclass hooks --------------------------------------------------------------------
@@ -213,7 +225,7 @@ class _EmbeddingDetector(Detector):
         self.write_state(directory, **state)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "_EmbeddingDetector":
+    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> _EmbeddingDetector:
         """The detector saved in ``directory``, with the statistics and settings it was fitted with."""
         directory = Path(directory)
         state = cls.read_state(directory)
@@ -282,6 +294,7 @@ class EmbeddingMahalanobisDetector(_EmbeddingDetector):
 
     name = "embedding_mahalanobis"
     summary = "log-mel band mean + frame-to-frame change; score = Mahalanobis distance to the ID's normal Gaussian"
+
     def __init__(self, config: StudyConfig):
         super().__init__(config)
         #: training scores are cross-fitted over this many folds per ID (``detectors.embedding.n_folds``)

@@ -59,16 +59,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path
 from ..config import IDClassifierConfig, StudyConfig
-from ..features import release_pages
-from ..features import Standardizer
+from ..features import Standardizer, release_pages
 from .base import Detector, DetectorStateError, fit_keras, get_detector, load_keras_model, load_standardizer, register
 from .windows import cut_patches
 
@@ -245,7 +245,9 @@ class IDClassifierDetector(Detector):
             del patches
             logits = np.concatenate(
                 [
-                    np.asarray(self.model.predict_on_batch(stacked[first : first + self.predict_batch]), dtype=np.float64)
+                    np.asarray(
+                        self.model.predict_on_batch(stacked[first : first + self.predict_batch]), dtype=np.float64
+                    )
                     for first in range(0, len(stacked), self.predict_batch)
                 ]
             )
@@ -287,7 +289,7 @@ class IDClassifierDetector(Detector):
         self.write_state(directory, mode=self.mode, ids=self.ids, **{key: getattr(self, key) for key in INPUT_SETTINGS})
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "IDClassifierDetector":
+    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> IDClassifierDetector:
         """The detector saved in ``directory``, with the patch settings it was trained with."""
         directory = Path(directory)
         state = cls.read_state(directory, files=())

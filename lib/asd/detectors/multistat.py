@@ -63,7 +63,8 @@ Scoring
        normal clips, those of the ``mean`` group by tens of percent, and a raw ratio would let
        the noisier group decide.
 
-    The clip's score combines the group scores by ``combine`` (``config.detectors.multistat``), fixed: the **maximum**. A
+    The clip's score combines the group scores by ``combine`` (``config.detectors.multistat``), fixed: the
+    **maximum**. A
     fault of one character (clicks that only the ``peak`` group sees) then counts in full
     instead of being divided by the number of groups, and because every group is on the same
     normal scale, no group raises more false alarms than another. A normal clip scores about 1
@@ -88,8 +89,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -202,7 +203,9 @@ def stack_statistics(features: Sequence[np.ndarray], *, groups: Sequence[str] = 
 def _check_groups(groups: Sequence[str]) -> None:
     unknown = [g for g in groups if g not in STATISTICS]
     if unknown or not groups:
-        raise ValueError(f"unknown or no statistic group(s) {list(unknown) or list(groups)} (known: {', '.join(STATISTICS)})")
+        raise ValueError(
+            f"unknown or no statistic group(s) {list(unknown) or list(groups)} (known: {', '.join(STATISTICS)})"
+        )
 
 
 def _scale(raw: np.ndarray) -> np.ndarray:
@@ -224,7 +227,8 @@ class MultiStatDetector(Detector):
     feature_kind = "baseline"
     settings_class = MultistatConfig
     summary = (
-        "log-mel band mean, peak, frame-to-frame change, spread, modulation spectrum and coarse-band level; per group the "
+        "log-mel band mean, peak, frame-to-frame change, spread, modulation spectrum and coarse-band level; per group "
+        "the "
         "distance to the ID's nearest normal clips, in normal (leave-one-out) spreads; max over groups"
     )
     arrays_file = "multistat.npz"
@@ -279,12 +283,16 @@ class MultiStatDetector(Detector):
         self.state, self._indexes = {}, {}
         for m, rows in rows_of.items():
             if len(rows) < 2:
-                logger.warning("%s: machine ID %s has a single training clip: its scores are raw distances", self.name, m)
+                logger.warning(
+                    "%s: machine ID %s has a single training clip: its scores are raw distances", self.name, m
+                )
             for g in self.groups:
                 self.state[(m, g)] = self._fit_group(stats[g][rows], m, g)
         logger.info("%s: %d clips, %d IDs, groups %s", self.name, len(features), len(self.ids), ", ".join(self.groups))
         history = {"epoch": 1, "n_clips": len(features), "n_ids": len(self.ids)}
-        history.update({f"median_{g}": float(np.mean([self.state[(m, g)]["median"] for m in self.ids])) for g in self.groups})
+        history.update(
+            {f"median_{g}": float(np.mean([self.state[(m, g)]["median"] for m in self.ids])) for g in self.groups}
+        )
         return pd.DataFrame([history])
 
     def _fit_group(self, raw: np.ndarray, machine_id: str, group: str) -> dict[str, np.ndarray]:
@@ -340,17 +348,21 @@ class MultiStatDetector(Detector):
             if m in self.ids:
                 out[rows] = self._against(stats, rows, m, exclude_self=exclude_self)
             else:
-                out[rows] = best_over_ids(lambda known: self._against(stats, rows, known), self.ids)
+                out[rows] = best_over_ids(lambda known, rows=rows: self._against(stats, rows, known), self.ids)
         return pd.DataFrame(out, columns=columns)
 
-    def _against(self, stats: dict[str, np.ndarray], rows: np.ndarray, machine_id: str, *, exclude_self=False) -> np.ndarray:
+    def _against(
+        self, stats: dict[str, np.ndarray], rows: np.ndarray, machine_id: str, *, exclude_self=False
+    ) -> np.ndarray:
         """Normalised group scores and their combination, ``(n_rows, n_groups + 1)``."""
         per_group = np.empty((len(rows), len(self.groups)))
         for j, g in enumerate(self.groups):
             s = self.state[(machine_id, g)]
             if exclude_self and len(rows) != len(s["reference"]):
                 n_train = len(s["reference"])
-                raise ValueError(f"{self.name}: leave-one-out scores need the {n_train} training clips of ID {machine_id}")
+                raise ValueError(
+                    f"{self.name}: leave-one-out scores need the {n_train} training clips of ID {machine_id}"
+                )
             queries = None if exclude_self else (stats[g][rows] - s["center"]) / s["scale"]
             distances = knn_distances(self._index(machine_id, g), queries, self.k)
             per_group[:, j] = np.log(np.maximum(distances, 1e-12) / float(s["median"])) / float(s["spread"])
@@ -378,8 +390,9 @@ class MultiStatDetector(Detector):
         self.write_state(directory, groups=list(self.groups), n_neighbors=self.k, combine=self.combine, ids=self.ids)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> "MultiStatDetector":
-        """A detector saved by :meth:`save`; :class:`~asd.detectors.base.DetectorStateError` naming the file otherwise."""
+    def load(cls, directory: str | os.PathLike, config: StudyConfig) -> MultiStatDetector:
+        """A detector saved by :meth:`save`; :class:`~asd.detectors.base.DetectorStateError` naming the file
+        otherwise."""
         directory = Path(directory)
         state = cls.read_state(directory)
         try:

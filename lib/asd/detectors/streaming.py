@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -294,7 +294,9 @@ def frame_vector_batches(
     split_at = total
     if validation_split > 0 and total * validation_split >= 1:
         split_at = int(math.ceil(total * (1.0 - validation_split)))  # as keras.Model.fit splits
-    train = FrameVectorBatches(log_mels, positions=permutation[:split_at], frames=frames, batch_size=batch_size, shuffle_seed=seed)
+    train = FrameVectorBatches(
+        log_mels, positions=permutation[:split_at], frames=frames, batch_size=batch_size, shuffle_seed=seed
+    )
     if split_at == total:
         return train, None
     validation = FrameVectorBatches(log_mels, positions=permutation[split_at:], frames=frames, batch_size=batch_size)
@@ -374,7 +376,9 @@ class PatchBatches(_WindowBatches):
         return patches, labels, self.class_weights[labels]
 
 
-def streamed_mean_std(log_mels: Sequence[np.ndarray], prepare: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+def streamed_mean_std(
+    log_mels: Sequence[np.ndarray], prepare: Callable[[np.ndarray], np.ndarray]
+) -> tuple[float, float]:
     """Mean and standard deviation over every value of ``prepare(log_mel)`` of every clip, two passes, float64.
 
     What ``np.stack([prepare(m) for m in log_mels])`` would give, without stacking; pages of

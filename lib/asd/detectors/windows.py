@@ -7,7 +7,7 @@ to the clip's end. :mod:`asd.detectors.streaming` cuts them batch by batch for t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,7 +29,9 @@ def vector_counts(log_mels: Sequence[np.ndarray], *, frames: int) -> np.ndarray:
     counts = np.array([np.shape(log_mel)[1] - frames + 1 for log_mel in log_mels], dtype=np.int64)
     short = np.flatnonzero(counts < 1)
     if short.size:
-        raise ValueError(f"clip {int(short[0])}: need at least {frames} frames, got {int(counts[short[0]]) + frames - 1}")
+        raise ValueError(
+            f"clip {int(short[0])}: need at least {frames} frames, got {int(counts[short[0]]) + frames - 1}"
+        )
     return counts
 
 

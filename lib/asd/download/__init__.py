@@ -46,15 +46,15 @@ from ..data import GROUND_TRUTH_NAME, GroundTruthError, apply_ground_truth, find
 from .archives import (
     ARCHIVES,
     CATALOGUES,
-    YEAR_RECORDS,
-    YEAR_TYPES,
-    YEARS,
     ENV_BASE_URL,
     LICENSE,
     RECORDS,
     SET_DIRS,
     SET_SPLITS,
     SETS,
+    YEAR_RECORDS,
+    YEAR_TYPES,
+    YEARS,
     Archive,
     ArchiveError,
     DownloadError,
@@ -66,8 +66,8 @@ from .archives import (
     set_sizes,
 )
 from .dataset import DOWNLOAD_DIR, EXTRACTED_RATIO, MARKER_DIR, download_dataset, is_complete, marker_path
-from .records import ENV_ZENODO_API, record_md5s
 from .extract import SPACE_MARGIN, check_archive, check_free_space, extract_zip
+from .records import ENV_ZENODO_API, record_md5s
 from .transfer import ResumableDownloader, fetch, md5_file, remote_size
 
 __all__ = [

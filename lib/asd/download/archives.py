@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 
 from ..config import MACHINE_TYPES
 from ..data import GROUND_TRUTH_NAME
@@ -81,7 +81,14 @@ _TABLE: tuple[tuple[str, str, str | None, str | None, int, bool], ...] = (
     ("dev_data_slider.zip", "dev", "slider", "da24a757719f0d94d5aa2d646bbfdc86", 1_002_998_966, True),
     ("dev_data_valve.zip", "dev", "valve", "34d2672f55bb041589ef79c10dc89934", 1_100_000_000, False),
     ("eval_data_train_ToyCar.zip", "additional", "ToyCar", "a5d4ccd498af70b04dd74b644b820006", 861_354_584, True),
-    ("eval_data_train_ToyConveyor.zip", "additional", "ToyConveyor", "0e808ac0b761e9fb13d5e0c65caff00d", 750_000_000, False),
+    (
+        "eval_data_train_ToyConveyor.zip",
+        "additional",
+        "ToyConveyor",
+        "0e808ac0b761e9fb13d5e0c65caff00d",
+        750_000_000,
+        False,
+    ),
     ("eval_data_train_fan.zip", "additional", "fan", "567798854130c8019df8b664c095ed1e", 750_000_000, False),
     ("eval_data_train_pump.zip", "additional", "pump", "4e33ae9c0db5cc88437675f5e317caee", 750_000_000, False),
     ("eval_data_train_slider.zip", "additional", "slider", "f84f186f4295fc23754abcdd1b0580a7", 750_000_000, False),
@@ -153,20 +160,47 @@ _DEV_22 = ("ToyCar", "ToyTrain", "bearing", "fan", "gearbox", "slider", "valve")
 YEAR_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "dcase2021": {"dev": _DEV_21, "eval": _DEV_21},
     "dcase2022": {"dev": _DEV_22, "eval": _DEV_22},
-    "dcase2023": {"dev": _DEV_22,
-                  "eval": ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker")},
-    "dcase2024": {"dev": _DEV_22, "eval": ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
-                                           "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit")},
-    "dcase2025": {"dev": _DEV_22, "eval": ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",
-                                           "ScrewFeeder", "ToyPet", "ToyRCCar")},
+    "dcase2023": {
+        "dev": _DEV_22,
+        "eval": ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"),
+    },
+    "dcase2024": {
+        "dev": _DEV_22,
+        "eval": (
+            "3DPrinter",
+            "AirCompressor",
+            "BrushlessMotor",
+            "HairDryer",
+            "HoveringDrone",
+            "RoboticArm",
+            "Scanner",
+            "ToothBrush",
+            "ToyCircuit",
+        ),
+    },
+    "dcase2025": {
+        "dev": _DEV_22,
+        "eval": (
+            "AutoTrash",
+            "BandSealer",
+            "CoffeeGrinder",
+            "HomeCamera",
+            "Polisher",
+            "ScrewFeeder",
+            "ToyPet",
+            "ToyRCCar",
+        ),
+    },
 }
 #: 2024's re-issued additional-training archives (``eval_data_<type>_train_r2.zip``).
 _R2 = {("dcase2024", "3DPrinter"), ("dcase2024", "RoboticArm")}
 #: Estimated archive bytes per machine type (WAV clips x 320 kB x 0.77): per set, 2021-2022 (three sections) and
 #: 2023 on (one section). Estimates only, for the free-space check; a server's Content-Length comes first.
 _EST_CLIP = 246_000
-_CLIPS = {"three": {"dev": 3 * 1200, "additional": 3 * 1000, "eval": 3 * 400},
-          "one": {"dev": 1200, "additional": 1000, "eval": 200}}
+_CLIPS = {
+    "three": {"dev": 3 * 1200, "additional": 3 * 1000, "eval": 3 * 400},
+    "one": {"dev": 1200, "additional": 1000, "eval": 200},
+}
 
 
 def _year_archive(year: str, set_name: str, machine_type: str) -> Archive:
@@ -181,8 +215,9 @@ def _year_archive(year: str, set_name: str, machine_type: str) -> Archive:
     splits = {"dev": ("train", *test_folders), "additional": ("train",), "eval": test_folders}[set_name]
     optional = ("attributes_*.csv", "supplemental") if year != "dcase2021" else ()
     clips = _CLIPS["three" if year in ("dcase2021", "dcase2022") else "one"][set_name]
-    return Archive(name, set_name, machine_type, None, clips * _EST_CLIP, False, year=year, year_splits=splits,
-                   optional=optional)
+    return Archive(
+        name, set_name, machine_type, None, clips * _EST_CLIP, False, year=year, year_splits=splits, optional=optional
+    )
 
 
 def _catalogue(year: str) -> dict[str, Archive]:
@@ -231,8 +266,11 @@ def plan_downloads(
     """
     sets = parse_sets(sets)
     catalogue = CATALOGUES[check_year(year)]
-    known = list(MACHINE_TYPES) if year == "dcase2020" else list(dict.fromkeys(
-        YEAR_TYPES[year]["dev"] + YEAR_TYPES[year]["eval"]))
+    known = (
+        list(MACHINE_TYPES)
+        if year == "dcase2020"
+        else list(dict.fromkeys(YEAR_TYPES[year]["dev"] + YEAR_TYPES[year]["eval"]))
+    )
     types = known if machine_types is None else list(dict.fromkeys(machine_types))
     unknown = [t for t in types if t not in known]
     if unknown:

@@ -19,8 +19,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from ..atomic import write_text_atomic
 from ..data import GroundTruthError, load_ground_truth
@@ -147,12 +147,23 @@ def download_dataset(
     to.mkdir(parents=True, exist_ok=True)
     downloads = to / DOWNLOAD_DIR
     urls = {a.name: archive_url(a, base_url=base_url) for a in pending}
-    _check_space_for(pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives,
-                     timeout=timeout)
+    _check_space_for(
+        pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives, timeout=timeout
+    )
     for archive in pending:
-        summary.append(_fetch_and_install(archive, to=to, downloads=downloads, url=urls[archive.name],
-                                          md5=sums.get(archive.name), keep_archives=keep_archives,
-                                          retries=retries, timeout=timeout, progress=progress))
+        summary.append(
+            _fetch_and_install(
+                archive,
+                to=to,
+                downloads=downloads,
+                url=urls[archive.name],
+                md5=sums.get(archive.name),
+                keep_archives=keep_archives,
+                retries=retries,
+                timeout=timeout,
+                progress=progress,
+            )
+        )
     with contextlib.suppress(OSError):
         downloads.rmdir()  # only if empty
     return summary
@@ -202,8 +213,18 @@ def _known_sums(pending: list[Archive], *, checksums, allow_unverified: bool, ti
     return sums
 
 
-def _fetch_and_install(archive: Archive, *, to: Path, downloads: Path, url: str, md5: str | None,
-                       keep_archives: bool, retries: int, timeout: float, progress: bool) -> dict:
+def _fetch_and_install(
+    archive: Archive,
+    *,
+    to: Path,
+    downloads: Path,
+    url: str,
+    md5: str | None,
+    keep_archives: bool,
+    retries: int,
+    timeout: float,
+    progress: bool,
+) -> dict:
     """Fetch one file (verified when ``md5`` is known), install it, write its marker; its summary entry."""
     logger.info("%s: fetching from %s", archive.name, url)
     path = fetch(archive, url=url, folder=downloads, md5=md5, retries=retries, timeout=timeout, progress=progress)
@@ -372,6 +393,6 @@ def _write_marker(to: Path, archive: Archive, *, md5: str | None, verified: bool
         "files": n_files,
         "targets": [str(p.relative_to(to)) for p in _targets(to, archive)],
         "license": LICENSE,
-        "completed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "completed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     write_text_atomic(marker_path(to, archive), json.dumps(info, indent=2) + "\n")

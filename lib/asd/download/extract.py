@@ -68,7 +68,9 @@ def check_archive(path: str | os.PathLike, *, name: str | None = None) -> list[z
     return infos
 
 
-def extract_zip(path: str | os.PathLike, dest: str | os.PathLike, *, name: str | None = None, progress: bool = False) -> int:
+def extract_zip(
+    path: str | os.PathLike, dest: str | os.PathLike, *, name: str | None = None, progress: bool = False
+) -> int:
     """Extract a zip into the folder ``dest`` after :func:`check_archive`; return the file count.
 
     Entries are written under ``dest`` only (checked again per entry against the resolved path).
@@ -88,7 +90,9 @@ def extract_zip(path: str | os.PathLike, dest: str | os.PathLike, *, name: str |
                     continue
                 target = dest.joinpath(*parts)
                 if not target.resolve().is_relative_to(root):  # belt and braces
-                    raise ArchiveError(f"{name}: refusing to extract entry {info.filename!r}: outside the target folder")
+                    raise ArchiveError(
+                        f"{name}: refusing to extract entry {info.filename!r}: outside the target folder"
+                    )
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue

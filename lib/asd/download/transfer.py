@@ -85,7 +85,12 @@ class ResumableDownloader:
                 wait = min(RETRY_WAIT_S * 2 ** (attempt - 1), 60.0)
                 logger.warning(
                     "%s: transfer interrupted at %s (%s); resuming in %.0f s (attempt %d of %d)",
-                    name, fmt_bytes(have), exc, wait, attempt + 1, attempts,
+                    name,
+                    fmt_bytes(have),
+                    exc,
+                    wait,
+                    attempt + 1,
+                    attempts,
                 )
                 time.sleep(wait)
         if isinstance(output_file, (str, os.PathLike)):
@@ -140,10 +145,19 @@ class ResumableDownloader:
                 have, mode = 0, "wb"
             expected = None if length is None else have + length
             received = 0
-            with open(self.partial, mode) as out, tqdm(
-                total=expected, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=name, disable=not self.progress, leave=False,
-            ) as bar:
+            with (
+                open(self.partial, mode) as out,
+                tqdm(
+                    total=expected,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=name,
+                    disable=not self.progress,
+                    leave=False,
+                ) as bar,
+            ):
                 while True:
                     chunk = response.read(_CHUNK)
                     if not chunk:
@@ -235,7 +249,9 @@ def fetch(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    downloader = ResumableDownloader(folder / f"{archive.name}.part", retries=retries, timeout=timeout, progress=progress)
+    downloader = ResumableDownloader(
+        folder / f"{archive.name}.part", retries=retries, timeout=timeout, progress=progress
+    )
     try:
         with _quiet_pooch(logging.WARNING):
             path = pooch.retrieve(

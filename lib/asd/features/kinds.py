@@ -28,8 +28,8 @@ sections its values depend on (what the store's fingerprint hashes).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -245,7 +245,9 @@ def _power_to_db(power: np.ndarray) -> np.ndarray:
     return power
 
 
-def _by_length(signals: list[np.ndarray], *, sample_rate: int, config: BaselineFeatureConfig, to_db) -> list[np.ndarray]:
+def _by_length(
+    signals: list[np.ndarray], *, sample_rate: int, config: BaselineFeatureConfig, to_db
+) -> list[np.ndarray]:
     """Full-length mel spectrograms, equal-length clips batched together, converted by ``to_db``."""
     out: list[np.ndarray | None] = [None] * len(signals)
     by_length: dict[int, list[int]] = {}

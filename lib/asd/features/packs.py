@@ -36,9 +36,9 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -117,7 +117,13 @@ class PackWriter:
         self._handle.close()
         data = self.folder / f"{self.key}.f32"
         os.replace(self._tmp, data)
-        index = {"version": _VERSION, "dtype": "float32", "n_values": self._offset, "clips": self._clips, "failed": self._failed}
+        index = {
+            "version": _VERSION,
+            "dtype": "float32",
+            "n_values": self._offset,
+            "clips": self._clips,
+            "failed": self._failed,
+        }
         index["clip_keys"] = list(clip_keys) if clip_keys is not None else [None] * len(paths)
         write_text_atomic(self.folder / f"{self.key}.json", json.dumps(index))
         pack = load_pack(self.folder.parent, self.key, paths)

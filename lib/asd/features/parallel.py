@@ -11,9 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from typing import Callable, Iterator
-
 
 #: The environment variable that caps :func:`default_workers` (set to 1 in a Dask worker, :mod:`asd.executor`).
 THREADS_ENV = "ASD_THREADS"

@@ -25,7 +25,12 @@ def log_mel_image(samples: np.ndarray, *, sample_rate: int = 16000, config: Imag
     samples = tile_to_length(check_mono(samples), needed, sample_rate=sample_rate)
     samples = samples[: needed + config.n_fft // 2]  # only the first n_frames centred frames
     power = librosa.feature.melspectrogram(
-        y=samples, sr=sample_rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels, power=config.power
+        y=samples,
+        sr=sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        power=config.power,
     )[:, : config.n_frames]
     return librosa.power_to_db(power, ref=1.0, amin=IMAGE_AMIN, top_db=None).astype(np.float32)
 
@@ -38,7 +43,12 @@ def baseline_log_mel(
 
     config = config or BaselineFeatureConfig()
     mel = librosa.feature.melspectrogram(
-        y=check_mono(samples), sr=sample_rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels, power=config.power
+        y=check_mono(samples),
+        sr=sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        power=config.power,
     )
     return (20.0 / config.power * np.log10(mel + sys.float_info.epsilon)).astype(np.float32)
 
@@ -51,6 +61,11 @@ def fine_log_mel(
 
     config = config or BaselineFeatureConfig()
     power = librosa.feature.melspectrogram(
-        y=check_mono(samples), sr=sample_rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels, power=config.power
+        y=check_mono(samples),
+        sr=sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        power=config.power,
     )
     return librosa.power_to_db(power, ref=1.0, amin=IMAGE_AMIN, top_db=None).astype(np.float32)

@@ -26,7 +26,7 @@ class Standardizer:
     min_std: float = 1e-6
 
     @classmethod
-    def fit(cls, values: np.ndarray, *, min_std: float = 1e-6) -> "Standardizer":
+    def fit(cls, values: np.ndarray, *, min_std: float = 1e-6) -> Standardizer:
         values = np.asarray(values, dtype=np.float64)
         if values.size == 0:
             raise ValueError("cannot fit a Standardizer on no data")
@@ -42,5 +42,5 @@ class Standardizer:
         return write_text_atomic(path, json.dumps({"mean": self.mean, "std": self.std, "min_std": self.min_std}))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Standardizer":
+    def load(cls, path: str | os.PathLike) -> Standardizer:
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))

@@ -35,8 +35,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -257,7 +257,8 @@ def data_fingerprint(table: pd.DataFrame, *, keys: dict[str, str] | None = None)
     """Short hash identifying the data of a clip table: every clip's relative path and content.
 
     The fingerprint is a SHA-1 over, per clip in sorted order, its path relative to the table's
-    root (``table.attrs["root"]``) and its content key (:func:`content_key`, the feature store's key). Two datasets whose files have the same names and sizes but
+    root (``table.attrs["root"]``) and its content key (:func:`content_key`, the feature store's key). Two datasets
+    whose files have the same names and sizes but
     different audio get different fingerprints; the same files in another folder get the same one.
 
     Parameters

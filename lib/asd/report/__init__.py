@@ -18,9 +18,28 @@ Static prose is in the Markdown cells of ``report/report.ipynb``; this package h
 that depend on numbers outside ``templates/``.
 """
 
-from .builder import NOTEBOOKS, NOTEBOOKS_DIR, REAL_REFERENCE, REPORT_NOTEBOOK, build, ensure_data, git_commit, main, run_notebook
+from ..runtime import quiet_tensorflow
+from .builder import (
+    NOTEBOOKS,
+    NOTEBOOKS_DIR,
+    REAL_REFERENCE,
+    REPORT_NOTEBOOK,
+    build,
+    ensure_data,
+    git_commit,
+    main,
+    run_notebook,
+)
 from .display import EVAL_REAL_SYNTHETIC, Captions, audio_player, eval_real_view, fixed, table_html
-from .export import ReportError, count_pdf_pages, export_html, find_chromium, html_to_pdf, overflowing_elements, report_css
+from .export import (
+    ReportError,
+    count_pdf_pages,
+    export_html,
+    find_chromium,
+    html_to_pdf,
+    overflowing_elements,
+    report_css,
+)
 from .prose import (
     calibration_paragraph,
     ceiling_paragraph,
@@ -37,7 +56,6 @@ from .prose import (
     threshold_paragraph,
     training_paragraph,
 )
-from ..runtime import quiet_tensorflow
 from .study import (
     DEFAULT_DATA,
     DEFAULT_WORK,
@@ -52,8 +70,8 @@ from .study import (
     display_path,
     optimizer_steps,
     project_path,
-    reconstructs_input,
     recommended_model,
+    reconstructs_input,
     report_epochs,
     report_folders,
     resolve_models,
@@ -62,14 +80,62 @@ from .study import (
 )
 
 __all__ = [
-    "EVAL_REAL_SYNTHETIC", "eval_real_fallbacks", "fallback_note", "eval_real_view", "fell_back", "fixed", "models_paragraph", "threshold_paragraph",
-    "Captions", "DEFAULT_DATA", "DEFAULT_WORK", "INTERACTIVE_WORK", "NOTEBOOKS", "NOTEBOOKS_DIR", "QUICK_EPOCHS",
-    "REAL_REFERENCE", "RECOMMENDED_MODEL", "RECONSTRUCTION_CASES", "REPORTS_DIR", "REPORT_NOTEBOOK",
-    "ReportError", "STUDY_MODEL", "WorkDir", "audio_player", "build", "calibration_paragraph", "ceiling_paragraph", "closing_paragraph", "conclusion_paragraph",
-    "count_pdf_pages", "data_name", "data_statement", "display_path", "ensure_data", "export_html", "find_chromium",
-    "git_commit", "html_to_pdf", "overflowing_elements", "image_paragraph", "main", "optimizer_steps", "project_path", "reconstructs_input",
-    "recommended_model", "report_css", "report_epochs", "report_folders", "resolve_models", "results_paragraph", "run_notebook",
-    "study_config", "synthetic_vs_real_paragraph", "table_html", "trains_in_epochs", "training_paragraph",
+    "EVAL_REAL_SYNTHETIC",
+    "eval_real_fallbacks",
+    "fallback_note",
+    "eval_real_view",
+    "fell_back",
+    "fixed",
+    "models_paragraph",
+    "threshold_paragraph",
+    "Captions",
+    "DEFAULT_DATA",
+    "DEFAULT_WORK",
+    "INTERACTIVE_WORK",
+    "NOTEBOOKS",
+    "NOTEBOOKS_DIR",
+    "QUICK_EPOCHS",
+    "REAL_REFERENCE",
+    "RECOMMENDED_MODEL",
+    "RECONSTRUCTION_CASES",
+    "REPORTS_DIR",
+    "REPORT_NOTEBOOK",
+    "ReportError",
+    "STUDY_MODEL",
+    "WorkDir",
+    "audio_player",
+    "build",
+    "calibration_paragraph",
+    "ceiling_paragraph",
+    "closing_paragraph",
+    "conclusion_paragraph",
+    "count_pdf_pages",
+    "data_name",
+    "data_statement",
+    "display_path",
+    "ensure_data",
+    "export_html",
+    "find_chromium",
+    "git_commit",
+    "html_to_pdf",
+    "overflowing_elements",
+    "image_paragraph",
+    "main",
+    "optimizer_steps",
+    "project_path",
+    "reconstructs_input",
+    "recommended_model",
+    "report_css",
+    "report_epochs",
+    "report_folders",
+    "resolve_models",
+    "results_paragraph",
+    "run_notebook",
+    "study_config",
+    "synthetic_vs_real_paragraph",
+    "table_html",
+    "trains_in_epochs",
+    "training_paragraph",
 ]
 
 # The notebooks' kernels import this package before TensorFlow (importing it imports none): its

@@ -35,23 +35,21 @@ keep their previous versions (everything is built into temporary files and renam
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..atomic import write_text_atomic
 from ..config import PROJECT_ROOT
 from ..errors import ASDError
-from ..run import Run
 from .export import (
     ReportError,
     check_figures_kept,
@@ -63,7 +61,7 @@ from .export import (
 )
 from .kernels import quiet_kernels, run_notebook
 from .real_stats import REAL_STATS_DIR
-from .years import build_year_report, year_of
+from .record import build_record, cpu_seconds, git_commit, record_costs
 from .study import (
     DEFAULT_DATA,
     QUICK_EPOCHS,
@@ -79,6 +77,7 @@ from .study import (
     study_config,
     trains_in_epochs,
 )
+from .years import build_year_report, year_of
 
 logger = logging.getLogger(__name__)
 
@@ -88,30 +87,32 @@ NOTEBOOKS = ("01_data_exploration", "02_training", "03_evaluation", "04_reconstr
 #: The notebooks in stages, the long one of each first: the notebooks of a stage depend only on
 #: the data and on earlier stages, so they run at the same time (each in its own kernel), and
 #: the cores do not idle while one of them waits on a single-threaded step.
-STAGES: tuple[tuple[str, ...], ...] = (("02_training", "01_data_exploration"), ("03_evaluation", "04_reconstruction_figures"))
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("02_training", "01_data_exploration"),
+    ("03_evaluation", "04_reconstruction_figures"),
+)
 #: The write-up, executed after the notebooks and exported.
 REPORT_NOTEBOOK = PROJECT_ROOT / "report" / "report.ipynb"
 #: The committed statistics of the real reference clips notebook 01 shows beside the build's data.
 REAL_REFERENCE = REAL_STATS_DIR
 TITLE = "Anomalous sound detection with autoencoders (DCASE 2020 Task 2)"
 
-__all__ = ["NOTEBOOKS", "NOTEBOOKS_DIR", "REPORT_NOTEBOOK", "REAL_REFERENCE", "build", "ensure_data", "git_commit", "main", "run_notebook"]
+__all__ = [
+    "NOTEBOOKS",
+    "NOTEBOOKS_DIR",
+    "REPORT_NOTEBOOK",
+    "REAL_REFERENCE",
+    "build",
+    "ensure_data",
+    "git_commit",
+    "main",
+    "run_notebook",
+]
 
 
-def git_commit(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
-    """The checked-out commit and whether tracked files differ from it (``("unknown", False)``
-    outside a git checkout)."""
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown", False
-    return commit, bool(status.strip())
-
-
-def _run_stage(names: Sequence[str], notebooks_dir: Path, executed: Path, parameters, *, steps: int, log=print) -> dict[str, float]:
+def _run_stage(
+    names: Sequence[str], notebooks_dir: Path, executed: Path, parameters, *, steps: int, log=print
+) -> dict[str, float]:
     """Run the notebooks ``names`` at the same time, each with its own kernel; their wall times.
 
     The first notebook of the stage (the long one) runs in this thread, so Ctrl-C stops it as
@@ -127,7 +128,9 @@ def _run_stage(names: Sequence[str], notebooks_dir: Path, executed: Path, parame
 
     def execute(name: str) -> None:
         try:
-            outcomes[name] = run_notebook(notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log)
+            outcomes[name] = run_notebook(
+                notebooks_dir / f"{name}.ipynb", executed / f"{name}.ipynb", parameters, log=log
+            )
         except Exception as exc:  # noqa: BLE001 - handed to the main thread, raised there
             outcomes[name] = exc
 
@@ -164,20 +167,16 @@ def ensure_data(data: str | os.PathLike, *, log=print) -> tuple[Path, str]:
         start = time.perf_counter()
         generate_dataset(root, size="default", progress=False)
         if time.perf_counter() - start > 5:
-            log(f"  generated the default synthetic dataset into {display_path(root)} in {time.perf_counter() - start:.0f} s")
+            log(
+                f"  generated the default synthetic dataset into {display_path(root)} in "
+                f"{time.perf_counter() - start:.0f} s"
+            )
     if not root.is_dir():
-        raise ReportError(f"{root}: dataset folder not found (only the default {display_path(DEFAULT_DATA)} is generated automatically)")
+        raise ReportError(
+            f"{root}: dataset folder not found (only the default {display_path(DEFAULT_DATA)} is generated "
+            "automatically)"
+        )
     return root, ("synthetic" if (root / MANIFEST_NAME).is_file() else "real")
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its finished children (kernels, workers)."""
-    import resource
-
-    return sum(
-        usage.ru_utime + usage.ru_stime
-        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
-    )
 
 
 def build(
@@ -227,16 +226,25 @@ def build(
     dict
         The content of ``<out>/build_info.json``, with ``step_seconds`` (wall seconds per step).
     """
-    wall_start, cpu_start, load_start = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
+    wall_start, cpu_start, load_start = time.perf_counter(), cpu_seconds(), os.getloadavg()[0]
     folders = report_folders(data)
     out = project_path(out) if out is not None else folders["out"]
     figures = project_path(figures) if figures is not None else folders["figures"]
     work = project_path(work) if work is not None else folders["work"]
     notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
     if (year := year_of(data)) is not None:  # DCASE 2021-2025: its own report (asd.report.years)
-        return build_year_report(data, dataset=year, out=out, work=work, models=models, machine_types=machine_types,
-                                 config=study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file),
-                                 cache_dir=project_path(cache_dir) if cache_dir else None, pdf=pdf, log=log)
+        return build_year_report(
+            data,
+            dataset=year,
+            out=out,
+            work=work,
+            models=models,
+            machine_types=machine_types,
+            config=study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file),
+            cache_dir=project_path(cache_dir) if cache_dir else None,
+            pdf=pdf,
+            log=log,
+        )
     quiet_kernels()
     timings: dict[str, float] = {}
     log(f"[data] checking {display_path(data)} ...")
@@ -254,15 +262,23 @@ def build(
     workdir.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(workdir.root / "models.json", json.dumps(model_names))
     parameters = _notebook_parameters(
-        data_root, workdir, model_names, config, config_file=config_file, machine_types=machine_types,
-        quick=quick, seed=seed, cache_dir=cache_dir, real_root=real_root,
+        data_root,
+        workdir,
+        model_names,
+        config,
+        config_file=config_file,
+        machine_types=machine_types,
+        quick=quick,
+        seed=seed,
+        cache_dir=cache_dir,
+        real_root=real_root,
     )
     executed = out / "executed"
     steps = len(NOTEBOOKS) + 2
     for stage in STAGES:
         timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
     check_figures_kept(workdir.figures, figures)
-    info = _build_record(data_root, workdir, parameters, config, real_root=real_root, timings=timings)
+    info = build_record(data_root, workdir, parameters, config, real_root=real_root, timings=timings)
     write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
 
     log(f"[{steps - 1}/{steps}] report ...")
@@ -276,15 +292,28 @@ def build(
     timings["export"] = time.perf_counter() - start
     pages = info["pdf_pages"]
     log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
-    _record_costs(info, out, pdf=pdf, timings=timings, started=(wall_start, cpu_start, load_start))
+    record_costs(info, out, pdf=pdf, timings=timings, started=(wall_start, cpu_start, load_start))
     write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
-    log("time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items()) + f"; total {info['wall_seconds']:.1f} s")
+    log(
+        "time per step: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items())
+        + f"; total {info['wall_seconds']:.1f} s"
+    )
     return info
 
 
 def _notebook_parameters(
-    data_root: Path, workdir: WorkDir, model_names: Sequence[str], config, *,
-    config_file, machine_types, quick: bool, seed: int, cache_dir, real_root,
+    data_root: Path,
+    workdir: WorkDir,
+    model_names: Sequence[str],
+    config,
+    *,
+    config_file,
+    machine_types,
+    quick: bool,
+    seed: int,
+    cache_dir,
+    real_root,
 ) -> dict[str, Any]:
     """The parameters every notebook gets (each takes those it declares)."""
     return {
@@ -303,53 +332,6 @@ def _notebook_parameters(
         "real_stats": str(project_path(real_root)) if real_root else "",
         "recommended_model": recommended_model(model_names),
         "score_in_training": True,
-    }
-
-
-def _record_costs(
-    info: dict, out: Path, *, pdf: bool, timings: Mapping[str, float], started: tuple[float, float, float]
-) -> None:
-    """Add the build's sizes and costs to ``info`` (in place): file sizes, wall and CPU seconds,
-    load average at start and end, seconds per step, the host's CPUs."""
-    wall_start, cpu_start, load_start = started
-    info["html_bytes"] = (out / "report.html").stat().st_size
-    info["pdf_bytes"] = (out / "report.pdf").stat().st_size if pdf and (out / "report.pdf").is_file() else None
-    info["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
-    info["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 1)
-    info["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
-    info["step_seconds"] = {k: round(v, 1) for k, v in timings.items()}
-    info["host_cpus"] = os.cpu_count()
-
-
-def _build_record(data_root: Path, workdir: WorkDir, parameters: Mapping[str, Any], config, *,
-                  real_root, timings: Mapping[str, float]) -> dict[str, Any]:
-    """What the report states about its build (``build.json``): data, models, code, config."""
-    models = parameters["models"]
-    first_run = Run.load(workdir.run(models[0])).info  # checked as every run is; its data kind is by content
-    n_clips = sum(len(list((data_root / t).rglob("*.wav"))) for t in first_run["machine_types"])
-    commit, dirty = git_commit()
-    return {
-        "data_root": display_path(data_root),
-        "work_dir": display_path(workdir.root),
-        "data_kind": first_run["data_kind"],
-        "data_fingerprint": first_run["data_fingerprint"],
-        "layout": first_run.get("data_layout"),
-        "n_clips": n_clips,
-        "machine_types": first_run["machine_types"],
-        "models": list(models),
-        "recommended_model": parameters["recommended_model"],
-        "cases": parameters["cases"],
-        "real_reference": display_path(real_root) if real_root else "",
-        "epochs": parameters["epochs"],
-        "quick": parameters["quick"],
-        "seed": parameters["seed"],
-        "commit": commit,
-        "dirty": dirty,
-        "asd_version": first_run.get("asd_version"),
-        "config": config.to_dict(),
-        "config_fingerprint": config.fingerprint(),
-        "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "step_seconds": {k: round(v, 1) for k, v in timings.items()},
     }
 
 
@@ -392,16 +374,43 @@ def _parse_epochs(text: str | None) -> dict[str, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The report's options (shared by ``asd report`` and ``python -m asd.report``)."""
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR",
-                        help=f"dataset root (DCASE 2020 or MIMII layout); the default {display_path(DEFAULT_DATA)} is generated if missing")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epoch per model (a smoke test; numbers not meaningful)")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="report folder (default: report/ for the default data, reports/<data-name>/ for any other)")
-    parser.add_argument("--figures", type=Path, metavar="DIR", help="where the figures go (default: figures/ beside the report)")
-    parser.add_argument("--work", type=Path, metavar="DIR", help="runs, results and tables (default: runs/report/ or reports/<data-name>/runs/)")
-    parser.add_argument("--models", metavar="A,B", help="comma-separated model names (default: every registered detector)")
-    parser.add_argument("--epochs", metavar="NAME=N,...", help=f"epochs per model, e.g. conv_ae=50,dense_ae=20 (default {report_epochs()})")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML config (then the study's epochs apply, not the report's)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        metavar="DIR",
+        help=f"dataset root (DCASE 2020-2025 or MIMII layout); the default {display_path(DEFAULT_DATA)} is "
+        "generated if missing",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_EPOCHS} epoch per model (a smoke test; numbers not meaningful)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="report folder (default: report/ for the default data, reports/<data-name>/ for any other)",
+    )
+    parser.add_argument(
+        "--figures", type=Path, metavar="DIR", help="where the figures go (default: figures/ beside the report)"
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        metavar="DIR",
+        help="runs, results and tables (default: runs/report/ or reports/<data-name>/runs/)",
+    )
+    parser.add_argument(
+        "--models", metavar="A,B", help="comma-separated model names (default: every registered detector)"
+    )
+    parser.add_argument(
+        "--epochs",
+        metavar="NAME=N,...",
+        help=f"epochs per model, e.g. conv_ae=50,dense_ae=20 (default {report_epochs()})",
+    )
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="YAML config (then the study's epochs apply, not the report's)"
+    )
     parser.add_argument("--machine-types", nargs="+", metavar="TYPE", help="only these machine types")
     parser.add_argument("--cache", type=Path, metavar="DIR", help="feature cache folder (default ./cache)")
     parser.add_argument("--seed", type=int, default=0)
@@ -442,11 +451,13 @@ def run(args: argparse.Namespace, *, prog: str = "asd report") -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m asd.report``: the same command as ``asd report``."""
-    parser = add_arguments(argparse.ArgumentParser(
-        prog="python -m asd.report",
-        description="Run the study's notebooks (01-04) on a dataset with papermill and export the report "
-        "(report.html, report.pdf, build_info.json).",
-    ))
+    parser = add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m asd.report",
+            description="Run the study's notebooks (01-04) on a dataset with papermill and export the report "
+            "(report.html, report.pdf, build_info.json).",
+        )
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return run(args, prog="asd.report")

@@ -62,17 +62,28 @@ class Captions:
 
         path = Path(path)
         if not path.is_file():
-            display(HTML(f'<p class="caption"><em>(Figure not available for this data: {html.escape(path.name)}.)</em></p>'))
+            display(
+                HTML(f'<p class="caption"><em>(Figure not available for this data: {html.escape(path.name)}.)</em></p>')
+            )
             return
         self.n_figures += 1
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        display(HTML(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
-            f'<figcaption class="caption"><b>Figure {self.n_figures}.</b> {_inline_markdown(caption)}</figcaption></figure>'
-        ))
+        display(
+            HTML(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
+                f'<figcaption class="caption"><b>Figure {self.n_figures}.</b> '
+                f"{_inline_markdown(caption)}</figcaption></figure>"
+            )
+        )
 
     def table(
-        self, frame: pd.DataFrame, caption: str, *, digits: int | None = 3, index: bool = True, highlight_max: bool = False
+        self,
+        frame: pd.DataFrame,
+        caption: str,
+        *,
+        digits: int | None = 3,
+        index: bool = True,
+        highlight_max: bool = False,
     ) -> None:
         """A numbered caption above an HTML table (see :func:`table_html`); short tables are
         kept on one page with their caption."""
@@ -80,12 +91,18 @@ class Captions:
 
         self.n_tables += 1
         keep = " keep" if len(frame) <= 30 else ""
-        display(HTML(
-            f'<div class="table{keep}"><p class="caption"><b>Table {self.n_tables}.</b> {_inline_markdown(caption)}</p>'
-            + table_html(frame, digits=digits, index=index, highlight_max=highlight_max) + "</div>"
-        ))
+        display(
+            HTML(
+                f'<div class="table{keep}"><p class="caption"><b>Table {self.n_tables}.</b> '
+                f"{_inline_markdown(caption)}</p>"
+                + table_html(frame, digits=digits, index=index, highlight_max=highlight_max)
+                + "</div>"
+            )
+        )
 
-    def audio(self, path: str | os.PathLike, label: str, config: StudyConfig | None = None, *, seconds: float = 4.0) -> None:
+    def audio(
+        self, path: str | os.PathLike, label: str, config: StudyConfig | None = None, *, seconds: float = 4.0
+    ) -> None:
         """An embedded audio player with a label; both are hidden when printed (PDF)."""
         from IPython.display import HTML, display
 
@@ -114,7 +131,9 @@ def eval_real_view(frame: pd.DataFrame, fallbacks: dict | None = None) -> pd.Dat
     if fallbacks:
         view["note"] = [
             f"scored as {fallbacks[m]['fallback']} (one machine ID per type) on " + ", ".join(fallbacks[m]["sets"])
-            if m in fallbacks else "" for m in view.index
+            if m in fallbacks
+            else ""
+            for m in view.index
         ]
     return view
 
@@ -184,8 +203,11 @@ def table_html(frame: pd.DataFrame, *, digits: int | None = 3, index: bool = Tru
         rows.append("<tr>" + "".join(cells) + "</tr>")
     wide = " wide" if len(head) > WIDE_COLUMNS else ""
     return (
-        f'<table class="report-table{wide}"><thead><tr>' + "".join(head) + "</tr></thead><tbody>\n"
-        + "\n".join(rows) + "\n</tbody></table>"
+        f'<table class="report-table{wide}"><thead><tr>'
+        + "".join(head)
+        + "</tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table>"
     )
 
 

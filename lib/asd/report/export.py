@@ -14,9 +14,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-
-from typing import Sequence
 
 from ..atomic import atomic_path, write_text_atomic
 from ..config import PROJECT_ROOT
@@ -62,11 +61,17 @@ def export_html(notebook: str | os.PathLike, html: str | os.PathLike, *, title: 
     class DropStderr(Preprocessor):
         def preprocess_cell(self, cell, resources, index):
             if cell.get("cell_type") == "code":
-                cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+                cell.outputs = [
+                    o
+                    for o in cell.get("outputs", [])
+                    if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                ]
             return cell, resources
 
     nb = nbformat.read(str(notebook), as_version=4)
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     exporter.register_preprocessor(DropStderr(), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     page = _HTML_PAGE.format(title=title, css=report_css(), body=body)
@@ -186,7 +191,9 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 300) -> Path:
     """Print ``html`` to ``pdf`` with headless Chromium (A4, no header/footer, offline)."""
     chromium = find_chromium()
     if chromium is None:
-        raise ReportError("Chromium not found (needed for the PDF): run `make setup` or `bash scripts/install_system_deps.sh`")
+        raise ReportError(
+            "Chromium not found (needed for the PDF): run `make setup` or `bash scripts/install_system_deps.sh`"
+        )
     with tempfile.TemporaryDirectory(prefix="asd-chromium-") as profile:
         command = [
             *_chromium_command(chromium, profile),
@@ -217,8 +224,12 @@ def committed_files(paths: Sequence[Path], root: Path = PROJECT_ROOT) -> list[Pa
     if not paths:
         return []
     try:
-        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", *map(str, paths)],
-                                capture_output=True, text=True, check=True).stdout
+        listed = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--", *map(str, paths)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return []
     tracked = {(root / name).resolve() for name in listed.split("\0") if name}
@@ -232,7 +243,8 @@ def check_figures_kept(source: Path, target: Path, root: Path = PROJECT_ROOT) ->
     lost = committed_files(stale_figures(source, target), root)
     if lost:
         raise ReportError(
-            "this build did not produce the committed figure(s) " + ", ".join(display_path(p) for p in lost)
+            "this build did not produce the committed figure(s) "
+            + ", ".join(display_path(p) for p in lost)
             + "; refusing to delete them (the report would lose their section). Nothing was published."
         )
 
@@ -250,4 +262,3 @@ def copy_figures(source: Path, target: Path) -> list[str]:
     for stale in stale_figures(source, target):
         stale.unlink()
     return names
-

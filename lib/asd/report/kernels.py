@@ -14,8 +14,9 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .export import ReportError
 
@@ -94,7 +95,6 @@ def run_notebook(source: Path, target: Path, parameters: Mapping[str, Any], *, l
             f"(executed copy with the error: {target})"
         ) from None
     return time.perf_counter() - start
-
 
 
 def quiet_kernels() -> None:

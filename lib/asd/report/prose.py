@@ -13,8 +13,9 @@ values) and ``code`` writes a list of names as inline code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -183,7 +184,9 @@ def training_paragraph(config: StudyConfig) -> str:
     return render("training", t=config.training, max_fpr=config.max_fpr)
 
 
-def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None = None, *, momentum: float = 0.99) -> str:
+def conclusion_paragraph(
+    summary: pd.DataFrame, batchnorm: pd.DataFrame | None = None, *, momentum: float = 0.99
+) -> str:
     """Markdown: what the reconstructions of this build show.
 
     Every number comes from ``summary`` (:func:`asd.reconstruction.reconstruction_summary` over
@@ -205,9 +208,15 @@ def conclusion_paragraph(summary: pd.DataFrame, batchnorm: pd.DataFrame | None =
             "train": None,
         }
         if batchnorm is not None and not batchnorm.empty:
-            rows = batchnorm[(batchnorm["machine_type"] == machine_type) & (batchnorm["machine_id"] == machine_id)].set_index("clips")
+            rows = batchnorm[
+                (batchnorm["machine_type"] == machine_type) & (batchnorm["machine_id"] == machine_id)
+            ].set_index("clips")
             if {"train normal", "test normal", "test anomaly"} <= set(rows.index):
-                item.update(train=rows.loc["train normal"].to_dict(), new=rows.loc["test normal"].to_dict(), bad=rows.loc["test anomaly"].to_dict())
+                item.update(
+                    train=rows.loc["train normal"].to_dict(),
+                    new=rows.loc["test normal"].to_dict(),
+                    bad=rows.loc["test anomaly"].to_dict(),
+                )
         machines.append(item)
     if summary.empty:
         return render("conclusion", machines=[], momentum=momentum)
@@ -253,15 +262,17 @@ def models_paragraph(
     rows = []
     for name in models:
         detector = get_detector(name)
-        rows.append({
-            "name": name,
-            "features": detector.feature_kind,
-            "summary": detector.summary.rstrip("."),
-            "study": name == STUDY_MODEL,
-            "recommended": name == recommended,
-            "fallback": getattr(detector, "fallback_detector", None),
-            "fell_back": list((fell_back or {}).get(name, [])),
-        })
+        rows.append(
+            {
+                "name": name,
+                "features": detector.feature_kind,
+                "summary": detector.summary.rstrip("."),
+                "study": name == STUDY_MODEL,
+                "recommended": name == recommended,
+                "fallback": getattr(detector, "fallback_detector", None),
+                "fell_back": list((fell_back or {}).get(name, [])),
+            }
+        )
     return render("models", rows=rows)
 
 
@@ -309,8 +320,11 @@ def fallback_note(fell_back: Mapping[str, list[str]]) -> str:
     when none did."""
     from ..detectors import get_detector
 
-    rows = [{"model": m, "fallback": getattr(get_detector(m), "fallback_detector", None) or "its fallback", "types": types}
-            for m, types in fell_back.items() if types]
+    rows = [
+        {"model": m, "fallback": getattr(get_detector(m), "fallback_detector", None) or "its fallback", "types": types}
+        for m, types in fell_back.items()
+        if types
+    ]
     return render("fallback_note", rows=rows)
 
 

@@ -79,7 +79,7 @@ class RealStats:
     source: str = "dcase2020-dev-lite"
 
     @classmethod
-    def empty(cls) -> "RealStats":
+    def empty(cls) -> RealStats:
         """No real clips (the comparison is left out)."""
         return cls(
             levels=pd.DataFrame(columns=[*CLIP_COLUMNS, "rms_dbfs", "peak_dbfs"]),
@@ -127,7 +127,7 @@ def write_real_stats(
     """
     from .. import tables
     from ..data import discover_clips
-    from ..plots import _read, fine_log_mel
+    from ..plots import fine_log_mel, read_samples
     from ..synth.compare import compare_folders
 
     root, out = Path(root), Path(out)
@@ -140,7 +140,7 @@ def write_real_stats(
     levels, _ = tables.levels_and_spectra(clips, config)
     spectra, mels = [], {}
     for clip in clips.itertuples():
-        mel = fine_log_mel(_read(clip.path, config), config)
+        mel = fine_log_mel(read_samples(clip.path, config), config)
         spectra.append(
             {
                 **{c: getattr(clip, c) for c in CLIP_COLUMNS},

@@ -22,9 +22,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -271,5 +271,9 @@ class WorkDir:
     def trained_models(self) -> list[str]:
         """Models with a finished run (``run.json``), in the order the training wrote them."""
         order = self.root / "models.json"
-        names = json.loads(order.read_text()) if order.is_file() else sorted(p.name for p in self.runs.glob("*") if p.is_dir())
+        names = (
+            json.loads(order.read_text())
+            if order.is_file()
+            else sorted(p.name for p in self.runs.glob("*") if p.is_dir())
+        )
         return [n for n in names if (self.run(n) / "run.json").is_file()]

@@ -25,9 +25,9 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -54,7 +54,8 @@ def _progress_to_terminal() -> None:
 
 
 def _start_worker(threads: int) -> None:
-    """Process-pool initialiser: TensorFlow's threads, its allocators and GPU memory growth, before any TensorFlow op runs."""
+    """Process-pool initialiser: TensorFlow's threads, its allocators and GPU memory growth, before any TensorFlow op
+    runs."""
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     from ..runtime import configure_allocators, quiet_tensorflow
 
@@ -74,7 +75,9 @@ def _train_one(data_root: str, model: str, out: str, config: StudyConfig, machin
 
     start, cpu = time.perf_counter(), time.process_time()
     logger.info("%s: started", model)
-    run = train(data_root, model=model, out=out, config=config, machine_types=machine_types, cache_dir=cache_dir, progress=False)
+    run = train(
+        data_root, model=model, out=out, config=config, machine_types=machine_types, cache_dir=cache_dir, progress=False
+    )
     done = _epochs_done(Path(out)) if get_detector(model).trains_in_epochs else "fitted in one step"
     logger.info("%s: finished in %.0f s (%s)", model, time.perf_counter() - start, done)
     return {
@@ -104,7 +107,10 @@ def _evaluate_one(data_root: str, run_dir: str, out: str, machine_types, cache_d
 
     start, cpu = time.perf_counter(), time.process_time()
     evaluate(data_root, run_dir=run_dir, out=out, machine_types=machine_types, cache_dir=cache_dir, progress=False)
-    return {"scoring seconds": round(time.perf_counter() - start, 1), "scoring cpu seconds": round(time.process_time() - cpu, 1)}
+    return {
+        "scoring seconds": round(time.perf_counter() - start, 1),
+        "scoring cpu seconds": round(time.process_time() - cpu, 1),
+    }
 
 
 def train_models(
@@ -155,7 +161,8 @@ def train_models(
     types = list(machine_types) if machine_types else None
     jobs = {model: (str(data_root), model, str(Path(out)), config, types, cache_dir) for model, out in runs.items()}
     scorings = {
-        model: (str(data_root), str(Path(runs[model])), str(Path(out)), types, cache_dir) for model, out in (results or {}).items()
+        model: (str(data_root), str(Path(runs[model])), str(Path(out)), types, cache_dir)
+        for model, out in (results or {}).items()
     }
     if in_process:
         rows = {}

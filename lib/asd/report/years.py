@@ -58,16 +58,32 @@ def year_of(data: str | os.PathLike) -> str | None:
     return dataset if is_year(dataset) else None
 
 
-def run_models(data_root: Path, work: Path, models: Sequence[str], *, config: StudyConfig, dataset: str,
-               machine_types=None, cache_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_models(
+    data_root: Path,
+    work: Path,
+    models: Sequence[str],
+    *,
+    config: StudyConfig,
+    dataset: str,
+    machine_types=None,
+    cache_dir=None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and evaluate each model; return the per-section results and the official scores, all models."""
     from ..pipeline import evaluate, train
 
     results, summaries = [], []
     for model in models:
         run, out = work / "runs" / model, work / "results" / model
-        train(data_root, model=model, out=run, config=config, machine_types=machine_types, cache_dir=cache_dir,
-              progress=False, dataset=dataset)
+        train(
+            data_root,
+            model=model,
+            out=run,
+            config=config,
+            machine_types=machine_types,
+            cache_dir=cache_dir,
+            progress=False,
+            dataset=dataset,
+        )
         results.append(evaluate(data_root, run_dir=run, out=out, cache_dir=cache_dir, progress=False, dataset=dataset))
         summaries.append(pd.read_csv(out / "official_score.csv"))
     return pd.concat(results, ignore_index=True), pd.concat(summaries, ignore_index=True)
@@ -112,12 +128,20 @@ def report_notebook(dataset: str, data_root: Path, results: pd.DataFrame, summar
 
     per_domain = domain_table(results, summary)
     worst = per_domain.sort_values("worst_domain", ascending=False).iloc[0]
-    sections = results[["model", "machine_type", "section", "auc_source", "auc_target", "pauc"]
-                       + (["pauc_source", "pauc_target"] if dataset == "dcase2021" else [])]
+    sections = results[
+        ["model", "machine_type", "section", "auc_source", "auc_target", "pauc"]
+        + (["pauc_source", "pauc_target"] if dataset == "dcase2021" else [])
+    ]
     cells = [
-        f"# {TITLE.format(dataset=dataset)}\n\n" + render(
-            "years_intro", dataset=dataset, data=display_path(data_root), models=list(per_domain.model),
-            machine_types=sorted(results.machine_type.unique()), n_sections=len(results) // max(len(per_domain), 1)),
+        f"# {TITLE.format(dataset=dataset)}\n\n"
+        + render(
+            "years_intro",
+            dataset=dataset,
+            data=display_path(data_root),
+            models=list(per_domain.model),
+            machine_types=sorted(results.machine_type.unique()),
+            n_sections=len(results) // max(len(per_domain), 1),
+        ),
         "## Official score and domains\n\n" + _html_table(per_domain),
         render("years_domains", dataset=dataset, best=worst, table=per_domain.to_dict("records")),
         f"![AUC(source) and AUC(target) per machine type]({_figure(results)})",
@@ -126,8 +150,19 @@ def report_notebook(dataset: str, data_root: Path, results: pd.DataFrame, summar
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text) for text in cells])
 
 
-def build_year_report(data: str | os.PathLike, *, dataset: str, out: Path, work: Path, models: Sequence[str] | None,
-                      config: StudyConfig, machine_types=None, cache_dir=None, pdf: bool = True, log=print) -> dict:
+def build_year_report(
+    data: str | os.PathLike,
+    *,
+    dataset: str,
+    out: Path,
+    work: Path,
+    models: Sequence[str] | None,
+    config: StudyConfig,
+    machine_types=None,
+    cache_dir=None,
+    pdf: bool = True,
+    log=print,
+) -> dict:
     """Train, evaluate and report a DCASE 2021-2025 folder (module docstring); the content of ``build_info.json``."""
     wall_start = time.perf_counter()
     data_root = project_path(data)
@@ -135,8 +170,9 @@ def build_year_report(data: str | os.PathLike, *, dataset: str, out: Path, work:
     for folder in (work / "runs", work / "results"):
         shutil.rmtree(folder, ignore_errors=True)
     log(f"[1/3] train and evaluate {', '.join(models)} on {display_path(data_root)} ({dataset}) ...")
-    results, summary = run_models(data_root, work, models, config=config, dataset=dataset,
-                                  machine_types=machine_types, cache_dir=cache_dir)
+    results, summary = run_models(
+        data_root, work, models, config=config, dataset=dataset, machine_types=machine_types, cache_dir=cache_dir
+    )
     log("[2/3] report ...")
     notebook = report_notebook(dataset, data_root, results, summary)
     log(f"[3/3] export (HTML{', PDF' if pdf else ''}) ...")
@@ -157,9 +193,13 @@ def build_year_report(data: str | os.PathLike, *, dataset: str, out: Path, work:
             (staging / name).chmod(0o644)
             os.replace(staging / name, out / name)
     info = {
-        "data_root": display_path(data_root), "dataset": dataset, "work_dir": display_path(work), "models": models,
+        "data_root": display_path(data_root),
+        "dataset": dataset,
+        "work_dir": display_path(work),
+        "models": models,
         "official_score": summary.set_index("model")["official_score"].round(4).to_dict(),
-        "config_fingerprint": config.fingerprint(), "pdf_pages": pages,
+        "config_fingerprint": config.fingerprint(),
+        "pdf_pages": pages,
         "built": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(time.perf_counter() - wall_start, 1),
     }

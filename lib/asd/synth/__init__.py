@@ -48,7 +48,8 @@ How a clip is made
 ``machine`` (its normal parts scaled to unit RMS) + the fault's components at a level relative
 to it + ``background`` (unit RMS, scaled to the machine ID's SNR +- 1.5 dB), then a gentle
 spectral tilt (+-2 dB per decade about 1 kHz, the recording chain) and one gain (the ID's level,
-drawn per machine type from where the real clips lie, ``background.LEVEL_DBFS``, +- 2 dB). The gain is computed from the expected RMS of a *normal* clip, so a
+drawn per machine type from where the real clips lie, ``background.LEVEL_DBFS``, +- 2 dB). The gain is computed from
+the expected RMS of a *normal* clip, so a
 fault adds the energy it adds, which is small next to these variations: faults change the
 spectral shape and the temporal pattern (shifted or extra harmonics, new narrow-band components,
 changed impulse rates, altered click timing) far more than the loudness. Peaks are kept below
@@ -176,20 +177,50 @@ has both comparisons. Results on these sounds are evidence about these sounds, n
 recordings.
 """
 
-
 from .background import SNR_LEVELS
 from .dataset import (
-    FORMATS, GENERATOR_VERSION, MANIFEST_NAME, SIZES, TABLE_COLUMNS, YEAR_TABLE_COLUMNS, SizeSpec, generate_dataset,
+    FORMATS,
+    GENERATOR_VERSION,
+    MANIFEST_NAME,
+    SIZES,
+    TABLE_COLUMNS,
+    YEAR_TABLE_COLUMNS,
+    SizeSpec,
+    generate_dataset,
     read_manifest,
 )
 from .machines import (
-    CLIP_SECONDS, FAULTS, SAMPLE_RATE, SEVERITY, Condition, clip_rng, clip_severity, describe_machines, generate_clip,
+    CLIP_SECONDS,
+    FAULTS,
+    SAMPLE_RATE,
+    SEVERITY,
+    Condition,
+    clip_rng,
+    clip_severity,
+    describe_machines,
+    generate_clip,
     severity_centre,
 )
 
 __all__ = [
-    "CLIP_SECONDS", "Condition", "FAULTS", "FORMATS", "YEAR_TABLE_COLUMNS",
-    "GENERATOR_VERSION", "MANIFEST_NAME", "SAMPLE_RATE", "SIZES", "SNR_LEVELS", "TABLE_COLUMNS",
-    "SEVERITY", "SizeSpec", "clip_rng", "clip_severity", "describe_machines", "generate_clip", "generate_dataset",
-    "read_manifest", "severity_centre",
+    "CLIP_SECONDS",
+    "Condition",
+    "FAULTS",
+    "FORMATS",
+    "YEAR_TABLE_COLUMNS",
+    "GENERATOR_VERSION",
+    "MANIFEST_NAME",
+    "SAMPLE_RATE",
+    "SIZES",
+    "SNR_LEVELS",
+    "TABLE_COLUMNS",
+    "SEVERITY",
+    "SizeSpec",
+    "clip_rng",
+    "clip_severity",
+    "describe_machines",
+    "generate_clip",
+    "generate_dataset",
+    "read_manifest",
+    "severity_centre",
 ]

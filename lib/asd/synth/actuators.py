@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from .signal import (
-    _Clip, _db, _extra, _harmonics, _mix, _oscillator, _peak, _poisson_times, _pulses, _ring, _rolloff,
-    _unit, _decay_envelope,
+    _Clip,
+    _db,
+    _decay_envelope,
+    _extra,
+    _harmonics,
+    _mix,
+    _oscillator,
+    _peak,
+    _poisson_times,
+    _pulses,
+    _ring,
+    _rolloff,
+    _unit,
 )
 
 
@@ -123,24 +134,39 @@ def _render_valve(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
         repeated = rng.uniform(size=opens.size) < 0.35 * s
         reopen = opens[repeated] + rng.uniform(0.03, 0.12, int(repeated.sum()))
     elif fault == "contamination":  # debris on the seat cushions and lowers the closing click
-        close_modes, close_amps, decays = close_modes * (1.0 - 0.3 * s), close_amps * (1.0 - 0.5 * s), decays * (1.0 + 0.5 * s)
+        close_modes, close_amps, decays = (
+            close_modes * (1.0 - 0.3 * s),
+            close_amps * (1.0 - 0.5 * s),
+            decays * (1.0 + 0.5 * s),
+        )
     open_kernel = _ring(c.sr, p["open_modes"], p["decays"], [1.0, 0.7, 0.5])
     close_kernel = _ring(c.sr, close_modes, decays, [1.0, 0.8, 0.4])
-    clicks = _pulses(c.n, c.sr, np.concatenate([opens, reopen]),
-                     np.concatenate([_db(rng.normal(0.0, 1.0, opens.size)), np.full(reopen.size, 0.7)]), open_kernel)
+    clicks = _pulses(
+        c.n,
+        c.sr,
+        np.concatenate([opens, reopen]),
+        np.concatenate([_db(rng.normal(0.0, 1.0, opens.size)), np.full(reopen.size, 0.7)]),
+        open_kernel,
+    )
     clicks += _pulses(c.n, c.sr, closes, close_amps * _db(rng.normal(0.0, 1.0, closes.size)), close_kernel)
     if p["pilot"]:
         clicks += _pulses(c.n, c.sr, opens + p["pilot_at"] * p["open"] * cycle, 0.3, open_kernel)
     gate = c.gate(opens, closes)
     hiss = c.noise(lambda f: _peak(f, p["hiss_hz"], 0.6 * p["hiss_hz"])) * gate
     buzz = c.tone(100.0, _db([0.0, -4.0, -10.0, -14.0, -20.0])) * gate
-    line = c.noise(lambda f: np.sqrt(_peak(f, p["line_hz"], 2.0 * p["line_hz"]) ** 2 + 0.05) * _rolloff(f, 7000.0))  # supply line
-    base = _mix((0.0, clicks), (p["line_db"] + c.jitter(1.0), line), (p["hiss_db"] + c.jitter(1.0), hiss), (p["buzz_db"], buzz))
+    line = c.noise(
+        lambda f: np.sqrt(_peak(f, p["line_hz"], 2.0 * p["line_hz"]) ** 2 + 0.05) * _rolloff(f, 7000.0)
+    )  # supply line
+    base = _mix(
+        (0.0, clicks), (p["line_db"] + c.jitter(1.0), line), (p["hiss_db"] + c.jitter(1.0), hiss), (p["buzz_db"], buzz)
+    )
     if fault == "contamination":  # the seat does not seal: flow noise while closed
         leak = c.noise(lambda f: _peak(f, 1.5 * p["hiss_hz"], 0.4 * p["hiss_hz"])) * (1.0 - gate)
         base = _extra(base, leak, -38.0 + 30.0 * s)
     elif fault == "irregular_timing":  # the armature sticks half-way and buzzes after closing
-        stuck = c.tone(100.0, _db([0.0, -2.0, -4.0, -8.0, -10.0, -14.0])) * c.gate(closes, closes + rng.uniform(0.1, 0.4))
+        stuck = c.tone(100.0, _db([0.0, -2.0, -4.0, -8.0, -10.0, -14.0])) * c.gate(
+            closes, closes + rng.uniform(0.1, 0.4)
+        )
         base = _extra(base, stuck, -28.0 + 30.0 * s)
     elif fault == "extra_clicks":  # debris chatter between actuations and a bouncing closure
         times = _poisson_times(rng, c.duration, 2.8 * s)

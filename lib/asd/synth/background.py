@@ -14,8 +14,12 @@ SNR_LEVELS = (6.0, 0.0, -6.0)
 #: Range (dB full scale) of the machine IDs' RMS levels per machine type, about where the real DCASE 2020
 #: clips of each type lie (docs/synthetic_data.md compares them).
 LEVEL_DBFS: dict[str, tuple[float, float]] = {
-    "fan": (-42.0, -36.0), "pump": (-42.0, -36.0), "slider": (-42.0, -36.0), "valve": (-42.0, -36.0),
-    "ToyCar": (-37.0, -31.0), "ToyConveyor": (-27.0, -21.0),
+    "fan": (-42.0, -36.0),
+    "pump": (-42.0, -36.0),
+    "slider": (-42.0, -36.0),
+    "valve": (-42.0, -36.0),
+    "ToyCar": (-37.0, -31.0),
+    "ToyConveyor": (-27.0, -21.0),
 }
 
 
@@ -38,10 +42,19 @@ def _sign_site(rng: np.random.Generator, machine_type: str, machine_id: str) -> 
 def _background(site: dict, c: _Clip) -> np.ndarray:
     """Factory ambience of one clip: stationary part at unit RMS plus transient events."""
     rng = c.rng
-    bed = c.noise(lambda f: np.sqrt(
-        _tilt(f, 2.0) ** 2 + site["pink"] * _tilt(f, 1.0) ** 2 + site["room"] * _peak(f, site["room_hz"], site["room_hz"]) ** 2
-    ) * _rolloff(f, site["rolloff_hz"]))
-    hum = c.tone(site["hum_hz"] * (1.0 + c.wander(0.005)), site["hum_amps"]) * c.up(1.0 + c.wander(0.3, period=(3.0, 8.0)))
+    bed = c.noise(
+        lambda f: (
+            np.sqrt(
+                _tilt(f, 2.0) ** 2
+                + site["pink"] * _tilt(f, 1.0) ** 2
+                + site["room"] * _peak(f, site["room_hz"], site["room_hz"]) ** 2
+            )
+            * _rolloff(f, site["rolloff_hz"])
+        )
+    )
+    hum = c.tone(site["hum_hz"] * (1.0 + c.wander(0.005)), site["hum_amps"]) * c.up(
+        1.0 + c.wander(0.3, period=(3.0, 8.0))
+    )
     out = _mix((0.0, bed), (site["hum_db"], hum))
     for when in _poisson_times(rng, c.duration, site["event_rate"]):
         level = float(_db(rng.uniform(-14.0, -2.0)))  # RMS over the event, relative to the bed
@@ -49,7 +62,11 @@ def _background(site: dict, c: _Clip) -> np.ndarray:
             length = int(rng.uniform(0.2, 1.5) * c.sr)
             centre = float(np.exp(rng.uniform(np.log(150.0), np.log(5000.0))))
             width = centre * rng.uniform(0.3, 1.0)
-            event = _noise(rng, length, c.sr, lambda f: _peak(f, centre, width)) * np.hanning(length) * level
+            event = (
+                _noise(rng, length, c.sr, lambda f, centre=centre, width=width: _peak(f, centre, width))
+                * np.hanning(length)
+                * level
+            )
         else:  # a distant impact
             modes = np.exp(rng.uniform(np.log(300.0), np.log(3000.0), size=3))
             event = _ring(c.sr, modes, rng.uniform(0.02, 0.12, size=3), [1.0, 0.6, 0.4]) * level * 4.0

@@ -137,8 +137,16 @@ def compare_folders(sources: dict[str, str | os.PathLike], *, max_per_group: int
         table = table.groupby(["machine_type", "machine_id", "label"], group_keys=False).head(max_per_group)
         for clip in table.itertuples():
             samples = read_clip(clip.path, sample_rate=16000)
-            rows.append({"source": source, "machine_type": clip.machine_type, "machine_id": clip.machine_id,
-                         "label": clip.label, "path": clip.path, **clip_statistics(samples, sample_rate=16000)})
+            rows.append(
+                {
+                    "source": source,
+                    "machine_type": clip.machine_type,
+                    "machine_id": clip.machine_id,
+                    "label": clip.label,
+                    "path": clip.path,
+                    **clip_statistics(samples, sample_rate=16000),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -27,8 +27,17 @@ from ..config import DEV_MACHINE_IDS, MACHINE_TYPES
 from ..errors import ConfigError, LayoutError
 from .machines import CLIP_SECONDS, FAULTS, SAMPLE_RATE, clip_rng, clip_severity, generate_clip, severity_centre
 from .years import (
-    LAYOUTS, MODELS, YEAR_FORMATS, YearJob, eval_style, make_year_clip, plan_year, write_attribute_csvs,
-    YEAR_SIZES, write_ground_truth, year_size,
+    LAYOUTS,
+    MODELS,
+    YEAR_FORMATS,
+    YEAR_SIZES,
+    YearJob,
+    eval_style,
+    make_year_clip,
+    plan_year,
+    write_attribute_csvs,
+    write_ground_truth,
+    year_size,
 )
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: worker processes start faster
@@ -45,7 +54,16 @@ _INCOMPLETE_NAME = ".asd-synth-incomplete"
 TABLE_COLUMNS = ["path", "machine_type", "machine_id", "split", "label", "fault", "severity"]
 #: Columns of the table of a later year's layout (:mod:`asd.synth.years`).
 YEAR_TABLE_COLUMNS = [
-    "path", "machine_type", "section", "domain", "split", "label", "attributes", "fault", "severity", "labelled",
+    "path",
+    "machine_type",
+    "section",
+    "domain",
+    "split",
+    "label",
+    "attributes",
+    "fault",
+    "severity",
+    "labelled",
 ]
 #: Layouts :func:`generate_dataset` writes.
 FORMATS = ("dcase2020", *YEAR_FORMATS)
@@ -72,7 +90,6 @@ SIZES: dict[str, SizeSpec] = {
 }
 
 
-
 @dataclass(frozen=True)
 class _Job:
     relpath: str
@@ -90,7 +107,11 @@ def _plan(spec: SizeSpec, machine_types: list[str], seed: int) -> list[_Job]:
     for machine_type in machine_types:
         faults = FAULTS[machine_type]
         for machine_id in DEV_MACHINE_IDS[machine_type]:
-            groups = (("train", "normal", spec.train_normal), ("test", "normal", spec.test_normal), ("test", "anomaly", spec.test_anomaly))
+            groups = (
+                ("train", "normal", spec.train_normal),
+                ("test", "normal", spec.test_normal),
+                ("test", "anomaly", spec.test_anomaly),
+            )
             for split, label, count in groups:
                 for index in range(count):
                     fault = faults[(index + int(machine_id)) % len(faults)] if label == "anomaly" else ""
@@ -102,7 +123,9 @@ def _plan(spec: SizeSpec, machine_types: list[str], seed: int) -> list[_Job]:
 def _make_clip(job: _Job, out_dir: str) -> dict:
     """Generate and write one clip; return its table row (and the file's SHA-256)."""
     rng = clip_rng(job.seed, job.machine_type, job.machine_id, job.split, job.label, job.index)
-    severity = clip_severity(severity_centre(job.machine_type, job.machine_id), float(rng.uniform())) if job.fault else 0.0
+    severity = (
+        clip_severity(severity_centre(job.machine_type, job.machine_id), float(rng.uniform())) if job.fault else 0.0
+    )
     samples = generate_clip(job.machine_type, job.machine_id, anomaly=job.fault or None, rng=rng, severity=severity)
     path = Path(out_dir) / job.relpath
     write_clip(path, samples, sample_rate=SAMPLE_RATE)
@@ -197,8 +220,10 @@ def _request(size, seed, machine_types, format: str, eval_names: bool) -> _Reque
     machine_types = list(known) if machine_types is None else list(machine_types)
     unknown = [t for t in machine_types if t not in known]
     if unknown or not machine_types:
-        raise ConfigError(f"unknown machine type(s) {', '.join(unknown) or '(none given)'} for {format} "
-                          f"(expected some of {', '.join(known)})")
+        raise ConfigError(
+            f"unknown machine type(s) {', '.join(unknown) or '(none given)'} for {format} "
+            f"(expected some of {', '.join(known)})"
+        )
     return _Request(size, int(seed), tuple(t for t in known if t in machine_types), format, bool(eval_names))
 
 
@@ -236,8 +261,11 @@ def _clear_stale(out_dir: Path, keep: set[str]) -> None:
     ours = _read_manifest(out_dir) is not None or (out_dir / _INCOMPLETE_NAME).exists()
     types = dict.fromkeys([*MACHINE_TYPES, *MODELS])
     present = [
-        p for t in types for split in _CLIP_FOLDERS
-        for p in sorted((out_dir / t / split).glob("*.wav")) if (out_dir / t / split).is_dir()
+        p
+        for t in types
+        for split in _CLIP_FOLDERS
+        for p in sorted((out_dir / t / split).glob("*.wav"))
+        if (out_dir / t / split).is_dir()
     ]
     if present and not ours:
         raise LayoutError(
@@ -315,8 +343,14 @@ def generate_dataset(
     out_dir = Path(out_dir)
     manifest = _read_manifest(out_dir)
     if _manifest_matches(manifest, request, out_dir):
-        logger.info("%s: complete synthetic dataset (%s, size %s, seed %d, version %s) found; not regenerating",
-                    out_dir, request.format, request.size, request.seed, GENERATOR_VERSION)
+        logger.info(
+            "%s: complete synthetic dataset (%s, size %s, seed %d, version %s) found; not regenerating",
+            out_dir,
+            request.format,
+            request.size,
+            request.seed,
+            GENERATOR_VERSION,
+        )
         rows = [r for r in manifest["clips"] if r["machine_type"] in request.machine_types]
         return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
     jobs = request.plan()
@@ -325,8 +359,15 @@ def generate_dataset(
     write_text_atomic(out_dir / _INCOMPLETE_NAME, "asd.synth generation in progress or interrupted\n")
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     n_workers = max(1, min(workers or _default_workers(), len(jobs)))
-    logger.info("generating %d synthetic clips (%s, size %s, seed %d) into %s with %d worker(s)",
-                len(jobs), request.format, request.size, request.seed, out_dir, n_workers)
+    logger.info(
+        "generating %d synthetic clips (%s, size %s, seed %d) into %s with %d worker(s)",
+        len(jobs),
+        request.format,
+        request.size,
+        request.seed,
+        out_dir,
+        n_workers,
+    )
     started = time.perf_counter()
     rows = _run_jobs(jobs, out_dir, n_workers, progress, desc=f"synth {request.size}")
     if request.format != "dcase2020":
@@ -335,8 +376,9 @@ def generate_dataset(
     manifest = _manifest(request, rows, time.perf_counter() - started)
     write_text_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     (out_dir / _INCOMPLETE_NAME).unlink(missing_ok=True)
-    logger.info("wrote %d clips in %.1f s; fingerprint %s", len(rows), manifest["seconds"],
-                manifest["fingerprint"][:12])
+    logger.info(
+        "wrote %d clips in %.1f s; fingerprint %s", len(rows), manifest["seconds"], manifest["fingerprint"][:12]
+    )
     return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
 
 
@@ -369,8 +411,11 @@ def _manifest(request: _Request, rows: list[dict], seconds: float) -> dict:
 
 def _attach(table: pd.DataFrame, out_dir: Path, manifest: dict) -> pd.DataFrame:
     table.attrs.update(
-        root=str(out_dir), size=manifest["size"], seed=manifest["seed"],
-        version=manifest["version"], fingerprint=manifest["fingerprint"],
+        root=str(out_dir),
+        size=manifest["size"],
+        seed=manifest["seed"],
+        version=manifest["version"],
+        fingerprint=manifest["fingerprint"],
     )
     return table
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -159,14 +159,21 @@ def write_injected_set(
     for index, character in enumerate(characters):
         rng = np.random.default_rng([seed, index])
         folder = out / f"{machine_type}.{character}"
-        for number, (path, samples) in enumerate(zip(paths, clips)):
+        for number, (_path, samples) in enumerate(zip(paths, clips)):
             if number < n_train:
                 _write(folder / "train" / f"normal_id_00_{number:08d}.wav", samples, sample_rate)
                 continue
             _write(folder / "test" / f"normal_id_00_{number:08d}.wav", samples, sample_rate)
             faulty = inject(samples, character, rng=rng, sample_rate=sample_rate)
             _write(folder / "test" / f"anomaly_id_00_{number:08d}.wav", faulty, sample_rate)
-        logger.info("%s: %d training clips, %d normal + %d with %s", folder, n_train, len(paths) - n_train, len(paths) - n_train, character)
+        logger.info(
+            "%s: %d training clips, %d normal + %d with %s",
+            folder,
+            n_train,
+            len(paths) - n_train,
+            len(paths) - n_train,
+            character,
+        )
     return out
 
 

@@ -8,9 +8,10 @@ samples. :func:`clip_rng` is the random generator of one dataset clip.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -84,7 +85,8 @@ def severity_centre(machine_type: str, machine_id: str) -> float:
 
 
 def clip_severity(centre: float, u: float) -> float:
-    """The severity of one anomalous clip: ``centre`` spread by ``u`` in [0, 1) over +-``SEVERITY_SPREAD``/2, in [0, 1]."""
+    """The severity of one anomalous clip: ``centre`` spread by ``u`` in [0, 1) over +-``SEVERITY_SPREAD``/2, in [0,
+    1]."""
     return float(min(1.0, max(0.0, centre + SEVERITY_SPREAD * (u - 0.5))))
 
 
@@ -171,15 +173,17 @@ def describe_machines(machine_types: list[str] | tuple[str, ...] | None = None) 
     for machine_type in machine_types or MACHINE_TYPES:
         for machine_id in DEV_MACHINE_IDS[machine_type]:
             _, site = _signature(machine_type, machine_id)
-            rows.append({
-                "machine_type": machine_type,
-                "machine_id": machine_id,
-                "snr_db": site["snr_db"],
-                "level_dbfs": round(float(site["level_dbfs"]), 1),
-                "severity": severity_centre(machine_type, machine_id),
-                "clip_seconds": CLIP_SECONDS[machine_type],
-                "faults": ", ".join(FAULTS[machine_type]),
-            })
+            rows.append(
+                {
+                    "machine_type": machine_type,
+                    "machine_id": machine_id,
+                    "snr_db": site["snr_db"],
+                    "level_dbfs": round(float(site["level_dbfs"]), 1),
+                    "severity": severity_centre(machine_type, machine_id),
+                    "clip_seconds": CLIP_SECONDS[machine_type],
+                    "faults": ", ".join(FAULTS[machine_type]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -228,7 +232,9 @@ def generate_clip(
     if not (isinstance(machine_id, str) and len(machine_id) == 2 and machine_id.isdigit()):
         raise ValueError(f"machine_id must be two digits like '00', got {machine_id!r}")
     if anomaly is not None and anomaly not in FAULTS[machine_type]:
-        raise ValueError(f"unknown fault {anomaly!r} for {machine_type} (expected one of {', '.join(FAULTS[machine_type])})")
+        raise ValueError(
+            f"unknown fault {anomaly!r} for {machine_type} (expected one of {', '.join(FAULTS[machine_type])})"
+        )
     if sample_rate < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}")
     if not isinstance(rng, np.random.Generator):
@@ -241,8 +247,9 @@ def generate_clip(
         raise ValueError(f"severity must lie in [0, 1], got {severity}")
     if seconds is not None and not seconds >= 1.0:
         raise ValueError(f"seconds must be at least 1, got {seconds}")
-    machine, site = _signature(machine_type, machine_id) if condition is None else _conditioned(
-        machine_type, machine_id, condition)
+    machine, site = (
+        _signature(machine_type, machine_id) if condition is None else _conditioned(machine_type, machine_id, condition)
+    )
     duration = CLIP_SECONDS[machine_type] if seconds is None else float(seconds)
     clip = _Clip(rng=rng, n=int(round(duration * sample_rate)), sr=int(sample_rate))
     sound = _MODELS[machine_type].render(machine, clip, anomaly, float(severity))

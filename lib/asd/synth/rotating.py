@@ -5,8 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from .signal import (
-    _Clip, _db, _extra, _harmonics, _mix, _oscillator, _peak, _periodic_times, _poisson_times, _pulses,
-    _ring, _rolloff, _tilt, _unit, _decay_envelope,
+    _Clip,
+    _db,
+    _decay_envelope,
+    _extra,
+    _harmonics,
+    _mix,
+    _oscillator,
+    _peak,
+    _periodic_times,
+    _poisson_times,
+    _pulses,
+    _ring,
+    _rolloff,
+    _tilt,
+    _unit,
 )
 
 
@@ -46,14 +59,22 @@ def _render_fan(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     width = p["air_width"] * centre
     if fault == "clogging":
         centre, width = centre * (1.0 + 0.65 * s), width * (1.0 - 0.5 * s)
-    air = c.noise(lambda f: np.sqrt(0.3 * _tilt(f, p["air_slope"]) ** 2 + _peak(f, centre, width) ** 2) * _rolloff(f, 6000.0))
+    air = c.noise(
+        lambda f: np.sqrt(0.3 * _tilt(f, p["air_slope"]) ** 2 + _peak(f, centre, width) ** 2) * _rolloff(f, 6000.0)
+    )
     air *= 1.0 + p["am_depth"] * np.sin(2 * np.pi * bpf_phase)  # blades chop the airflow
     base = _mix((air_db, air), (p["tone_db"] + c.jitter(1.0), tones), (p["hum_db"], hum))
     if fault == "imbalance":
         base = _unit(base * (1.0 + 0.35 * s * np.sin(2 * np.pi * rot_phase)))
         shaking = _oscillator(rot_phase, p["loose_amps"], rng, f0_max=float(f_rot.max()), sr=c.sr)
         turns = _periodic_times(rng, c.duration, f_rot, jitter=0.01)  # a loose panel knocks once per turn
-        rattle = _pulses(c.n, c.sr, turns, rng.uniform(0.5, 1.0, turns.size), _ring(c.sr, p["panel_modes"], [0.02, 0.012], [1.0, 0.7]))
+        rattle = _pulses(
+            c.n,
+            c.sr,
+            turns,
+            rng.uniform(0.5, 1.0, turns.size),
+            _ring(c.sr, p["panel_modes"], [0.02, 0.012], [1.0, 0.7]),
+        )
         base = _extra(base, _unit(shaking) + _unit(rattle), -27.0 + 30.0 * s)
     elif fault == "clogging":
         whistle = c.tone(p["whistle_hz"] * (1.0 + c.wander(0.01, period=(0.5, 2.0))), [1.0, 0.2])
@@ -97,17 +118,23 @@ def _render_pump(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray:
     vane = _oscillator(rot_phase * p["vanes"], p["vane_amps"], rng, f0_max=float(f_rot.max()) * p["vanes"], sr=c.sr)
     hum = c.tone(2.0 * p["line_hz"], p["hum_amps"])
     hiss = float(_db(p["flow_hiss_db"]))
-    flow = c.noise(lambda f: np.sqrt(
-        0.5 * _tilt(f, 2.0) ** 2
-        + _peak(f, p["flow_centre"], p["flow_width"] * p["flow_centre"]) ** 2
-        + hiss**2 * _peak(f, p["flow_hiss_hz"], p["flow_hiss_hz"]) ** 2
-    ))
+    flow = c.noise(
+        lambda f: np.sqrt(
+            0.5 * _tilt(f, 2.0) ** 2
+            + _peak(f, p["flow_centre"], p["flow_width"] * p["flow_centre"]) ** 2
+            + hiss**2 * _peak(f, p["flow_hiss_hz"], p["flow_hiss_hz"]) ** 2
+        )
+    )
     flow *= c.up(1.0 + c.wander(0.2, period=(0.3, 2.0)))  # turbulence
-    base = _mix((c.jitter(1.5), flow), (p["tone_db"] + vane_boost + c.jitter(1.0), vane), (p["hum_db"] + c.jitter(1.0), hum))
+    base = _mix(
+        (c.jitter(1.5), flow), (p["tone_db"] + vane_boost + c.jitter(1.0), vane), (p["hum_db"] + c.jitter(1.0), hum)
+    )
     if roughness:
         base = _unit(base * (1.0 + roughness * np.sin(2 * np.pi * rot_phase)))
     if fault == "leakage":
-        jet = c.noise(lambda f: _peak(f, p["leak_hz"], 0.3 * p["leak_hz"])) * c.up(1.0 + c.wander(0.15, period=(0.2, 1.0)))
+        jet = c.noise(lambda f: _peak(f, p["leak_hz"], 0.3 * p["leak_hz"])) * c.up(
+            1.0 + c.wander(0.15, period=(0.2, 1.0))
+        )
         base = _extra(base, jet, -34.0 + 30.0 * s)
     elif fault == "contamination":
         times = _poisson_times(rng, c.duration, rng.uniform(15.0, 60.0))

@@ -5,8 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from .signal import (
-    _Clip, _db, _extra, _harmonics, _mix, _oscillator, _peak, _periodic_times, _pulses, _ring, _rolloff, _tilt, _unit,
+    _Clip,
+    _db,
     _decay_envelope,
+    _extra,
+    _harmonics,
+    _mix,
+    _oscillator,
+    _peak,
+    _periodic_times,
+    _pulses,
+    _ring,
+    _rolloff,
+    _tilt,
+    _unit,
 )
 
 
@@ -49,8 +61,12 @@ def _render_toycar(p: dict, c: _Clip, fault: str | None, s: float) -> np.ndarray
     if fault == "gear_damage":  # a chipped tooth modulates the mesh once per gear turn: sidebands
         mesh *= 1.0 + 0.9 * s * np.sin(2 * np.pi * motor_phase / p["gear_ratio"])
     # wheels, gears and body shake: broadband, strongest at 0.1-0.3 kHz, falling above 1-2 kHz
-    roll = c.noise(lambda f: np.sqrt(_peak(f, p["roll_hz"], 1.5 * p["roll_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2)
-                   * _rolloff(f, p["roll_corner"], 1.0))
+    roll = c.noise(
+        lambda f: (
+            np.sqrt(_peak(f, p["roll_hz"], 1.5 * p["roll_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2)
+            * _rolloff(f, p["roll_corner"], 1.0)
+        )
+    )
     roll *= c.up(1.0 + 0.3 * np.sin(2 * np.pi * wheel_phase))
     base = _mix((p["whine_db"] + c.jitter(1.0), whine), (p["mesh_db"] + c.jitter(1.0), mesh), (c.jitter(1.0), roll))
     if fault == "shaft_damage":
@@ -101,14 +117,20 @@ def _render_toyconveyor(p: dict, c: _Clip, fault: str | None, s: float) -> np.nd
     hum = _oscillator(motor_phase, p["hum_amps"], rng, f0_max=f_max, sr=c.sr)
     mesh = _oscillator(motor_phase * p["teeth"], [1.0, 0.5, 0.2], rng, f0_max=f_max * p["teeth"], sr=c.sr)
     belt_times = _periodic_times(rng, c.duration, speed / p["belt_period"], jitter=0.005)
-    seam = _pulses(c.n, c.sr, belt_times, 1.0, _ring(c.sr, [p["seam_hz"], 2.7 * p["seam_hz"]], [0.03, 0.01], [1.0, 0.5]))
+    seam = _pulses(
+        c.n, c.sr, belt_times, 1.0, _ring(c.sr, [p["seam_hz"], 2.7 * p["seam_hz"]], [0.03, 0.01], [1.0, 0.5])
+    )
     ticks = np.zeros(c.n)
     for rate, mode in zip(p["roller_rates"], p["roller_modes"]):
         times = _periodic_times(rng, c.duration, rate * speed, jitter=0.01)
         kernel = _ring(c.sr, [mode, 1.6 * mode], [0.002, 0.0015], [1.0, 0.5])
         ticks += _pulses(c.n, c.sr, times, rng.uniform(0.7, 1.0, times.size), kernel)
-    friction = c.noise(lambda f: np.sqrt(_peak(f, p["friction_hz"], p["friction_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2)
-                       * _rolloff(f, 1500.0, 1.5))
+    friction = c.noise(
+        lambda f: (
+            np.sqrt(_peak(f, p["friction_hz"], p["friction_hz"]) ** 2 + 0.3 * _tilt(f, 1.0) ** 2)
+            * _rolloff(f, 1500.0, 1.5)
+        )
+    )
     if fault == "pulley_damage":  # an eccentric pulley modulates the drive load
         hum = hum * c.up(1.0 + 0.5 * s * np.sin(2 * np.pi * c.control_phase(p["pulley_rate"] * speed)))
     base = _mix(
@@ -120,8 +142,12 @@ def _render_toyconveyor(p: dict, c: _Clip, fault: str | None, s: float) -> np.nd
     )
     if fault == "belt_damage":  # a tear slaps once per belt turn and scrapes
         tear = belt_times + rng.uniform(0.0, p["belt_period"])
-        burst = c.noise(lambda f: _peak(f, p["tear_hz"], 2.0 * p["tear_hz"])) * _decay_envelope(c.n, c.sr, tear, 1.0, 0.02)
-        scrape = c.noise(lambda f: _peak(f, 1.5 * p["tear_hz"], p["tear_hz"])) * (1.0 + np.sin(2 * np.pi * c.t * speed / p["belt_period"]))
+        burst = c.noise(lambda f: _peak(f, p["tear_hz"], 2.0 * p["tear_hz"])) * _decay_envelope(
+            c.n, c.sr, tear, 1.0, 0.02
+        )
+        scrape = c.noise(lambda f: _peak(f, 1.5 * p["tear_hz"], p["tear_hz"])) * (
+            1.0 + np.sin(2 * np.pi * c.t * speed / p["belt_period"])
+        )
         base = _extra(base, _unit(burst) + 0.5 * _unit(scrape), -32.0 + 30.0 * s)
     elif fault == "pulley_damage":
         times = _periodic_times(rng, c.duration, p["pulley_rate"] * speed, jitter=0.005)

@@ -104,8 +104,12 @@ def year_size(year: str, size: str) -> YearSize:
     if size == "tiny":
         return YearSize(train_source=4, train_target=2, test_each=2, seconds=2.0)
     if size == "small":
-        return YearSize(train_source=300 if year == "dcase2021" else 297, train_target=3 if year == "dcase2021" else 10,
-                        test_each=12, seconds=4.0)
+        return YearSize(
+            train_source=300 if year == "dcase2021" else 297,
+            train_target=3 if year == "dcase2021" else 10,
+            test_each=12,
+            seconds=4.0,
+        )
     if year == "dcase2021":
         return YearSize(train_source=1000, train_target=3, test_each=100, seconds=None)
     return YearSize(train_source=990, train_target=10, test_each=50, seconds=None)
@@ -149,10 +153,13 @@ def plan_year(year: str, size: str, seed: int, machine_types: list[str]) -> list
     for machine_type in machine_types:
         model, ids = MODELS[machine_type]
         for section, model_id in zip(layout.sections, ids):
-            groups = [("train", "source", "normal", counts.train_source),
-                      ("train", "target", "normal", counts.train_target)]
-            groups += [("test", d, lab, counts.test_each)
-                       for d in ("source", "target") for lab in ("normal", "anomaly")]
+            groups = [
+                ("train", "source", "normal", counts.train_source),
+                ("train", "target", "normal", counts.train_target),
+            ]
+            groups += [
+                ("test", d, lab, counts.test_each) for d in ("source", "target") for lab in ("normal", "anomaly")
+            ]
             for split, domain, label, count in groups:
                 folder = "train" if split == "train" else layout.test_folder(year, domain)
                 for index in range(count):
@@ -161,9 +168,26 @@ def plan_year(year: str, size: str, seed: int, machine_types: list[str]) -> list
                     name = f"section_{section}_{domain}_{split}_{label}_{index + layout.index_base:04d}{shown}.wav"
                     faults = FAULTS[model]
                     fault = faults[(index + int(model_id)) % len(faults)] if label == "anomaly" else ""
-                    jobs.append(YearJob(f"{machine_type}/{folder}/{name}", machine_type, section, domain, split, label,
-                                        index, attributes, fault, seed, model, model_id, speed, site, counts.seconds,
-                                        f"{year}/{domain}/{split}"))
+                    jobs.append(
+                        YearJob(
+                            f"{machine_type}/{folder}/{name}",
+                            machine_type,
+                            section,
+                            domain,
+                            split,
+                            label,
+                            index,
+                            attributes,
+                            fault,
+                            seed,
+                            model,
+                            model_id,
+                            speed,
+                            site,
+                            counts.seconds,
+                            f"{year}/{domain}/{split}",
+                        )
+                    )
     return jobs
 
 
@@ -171,14 +195,28 @@ def make_year_clip(job: YearJob, out_dir: str) -> dict:
     """Generate and write one clip of a year layout; return its manifest row."""
     rng = clip_rng(job.seed, job.model, job.model_id, job.stream, job.label, job.index)
     severity = clip_severity(severity_centre(job.model, job.model_id), float(rng.uniform())) if job.fault else 0.0
-    samples = generate_clip(job.model, job.model_id, anomaly=job.fault or None, rng=rng, severity=severity,
-                            condition=Condition(speed=job.speed, site=job.site), seconds=job.seconds)
+    samples = generate_clip(
+        job.model,
+        job.model_id,
+        anomaly=job.fault or None,
+        rng=rng,
+        severity=severity,
+        condition=Condition(speed=job.speed, site=job.site),
+        seconds=job.seconds,
+    )
     path = Path(out_dir) / job.relpath
     write_clip(path, samples, sample_rate=SAMPLE_RATE)
     return {
-        "relpath": job.relpath, "machine_type": job.machine_type, "section": job.section, "domain": job.domain,
-        "split": job.split, "label": job.label, "attributes": job.attributes, "fault": job.fault,
-        "severity": round(severity, 6), "labelled": job.labelled or job.relpath,
+        "relpath": job.relpath,
+        "machine_type": job.machine_type,
+        "section": job.section,
+        "domain": job.domain,
+        "split": job.split,
+        "label": job.label,
+        "attributes": job.attributes,
+        "fault": job.fault,
+        "severity": round(severity, 6),
+        "labelled": job.labelled or job.relpath,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
 

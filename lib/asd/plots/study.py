@@ -8,23 +8,24 @@ matplotlib Figure, so it can be tested without a notebook; the tables behind the
 
 Sections: data exploration (counts, waveforms, log-mel spectrograms, the 64x64 image against a
 finer spectrogram, this build's data beside real reference clips), training (learning curves),
-evaluation (ROC curves, score distributions) and reconstructions (original / reconstruction / error map, error per mel band;
-the numbers behind them come from :mod:`asd.reconstruction`).
+evaluation (ROC curves, score distributions) and reconstructions (original / reconstruction /
+error map, error per mel band; the numbers behind them come from :mod:`asd.reconstruction`).
+This build's data beside real reference clips is :mod:`asd.plots.comparison`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
-from .config import StudyConfig
-from .explain import machine_label
-from .tables import clip_counts_by_type
+from ..atomic import atomic_path
+from ..config import StudyConfig
+from ..explain import machine_label
+from ..tables import clip_counts_by_type
 
 #: Resolution of saved PNGs: enough to read, small enough to commit.
 DPI = 100
@@ -48,7 +49,11 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = DPI) -> Path:
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     buffer.seek(0)
     # A 256-colour palette keeps plots and spectrograms readable at a third of the size.
-    image = Image.open(buffer).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    image = (
+        Image.open(buffer)
+        .convert("RGB")
+        .quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    )
     path = Path(path)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", optimize=True)
@@ -64,7 +69,12 @@ def plot_clip_counts(table: pd.DataFrame):
     plt = _plt()
     counts = clip_counts_by_type(table).set_index("machine_type")
     parts = [c for c in ("train normal", "test normal", "test anomaly", "test unknown") if c in counts.columns]
-    colors = {"train normal": "#9ecae1", "test normal": LABEL_COLORS["normal"], "test anomaly": LABEL_COLORS["anomaly"], "test unknown": "#999999"}
+    colors = {
+        "train normal": "#9ecae1",
+        "test normal": LABEL_COLORS["normal"],
+        "test anomaly": LABEL_COLORS["anomaly"],
+        "test unknown": "#999999",
+    }
     fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(counts) + 1.1))
     left = np.zeros(len(counts))
     for part in parts:
@@ -78,8 +88,9 @@ def plot_clip_counts(table: pd.DataFrame):
     return fig
 
 
-def _read(path, config: StudyConfig) -> np.ndarray:
-    from .audio import read_clip
+def read_samples(path, config: StudyConfig) -> np.ndarray:
+    """A clip's samples as the config reads them (rate, channel), shape ``(n_samples,)``."""
+    from ..audio import read_clip
 
     return read_clip(path, sample_rate=config.audio.sample_rate, channel=config.audio.channel)
 
@@ -93,7 +104,8 @@ def plot_waveforms(examples: pd.DataFrame, config: StudyConfig | None = None):
     rate = config.audio.sample_rate
     for r, machine_type in enumerate(types):
         rows = examples[examples["machine_type"] == machine_type].set_index("label")
-        waves = {label: _read(rows.loc[label, "path"], config) for label in ("normal", "anomaly") if label in rows.index}
+        labels = [label for label in ("normal", "anomaly") if label in rows.index]
+        waves = {label: read_samples(rows.loc[label, "path"], config) for label in labels}
         limit = max(float(np.abs(w).max()) for w in waves.values()) or 1.0
         for c, label in enumerate(("normal", "anomaly")):
             ax = axes[r, c]
@@ -113,7 +125,7 @@ def plot_waveforms(examples: pd.DataFrame, config: StudyConfig | None = None):
 def fine_log_mel(samples: np.ndarray, config: StudyConfig | None = None) -> np.ndarray:
     """A finer log-mel spectrogram for display: the DCASE baseline's 128 bands, 1024-point FFT,
     32 ms hop, in dB (:func:`asd.features.baseline_log_mel`), shape ``(n_mels, n_frames)``."""
-    from .features import baseline_log_mel
+    from ..features import baseline_log_mel
 
     config = config or StudyConfig()
     return baseline_log_mel(samples, sample_rate=config.audio.sample_rate, config=config.baseline)
@@ -129,7 +141,11 @@ def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
     hop_s = config.baseline.hop_length / config.audio.sample_rate
     for r, machine_type in enumerate(types):
         rows = examples[examples["machine_type"] == machine_type].set_index("label")
-        mels = {label: fine_log_mel(_read(rows.loc[label, "path"], config), config) for label in ("normal", "anomaly") if label in rows.index}
+        mels = {
+            label: fine_log_mel(read_samples(rows.loc[label, "path"], config), config)
+            for label in ("normal", "anomaly")
+            if label in rows.index
+        }
         low = min(float(np.percentile(m, 1)) for m in mels.values())
         high = max(float(m.max()) for m in mels.values())
         for c, label in enumerate(("normal", "anomaly")):
@@ -137,7 +153,12 @@ def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
             if label in mels:
                 mel = mels[label]
                 image = ax.imshow(
-                    mel, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
+                    mel,
+                    origin="lower",
+                    aspect="auto",
+                    cmap="magma",
+                    vmin=low,
+                    vmax=high,
                     extent=(0, mel.shape[1] * hop_s, 0, mel.shape[0]),
                 )
                 ax.set_title(f"{machine_type} {machine_label(rows.loc[label, 'machine_id'])}: {label}", fontsize=9)
@@ -152,23 +173,33 @@ def plot_log_mels(examples: pd.DataFrame, config: StudyConfig | None = None):
 def plot_image_vs_fine(path, config: StudyConfig | None = None, *, title: str = ""):
     """One clip three ways: the fine log-mel, the study's 64x64 image, and the fine log-mel
     averaged down to the image's grid (what the coarse image cannot show is the difference)."""
-    from .features import log_mel_image
+    from ..features import log_mel_image
 
     plt = _plt()
     config = config or StudyConfig()
-    samples = _read(path, config)
+    samples = read_samples(path, config)
     fine = fine_log_mel(samples, config)
     image = log_mel_image(samples, sample_rate=config.audio.sample_rate, config=config.image)
     rate = config.audio.sample_rate
     fine_s = fine.shape[1] * config.baseline.hop_length / rate
     image_s = image.shape[1] * config.image.hop_length / rate
-    fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.7), gridspec_kw={"width_ratios": [fine_s, image_s]}, layout="constrained")
+    fig, axes = plt.subplots(
+        1, 2, figsize=(7.2, 2.7), gridspec_kw={"width_ratios": [fine_s, image_s]}, layout="constrained"
+    )
     low, high = float(np.percentile(fine, 1)), float(max(fine.max(), image.max()))
     for ax, values, seconds, name in (
         (axes[0], fine, fine_s, f"fine log-mel {fine.shape[0]}x{fine.shape[1]}"),
         (axes[1], image, image_s, f"study's image {image.shape[0]}x{image.shape[1]}"),
     ):
-        shown = ax.imshow(values, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high, extent=(0, seconds, 0, values.shape[0]))
+        shown = ax.imshow(
+            values,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=low,
+            vmax=high,
+            extent=(0, seconds, 0, values.shape[0]),
+        )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("time (s)", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -199,8 +230,12 @@ def plot_learning_curves(histories: pd.DataFrame, *, metrics: Sequence[str] = ("
         part = histories[histories["model"] == model]
         for (machine_type, metric), curve in part.groupby(["machine_type", "metric"], sort=True):
             ax.plot(
-                curve["epoch"], curve["value"], color=colors[machine_type], marker="." if len(curve) < 3 else None,
-                linestyle="-" if metric == metrics[0] else "--", linewidth=1,
+                curve["epoch"],
+                curve["value"],
+                color=colors[machine_type],
+                marker="." if len(curve) < 3 else None,
+                linestyle="-" if metric == metrics[0] else "--",
+                linewidth=1,
                 label=machine_type if metric == metrics[0] else None,
             )
         if len(part) and (part["value"] > 0).all():
@@ -208,7 +243,7 @@ def plot_learning_curves(histories: pd.DataFrame, *, metrics: Sequence[str] = ("
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(models):]:
+    for ax in axes.flat[len(models) :]:
         ax.axis("off")
     axes[0, 0].set_ylabel("loss (solid: train, dashed: validation)", fontsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -249,7 +284,7 @@ def plot_roc_curves(scores: pd.DataFrame, *, models: Sequence[str] | None = None
         ax.tick_params(labelsize=7)
         ax.set_xlabel("false positive rate", fontsize=7)
         ax.set_ylabel("true positive rate", fontsize=7)
-    for ax in axes.flat[len(types):]:
+    for ax in axes.flat[len(types) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels) or 1), fontsize=7, frameon=False)
@@ -266,7 +301,9 @@ def plot_score_distributions(scores: pd.DataFrame, *, models: Sequence[str] | No
     labelled = scores[scores["label"].isin(["normal", "anomaly"])]
     types = sorted(labelled["machine_type"].unique())
     models = list(models) if models is not None else list(dict.fromkeys(labelled["model"]))
-    fig, axes = plt.subplots(len(models), len(types), figsize=(min(7.2, 1.1 * len(types) + 0.6), 0.95 * len(models) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        len(models), len(types), figsize=(min(7.2, 1.1 * len(types) + 0.6), 0.95 * len(models) + 0.6), squeeze=False
+    )
     for r, model in enumerate(models):
         for c, machine_type in enumerate(types):
             ax = axes[r, c]
@@ -278,7 +315,14 @@ def plot_score_distributions(scores: pd.DataFrame, *, models: Sequence[str] | No
                 spread = low > 0 and high / low > 5  # distances: anomalies far out, show both on a log axis
                 edges = np.geomspace(low, high, bins + 1) if spread else np.histogram_bin_edges(values, bins=bins)
                 for label in ("normal", "anomaly"):
-                    ax.hist(part.loc[part["label"] == label, "score"], bins=edges, color=LABEL_COLORS[label], alpha=0.55, density=not spread, label=label)
+                    ax.hist(
+                        part.loc[part["label"] == label, "score"],
+                        bins=edges,
+                        color=LABEL_COLORS[label],
+                        alpha=0.55,
+                        density=not spread,
+                        label=label,
+                    )
                 if spread:
                     ax.set_xscale("log")
                     ax.minorticks_off()
@@ -315,7 +359,10 @@ def plot_reconstructions(
     plt = _plt()
     inputs, outputs = np.asarray(inputs), np.asarray(outputs)
     if inputs.shape != outputs.shape or inputs.ndim != 3:
-        raise ValueError(f"expected inputs and outputs of the same (n_clips, n_mels, n_frames) shape, got {inputs.shape} and {outputs.shape}")
+        raise ValueError(
+            f"expected inputs and outputs of the same (n_clips, n_mels, n_frames) shape, got {inputs.shape} and "
+            f"{outputs.shape}"
+        )
     if recalibrated is not None and np.shape(recalibrated) != inputs.shape:
         raise ValueError(f"recalibrated has shape {np.shape(recalibrated)}, expected {inputs.shape}")
     errors = (inputs - outputs) ** 2
@@ -329,13 +376,25 @@ def plot_reconstructions(
         panels = [
             (inputs[r], "original", "magma", low, high),
             (outputs[r], "reconstruction", "magma", low, high),
-            (errors[r], "squared error" + (f" (mean {scores[r]:.3f})" if scores is not None else ""), "viridis", 0.0, err_max),
+            (
+                errors[r],
+                "squared error" + (f" (mean {scores[r]:.3f})" if scores is not None else ""),
+                "viridis",
+                0.0,
+                err_max,
+            ),
         ]
         if recalibrated is not None:
             fixed = np.asarray(recalibrated[r])
             panels += [
                 (fixed, "re-estimated BN", "magma", low, high),
-                ((inputs[r] - fixed) ** 2, f"its error (mean {np.mean((inputs[r] - fixed) ** 2):.3f})", "viridis", 0.0, err_max),
+                (
+                    (inputs[r] - fixed) ** 2,
+                    f"its error (mean {np.mean((inputs[r] - fixed) ** 2):.3f})",
+                    "viridis",
+                    0.0,
+                    err_max,
+                ),
             ]
         for c, (values, name, cmap, vmin, vmax) in enumerate(panels):
             ax = axes[r, c]
@@ -365,7 +424,9 @@ def plot_error_by_band(band_errors: Mapping[str, np.ndarray], *, title: str = ""
         bands = np.arange(values.shape[1])
         color = LABEL_COLORS.get(label, "grey")
         ax.plot(bands, np.median(values, axis=0), color=color, label=f"{label} ({len(values)} clips)")
-        ax.fill_between(bands, np.percentile(values, 10, axis=0), np.percentile(values, 90, axis=0), color=color, alpha=0.2)
+        ax.fill_between(
+            bands, np.percentile(values, 10, axis=0), np.percentile(values, 90, axis=0), color=color, alpha=0.2
+        )
     ax.set_yscale("log")
     ax.set_xlabel("mel band", fontsize=8)
     ax.set_ylabel("squared error (time mean)", fontsize=8)
@@ -374,110 +435,4 @@ def plot_error_by_band(band_errors: Mapping[str, np.ndarray], *, title: str = ""
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return fig
-
-
-# -- this build's data beside real reference clips -----------------------------------------------
-
-SOURCE_NAMES = {"data": "this build's data", "real": "real (DCASE 2020 dev)"}
-
-
-def plot_comparison_log_mels(
-    clips: pd.DataFrame, config: StudyConfig | None = None, *, real_mels: Mapping | None = None
-):
-    """Log-mel spectrograms (:func:`fine_log_mel`) of one normal and one anomalous test clip per
-    source and machine type of :func:`asd.tables.comparison_clips`: one row per machine type,
-    columns data normal, data anomaly, real normal, real anomaly, one colour scale per row.
-
-    ``real_mels`` (:attr:`asd.report.real_stats.RealStats.log_mels`): the real clips' stored
-    spectrograms by ``(machine_type, label)``, used instead of reading the real clips' audio.
-    """
-    plt = _plt()
-    config = config or StudyConfig()
-    types = list(dict.fromkeys(clips["machine_type"]))
-    columns = [(s, lab) for s in ("data", "real") for lab in ("normal", "anomaly")]
-    fig, axes = plt.subplots(max(len(types), 1), 4, figsize=(9.5, 1.45 * max(len(types), 1) + 0.6), squeeze=False, layout="constrained")
-    for r, machine_type in enumerate(types):
-        mels = _comparison_mels(clips, machine_type, columns, config, real_mels or {})
-        if not mels:
-            continue
-        low = min(float(np.percentile(m["values"], 1)) for m in mels.values())
-        high = max(float(m["values"].max()) for m in mels.values())
-        for c, key in enumerate(columns):
-            ax = axes[r, c]
-            ax.tick_params(labelsize=6)
-            if key not in mels:
-                ax.set_axis_off()
-                continue
-            mel = mels[key]
-            ax.imshow(mel["values"], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
-                      extent=(0, mel["values"].shape[1] * mel["hop_s"], 0, mel["n_bands"]))
-            title = f"{machine_type} {machine_label(mel['machine_id'])}, {key[1]}\n{SOURCE_NAMES[key[0]]}"
-            ax.set_title(title, fontsize=7)
-        axes[r, 0].set_ylabel("mel band", fontsize=7)
-    for ax in axes[-1]:
-        ax.set_xlabel("time (s)", fontsize=7)
-    return fig
-
-
-def _comparison_mels(clips: pd.DataFrame, machine_type: str, columns, config: StudyConfig, real_mels: Mapping) -> dict:
-    """The spectrogram of each (source, label) of one machine type: computed from the first
-    clip's audio, or for the real source taken from ``real_mels`` when it has the type."""
-    hop_s = config.baseline.hop_length / config.audio.sample_rate
-    mels = {}
-    for source, label in columns:
-        if source == "real" and (machine_type, label) in real_mels:
-            mels[(source, label)] = real_mels[(machine_type, label)]
-            continue
-        pick = clips[(clips["machine_type"] == machine_type) & (clips["source"] == source) & (clips["label"] == label)]
-        if len(pick):
-            values = fine_log_mel(_read(pick.iloc[0]["path"], config), config)
-            mels[(source, label)] = {"machine_id": pick.iloc[0]["machine_id"], "values": values, "hop_s": hop_s,
-                                     "n_bands": values.shape[0]}
-    return mels
-
-
-def plot_long_term_spectra(spectra: pd.DataFrame):
-    """Long-term spectra of :func:`asd.tables.levels_and_spectra`: one panel per machine type,
-    mean level per mel band, this build's data (solid) against the real clips (dashed),
-    normal in blue and anomalous in red."""
-    plt = _plt()
-    types = list(dict.fromkeys(spectra["machine_type"]))
-    n_cols = min(3, max(len(types), 1))
-    n_rows = -(-max(len(types), 1) // n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.3 * n_rows + 0.4), squeeze=False, layout="constrained")
-    for ax, machine_type in zip(axes.flat, types):
-        part = spectra[spectra["machine_type"] == machine_type]
-        for (source, label), group in part.groupby(["source", "label"], sort=False):
-            ax.plot(group["band"], group["level_db"], color=LABEL_COLORS.get(label, "gray"),
-                    linestyle="-" if source == "data" else "--", linewidth=1, label=f"{SOURCE_NAMES.get(source, source)}, {label}")
-        ax.set_title(machine_type, fontsize=9)
-        ax.set_xlabel("mel band", fontsize=8)
-        ax.set_ylabel("mean level (dB)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(types):]:
-        ax.set_axis_off()
-    if types:
-        axes.flat[0].legend(fontsize=6)
-    return fig
-
-
-def plot_levels(levels: pd.DataFrame):
-    """RMS level (dBFS) of every clip of :func:`asd.tables.levels_and_spectra`, per machine type:
-    this build's data (circles) against the real clips (triangles), coloured by label."""
-    plt = _plt()
-    types = list(dict.fromkeys(levels["machine_type"]))
-    fig, ax = plt.subplots(figsize=(7.0, 2.6), layout="constrained")
-    for x, machine_type in enumerate(types):
-        part = levels[levels["machine_type"] == machine_type]
-        for offset, source, marker in ((-0.15, "data", "o"), (0.15, "real", "^")):
-            for label in ("normal", "anomaly"):
-                values = part[(part["source"] == source) & (part["label"] == label)]["rms_dbfs"]
-                ax.scatter(np.full(len(values), x + offset), values, marker=marker, s=18, color=LABEL_COLORS[label], alpha=0.8,
-                           label=f"{SOURCE_NAMES[source]}, {label}" if x == 0 else None)
-    ax.set_xticks(range(len(types)), types, fontsize=8)
-    ax.set_ylabel("RMS level (dBFS)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    if types:
-        ax.legend(fontsize=6, ncol=2)
     return fig
