@@ -120,3 +120,18 @@ def test_configured_process_really_uses_tensorflows_pooling_allocator():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_kernel_shutdown_filter_drops_only_the_kernels_pending_control_task():
+    import logging
+
+    from asd.runtime import _KernelShutdownFilter
+
+    def record(message):
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, None)
+
+    kernel = "Task was destroyed but it is pending!\ntask: <Task pending coro=<Kernel.dispatch_control() running>>"
+    other = "Task was destroyed but it is pending!\ntask: <Task pending coro=<my_code() running>>"
+    assert not _KernelShutdownFilter().filter(record(kernel))
+    assert _KernelShutdownFilter().filter(record(other))
+    assert _KernelShutdownFilter().filter(record("Exception in callback Kernel.dispatch_control"))

@@ -137,6 +137,24 @@ def quiet_tensorflow(*, gpu: bool | None = None) -> None:
         sys.meta_path.insert(0, _QuietImportFinder())
 
 
+def quiet_kernel_shutdown() -> None:
+    """In a notebook kernel: drop asyncio's "Task was destroyed but it is pending" record for the
+    kernel's own control-channel task, and only it (:class:`_KernelShutdownFilter`)."""
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _KernelShutdownFilter) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_KernelShutdownFilter())
+
+
+class _KernelShutdownFilter(logging.Filter):
+    """Drops asyncio's report of the kernel's control-channel task (``Kernel.dispatch_control``) left
+    pending when the build shuts the kernel down after its notebook: the kernel is done, nothing is
+    lost, and the line would read as an error at the end of a successful ``make report``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("Task was destroyed but it is pending" in message and "Kernel.dispatch_control" in message)
+
+
 class _RetracingFilter(logging.Filter):
     """Drops TensorFlow's "triggered tf.function retracing" warning, and only it.
 

@@ -18,7 +18,7 @@ Static prose is in the Markdown cells of ``report/report.ipynb``; this package h
 that depend on numbers outside ``templates/``.
 """
 
-from ..runtime import quiet_tensorflow
+from ..runtime import quiet_kernel_shutdown, quiet_tensorflow
 from .builder import (
     NOTEBOOKS,
     NOTEBOOKS_DIR,
@@ -142,3 +142,4 @@ __all__ = [
 # start-up lines on a machine without a GPU ("Could not find cuda drivers", asd.runtime) are
 # filtered at their source, as asd's command line does.
 quiet_tensorflow()
+quiet_kernel_shutdown()  # the notebooks' kernels import this package first
