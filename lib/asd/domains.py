@@ -15,7 +15,8 @@ Normalised score. The minimum compares scores of two IDs fitted on 990 and 10 cl
 makes sense on a scale that is the same for both: "how far above a typical normal clip of that
 ID". ``multistat``'s scores are that already (per ID and group, log distance over the median
 leave-one-out distance in units of its spread: :mod:`asd.detectors.multistat`), so they are taken
-as they are (:data:`SELF_NORMALISED`). Every other detector's raw score is not (the embedding
+as they are (the detector class declares it: ``scores_normalised_per_id``). Every other detector's
+raw score is not (the embedding
 detectors' distances are in per-ID standardised units, but a k-NN distance among 10 clips is
 larger than among 990; an autoencoder's error does not depend on the ID at all): its scores
 against an ID are standardised with that ID's training scores (``train_scores.csv``: median and
@@ -37,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .detectors import get_detector
+
 logger = logging.getLogger(__name__)
 
 #: The two domains of DCASE 2021-2025, in the order candidates are tried (a tie keeps the source).
@@ -44,8 +47,6 @@ DOMAINS = ("source", "target")
 #: ``"domains"``: one ID per section and domain; ``"pooled"``: one ID per section (module docstring).
 RULE = "domains"
 RULES = ("domains", "pooled")
-#: Detectors whose score is already normalised per ID by the ID's normal clips (module docstring).
-SELF_NORMALISED = frozenset({"multistat"})
 #: A section is fitted per domain only when each of its domains has at least this many training clips;
 #: otherwise as one pooled ID. Below four clips ``multistat``'s spread of leave-one-out distances is
 #: floored (two or three clips, :data:`asd.detectors.multistat.LOG_SPREAD_FLOOR`), so a domain ID's
@@ -153,7 +154,7 @@ def score_sections(
     known_ids : collection of str
         The run's IDs for this machine type (``thresholds.json``'s ``ids``).
     detector_name : str
-        Scores of :data:`SELF_NORMALISED` detectors are compared as they are; others through
+        Scores of a detector that declares ``scores_normalised_per_id`` are compared as they are; others through
         :func:`normalise` with ``train_scores``.
     train_scores : DataFrame, optional
         ``train_scores.csv`` (``machine_id``, ``score``); required for other detectors.
@@ -189,7 +190,7 @@ def score_sections(
 
 
 def _normalised(values: np.ndarray, ids: list, detector_name: str, train_scores: pd.DataFrame | None) -> np.ndarray:
-    if detector_name in SELF_NORMALISED:
+    if get_detector(detector_name).scores_normalised_per_id:
         return values
     if train_scores is None:
         raise ValueError(f"{detector_name}: its scores are not normalised per ID; give the training scores")

@@ -64,6 +64,9 @@ class Detector:
     trains_in_epochs: ClassVar[bool] = False
     #: True when the score is a reconstruction error of the detector's input (autoencoders).
     reconstructs_input: ClassVar[bool] = False
+    #: True when scores are already on each machine ID's own normal scale ("how far above a typical
+    #: normal clip of that ID"), so scores against two IDs compare as they are (asd.domains).
+    scores_normalised_per_id: ClassVar[bool] = False
     #: Files besides :data:`STATE_FILE` that a saved folder must hold (checked by :meth:`read_state`).
     saved_files: ClassVar[tuple[str, ...]] = ()
     #: The dataclass of its knobs, if any: :func:`register` makes it the config section

@@ -225,6 +225,7 @@ class MultiStatDetector(Detector):
 
     name = "multistat"
     feature_kind = "baseline"
+    scores_normalised_per_id = True  # per ID and group: log distance over the median leave-one-out one, in spreads
     settings_class = MultistatConfig
     summary = (
         "log-mel band mean, peak, frame-to-frame change, spread, modulation spectrum and coarse-band level; per group "
