@@ -402,13 +402,14 @@ def parse_args(argv=None):
 
 
 def guarded(program: str, run: Callable[[], int]) -> int:
-    """``run()``, with logging and TensorFlow's allocators set up first; an error the toolkit
+    """``run()``, with logging, TensorFlow's log level and allocators set up first; an error the toolkit
     raises on purpose (bad option, file or data) ends in one line ``PROGRAM: error: ...`` on
     stderr and status 2."""
     from asd.errors import ASDError
-    from asd.runtime import configure_allocators
+    from asd.runtime import configure_allocators, quiet_tensorflow
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_tensorflow()  # as asd's command line does: TensorFlow's start-up and graph noise
     configure_allocators()  # as asd's command line does: before TensorFlow starts
     try:
         return run()
