@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,13 +43,13 @@ from .atomic import atomic_path, write_csv_atomic, write_text_atomic
 from .config import CACHE_DIR, StudyConfig
 from .data import apply_ground_truth, discover_clips, one_class_tests
 from .detectors import Detector, get_detector, reusing_compiled_models
-from .errors import ASDError, ConfigError, LayoutError, WriteError
+from .errors import ASDError, ConfigError, LayoutError
 from .executor import Executor, InProcessExecutor
 from .features import Extracted, FeatureCache, data_fingerprint, extract_features
 from .lengths import frame_range
 from .metrics import results_table
 from .run import Run, as_run, data_kind, load_detector, load_run
-from .runfolder import RUN_FILE, check_out_folder, check_run_target, file_manifest, remove_stale_builds, swap_in
+from .runfolder import RUN_FILE, build_beside, check_out_folder, check_run_target, file_manifest
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, note_unseen_ids, save_thresholds, threshold_for, unseen_ids
 from .year_results import write_results
 
@@ -164,29 +163,15 @@ def train(
     )
     machine_types = sorted(table.machine_type.unique())
     cache = _cache(cache_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_builds(out)
-    build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(build, ignore_errors=True)
-    try:
-        names = {
-            "data_machine_type": machine_type,
-            "data_machine_id": machine_id,
-            "dataset": table.attrs["dataset"],
-            "domain_ids": domains.RULE if year_results.is_year(table.attrs["dataset"]) else None,
-        }
-        executor = executor or InProcessExecutor()
-        run = _train_into(
+    names = {"data_machine_type": machine_type, "data_machine_id": machine_id, "dataset": table.attrs["dataset"]}
+    names["domain_ids"] = domains.RULE if year_results.is_year(names["dataset"]) else None
+    executor = executor or InProcessExecutor()
+    return build_beside(
+        out,
+        lambda build: _train_into(
             build, table, machine_types, detector_class, config, cache, progress, data_root, names, executor
-        )
-        swap_in(build, out)
-    except WriteError as exc:
-        shutil.rmtree(build, ignore_errors=True)
-        raise WriteError(out, f"cannot write the new run ({exc}); the previous run, if any, is intact") from exc
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
-    return run
+        ),
+    )
 
 
 def _train_into(

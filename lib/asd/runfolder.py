@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import ConfigError, LayoutError
+from .errors import ConfigError, LayoutError, WriteError
 from .features import content_key
 
 logger = logging.getLogger(__name__)
@@ -141,3 +141,22 @@ def verify_files(run_dir: Path, run: dict, prefix: str) -> None:
             )
         if content_key(path) != expected["sha256"]:
             raise LayoutError(f"{path}: changed since training (checksum differs); {retrain}")
+
+
+def build_beside(out: Path, fill) -> dict:
+    """``fill(build)`` into ``<out>.tmp-<pid>`` beside ``out``, renamed onto ``out`` once complete; on any
+    failure the build folder is removed and ``out`` stays as it was. Returns what ``fill`` returns."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(out)
+    build = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(build, ignore_errors=True)
+    try:
+        run = fill(build)
+        swap_in(build, out)
+    except WriteError as exc:
+        shutil.rmtree(build, ignore_errors=True)
+        raise WriteError(out, f"cannot write the new run ({exc}); the previous run, if any, is intact") from exc
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return run

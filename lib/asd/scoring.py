@@ -195,13 +195,7 @@ def score_paths(
     for this_type, items in jobs.items():
         thresholds = run.thresholds(this_type, false_alarm_rate=false_alarm_rate)
         rates[this_type] = false_alarm_rate_of(thresholds)
-        lengths = run.info.get("train_frames", {}).get(this_type)  # asd.lengths
-        if executor is None or not executor.distributed:
-            type_rows, mels, keys = _score_type(
-                run, this_type, items, thresholds, cache=cache, progress=progress, lengths=lengths
-            )
-        else:
-            type_rows, mels, keys = _score_on_cluster(executor, run, this_type, items, thresholds, cache, lengths)
+        type_rows, mels, keys = _rows_of_type(run, this_type, items, thresholds, cache, progress, executor)
         for row in type_rows:
             row["note"] = "; ".join(n for n in (assumed.get(row["path"], ""), row["note"]) if n)
         rows += type_rows
@@ -214,6 +208,14 @@ def score_paths(
     table.attrs["false_alarm_rate"] = rates
     table.attrs["departures"] = {p: _departure_attrs(d) for p, d in departures.items()}
     return table
+
+
+def _rows_of_type(run: Run, machine_type, items, thresholds, cache, progress, executor) -> tuple[list, dict, dict]:
+    """:func:`_score_type` of one machine type's files: here, or in chunks on a cluster (:func:`score_chunk`)."""
+    lengths = run.info.get("train_frames", {}).get(machine_type)  # asd.lengths
+    if executor is None or not executor.distributed:
+        return _score_type(run, machine_type, items, thresholds, cache=cache, progress=progress, lengths=lengths)
+    return _score_on_cluster(executor, run, machine_type, items, thresholds, cache, lengths)
 
 
 def _assign_machines(

@@ -143,6 +143,14 @@ def download_dataset(
     if not pending:
         return summary
     sums = _known_sums(pending, checksums=checksums, allow_unverified=allow_unverified, timeout=timeout)
+    options = {"keep_archives": keep_archives, "retries": retries, "timeout": timeout, "progress": progress}
+    return summary + _install(to, pending, sums=sums, base_url=base_url, **options)
+
+
+def _install(to: Path, pending: list[Archive], *, sums: Mapping[str, str | None], base_url, keep_archives: bool,
+             retries: int, timeout: float, progress: bool) -> list[dict]:  # fmt: skip
+    """Fetch, check and extract the ``pending`` archives into ``to``, after checking the disk has room;
+    one summary entry each (:func:`download_dataset`)."""
     refuse_links(to, pending)
     to.mkdir(parents=True, exist_ok=True)
     downloads = to / DOWNLOAD_DIR
@@ -150,23 +158,14 @@ def download_dataset(
     _check_space_for(
         pending, to=to, downloads=downloads, urls=urls, sums=sums, keep_archives=keep_archives, timeout=timeout
     )
-    for archive in pending:
-        summary.append(
-            _fetch_and_install(
-                archive,
-                to=to,
-                downloads=downloads,
-                url=urls[archive.name],
-                md5=sums.get(archive.name),
-                keep_archives=keep_archives,
-                retries=retries,
-                timeout=timeout,
-                progress=progress,
-            )
-        )
+    done = [
+        _fetch_and_install(archive, to=to, downloads=downloads, url=urls[archive.name], md5=sums.get(archive.name),
+                           keep_archives=keep_archives, retries=retries, timeout=timeout, progress=progress)
+        for archive in pending
+    ]  # fmt: skip
     with contextlib.suppress(OSError):
         downloads.rmdir()  # only if empty
-    return summary
+    return done
 
 
 def _present(to: Path, plan: list[Archive]) -> tuple[list[dict], list[Archive]]:

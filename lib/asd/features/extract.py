@@ -164,21 +164,27 @@ def extract_features(
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asd-features"))
         if not (mmap and cache.root is not None):
             return _extract(paths, step, pool)
-        key = cache.pack_key(f"{namespace}|min_seconds={min_seconds!r}", paths)
-        sink = PackSink(cache.load_pack(key, paths), lambda: cache.pack_writer(key))
-        if sink.found is None and not cache.writable:  # nothing to map: features in memory
-            return _extract(paths, step, pool)
-        try:
-            extracted = _extract(paths, step, pool, sink=sink)
-            packed = sink.finish(paths)
-        except OSError as exc:  # writing the pack failed (full disk): carry on in memory
-            sink.abandon()
-            cache.write_failed(cache.root / PACK_FOLDER, exc)
-            return _extract(paths, step, pool)
-        except BaseException:
-            sink.abandon()
-            raise
-        return Extracted(packed.features, packed.paths, list(packed.failed), keys=extracted.keys, also=extracted.also)
+        return _extract_packed(paths, step, pool, pack=f"{namespace}|min_seconds={min_seconds!r}")
+
+
+def _extract_packed(paths: list[str], step: _Step, pool, *, pack: str) -> Extracted:
+    """:func:`_extract` into (or from) the cache's memory-mapped feature pack named by ``pack`` and the clips."""
+    cache = step.cache
+    key = cache.pack_key(pack, paths)
+    sink = PackSink(cache.load_pack(key, paths), lambda: cache.pack_writer(key))
+    if sink.found is None and not cache.writable:  # nothing to map: features in memory
+        return _extract(paths, step, pool)
+    try:
+        extracted = _extract(paths, step, pool, sink=sink)
+        packed = sink.finish(paths)
+    except OSError as exc:  # writing the pack failed (full disk): carry on in memory
+        sink.abandon()
+        cache.write_failed(cache.root / PACK_FOLDER, exc)
+        return _extract(paths, step, pool)
+    except BaseException:
+        sink.abandon()
+        raise
+    return Extracted(packed.features, packed.paths, list(packed.failed), keys=extracted.keys, also=extracted.also)
 
 
 @dataclass(frozen=True)

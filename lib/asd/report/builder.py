@@ -226,80 +226,85 @@ def build(
     dict
         The content of ``<out>/build_info.json``, with ``step_seconds`` (wall seconds per step).
     """
-    wall_start, cpu_start, load_start = time.perf_counter(), cpu_seconds(), os.getloadavg()[0]
+    started = (time.perf_counter(), cpu_seconds(), os.getloadavg()[0])
     folders = report_folders(data)
     out = project_path(out) if out is not None else folders["out"]
     figures = project_path(figures) if figures is not None else folders["figures"]
     work = project_path(work) if work is not None else folders["work"]
-    notebooks_dir, report_notebook = project_path(notebooks_dir), project_path(report_notebook)
+    config = study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file)
     if (year := year_of(data)) is not None:  # DCASE 2021-2025: its own report (asd.report.years)
-        return build_year_report(
-            data,
-            dataset=year,
-            out=out,
-            work=work,
-            models=models,
-            machine_types=machine_types,
-            config=study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file),
-            cache_dir=project_path(cache_dir) if cache_dir else None,
-            pdf=pdf,
-            log=log,
-        )
+        cache = project_path(cache_dir) if cache_dir else None
+        return build_year_report(data, dataset=year, out=out, work=work, models=models, machine_types=machine_types,
+                                 config=config, cache_dir=cache, pdf=pdf, log=log)  # fmt: skip
     quiet_kernels()
     timings: dict[str, float] = {}
+    data_root = _checked_data(data, timings, started[0], log)
+    model_names = resolve_models(models)
+    config.models = list(model_names)
+    config.machine_types = list(machine_types) if machine_types else config.machine_types
+    workdir = _fresh_workdir(work, model_names)
+    parameters = _notebook_parameters(
+        data_root, workdir, model_names, config, config_file=config_file, machine_types=machine_types,
+        quick=quick, seed=seed, cache_dir=cache_dir, real_root=real_root,
+    )  # fmt: skip
+    notebooks, steps = project_path(notebooks_dir), len(NOTEBOOKS) + 2
+    for stage in STAGES:  # the notebooks, each executed copy in <out>/executed
+        timings.update(_run_stage(stage, notebooks, out / "executed", parameters, steps=steps, log=log))
+    check_figures_kept(workdir.figures, figures)
+    info = build_record(data_root, workdir, parameters, config, real_root=real_root, timings=timings)
+    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
+    _report_and_export(
+        info, parameters, workdir, project_path(report_notebook), out, figures, pdf=pdf, timings=timings, log=log
+    )
+    _write_build_info(info, out, pdf=pdf, timings=timings, started=started, log=log)
+    return info
+
+
+def _write_build_info(info: dict, out: Path, *, pdf: bool, timings, started, log) -> None:
+    """``info`` with the build's sizes and costs, written to ``<out>/build_info.json``; the time per step logged."""
+    record_costs(info, out, pdf=pdf, timings=timings, started=started)
+    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
+    steps_text = ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items())
+    log(f"time per step: {steps_text}; total {info['wall_seconds']:.1f} s")
+
+
+def _checked_data(data, timings: dict[str, float], wall_start: float, log) -> Path:
+    """:func:`ensure_data`, timed into ``timings["data"]`` and logged."""
     log(f"[data] checking {display_path(data)} ...")
     data_root, _ = ensure_data(data, log=log)
     timings["data"] = time.perf_counter() - wall_start
     log(f"  done in {timings['data']:.1f} s")
-    model_names = resolve_models(models)
-    config = study_config(epochs=epochs, quick=quick, seed=seed, config_file=config_file)
-    config.models = list(model_names)
-    if machine_types:
-        config.machine_types = list(machine_types)
+    return data_root
+
+
+def _fresh_workdir(work: Path, model_names: Sequence[str]) -> WorkDir:
+    """The work folder, emptied of an earlier build's runs, results, tables and figures."""
     workdir = WorkDir(work)
     for folder in (workdir.runs, workdir.results, workdir.tables, workdir.figures):
         shutil.rmtree(folder, ignore_errors=True)
     workdir.root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(workdir.root / "models.json", json.dumps(model_names))
-    parameters = _notebook_parameters(
-        data_root,
-        workdir,
-        model_names,
-        config,
-        config_file=config_file,
-        machine_types=machine_types,
-        quick=quick,
-        seed=seed,
-        cache_dir=cache_dir,
-        real_root=real_root,
-    )
-    executed = out / "executed"
-    steps = len(NOTEBOOKS) + 2
-    for stage in STAGES:
-        timings.update(_run_stage(stage, notebooks_dir, executed, parameters, steps=steps, log=log))
-    check_figures_kept(workdir.figures, figures)
-    info = build_record(data_root, workdir, parameters, config, real_root=real_root, timings=timings)
-    write_text_atomic(workdir.build_json, json.dumps(info, indent=2))
+    write_text_atomic(workdir.root / "models.json", json.dumps(list(model_names)))
+    return workdir
 
+
+def _report_and_export(info: dict, parameters, workdir: WorkDir, notebook: Path, out: Path, figures: Path, *,
+                       pdf: bool, timings: dict[str, float], log) -> None:  # fmt: skip
+    """The report notebook, then the export and publication (HTML, PDF, figures), timed; ``info`` gains the
+    published figures and the PDF's page count."""
+    steps = len(NOTEBOOKS) + 2
+    executed = out / "executed"
     log(f"[{steps - 1}/{steps}] report ...")
     report_params = {**parameters, "build_json": str(workdir.build_json)}
-    timings["report"] = run_notebook(report_notebook, executed / "report.ipynb", report_params, log=log)
+    timings["report"] = run_notebook(notebook, executed / "report.ipynb", report_params, log=log)
     log(f"  done in {timings['report']:.1f} s")
     log(f"[{steps}/{steps}] export (HTML{', PDF' if pdf else ''}) ...")
     start = time.perf_counter()
-    published = _export_and_publish(executed / "report.ipynb", out, workdir.figures, figures, pdf=pdf)
-    info["figures"], info["pdf_pages"] = published
+    info["figures"], info["pdf_pages"] = _export_and_publish(
+        executed / "report.ipynb", out, workdir.figures, figures, pdf=pdf
+    )
     timings["export"] = time.perf_counter() - start
     pages = info["pdf_pages"]
     log(f"  done in {timings['export']:.1f} s" + (f" ({pages} PDF pages)" if pages else " (no PDF)" if not pdf else ""))
-    record_costs(info, out, pdf=pdf, timings=timings, started=(wall_start, cpu_start, load_start))
-    write_text_atomic(out / "build_info.json", json.dumps(info, indent=2)).chmod(0o644)
-    log(
-        "time per step: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in info["step_seconds"].items())
-        + f"; total {info['wall_seconds']:.1f} s"
-    )
-    return info
 
 
 def _notebook_parameters(

@@ -353,6 +353,13 @@ def generate_dataset(
         )
         rows = [r for r in manifest["clips"] if r["machine_type"] in request.machine_types]
         return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
+    rows, manifest = _generate(out_dir, request, workers=workers, progress=progress)
+    return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
+
+
+def _generate(out_dir: Path, request, *, workers: int | None, progress: bool) -> tuple[list[dict], dict]:
+    """Write every clip of ``request``'s plan (stale files of an earlier plan removed), the year's attribute and
+    ground-truth files, then the manifest, last; the clip rows and the manifest."""
     jobs = request.plan()
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_stale(out_dir, {j.relpath for j in jobs})
@@ -379,7 +386,7 @@ def generate_dataset(
     logger.info(
         "wrote %d clips in %.1f s; fingerprint %s", len(rows), manifest["seconds"], manifest["fingerprint"][:12]
     )
-    return _attach(_table(rows, out_dir, request.format), out_dir, manifest)
+    return rows, manifest
 
 
 def _manifest(request: _Request, rows: list[dict], seconds: float) -> dict:
