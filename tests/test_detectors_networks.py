@@ -92,3 +92,27 @@ def test_lower_momentum_brings_running_statistics_closer_after_few_steps(rng):
         gaps[momentum] = float(np.abs(running - true_mean).mean() / (np.abs(true_mean).mean() + 1e-9))
     assert gaps[0.9] < 0.5 * gaps[0.99], gaps
     assert gaps[0.99] > 0.5, gaps  # 0.99 ** 16 = 85 % of the initial zeros left
+
+
+def test_initial_weights_ignore_other_threads_use_of_random():
+    """Keras draws default seeds from Python's random; another thread drawing from it (a Dask
+    worker's event loop) between the seeding and the build must not change the weights."""
+    import random
+    import threading
+
+    from asd.detectors.networks import set_seed
+
+    def weights_after(interfere: bool) -> list[np.ndarray]:
+        set_seed(0)
+        if interfere:
+            thread = threading.Thread(target=lambda: [random.random() for _ in range(10)])
+            thread.start()
+            thread.join()
+        return [np.array(v) for v in build_dense_ae().variables]
+
+    alone, disturbed = weights_after(False), weights_after(True)
+    assert len(alone) == len(disturbed) and all(np.array_equal(a, b) for a, b in zip(alone, disturbed))
+    set_seed(0)
+    first = random.random()
+    set_seed(0)
+    assert random.random() == first  # the process's own random is still seeded, as keras.utils.set_random_seed does

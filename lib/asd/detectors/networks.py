@@ -38,6 +38,9 @@ machine type trains it for only about 170 steps).
 
 from __future__ import annotations
 
+import random
+import threading
+
 import keras
 from keras import layers, ops
 
@@ -233,9 +236,49 @@ def count_trainable_parameters(model: keras.Model) -> int:
     return int(sum(int(ops.size(w)) for w in model.trainable_weights))
 
 
+class _ThreadSeeds:
+    """Keras' default seeds drawn from a generator of the thread that seeded, not from the process's.
+
+    Keras draws the seed of every initializer and seed generator built without one from Python's
+    process-wide :mod:`random` (``keras.src.random.seed_generator.python_random.randint``), which
+    :func:`set_seed` seeds. Any other thread that draws from :mod:`random` between the seeding and the
+    build (a Dask worker's event loop does) shifts every initial weight: on a Dask worker, one training in
+    about four started from other weights. Installed in place of that module reference, this object
+    answers ``randint`` from a :class:`random.Random` seeded by :func:`set_seed` in the calling thread
+    (the same numbers as the seeded module, in the same order) and defers everything else, and threads
+    that never seeded, to :mod:`random`.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def seed(self, seed: int) -> None:
+        self._local.generator = random.Random(seed)
+
+    def randint(self, low: int, high: int) -> int:
+        return getattr(self._local, "generator", random).randint(low, high)
+
+    def __getattr__(self, name: str):
+        return getattr(random, name)
+
+
+_THREAD_SEEDS = _ThreadSeeds()
+
+
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and the backend, and ask TensorFlow for deterministic ops."""
+    """Seed Python, NumPy and the backend, and ask TensorFlow for deterministic ops.
+
+    Keras' default seeds come from this thread's own generator (:class:`_ThreadSeeds`), so that
+    other threads' use of :mod:`random` cannot change the initial weights.
+    """
     keras.utils.set_random_seed(seed)
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:  # another Keras layout: tests/test_networks.py notices
+        seed_generator = None
+    if seed_generator is not None and getattr(seed_generator, "python_random", None) is not None:
+        seed_generator.python_random = _THREAD_SEEDS
+    _THREAD_SEEDS.seed(seed)
     try:
         import tensorflow as tf
 
