@@ -101,3 +101,15 @@ def test_trainings_are_ordered_by_the_reports_schedule(monkeypatch):
     assert _expected_cost("test_new", config) == config.training.default_epochs * study.DEFAULT_SCHEDULE.epoch_cost
     monkeypatch.setitem(study.REPORT_SCHEDULE, "test_new", study.Schedule(epochs=2, epoch_cost=0.5))
     assert _expected_cost("test_new", config) == config.training.default_epochs * 0.5
+
+
+def test_a_keras_model_trained_on_the_cluster_is_the_same_every_time(tiny_root, tmp_path):
+    """The report's Keras trainings run as Dask tasks; run twice, they give the same numbers to the last bit."""
+    config = StudyConfig()
+    config.training.epochs["dense_ae"] = 1
+    for attempt in ("first", "second"):
+        train_models(
+            tiny_root, runs={"dense_ae": tmp_path / attempt}, config=config, machine_types=["valve"], workers=2
+        )
+    for name in ("history.csv", "train_scores.csv", "thresholds.json"):
+        assert (tmp_path / "first" / "valve" / name).read_bytes() == (tmp_path / "second" / "valve" / name).read_bytes()

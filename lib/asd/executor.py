@@ -160,6 +160,21 @@ class DaskExecutor(Executor):
         """One task (``function(*args)``; futures among ``args`` are awaited first); its future."""
         return self.client.submit(function, *args, pure=False, priority=priority, key=_key(function, name))
 
+    def threads(self) -> int:
+        """The worker threads of the cluster now: how many tasks run at once."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def first_done(self, futures) -> set:
+        """Wait until at least one of ``futures`` is done (finished, failed or cancelled); those done."""
+        from distributed import wait
+
+        return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+
+    def cancel(self, futures) -> None:
+        """Cancel ``futures`` not done yet (after a failure: what need not run any more)."""
+        if futures:
+            self.client.cancel(list(futures))
+
     def result(self, future, name: str):
         """A future's outcome, or :class:`UnitError`/:class:`~asd.errors.ASDError` naming the unit."""
         from distributed import KilledWorker

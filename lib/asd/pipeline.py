@@ -379,15 +379,17 @@ def evaluate(
     executor = executor or InProcessExecutor()
     given, sent = units.for_workers(executor, table)
     unit_cache, unit_run = units.cache_for(executor, cache), str(run.folder.resolve()) if executor.distributed else run
-    todo = []
+    todo, names = [], []
     for machine_type in machine_types:
         clips = sent[sent.machine_type == machine_type]
         if clips.empty:
             raise LayoutError(f"{Path(data_root) / machine_type / 'test'}: no test clips")
-        todo.append(units.EvaluateUnit(unit_run, machine_type, clips, unit_cache, progress))
+        for section, part in units.by_section(clips):
+            todo.append(units.EvaluateUnit(unit_run, machine_type, part, unit_cache, progress))
+            names.append(f"{run.model} scoring {machine_type}" + (f" section {section}" if section else ""))
     kind = get_detector(run.model).feature_kind
     units.fill_cache(executor, sent["path"].tolist(), kinds=(kind,), config=run.config, cache=unit_cache)
-    outcomes = executor.map(evaluate_unit, todo, names=[f"{run.model} scoring {unit.machine_type}" for unit in todo])
+    outcomes = units.per_machine_type(todo, executor.map(evaluate_unit, todo, names=names), sent)
     for machine_type, (scored, failed) in zip(machine_types, outcomes):
         scored["path"] = [given[p] for p in scored["path"]]
         skipped += [item | {"path": given[item["path"]]} for item in failed]

@@ -49,13 +49,46 @@ class TrainUnit:
 
 @dataclass(frozen=True)
 class EvaluateUnit:
-    """One machine type's test clips to score with a run: what :func:`asd.pipeline.evaluate_unit` needs."""
+    """One machine type's test clips to score with a run, or one section's (DCASE 2021-2025): what
+    :func:`asd.pipeline.evaluate_unit` needs."""
 
     run: object  #: the :class:`asd.run.Run` (in process) or its absolute folder
     machine_type: str
     clips: pd.DataFrame  #: the clip table's rows of this machine type (paths, IDs, labels)
     cache: FeatureCache | str | None
     progress: bool
+
+
+def by_section(clips: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A machine type's clips cut into its sections (DCASE 2021-2025), each ``(section, rows)``; else ``[("", clips)]``.
+
+    A clip's score depends on its own features and its section's fitted state only (the detector
+    is fitted per machine type, its IDs per section and domain, :mod:`asd.domains`), so the sections
+    can be scored apart, on as many workers.
+    """
+    if "section" not in clips or not clips["section"].fillna("").astype(str).str.len().any():
+        return [("", clips)]
+    sections = clips["section"].fillna("").astype(str)
+    return [(section, clips[sections == section]) for section in sorted(sections.unique())]
+
+
+def per_machine_type(todo: Sequence[EvaluateUnit], outcomes: Sequence, table: pd.DataFrame) -> list:
+    """The outcomes of :func:`by_section`'s units joined back into one per machine type, in ``todo``'s order of
+    machine types, the scored rows in ``table``'s order (as one unit per machine type gives them)."""
+    position = {path: i for i, path in enumerate(table["path"])}
+    joined: dict[str, tuple[list, list]] = {}
+    for unit, (scored, failed) in zip(todo, outcomes):
+        parts, problems = joined.setdefault(unit.machine_type, ([], []))
+        parts.append(scored)
+        problems.extend(failed)
+    result = []
+    for parts, problems in joined.values():
+        scored = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if len(parts) > 1:
+            order = sorted(range(len(scored)), key=lambda row: position[scored["path"].iat[row]])
+            scored = scored.iloc[order].reset_index(drop=True)
+        result.append((scored, sorted(problems, key=lambda item: position.get(item["path"], -1))))
+    return result
 
 
 def as_cache(cache: FeatureCache | str | None) -> FeatureCache:
