@@ -48,7 +48,7 @@ from .executor import Executor, InProcessExecutor
 from .features import Extracted, FeatureCache, data_fingerprint, extract_features
 from .lengths import frame_range
 from .metrics import results_table
-from .run import Run, as_run, data_kind, load_detector, load_run
+from .run import Run, as_run, data_kind, load_detector, load_run, worker_run
 from .runfolder import RUN_FILE, build_beside, check_out_folder, check_run_target, file_manifest
 from .thresholds import THRESHOLDS_FILE, fit_thresholds, note_unseen_ids, save_thresholds, threshold_for, unseen_ids
 from .year_results import write_results
@@ -429,7 +429,7 @@ def _test_clips(data_root, run: Run, machine_types: list[str], labels, dataset: 
 
 def evaluate_unit(unit: units.EvaluateUnit) -> tuple[pd.DataFrame, list[dict]]:
     """:func:`_evaluate_type` of one machine type, wherever the executor puts it; it writes nothing but the cache."""
-    run = as_run(unit.run)
+    run = unit.run if isinstance(unit.run, Run) else worker_run(unit.run)
     return _evaluate_type(run, unit.machine_type, unit.clips, cache=units.as_cache(unit.cache), progress=unit.progress)
 
 

@@ -13,8 +13,11 @@ generator manifest (:func:`data_kind`), wherever the clips were copied.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -144,6 +147,42 @@ class Run:
 def as_run(run: Run | str | os.PathLike) -> Run:
     """``run`` itself, or the run loaded from the folder ``run``."""
     return run if isinstance(run, Run) else Run.load(run)
+
+
+#: Runs a worker process keeps loaded between its units of work (:func:`worker_run`), the newest last.
+_WORKER_RUNS: OrderedDict[tuple[str, str], Run] = OrderedDict()
+#: How many runs :func:`worker_run` keeps (a sweep's worker moves from run to run; the last two stay).
+WORKER_RUNS_KEPT = 2
+_WORKER_RUNS_LOCK = threading.Lock()
+
+
+def worker_run(run_dir: str | os.PathLike) -> Run:
+    """The run in ``run_dir``, loaded once per process while its ``run.json`` stays the same.
+
+    For the units of work on a Dask worker (:mod:`asd.executor`), which get the run by folder: without
+    it each unit would load the run again (check every file's SHA-256, read each detector's model and,
+    for a Keras model, trace its prediction anew); with it a worker does so once per run and keeps the
+    detectors between units. A run folder replaced by a new training has a new ``run.json`` (its file
+    manifest changes), so it is loaded anew; a folder that can no longer be read raises as
+    :meth:`Run.load` does.
+    """
+    folder = Path(run_dir)
+    try:
+        key = (str(folder.resolve()), hashlib.sha256((folder / RUN_FILE).read_bytes()).hexdigest())
+    except OSError:
+        key = None
+    if key is None:
+        return Run.load(folder)  # the one line naming what is wrong
+    with _WORKER_RUNS_LOCK:
+        if key in _WORKER_RUNS:
+            _WORKER_RUNS.move_to_end(key)
+            return _WORKER_RUNS[key]
+    run = Run.load(folder)
+    with _WORKER_RUNS_LOCK:
+        _WORKER_RUNS[key] = run
+        while len(_WORKER_RUNS) > WORKER_RUNS_KEPT:
+            _WORKER_RUNS.popitem(last=False)
+    return run
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:

@@ -55,7 +55,7 @@ from .errors import ASDError
 from .features import FeatureCache, extract_features
 from .inputs import check_machine_id, figure_name, file_problem, folder_wavs, id_note
 from .lengths import matcher_for, score_by_length
-from .run import Run, as_run
+from .run import Run, as_run, worker_run
 from .thresholds import false_alarm_rate_of, quantile_of, threshold_for
 
 logger = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ def score_chunk(unit: tuple) -> tuple[list[dict], dict, dict]:
     """
     run_dir, machine_type, items, thresholds, cache_dir, lengths = unit
     rows, mels, keys = _score_type(
-        Run.load(run_dir),
+        worker_run(run_dir),
         machine_type,
         items,
         thresholds,
