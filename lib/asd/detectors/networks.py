@@ -274,7 +274,7 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     try:
         from keras.src.random import seed_generator
-    except ImportError:  # another Keras layout: tests/test_networks.py notices
+    except ImportError:  # another Keras layout: tests/test_detectors_networks.py notices
         seed_generator = None
     if seed_generator is not None and getattr(seed_generator, "python_random", None) is not None:
         seed_generator.python_random = _THREAD_SEEDS

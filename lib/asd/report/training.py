@@ -214,7 +214,7 @@ def _run_on(executor, jobs: dict, scorings: dict, order: Sequence[str]) -> dict[
             while queue and len(running) < slots:
                 step, model = queue.pop(0)
                 arguments = jobs[model] if step is _train_one else scorings[model]
-                running[executor.submit(step, *arguments, name=f"{model}")] = (step, model)
+                running[executor.submit(step, *arguments, name=model)] = (step, model)
             for future in sorted(executor.first_done(running), key=lambda f: order.index(running[f][1])):
                 step, model = running.pop(future)
                 what = "training" if step is _train_one else "scoring"
